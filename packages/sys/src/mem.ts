@@ -1,0 +1,48 @@
+import { c, errno, view } from './libc.js'
+import { EAGAIN, EINTR } from './constants.js'
+import { SysError, check } from './errors.js'
+import { waitReadable } from './poll.js'
+
+const PROT_READ = 1
+const PROT_WRITE = 2
+const MAP_PRIVATE = 0x02
+const MAP_ANONYMOUS = 0x20
+const MAP_FAILED = (1n << 64n) - 1n
+
+/**
+ * Private anonymous memory outside the JS heap. Unlike a Buffer it is returned to the kernel at
+ * munmap(2), when we say, not when the GC runs: what img-buffer needs to free an image as it goes.
+ */
+export class Region {
+  readonly ptr: bigint
+  readonly length: number
+  private mapped = true
+  constructor(length: number) {
+    const p = BigInt(c.mmap(null, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) as bigint)
+    if (p === MAP_FAILED || p === -1n) throw new SysError('mmap', errno(), `${length} bytes`)
+    this.ptr = p
+    this.length = length
+  }
+
+  /** A Buffer over [offset, offset+len) of the region; valid only until unmap(). */
+  buffer(offset = 0, len = this.length - offset): Buffer {
+    return view(this.ptr + BigInt(offset), len)
+  }
+
+  unmap(): void {
+    if (!this.mapped) return
+    this.mapped = false
+    check(c.munmap(this.ptr, this.length) as number, 'munmap')
+  }
+}
+
+/** read(2) into raw memory; returns bytes (0 = EOF), waiting on EAGAIN. */
+export function readToPtr(fd: number, ptr: bigint, length: number): number {
+  for (;;) {
+    const n = Number(c.read(fd, ptr, length))
+    if (n >= 0) return n
+    const err = errno()
+    if (err === EAGAIN) { waitReadable(fd); continue }
+    if (err !== EINTR) throw new SysError('read', err, `fd ${fd}`)
+  }
+}

@@ -1,0 +1,93 @@
+import { fstatSync } from 'node:fs'
+import { c, errno } from './libc.js'
+import { EAGAIN, EINTR, F_GETPIPE_SZ, F_SETPIPE_SZ, FIONREAD, O_CLOEXEC, SPLICE_F_GIFT } from './constants.js'
+import { SysError, check } from './errors.js'
+import { waitReadable, waitWritable } from './poll.js'
+import { address } from './libc.js'
+
+/** pipe2(2): returns [readEnd, writeEnd]. */
+export function makePipe(flags = O_CLOEXEC): [number, number] {
+  const fds = new Int32Array(2)
+  check(c.pipe2(fds, flags) as number, 'pipe2')
+  return [fds[0]!, fds[1]!]
+}
+
+export function isFifo(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFIFO()
+  } catch {
+    return false
+  }
+}
+
+export function pipeSize(fd: number): number {
+  return check(c.fcntl(fd, F_GETPIPE_SZ, 0) as number, 'fcntl(F_GETPIPE_SZ)', `fd ${fd}`)
+}
+
+/** F_SETPIPE_SZ; returns the capacity the kernel granted. Throws (EPERM above fs.pipe-max-size). */
+export function setPipeSize(fd: number, bytes: number): number {
+  return check(c.fcntl(fd, F_SETPIPE_SZ, bytes) as number, 'fcntl(F_SETPIPE_SZ)', `fd ${fd}, ${bytes} bytes`)
+}
+
+/** Tries F_SETPIPE_SZ and keeps whatever the pipe had if the kernel says no. */
+export function trySetPipeSize(fd: number, bytes: number): number {
+  const got = c.fcntl(fd, F_SETPIPE_SZ, bytes) as number
+  return got >= 0 ? got : pipeSize(fd)
+}
+
+const fionreadOut = new Int32Array(1)
+/** FIONREAD: bytes queued in a pipe (or socket), readable right now. */
+export function bytesQueued(fd: number): number {
+  check(c.ioctlPtr(fd, FIONREAD, fionreadOut) as number, 'ioctl(FIONREAD)', `fd ${fd}`)
+  return fionreadOut[0]!
+}
+
+/** One splice(2) between fds, at least one a pipe. Returns bytes moved (0 = EOF on input) or -1 on EAGAIN. */
+export function spliceSome(fdIn: number, fdOut: number, length: number, flags = 0): number {
+  for (;;) {
+    const n = Number(c.splice(fdIn, null, fdOut, null, length, flags))
+    if (n >= 0) return n
+    const err = errno()
+    if (err === EAGAIN) return -1
+    if (err !== EINTR) throw new SysError('splice', err, `fd ${fdIn} -> fd ${fdOut}`)
+  }
+}
+
+/**
+ * Moves exactly `length` bytes with splice(2) unless the input ends first; returns the count moved.
+ * On EAGAIN it cannot tell which side is not ready, so it waits for input, then for room.
+ */
+export function spliceExact(fdIn: number, fdOut: number, length: number, flags = 0): number {
+  let done = 0
+  while (done < length) {
+    const n = spliceSome(fdIn, fdOut, length - done, flags)
+    if (n === 0) break
+    if (n < 0) { waitReadable(fdIn); waitWritable(fdOut); continue }
+    done += n
+  }
+  return done
+}
+
+/** tee(2): duplicates up to `length` queued bytes of one pipe into another without consuming them. */
+export function tee(fdIn: number, fdOut: number, length: number, flags = 0): number {
+  return Number(check(c.tee(fdIn, fdOut, length, flags) as bigint | number, 'tee'))
+}
+
+const iov = Buffer.alloc(16)
+/**
+ * vmsplice(2) all of [ptr, ptr+length) into a pipe. With `gift` the pages are handed over: the
+ * caller must not touch or reuse them afterwards, only munmap them.
+ */
+export function vmspliceAll(fd: number, ptr: bigint | Buffer, length: number, gift = false): void {
+  const base = typeof ptr === 'bigint' ? ptr : address(ptr)
+  let done = 0
+  while (done < length) {
+    iov.writeBigUInt64LE(base + BigInt(done), 0)
+    iov.writeBigUInt64LE(BigInt(length - done), 8)
+    const n = Number(c.vmsplice(fd, iov, 1, gift ? SPLICE_F_GIFT : 0))
+    if (n >= 0) { done += n; continue }
+    const err = errno()
+    if (err === EAGAIN) { waitWritable(fd); continue }
+    if (err !== EINTR) throw new SysError('vmsplice', err, `fd ${fd}`)
+  }
+}

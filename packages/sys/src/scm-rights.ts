@@ -1,0 +1,85 @@
+// Passing one fd over a UNIX stream socket with SCM_RIGHTS, the way CRIU does it: one payload byte
+// (0x00) and one control message holding one fd. x86_64 layouts:
+//   struct msghdr  { void *name@0; u32 namelen@8; iovec *iov@16; size_t iovlen@24;
+//                    void *control@32; size_t controllen@40; int flags@48 }   (56 bytes)
+//   struct cmsghdr { size_t len@0; int level@8; int type@12; } + data@16      (CMSG_SPACE(4) = 24)
+import { c, errno, address } from './libc.js'
+import { EAGAIN, EINTR } from './constants.js'
+import { SysError } from './errors.js'
+import { waitReadable, waitWritable } from './poll.js'
+
+const SOL_SOCKET = 1
+const SCM_RIGHTS = 1
+const MSG_CTRUNC = 0x8
+const MSG_CMSG_CLOEXEC = 0x40000000
+const MSGHDR_SIZE = 56
+const CMSG_HDR = 16
+const CMSG_SPACE_ONE_FD = 24
+const CMSG_LEN_ONE_FD = 20
+
+function msghdr(payload: Buffer, control: Buffer, iov: Buffer): Buffer {
+  iov.writeBigUInt64LE(address(payload), 0)
+  iov.writeBigUInt64LE(BigInt(payload.length), 8)
+  const msg = Buffer.alloc(MSGHDR_SIZE)
+  msg.writeBigUInt64LE(address(iov), 16)
+  msg.writeBigUInt64LE(1n, 24)
+  msg.writeBigUInt64LE(address(control), 32)
+  msg.writeBigUInt64LE(BigInt(control.length), 40)
+  return msg
+}
+
+/** Sends one byte (0x00 unless told) with `fd` attached. */
+export function sendFd(sock: number, fd: number, byte = 0): void {
+  const payload = Buffer.from([byte])
+  const control = Buffer.alloc(CMSG_SPACE_ONE_FD)
+  control.writeBigUInt64LE(BigInt(CMSG_LEN_ONE_FD), 0)
+  control.writeInt32LE(SOL_SOCKET, 8)
+  control.writeInt32LE(SCM_RIGHTS, 12)
+  control.writeInt32LE(fd, CMSG_HDR)
+  const iov = Buffer.alloc(16)
+  const msg = msghdr(payload, control, iov)
+  for (;;) {
+    const n = Number(c.sendmsg(sock, msg, 0))
+    if (n === 1) return
+    const err = errno()
+    if (n < 0 && err === EAGAIN) { waitWritable(sock); continue }
+    if (n < 0 && err === EINTR) continue
+    throw new SysError('sendmsg', n < 0 ? err : 0, 'SCM_RIGHTS')
+  }
+}
+
+export interface ReceivedFd {
+  /** The fd received, or null when the byte came without one. */
+  fd: number | null
+  /** The payload byte, or null at EOF (then fd is null too). */
+  byte: number | null
+}
+
+/**
+ * Receives exactly one byte and the fd riding on it. It never reads further: the next bytes in the
+ * stream belong to the next message. The fd is made close-on-exec.
+ */
+export function recvFd(sock: number): ReceivedFd {
+  const payload = Buffer.alloc(1)
+  const control = Buffer.alloc(CMSG_SPACE_ONE_FD)
+  const iov = Buffer.alloc(16)
+  const msg = msghdr(payload, control, iov)
+  let n: number
+  for (;;) {
+    n = Number(c.recvmsg(sock, msg, MSG_CMSG_CLOEXEC))
+    if (n >= 0) break
+    const err = errno()
+    if (err === EAGAIN) { waitReadable(sock); continue }
+    if (err !== EINTR) throw new SysError('recvmsg', err)
+  }
+  if (n === 0) return { fd: null, byte: null }
+  const controlLen = Number(msg.readBigUInt64LE(40))
+  const flags = msg.readInt32LE(48)
+  if (flags & MSG_CTRUNC) throw new Error('recvmsg: control message truncated (more than one fd sent)')
+  if (controlLen >= CMSG_LEN_ONE_FD &&
+      control.readInt32LE(8) === SOL_SOCKET && control.readInt32LE(12) === SCM_RIGHTS &&
+      Number(control.readBigUInt64LE(0)) === CMSG_LEN_ONE_FD) {
+    return { fd: control.readInt32LE(CMSG_HDR), byte: payload[0]! }
+  }
+  return { fd: null, byte: payload[0]! }
+}

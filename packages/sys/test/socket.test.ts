@@ -1,0 +1,41 @@
+import t from 'tap'
+import { mkdtempSync, statSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  listenUnix, acceptOne, connectUnix, sendFd, recvFd, makePipe, writeAll, readFull, close, bytesQueued, waitReadable,
+} from '../src/index.js'
+
+t.test('UNIX socket 0600, fd passing with one byte, EOF', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'sys-sock-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 's.sock')
+  const l = listenUnix(path)
+  t.equal(statSync(path).mode & 0o777, 0o600)
+  const client = connectUnix(path)
+  const server = acceptOne(l)
+  const [r, w] = makePipe()
+  writeAll(w, Buffer.from('abc'))
+  writeAll(client, Buffer.from([1, 2, 3, 4]))
+  sendFd(client, r)
+  writeAll(client, Buffer.from([9]))
+  close(r)
+  const head = Buffer.alloc(4)
+  t.equal(readFull(server, head), 4)
+  t.same([...head], [1, 2, 3, 4])
+  const got = recvFd(server)
+  t.equal(got.byte, 0)
+  t.type(got.fd, 'number')
+  t.equal(bytesQueued(got.fd!), 3, 'received fd is the pipe')
+  const tail = Buffer.alloc(1)
+  t.equal(readFull(server, tail), 1, 'recvFd read no further than its byte')
+  t.equal(tail[0], 9)
+  close(client)
+  waitReadable(server)
+  t.same(recvFd(server), { fd: null, byte: null }, 'EOF')
+  for (const fd of [got.fd!, w, server, l]) close(fd)
+})
+
+t.test('a socket path longer than sun_path is refused clearly', async t => {
+  t.throws(() => listenUnix('/tmp/' + 'x'.repeat(120)), /socket path too long/)
+})
