@@ -1,1 +1,6 @@
-export {}
+export { FramingError } from './errors.js'
+export * from './constants.js'
+export { encodeMarker, decodeMarker, type Marker, type MarkerBody } from './marker.js'
+export { checkFileName } from './names.js'
+export { ShardWriter, type ShardWriterOptions } from './writer.js'
+export { ImageReader, type ImageEvent, type ShardStat } from './image-reader.js'

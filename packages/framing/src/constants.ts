@@ -1,0 +1,13 @@
+// criu-image-streamer asserts that every marker is shorter than 10 KiB on both sides; a longer
+// length prefix can only be damage (or a stream that is not a shard stream at all).
+export const MAX_MARKER_LEN = 10 * 1024
+// The writer charges a marker one page against a shard's free space: a small write() takes a whole
+// pipe-buffer slot that spliced pages cannot share, while FIONREAD counts bytes, not slots.
+export const MARKER_COST = 4096
+// Shard pipes are asked for 1 MiB; the chunk is a quarter of the capacity less the marker's page,
+// so four marker+chunk pairs fill a shard (258,048 bytes with 1 MiB pipes).
+export const SHARD_PIPE_SIZE = 1 << 20
+export const MIN_CHUNK = 4096
+export const chunkFor = (capacity: number): number => Math.max(capacity / 4 - MARKER_COST, MIN_CHUNK)
+// Read side: 512 KiB shard pipes hold two chunks in flight.
+export const READ_SHARD_PIPE_SIZE = 512 * 1024

@@ -1,0 +1,134 @@
+// File-level view of a shard stream: which file is open, where its bytes are, when it ends.
+// All the validation of the stream's structure lives here, so extract, merge and serve agree on
+// what a good stream is and refuse a damaged one the same way.
+import { EINVAL, SysError, Region, readFull, readToPtr, spliceExact, writeAll } from '@criu-pipes/sys'
+import { ShardSet, type ShardIn } from './shard-set.js'
+import { FramingError } from './errors.js'
+import { checkFileName } from './names.js'
+
+export type ImageEvent =
+  | { type: 'open'; name: string }
+  | { type: 'data'; name: string; size: number }
+  | { type: 'close'; name: string }
+  | { type: 'end' }
+
+export interface ShardStat { size: number; transfer_duration_millis: number }
+
+export class ImageReader {
+  private readonly set: ShardSet
+  private current: string | null = null
+  private readonly open = new Set<string>()
+  private readonly done = new Set<string>()
+  private owed: { shard: ShardIn; size: number } | null = null
+  private ended = false
+
+  constructor(fds: readonly number[]) {
+    this.set = new ShardSet(fds)
+  }
+
+  /** Per-shard statistics in the order the fds were given (criu-image-streamer's stats JSON). */
+  stats(): ShardStat[] {
+    return this.set.shards.map(s => ({ size: s.size, transfer_duration_millis: s.durationMs ?? 0 }))
+  }
+
+  /**
+   * The next event. After a 'data' event the caller must take exactly its bytes with one of the
+   * payload methods before asking for the next event.
+   */
+  next(): ImageEvent {
+    if (this.owed) throw new Error(`internal: ${this.owed.size} payload bytes of ${this.current} not consumed`)
+    if (this.ended) return { type: 'end' }
+    const got = this.set.next()
+    if (!got) {
+      const open = [...this.open]
+      throw new FramingError(`truncated stream: every shard ended without image_eof${open.length ? ` (open: ${open.slice(0, 3).join(', ')})` : ''}`)
+    }
+    const { marker, shard } = got
+    const body = marker.body
+    switch (body.kind) {
+      case 'filename': {
+        const name = checkFileName(body.name)
+        if (this.done.has(name)) throw new FramingError(`${name}: appears twice in the image`)
+        this.current = name
+        if (this.open.has(name)) return this.next()
+        this.open.add(name)
+        return { type: 'open', name }
+      }
+      case 'file_data':
+        if (!this.current) throw new FramingError(`shard ${shard.index}: file data (marker ${marker.seq}) for no open file`)
+        this.owed = { shard, size: body.size }
+        return { type: 'data', name: this.current, size: body.size }
+      case 'file_eof': {
+        const name = this.current
+        if (!name) throw new FramingError(`shard ${shard.index}: file_eof (marker ${marker.seq}) for no open file`)
+        this.open.delete(name)
+        this.done.add(name)
+        this.current = null
+        return { type: 'close', name }
+      }
+      case 'image_eof':
+        if (this.open.size) {
+          throw new FramingError(`image_eof while ${this.open.size} file(s) are still open: ${[...this.open].slice(0, 3).join(', ')}`)
+        }
+        this.set.expectEnd()
+        this.ended = true
+        return { type: 'end' }
+    }
+  }
+
+  /** Moves the pending payload into `outFd` with splice (read/write copy when neither end is a pipe). */
+  payloadTo(outFd: number): void {
+    const { shard, size } = this.take()
+    let moved: number
+    try {
+      moved = spliceExact(shard.fd, outFd, size)
+    } catch (e) {
+      if (!(e instanceof SysError && e.errno === EINVAL)) throw e
+      moved = copyByReadWrite(shard.fd, outFd, size)
+    }
+    this.account(shard, size, moved)
+  }
+
+  /** Reads the pending payload into memory. */
+  payloadInto(buf: Buffer, offset = 0): void {
+    const { shard, size } = this.take()
+    this.account(shard, size, readFull(shard.fd, buf, offset, size))
+  }
+
+  /** Reads the pending payload into mmap'd memory at `region.ptr + offset`. */
+  payloadIntoRegion(region: Region, offset: number): void {
+    const { shard, size } = this.take()
+    let done = 0
+    while (done < size) {
+      const n = readToPtr(shard.fd, region.ptr + BigInt(offset + done), size - done)
+      if (n === 0) break
+      done += n
+    }
+    this.account(shard, size, done)
+  }
+
+  private take(): { shard: ShardIn; size: number } {
+    const owed = this.owed
+    if (!owed) throw new Error('internal: no payload pending')
+    this.owed = null
+    return owed
+  }
+
+  private account(shard: ShardIn, size: number, got: number): void {
+    shard.size += got
+    if (got < size) throw new FramingError(`shard ${shard.index}: truncated (the stream ends ${size - got} bytes into a ${size}-byte payload of ${this.current})`)
+  }
+}
+
+const COPY_BUF = 1 << 20
+function copyByReadWrite(inFd: number, outFd: number, size: number): number {
+  const buf = Buffer.allocUnsafe(Math.min(COPY_BUF, size))
+  let done = 0
+  while (done < size) {
+    const n = readFull(inFd, buf, 0, Math.min(buf.length, size - done))
+    if (n === 0) break
+    writeAll(outFd, buf, 0, n)
+    done += n
+  }
+  return done
+}

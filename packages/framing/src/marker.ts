@@ -1,0 +1,106 @@
+// The shard marker of criu-image-streamer (proto3 `image.marker`), encoded by hand, byte for byte:
+//   message marker { uint64 seq = 1; oneof body { string filename = 2; uint32 file_data = 3;
+//                                                 bool file_eof = 4; bool image_eof = 5; } }
+// proto3 omits seq when it is 0; oneof members are always written, even when 0/false.
+// Field numbers above 5 are reserved for our opt-in extensions (compressed data, checksums): a
+// reader that does not know a field refuses the stream rather than misread it.
+import { FramingError } from './errors.js'
+import { MAX_MARKER_LEN } from './constants.js'
+
+export type MarkerBody =
+  | { kind: 'filename'; name: string }
+  | { kind: 'file_data'; size: number }
+  | { kind: 'file_eof' }
+  | { kind: 'image_eof' }
+
+export interface Marker { seq: number; body: MarkerBody }
+
+const F_SEQ = 1, F_FILENAME = 2, F_FILE_DATA = 3, F_FILE_EOF = 4, F_IMAGE_EOF = 5
+const WT_VARINT = 0, WT_LEN = 2
+const MAX_U32 = 0xffffffff
+
+function varintLength(v: number): number {
+  let n = 1
+  while (v >= 0x80) { v = Math.floor(v / 128); n++ }
+  return n
+}
+
+function putVarint(buf: Buffer, off: number, v: number): number {
+  while (v >= 0x80) { buf[off++] = (v % 128) | 0x80; v = Math.floor(v / 128) }
+  buf[off++] = v
+  return off
+}
+
+/** Encodes a marker with its u32 LE length prefix, ready to write to a shard. */
+export function encodeMarker(m: Marker): Buffer {
+  const name = m.body.kind === 'filename' ? Buffer.from(m.body.name) : null
+  const value = m.body.kind === 'file_data' ? m.body.size : 1
+  let len = m.seq === 0 ? 0 : 1 + varintLength(m.seq)
+  len += name ? 1 + varintLength(name.length) + name.length : 1 + varintLength(value)
+  if (len >= MAX_MARKER_LEN) throw new FramingError(`marker too long (${len} bytes, limit ${MAX_MARKER_LEN})`)
+  const buf = Buffer.allocUnsafe(4 + len)
+  buf.writeUInt32LE(len, 0)
+  let off = 4
+  if (m.seq !== 0) { buf[off++] = (F_SEQ << 3) | WT_VARINT; off = putVarint(buf, off, m.seq) }
+  switch (m.body.kind) {
+    case 'filename':
+      buf[off++] = (F_FILENAME << 3) | WT_LEN
+      off = putVarint(buf, off, name!.length)
+      off += name!.copy(buf, off)
+      break
+    case 'file_data': buf[off++] = (F_FILE_DATA << 3) | WT_VARINT; off = putVarint(buf, off, value); break
+    case 'file_eof': buf[off++] = (F_FILE_EOF << 3) | WT_VARINT; off = putVarint(buf, off, 1); break
+    case 'image_eof': buf[off++] = (F_IMAGE_EOF << 3) | WT_VARINT; off = putVarint(buf, off, 1); break
+  }
+  return buf
+}
+
+function getVarint(buf: Buffer, pos: { off: number }): number {
+  let v = 0, scale = 1
+  for (let i = 0; i < 10; i++) {
+    if (pos.off >= buf.length) throw new FramingError('malformed marker: varint runs past the end')
+    const b = buf[pos.off++]!
+    v += (b & 0x7f) * scale
+    if (!(b & 0x80)) {
+      if (!Number.isSafeInteger(v)) throw new FramingError('malformed marker: number too large')
+      return v
+    }
+    scale *= 128
+  }
+  throw new FramingError('malformed marker: varint longer than 10 bytes')
+}
+
+/** Decodes a marker body (without the length prefix). Strict: anything not written by a writer of this format is refused. */
+export function decodeMarker(buf: Buffer): Marker {
+  let seq = 0
+  let body: MarkerBody | null = null
+  const pos = { off: 0 }
+  while (pos.off < buf.length) {
+    const key = getVarint(buf, pos)
+    const field = Math.floor(key / 8), wire = key & 7
+    if (field === F_FILENAME && wire === WT_LEN) {
+      const len = getVarint(buf, pos)
+      if (pos.off + len > buf.length) throw new FramingError('malformed marker: file name runs past the end')
+      body = { kind: 'filename', name: buf.toString('utf8', pos.off, pos.off + len) }
+      pos.off += len
+      continue
+    }
+    if (wire !== WT_VARINT) throw new FramingError(`unknown marker field ${field} (wire type ${wire})`)
+    const v = getVarint(buf, pos)
+    switch (field) {
+      case F_SEQ: seq = v; break
+      case F_FILE_DATA:
+        if (v > MAX_U32) throw new FramingError(`malformed marker: file_data ${v} exceeds uint32`)
+        body = { kind: 'file_data', size: v }
+        break
+      case F_FILE_EOF:
+      case F_IMAGE_EOF:
+        if (v !== 1) throw new FramingError(`malformed marker: ${field === F_FILE_EOF ? 'file_eof' : 'image_eof'} is not true`)
+        body = { kind: field === F_FILE_EOF ? 'file_eof' : 'image_eof' }
+        break
+      default: throw new FramingError(`unknown marker field ${field}`)
+    }
+  }
+  if (!body) throw new FramingError(`malformed marker: seq ${seq} has no body`)
+  return { seq, body }
+}
