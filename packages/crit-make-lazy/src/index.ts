@@ -1,1 +1,5 @@
-export {}
+export { makeLazy, type MakeLazyResult } from './make-lazy.js'
+export { stripPagemap, type KeptRange, type StrippedPagemap } from './strip-pagemap.js'
+export { firstNonLazyAddress } from './lazy-coverage.js'
+export { MakeLazyError } from './make-lazy-error.js'
+export { formatSize } from './format-size.js'

@@ -1,7 +1,7 @@
 // File-level view of a shard stream: which file is open, where its bytes are, when it ends.
 // All the validation of the stream's structure lives here, so extract, merge and serve agree on
 // what a good stream is and refuse a damaged one the same way.
-import { EINVAL, SysError, Region, readFull, readToPtr, spliceExact, writeAll } from '@criu-pipes/sys'
+import { Region, copyExact, readFull, readToPtr } from '@criu-pipes/sys'
 import { ShardSet, type ShardIn } from './shard-set.js'
 import { FramingError } from './errors.js'
 import { checkFileName } from './names.js'
@@ -79,14 +79,13 @@ export class ImageReader {
   /** Moves the pending payload into `outFd` with splice (read/write copy when neither end is a pipe). */
   payloadTo(outFd: number): void {
     const { shard, size } = this.take()
-    let moved: number
-    try {
-      moved = spliceExact(shard.fd, outFd, size)
-    } catch (e) {
-      if (!(e instanceof SysError && e.errno === EINVAL)) throw e
-      moved = copyByReadWrite(shard.fd, outFd, size)
-    }
-    this.account(shard, size, moved)
+    this.account(shard, size, copyExact(shard.fd, outFd, size))
+  }
+
+  /** Hands the pending payload's fd to `move`, which must take `size` bytes and return how many it got. */
+  payloadBy(move: (fd: number, size: number) => number): void {
+    const { shard, size } = this.take()
+    this.account(shard, size, move(shard.fd, size))
   }
 
   /** Reads the pending payload into memory. */
@@ -120,15 +119,3 @@ export class ImageReader {
   }
 }
 
-const COPY_BUF = 1 << 20
-function copyByReadWrite(inFd: number, outFd: number, size: number): number {
-  const buf = Buffer.allocUnsafe(Math.min(COPY_BUF, size))
-  let done = 0
-  while (done < size) {
-    const n = readFull(inFd, buf, 0, Math.min(buf.length, size - done))
-    if (n === 0) break
-    writeAll(outFd, buf, 0, n)
-    done += n
-  }
-  return done
-}

@@ -1,7 +1,7 @@
 // Writes an image as a shard stream over N shard fds, sending each marker (and the chunk of data
 // that follows it) to the shard whose consumer has the most room: a slow consumer gets less.
 import {
-  SysError, EPERM, EPIPE, SPLICE_F_MORE, isFifo, setPipeSize, pipeSize, bytesQueued, spliceExact, writeAll,
+  SysError, EPERM, EPIPE, SPLICE_F_MORE, isFifo, setPipeSize, pipeSize, bytesQueued, copyExact, writeAll,
 } from '@criu-pipes/sys'
 import { encodeMarker, type MarkerBody } from './marker.js'
 import { FramingError } from './errors.js'
@@ -47,13 +47,13 @@ export class ShardWriter {
   /** Bytes written to each shard, framing included, in the order the fds were given. */
   sizes(): number[] { return this.shards.map(s => s.size) }
 
-  /** Moves `length` bytes of `name` from `srcFd` (a pipe, or a file when the shards are pipes) with splice. */
+  /** Moves `length` bytes of `name` from `srcFd` with splice (a copy when neither end is a pipe). */
   spliceFrom(name: string, srcFd: number, length: number): void {
     this.switchTo(name)
     while (length > 0) {
       const n = Math.min(length, this.chunk)
       const shard = this.writeMarker({ kind: 'file_data', size: n }, n)
-      const moved = this.guard(shard, () => spliceExact(srcFd, shard.fd, n, SPLICE_F_MORE))
+      const moved = this.guard(shard, () => copyExact(srcFd, shard.fd, n, SPLICE_F_MORE))
       shard.size += moved
       if (moved < n) throw new FramingError(`${name}: input ended ${n - moved} bytes early`)
       length -= n

@@ -1,1 +1,3 @@
-export {}
+export { extract, type ExtractOptions } from './extract.js'
+export { merge, type MergeOptions } from './merge.js'
+export { parseOptions, type JoinOptions } from './options.js'

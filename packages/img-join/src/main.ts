@@ -1,1 +1,15 @@
-export {}
+import { dupOf, checkDataFd, runMain } from '@criu-pipes/streamer'
+import { parseOptions } from './options.js'
+import { extract } from './extract.js'
+import { merge } from './merge.js'
+
+runMain('img-join', () => {
+  const o = parseOptions()
+  if (o.imagesDir !== null) {
+    extract({ ...o, imagesDir: o.imagesDir })
+  } else {
+    const outFd = dupOf(1)
+    checkDataFd(outFd, 'output')
+    merge({ ...o, outFd })
+  }
+})

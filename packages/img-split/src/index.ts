@@ -1,1 +1,2 @@
-export {}
+export { capture, type CaptureOptions, type CaptureResult } from './capture.js'
+export { parseOptions } from './options.js'

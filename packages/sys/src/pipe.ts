@@ -1,9 +1,10 @@
 import { fstatSync } from 'node:fs'
 import { c, errno } from './libc.js'
-import { EAGAIN, EINTR, F_GETPIPE_SZ, F_SETPIPE_SZ, FIONREAD, O_CLOEXEC, SPLICE_F_GIFT } from './constants.js'
+import { EAGAIN, EINTR, EINVAL, F_GETPIPE_SZ, F_SETPIPE_SZ, FIONREAD, O_CLOEXEC, SPLICE_F_GIFT, SPLICE_F_NONBLOCK } from './constants.js'
 import { SysError, check } from './errors.js'
 import { waitReadable, waitWritable } from './poll.js'
 import { address } from './libc.js'
+import { readFull, writeAll } from './fd.js'
 
 /** pipe2(2): returns [readEnd, writeEnd]. */
 export function makePipe(flags = O_CLOEXEC): [number, number] {
@@ -68,12 +69,50 @@ export function spliceExact(fdIn: number, fdOut: number, length: number, flags =
   return done
 }
 
+const COPY_BUF = 1 << 20
+/**
+ * Moves exactly `length` bytes unless the input ends first: splice(2) when one end is a pipe,
+ * a read/write copy when neither is (splice says EINVAL then, e.g. file to file).
+ */
+export function copyExact(fdIn: number, fdOut: number, length: number, flags = 0): number {
+  try {
+    return spliceExact(fdIn, fdOut, length, flags)
+  } catch (e) {
+    if (!(e instanceof SysError && e.errno === EINVAL)) throw e
+  }
+  const buf = Buffer.allocUnsafe(Math.min(COPY_BUF, length))
+  let done = 0
+  while (done < length) {
+    const n = readFull(fdIn, buf, 0, Math.min(buf.length, length - done))
+    if (n === 0) break
+    writeAll(fdOut, buf, 0, n)
+    done += n
+  }
+  return done
+}
+
 /** tee(2): duplicates up to `length` queued bytes of one pipe into another without consuming them. */
 export function tee(fdIn: number, fdOut: number, length: number, flags = 0): number {
   return Number(check(c.tee(fdIn, fdOut, length, flags) as bigint | number, 'tee'))
 }
 
 const iov = Buffer.alloc(16)
+/**
+ * One non-blocking vmsplice(2) of [ptr, ptr+length): bytes moved, or -1 when the pipe is full.
+ * SPLICE_F_NONBLOCK is needed even on an O_NONBLOCK fd: vmsplice waits for room otherwise.
+ */
+export function vmspliceSome(fd: number, ptr: bigint, length: number, gift = false): number {
+  iov.writeBigUInt64LE(ptr, 0)
+  iov.writeBigUInt64LE(BigInt(length), 8)
+  for (;;) {
+    const n = Number(c.vmsplice(fd, iov, 1, SPLICE_F_NONBLOCK | (gift ? SPLICE_F_GIFT : 0)))
+    if (n >= 0) return n
+    const err = errno()
+    if (err === EAGAIN) return -1
+    if (err !== EINTR) throw new SysError('vmsplice', err, `fd ${fd}`)
+  }
+}
+
 /**
  * vmsplice(2) all of [ptr, ptr+length) into a pipe. With `gift` the pages are handed over: the
  * caller must not touch or reuse them afterwards, only munmap them.

@@ -1,0 +1,42 @@
+import { existsSync, lstatSync, readFileSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs'
+import { basename, dirname, join, resolve, sep } from 'node:path'
+import { CRTOOLS_IMAGES_V1_1, decodeInventory } from '@criu-pipes/criu-image'
+import { MakeLazyError } from './make-lazy-error.js'
+
+/** SRC must be a CRIU image directory this tool understands: its inventory says so. */
+export function checkSrc(src: string): void {
+  if (!existsSync(src) || !statSync(src).isDirectory()) throw new MakeLazyError(`${src} is not a directory`)
+  const inventory = join(src, 'inventory.img')
+  if (!existsSync(inventory)) throw new MakeLazyError(`${src} is not a CRIU image directory: no inventory.img`)
+  const { imgVersion } = decodeInventory(readFileSync(inventory), inventory)
+  if (imgVersion !== CRTOOLS_IMAGES_V1_1) {
+    throw new MakeLazyError(`${inventory}: img_version ${imgVersion} is not supported (expected ${CRTOOLS_IMAGES_V1_1})`)
+  }
+}
+
+/**
+ * DST may be absent or an empty directory, never anything with content: the tool builds DST
+ * elsewhere and renames it into place, and will not destroy what is there.
+ */
+export function checkDst(src: string, dst: string): void {
+  const parent = dirname(resolve(dst))
+  if (!existsSync(parent) || !statSync(parent).isDirectory()) throw new MakeLazyError(`${parent} (where DST goes) is not a directory`)
+  const st = lstatOrUndefined(dst)
+  if (st !== undefined) {
+    if (!st.isDirectory()) throw new MakeLazyError(`${dst} exists and is not a directory`)
+    if (readdirSync(dst).length > 0) throw new MakeLazyError(`${dst} exists and is not empty; refusing to overwrite it`)
+  }
+  const srcReal = realpathSync(src)
+  const dstReal = join(realpathSync(parent), basename(resolve(dst)))
+  if (dstReal === srcReal || dstReal.startsWith(srcReal + sep)) throw new MakeLazyError(`${dst} is inside ${src}`)
+}
+
+/** lstat, so a symlink (even a dangling one) at DST counts as something in the way. */
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw e
+  }
+}

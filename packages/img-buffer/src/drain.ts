@@ -1,0 +1,33 @@
+// Phase 1 of serving: every shard read to image_eof into the store; external files named with -e
+// go straight to their fds (a `tar x` must already be reading them, or the drain waits for it).
+import { ImageReader, type ShardStat } from '@criu-pipes/framing'
+import { closeQuietly } from '@criu-pipes/sys'
+import type { ExtFile } from '@criu-pipes/streamer'
+import { StoredFile } from './store.js'
+
+export interface Drained { files: Map<string, StoredFile>; stats: ShardStat[] }
+
+export function drain(shardFds: readonly number[], extFiles: readonly ExtFile[]): Drained {
+  const ext = new Map(extFiles.map(e => [e.name, e.fd]))
+  const reader = new ImageReader(shardFds)
+  const files = new Map<string, StoredFile>()
+  try {
+    for (let ev = reader.next(); ev.type !== 'end'; ev = reader.next()) {
+      const extFd = ext.get(ev.name)
+      if (extFd !== undefined) {
+        if (ev.type === 'data') reader.payloadTo(extFd)
+        if (ev.type === 'close') { closeQuietly(extFd); ext.delete(ev.name) }
+        continue
+      }
+      if (ev.type === 'open') files.set(ev.name, new StoredFile())
+      else if (ev.type === 'data') { const f = files.get(ev.name)!; reader.payloadBy((fd, size) => f.fill(fd, size)) }
+      else files.get(ev.name)!.seal()
+    }
+  } catch (e) {
+    for (const f of files.values()) f.free()
+    throw e
+  } finally {
+    for (const fd of ext.values()) closeQuietly(fd)
+  }
+  return { files, stats: reader.stats() }
+}

@@ -1,0 +1,105 @@
+// img-split's role: the socket server for `criu dump --stream`. CRIU connects once, then for each
+// image file sends a request and the read end of a pipe; many files are open at once (pagemap and
+// pages are written interleaved), so every pipe is multiplexed with poll(2), and each burst of data
+// is spliced into the shard with the most room.
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  POLLIN, poll, listenUnix, acceptOne, recvFd, closeQuietly, isFifo,
+} from '@criu-pipes/sys'
+import { ShardWriter, FramingError } from '@criu-pipes/framing'
+import { CAPTURE_SOCKET, readRequest, Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
+import { Source } from './sources.js'
+
+export interface CaptureOptions {
+  imagesDir: string
+  shardFds: number[]
+  extFiles: ExtFile[]
+  progressFd: number
+}
+
+export interface CaptureResult { sizes: number[]; durationMs: number; files: number }
+
+// cpuinfo.img (only with --cpu-cap=image) is written before the tasks are frozen; any other
+// request means the application is frozen: the moment to print checkpoint-start.
+const PRE_FREEZE_FILE = 'cpuinfo.img'
+// CRIU writes inventory.img last, after every other image. A dump that closes the socket without
+// it failed; finishing the stream anyway would hand a broken image downstream as a good one.
+const LAST_IMAGE = 'inventory.img'
+
+export function capture(opts: CaptureOptions): CaptureResult {
+  for (const fd of opts.shardFds) checkDataFd(fd, 'shard')
+  const extKinds = opts.extFiles.map(e => checkDataFd(e.fd, `external file ${e.name}`))
+  mkdirSync(opts.imagesDir, { recursive: true })
+  const progress = new Progress(opts.progressFd)
+  // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
+  const writer = new ShardWriter(opts.shardFds)
+  const listener = listenUnix(join(opts.imagesDir, CAPTURE_SOCKET))
+  progress.line('socket-init')
+
+  const sources: Source[] = []
+  const seen = new Set<string>()
+  let criu = -1
+  let criuDone = false
+  let started: number | null = null
+  let connectedAt = 0
+
+  try {
+    while (!criuDone || sources.length > 0) {
+      const polled = criu < 0 && !criuDone ? [listener] : criuDone ? [] : [criu]
+      const fds = [...polled, ...sources.map(s => s.fd)]
+      const revents = poll(fds.map(fd => ({ fd, events: POLLIN })))
+      if (revents[0] && criu < 0 && !criuDone) {
+        criu = acceptOne(listener)
+        closeQuietly(listener)
+        connectedAt = performance.now()
+        opts.extFiles.forEach((e, i) => sources.push(new Source(e.name, e.fd, extKinds[i] === 'pipe')))
+        opts.extFiles.forEach(e => seen.add(e.name))
+        continue
+      }
+      if (revents[0] && criu >= 0) {
+        const name = readRequest(criu)
+        if (name === null) {
+          closeQuietly(criu)
+          criu = -1
+          criuDone = true
+        } else {
+          if (seen.has(name)) throw new FramingError(`CRIU sent ${name} twice`)
+          seen.add(name)
+          if (started === null && name !== PRE_FREEZE_FILE) {
+            started = performance.now()
+            progress.line('checkpoint-start')
+          }
+          const { fd } = recvFd(criu)
+          if (fd === null) throw new FramingError(`CRIU sent no pipe for ${name}`)
+          if (!isFifo(fd)) { closeQuietly(fd); throw new FramingError(`CRIU sent ${name} on an fd that is not a pipe`) }
+          sources.push(new Source(name, fd, true))
+        }
+      }
+      const base = polled.length
+      for (let i = sources.length - 1; i >= 0; i--) {
+        if (!revents[base + i]) continue
+        const src = sources[i]!
+        const n = src.ready()
+        if (n > 0) {
+          writer.spliceFrom(src.name, src.fd, n)
+        } else {
+          writer.endFile(src.name)
+          src.close()
+          sources.splice(i, 1)
+        }
+      }
+    }
+    if (!seen.has(LAST_IMAGE) && [...seen].some(n => n !== PRE_FREEZE_FILE && !opts.extFiles.some(e => e.name === n))) {
+      throw new FramingError(`CRIU closed the connection without sending ${LAST_IMAGE}: the dump failed, the stream is left unfinished`)
+    }
+    writer.endImage()
+  } finally {
+    for (const s of sources) s.close()
+    closeQuietly(criu)
+  }
+  const durationMs = Math.round(performance.now() - (started ?? connectedAt))
+  const sizes = writer.sizes()
+  progress.stats(sizes.map(size => ({ size, transfer_duration_millis: durationMs })))
+  return { sizes, durationMs, files: seen.size }
+}

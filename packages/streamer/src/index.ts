@@ -1,0 +1,8 @@
+export * from './protocol.js'
+export { Progress } from './progress.js'
+export { UsageError } from './cli/usage-error.js'
+export { parseFdList, parseFd, parseExtFiles, parsePortRemaps, type ExtFile } from './cli/fd-lists.js'
+export { fdKind, checkDataFd, type FdKind } from './cli/fd-kind.js'
+export { runMain } from './cli/run-main.js'
+export { dupOf } from './cli/default-fds.js'
+export { DumpClient, RestoreClient, waitForSocket } from './criu-sim.js'
