@@ -4,7 +4,7 @@
 import { closeSync, constants, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { ImageReader, FramingError } from '@criu-pipes/framing'
-import { Progress, type ExtFile } from '@criu-pipes/streamer'
+import { Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { ExtOutputs } from './ext-files.js'
 
 export interface ExtractOptions { shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number }
@@ -14,6 +14,8 @@ const PARTIAL_DIR = '.img-join.partial'
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
 
 export function extract(opts: ExtractOptions): string[] {
+  for (const fd of opts.shardFds) checkDataFd(fd, 'shard')
+  for (const e of opts.extFiles) checkDataFd(e.fd, `external file ${e.name}`)
   mkdirSync(opts.imagesDir, { recursive: true })
   const existing = readdirSync(opts.imagesDir).filter(n => n.endsWith('.img'))
   if (existing.length) {

@@ -1,4 +1,4 @@
-import { dupOf, checkDataFd, runMain } from '@criu-pipes/streamer'
+import { dupOf, runMain } from '@criu-pipes/streamer'
 import { parseOptions } from './options.js'
 import { extract } from './extract.js'
 import { merge } from './merge.js'
@@ -8,8 +8,6 @@ runMain('img-join', () => {
   if (o.imagesDir !== null) {
     extract({ ...o, imagesDir: o.imagesDir })
   } else {
-    const outFd = dupOf(1)
-    checkDataFd(outFd, 'output')
-    merge({ ...o, outFd })
+    merge({ ...o, outFd: dupOf(1) })
   }
 })

@@ -1,12 +1,15 @@
 // Merge: N shards in, one ordered single-shard stream out (for a file, a pipe to ssh, or
 // criu-image-streamer). Markers are renumbered by a fresh writer; payloads move by splice.
 import { ImageReader, ShardWriter } from '@criu-pipes/framing'
-import { Progress, type ExtFile } from '@criu-pipes/streamer'
+import { Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { ExtOutputs } from './ext-files.js'
 
 export interface MergeOptions { shardFds: number[]; outFd: number; extFiles: ExtFile[]; progressFd: number }
 
 export function merge(opts: MergeOptions): void {
+  for (const fd of opts.shardFds) checkDataFd(fd, 'shard')
+  for (const e of opts.extFiles) checkDataFd(e.fd, `external file ${e.name}`)
+  checkDataFd(opts.outFd, 'output')
   const progress = new Progress(opts.progressFd)
   const ext = new ExtOutputs(opts.extFiles)
   const reader = new ImageReader(opts.shardFds)

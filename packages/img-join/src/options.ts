@@ -1,6 +1,6 @@
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import { parseFdList, parseExtFiles, parseFd, dupOf, checkDataFd, UsageError, type ExtFile } from '@criu-pipes/streamer'
+import { parseFdList, parseExtFiles, parseFd, dupOf, UsageError, type ExtFile } from '@criu-pipes/streamer'
 
 export interface JoinOptions { shardFds: number[]; imagesDir: string | null; extFiles: ExtFile[]; progressFd: number }
 
@@ -18,13 +18,10 @@ export function parseOptions(argv = hideBin(process.argv)): JoinOptions {
     .help()
     .fail((msg, err) => { throw err ?? new UsageError(msg) })
     .parseSync()
-  const opts: JoinOptions = {
+  return {
     shardFds: a['shard-fds'] !== undefined ? parseFdList(a['shard-fds'], '--shard-fds') : [dupOf(0)],
     imagesDir: a['images-dir'] ?? null,
     extFiles: a['ext-file-fds'] !== undefined ? parseExtFiles(a['ext-file-fds'], '--ext-file-fds') : [],
     progressFd: a['progress-fd'] !== undefined ? parseFd(a['progress-fd'], '--progress-fd') : dupOf(2),
   }
-  for (const fd of opts.shardFds) checkDataFd(fd, 'shard')
-  for (const e of opts.extFiles) checkDataFd(e.fd, `external file ${e.name}`)
-  return opts
 }

@@ -10,14 +10,13 @@ export function fdKind(fd: number): FdKind {
 }
 
 /**
- * Shards and external files move by splice(2), which needs a pipe on one side. A regular file is
- * fine too. A socket is refused with the fix: Node/execa child stdio and some launchers hand out
- * socketpairs, and `| cat |` turns one into a pipe.
+ * Shards and external files may be any fd that reads or writes a byte stream: pipes move by
+ * splice(2) without a copy; files, /dev/null and sockets work too (sshd hands a remote command
+ * socketpairs, not pipes), with a copy where splice cannot go. A directory is a mistake.
  */
 export function checkDataFd(fd: number, what: string): FdKind {
-  const kind = fdKind(fd)
-  if (kind === 'socket' || kind === 'other') {
-    throw new UsageError(`${what} (fd ${fd}) is a ${kind === 'socket' ? 'socket' : 'terminal or device'}: it must be a pipe or a regular file (put \`| cat |\` in between)`)
-  }
-  return kind
+  let st
+  try { st = fstatSync(fd) } catch { throw new UsageError(`${what}: fd ${fd} is not open`) }
+  if (st.isDirectory()) throw new UsageError(`${what}: fd ${fd} is a directory`)
+  return fdKind(fd)
 }
