@@ -14,6 +14,7 @@ const MIB = 128
 const NPAGES = (MIB << 20) / 4096
 const OK = `verified ${NPAGES} ok`
 
+const HOOK = bin('img-split').replace(/^node /, '')
 const waitSocket = (path: string) => waitFor(`socket ${path}`, () => (existsSync(path) ? true : undefined))
 
 async function runningWorkload(t: Test, dir: string, mib = MIB) {
@@ -41,7 +42,8 @@ t.test('dump through img-split into 1 shard file; img-join -D; plain criu restor
   const w = await runningWorkload(t, dir)
   const cap = await startShell(`${bin('img-split')} -D ${dumpDir} -p 9 9>${dir}/progress > ${dir}/shard`)
   await waitSocket(join(dumpDir, 'streamer-capture.sock'))
-  await runCriu(['dump', '-t', String(w.pid), '-D', dumpDir, '--stream'])
+  // img-split doubles as CRIU's action script: at post-dump it holds the dump until every byte is out.
+  await runCriu(['dump', '-t', String(w.pid), '-D', dumpDir, '--stream', '--action-script', HOOK])
   await w.exited
   const c = await cap.done
   t.equal(c.exitCode, 0, c.stderr)
@@ -98,6 +100,29 @@ t.test('a shard consumer killed mid-capture: img-split fails, criu dump fails, t
   t.match(c.stderr, /^img-split: shard 0 \(fd \d+\): its reader went away \(EPIPE\)$/m, 'img-split says why')
   t.ok(w.alive(), 'the workload was left running')
   t.equal(await w.verify(), `verified ${(256 << 20) / 4096} ok`, 'and healthy')
+})
+
+t.test('post-dump hook: a consumer that stalls, then dies after CRIU wrote its last byte, fails the dump', async t => {
+  if (!(await needCriu(t))) return
+  const dir = tmpDir(t)
+  const dumpDir = join(dir, 'dump')
+  mkdirSync(dumpDir)
+  // A small workload: its whole image fits in the pipes, so CRIU finishes writing although the
+  // consumer reads nothing. Without the hook CRIU would report success and kill the workload
+  // while the image still sat in pipes that are about to break.
+  const w = await runningWorkload(t, dir, 1)
+  const cap = await startShell(`${bin('img-split')} -D ${dumpDir} 2>${dir}/split.err | sh -c 'echo $$ > ${dir}/consumer.pid; kill -STOP $$; exec cat > /dev/null'`)
+  await waitSocket(join(dumpDir, 'streamer-capture.sock'))
+  const dump = runCriu(['dump', '-t', String(w.pid), '-D', dumpDir, '--stream', '--action-script', HOOK])
+  const log = join(dumpDir, 'dump.log')
+  await waitFor('CRIU to run the post-dump hook', () => existsSync(log) && /post-dump/.test(readFileSync(log, 'utf8')) ? true : undefined)
+  t.ok(w.alive(), 'the workload is still frozen, not killed, while the hook waits')
+  process.kill(Number(readFileSync(join(dir, 'consumer.pid'), 'utf8')), 'SIGKILL')
+  await t.rejects(dump, CriuError, 'criu dump fails')
+  t.not((await cap.done).exitCode, 0, 'the capture failed')
+  t.match(readFileSync(join(dir, 'split.err'), 'utf8'), /^img-split: shard 0 .*EPIPE/m)
+  t.ok(w.alive(), 'the workload was resumed')
+  t.equal(await w.verify(), `verified ${(1 << 20) / 4096} ok`, 'and is healthy')
 })
 
 t.test('a truncated or corrupted shard: img-buffer and img-join refuse it, nothing is restored', async t => {

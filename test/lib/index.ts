@@ -1,1 +1,12 @@
-export {}
+// Harness for end-to-end tests against a real CRIU (import from '@criu-pipes/e2e/harness').
+export { repoRoot, criuBin } from './paths.js'
+export { criuAvailable, needCriu, type CriuAvailability, type GateHost } from './criu-available.js'
+export { runCriu, spawnCriu, criuArgv, optionValue, logTail, CriuError, type CriuOptions, type CriuRun } from './run-criu.js'
+export { startRestore, type Restore, type RestoreOptions } from './restore.js'
+export { buildWorkload } from './build.js'
+export { startWorkload, workloadFromPid, type Workload, type WorkloadOptions, type WorkloadMode, type Exit } from './workload.js'
+export { procStat, pidAlive, sessionMembers, waitSessionGone, type ProcStat } from './procfs.js'
+export { tmpDir, type TeardownHost } from './tmp-dir.js'
+export { shell } from './shell.js'
+export { waitFor, sleep, type WaitOptions } from './wait.js'
+export { killGroup } from './cleanup.js'

@@ -10,6 +10,7 @@ import {
 import { ShardWriter, FramingError } from '@criu-pipes/framing'
 import { CAPTURE_SOCKET, readRequest, Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { Source } from './sources.js'
+import { SyncSocket, SYNC_POLL_MS } from './sync-socket.js'
 
 export interface CaptureOptions {
   imagesDir: string
@@ -35,6 +36,7 @@ export function capture(opts: CaptureOptions): CaptureResult {
   // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
   const writer = new ShardWriter(opts.shardFds)
   const listener = listenUnix(join(opts.imagesDir, CAPTURE_SOCKET))
+  const sync = new SyncSocket(opts.imagesDir)
   progress.line('socket-init')
 
   const sources: Source[] = []
@@ -46,9 +48,11 @@ export function capture(opts: CaptureOptions): CaptureResult {
 
   try {
     while (!criuDone || sources.length > 0) {
+      sync.answerIfDrained(sources.length, opts.shardFds)
       const polled = criu < 0 && !criuDone ? [listener] : criuDone ? [] : [criu]
-      const fds = [...polled, ...sources.map(s => s.fd)]
-      const revents = poll(fds.map(fd => ({ fd, events: POLLIN })))
+      const fds = [...polled, ...sources.map(s => s.fd), sync.fd]
+      const revents = poll(fds.map(fd => ({ fd, events: POLLIN })), sync.waiting ? SYNC_POLL_MS : -1)
+      if (revents[fds.length - 1]) sync.accept()
       if (revents[0] && criu < 0 && !criuDone) {
         criu = acceptOne(listener)
         closeQuietly(listener)
@@ -97,6 +101,7 @@ export function capture(opts: CaptureOptions): CaptureResult {
   } finally {
     for (const s of sources) s.close()
     closeQuietly(criu)
+    sync.close()
   }
   const durationMs = Math.round(performance.now() - (started ?? connectedAt))
   const sizes = writer.sizes()

@@ -1,5 +1,9 @@
+import { hideBin } from 'yargs/helpers'
 import { runMain } from '@criu-pipes/streamer'
 import { parseOptions } from './options.js'
 import { capture } from './capture.js'
+import { isActionHookCall, runActionHook } from './action-hook.js'
 
-runMain('img-split', () => { capture(parseOptions()) })
+const argv = hideBin(process.argv)
+if (isActionHookCall(argv, process.env)) runMain('img-split', () => runActionHook(process.env))
+else runMain('img-split', () => { capture(parseOptions(argv)) })

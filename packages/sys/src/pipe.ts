@@ -30,10 +30,16 @@ export function setPipeSize(fd: number, bytes: number): number {
   return check(c.fcntl(fd, F_SETPIPE_SZ, bytes) as number, 'fcntl(F_SETPIPE_SZ)', `fd ${fd}, ${bytes} bytes`)
 }
 
-/** Tries F_SETPIPE_SZ and keeps whatever the pipe had if the kernel says no. */
+/**
+ * Asks for `bytes` of pipe capacity and settles for the most the kernel grants: without
+ * CAP_SYS_RESOURCE nothing above fs.pipe-max-size (1 MiB by default) is allowed. Never fails.
+ */
 export function trySetPipeSize(fd: number, bytes: number): number {
-  const got = c.fcntl(fd, F_SETPIPE_SZ, bytes) as number
-  return got >= 0 ? got : pipeSize(fd)
+  for (let size = bytes; size > PIPE_MIN; size = Math.floor(size / 2)) {
+    const got = c.fcntl(fd, F_SETPIPE_SZ, size) as number
+    if (got >= 0) return got
+  }
+  return pipeSize(fd)
 }
 
 const fionreadOut = new Int32Array(1)
@@ -70,6 +76,8 @@ export function spliceExact(fdIn: number, fdOut: number, length: number, flags =
 }
 
 const COPY_BUF = 1 << 20
+// The default capacity of a pipe (16 pages): below it, shrinking is not worth a syscall.
+const PIPE_MIN = 65536
 /**
  * Moves exactly `length` bytes unless the input ends first: splice(2) when one end is a pipe,
  * a read/write copy when neither is (splice says EINVAL then, e.g. file to file).

@@ -1,0 +1,40 @@
+// The checkpoint is not done when CRIU has written its last byte: that byte may still sit in a
+// pipe between CRIU and us, or between us and the shard's reader. CRIU runs its post-dump action
+// script after closing every image and BEFORE it kills the dumped tasks, so a hook that asks us
+// "is everything out?" and fails otherwise makes `criu dump` fail and leaves the process running
+// when the capture cannot finish. This socket answers that question: `ok` once every input is
+// drained and every pipe shard has been read empty by its consumer.
+import { join } from 'node:path'
+import { acceptOne, bytesQueued, closeQuietly, isFifo, listenUnix, writeSome } from '@criu-pipes/sys'
+
+export const SYNC_SOCKET = 'img-split.sync.sock'
+// While a hook waits, shards are re-checked this often (a pipe has no "became empty" event).
+export const SYNC_POLL_MS = 10
+
+export class SyncSocket {
+  readonly fd: number
+  private readonly waiters: number[] = []
+
+  constructor(imagesDir: string) {
+    this.fd = listenUnix(join(imagesDir, SYNC_SOCKET), 0o600, 16)
+  }
+
+  accept(): void { this.waiters.push(acceptOne(this.fd)) }
+
+  get waiting(): boolean { return this.waiters.length > 0 }
+
+  /** Answers every waiting hook if nothing is left in flight. */
+  answerIfDrained(inputsOpen: number, shardFds: readonly number[]): void {
+    if (!this.waiting || inputsOpen > 0) return
+    if (shardFds.some(fd => isFifo(fd) && bytesQueued(fd) > 0)) return
+    for (const fd of this.waiters.splice(0)) {
+      writeSome(fd, Buffer.from('ok\n'))
+      closeQuietly(fd)
+    }
+  }
+
+  close(): void {
+    for (const fd of this.waiters.splice(0)) closeQuietly(fd)
+    closeQuietly(this.fd)
+  }
+}

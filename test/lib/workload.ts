@@ -1,0 +1,154 @@
+// The memhog workload (test/fixtures/memhog.c) as a test object. It runs as a child of the
+// test process (so Node reaps it as soon as CRIU's dump kills it: no zombie holds its pid
+// when we restore) in its own session (detached: true), so `criu dump -t PID` needs no
+// --shell-job, with stdio on /dev/null. Its log is the channel back: `ready <pid>`,
+// `verified <n> ok`, `CORRUPT page <n>`. A restored memhog keeps appending to the same log
+// path, so workloadFromPid() gives the same verify() for it.
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { execa } from 'execa'
+import { buildWorkload } from './build.js'
+import { forget, killGroup, killOnExit } from './cleanup.js'
+import { pidAlive, procStat, waitSessionGone } from './procfs.js'
+import { sleep, waitFor } from './wait.js'
+
+export type WorkloadMode = 'plain' | 'events'
+
+export interface WorkloadOptions {
+  /** MiB of private anonymous memory to fill */
+  mib: number
+  /** 'events' also forks, madvise(DONTNEED)s, munmaps and mremaps every tick */
+  mode?: WorkloadMode
+  /** cwd of the workload, and where its log goes */
+  dir: string
+  /** default <dir>/memhog.log */
+  logPath?: string
+  /** pattern seed (default the program's) */
+  seed?: number
+}
+
+export interface Exit {
+  exitCode: number | undefined
+  signal: string | undefined
+}
+
+export interface Workload {
+  readonly pid: number
+  readonly logPath: string
+  /** resolves once `ready <pid>` is logged; rejects if the process dies first */
+  waitReady(timeoutMs?: number): Promise<void>
+  /** SIGUSR1, then waits for a `verified <n> ok` logged after the signal; returns that line */
+  verify(timeoutMs?: number): Promise<string>
+  /** running (exists and is not a zombie) */
+  alive(): boolean
+  /** signal the workload's process group (default SIGKILL) */
+  kill(signal?: NodeJS.Signals): void
+  /**
+   * Resolves when the workload has exited AND nothing of its session is left (its forked
+   * children included), i.e. when its pids can be restored. Exit status is known only for a
+   * workload this process started.
+   */
+  readonly exited: Promise<Exit>
+  /** the whole log so far */
+  log(): string
+  /** address of logical page 0 and the page count, from the `map` line (valid before any restore) */
+  map(): { addr: bigint; npages: number } | undefined
+}
+
+export async function startWorkload(opts: WorkloadOptions): Promise<Workload> {
+  const bin = await buildWorkload()
+  const logPath = opts.logPath ?? join(opts.dir, 'memhog.log')
+  const args = [String(opts.mib), logPath, opts.mode ?? 'plain']
+  if (opts.seed !== undefined) args.push(String(opts.seed))
+  const child = execa(bin, args, { cwd: opts.dir, detached: true, stdio: 'ignore', reject: false })
+  const pid = await new Promise<number>((res, rej) => {
+    child.once('spawn', () => res(child.pid!))
+    child.once('error', rej)
+  })
+  killOnExit(pid)
+  const exited = child.then(async (r): Promise<Exit> => {
+    await waitSessionGone(pid)
+    forget(pid)
+    return { exitCode: r.exitCode, signal: r.signal }
+  })
+  return makeWorkload(pid, logPath, exited)
+}
+
+/**
+ * A workload we did not start: typically the one `criu restore` brought back (criu is its
+ * parent and reaps it). `exited` resolves when the pid and its session are gone.
+ */
+export function workloadFromPid(pid: number, logPath: string): Workload {
+  const exited = (async (): Promise<Exit> => {
+    while (procStat(pid)) await sleep(50)
+    await waitSessionGone(pid)
+    return { exitCode: undefined, signal: undefined }
+  })()
+  exited.catch(() => {}) // nobody may ever await it
+  return makeWorkload(pid, logPath, exited)
+}
+
+function makeWorkload(pid: number, logPath: string, exited: Promise<Exit>): Workload {
+  let done = false
+  void exited.then(() => (done = true), () => {})
+  const log = (): string => {
+    try {
+      return readFileSync(logPath, 'utf8')
+    } catch {
+      return ''
+    }
+  }
+  const logSize = (): number => {
+    try {
+      return statSync(logPath).size
+    } catch {
+      return 0
+    }
+  }
+  const logFrom = (offset: number): string => {
+    const fd = openSync(logPath, 'r')
+    try {
+      const buf = Buffer.alloc(Math.max(0, logSize() - offset))
+      const n = readSync(fd, buf, 0, buf.length, offset)
+      return buf.subarray(0, n).toString('utf8')
+    } finally {
+      closeSync(fd)
+    }
+  }
+  const gone = (): boolean => done || !pidAlive(pid)
+  const detail = () => `--- ${logPath} ---\n${log().trimEnd().split('\n').slice(-10).join('\n')}`
+  return {
+    pid,
+    logPath,
+    exited,
+    log,
+    alive: () => !gone(),
+    kill: (signal = 'SIGKILL') => killGroup(pid, signal),
+    map() {
+      const m = /^map (0x[0-9a-f]+) (\d+)$/m.exec(log())
+      return m ? { addr: BigInt(m[1]!), npages: Number(m[2]) } : undefined
+    },
+    async waitReady(timeoutMs = 30_000) {
+      const want = new RegExp(`^ready ${pid}$`, 'm')
+      await waitFor(`memhog ${pid} to log 'ready'`, () => {
+        const text = log()
+        if (want.test(text)) return true
+        if (gone()) throw new Error(`memhog ${pid} exited before it was ready\n${detail()}`)
+        return undefined
+      }, { timeoutMs, detail })
+    },
+    async verify(timeoutMs = 60_000) {
+      const from = logSize()
+      process.kill(pid, 'SIGUSR1')
+      return waitFor(`memhog ${pid} to log 'verified'`, () => {
+        const fresh = logFrom(from)
+        const bad = /^(CORRUPT.*|error.*)$/m.exec(fresh)
+        if (bad) throw new Error(`memhog ${pid}: ${bad[1]}\n${detail()}`)
+        const ok = /^verified \d+ ok$/m.exec(fresh)
+        if (ok) return ok[0]
+        if (gone()) throw new Error(`memhog ${pid} died before verifying\n${detail()}`)
+        return undefined
+      }, { timeoutMs, detail })
+    },
+  }
+}
