@@ -1,9 +1,8 @@
 // criu-image-streamer's command line, so CRIU's zdtm (`--stream`), fastfreeze and existing scripts
 // run on criu-pipes unchanged. Unlike the original, options may also follow the subcommand, and
 // runtime errors exit non-zero.
-import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
-import { parseFdList, parseExtFiles, parseFd, parsePortRemaps, UsageError, type ExtFile } from '@criu-pipes/streamer'
+import { parseFdList, parseExtFiles, parseFd, parsePortRemaps, streamCli, UsageError, type ExtFile } from '@criu-pipes/streamer'
 
 export const VERSION_LINE = 'criu-image-streamer 1.0.0'
 export type Mode = 'capture' | 'serve' | 'extract'
@@ -19,22 +18,14 @@ export interface StreamerOptions {
 
 export function parseOptions(argv = hideBin(process.argv)): StreamerOptions | 'version' {
   if (argv.includes('--version') || argv.includes('-V')) return 'version'
-  const a = yargs(argv)
-    .scriptName('criu-image-streamer')
-    .usage('$0 [OPTIONS] --images-dir DIR <capture|serve|extract>\n\nCaptures and extracts CRIU images via UNIX pipes (criu-pipes implementation).')
+  const a = streamCli(argv, 'criu-image-streamer', '$0 [OPTIONS] --images-dir DIR <capture|serve|extract>\n\nCaptures and extracts CRIU images via UNIX pipes (criu-pipes implementation).', 'stdout (capture) or stdin')
     .command('capture', 'listen for `criu dump --stream` and write shards (img-split)')
     .command('serve', 'read shards and serve `criu restore --stream` (img-buffer)')
     .command('extract', 'read shards and write the image files into the images dir (img-join -D)')
     .option('images-dir', { alias: 'D', type: 'string', demandOption: true })
-    .option('shard-fds', { alias: 's', type: 'string', describe: 'comma-separated shard fds' })
-    .option('ext-file-fds', { alias: 'e', type: 'string', describe: 'NAME:FD,...' })
-    .option('progress-fd', { alias: 'p', type: 'string' })
     .option('tcp-listen-remap', { type: 'string', describe: 'OLD:NEW,... (serve only)' })
     .version(false)
-    .strict()
     .demandCommand(1, 1, 'a subcommand is required: capture, serve or extract')
-    .help()
-    .fail((msg, err) => { throw err ?? new UsageError(msg) })
     .parseSync()
   const mode = String(a._[0]) as Mode
   if (!['capture', 'serve', 'extract'].includes(mode)) throw new UsageError(`unknown subcommand ${mode}`)

@@ -1,0 +1,32 @@
+// The options every streaming binary shares (-s, -e, -p), parsed one way: criu-image-streamer's
+// names, our one-line errors. Each binary adds its own options to the returned yargs.
+import yargs from 'yargs'
+import { parseFdList, parseExtFiles, parseFd, type ExtFile } from './fd-lists.js'
+import { dupOf } from './default-fds.js'
+import { UsageError } from './usage-error.js'
+
+export function streamCli(argv: string[], name: string, usage: string, shardsDefault: string) {
+  return yargs(argv)
+    .scriptName(name)
+    .usage(usage)
+    .option('shard-fds', { alias: 's', type: 'string', describe: `comma-separated shard fds [default: ${shardsDefault}]` })
+    .option('ext-file-fds', { alias: 'e', type: 'string', describe: 'external files, NAME:FD,... (e.g. fs.tar:20)' })
+    .option('progress-fd', { alias: 'p', type: 'string', describe: 'fd for progress lines [default: stderr]' })
+    .strict()
+    .help()
+    .fail((msg, err) => { throw err ?? new UsageError(msg) })
+}
+
+export interface StreamFds { shardFds: number[]; extFiles: ExtFile[]; progressFd: number }
+
+/** The fds, with criu-image-streamer's defaults: dups of stdin or stdout, and of stderr. */
+export function streamFds(
+  a: { 'shard-fds'?: string | undefined; 'ext-file-fds'?: string | undefined; 'progress-fd'?: string | undefined },
+  defaultShardFd: 0 | 1,
+): StreamFds {
+  return {
+    shardFds: a['shard-fds'] !== undefined ? parseFdList(a['shard-fds'], '--shard-fds') : [dupOf(defaultShardFd)],
+    extFiles: a['ext-file-fds'] !== undefined ? parseExtFiles(a['ext-file-fds'], '--ext-file-fds') : [],
+    progressFd: a['progress-fd'] !== undefined ? parseFd(a['progress-fd'], '--progress-fd') : dupOf(2),
+  }
+}
