@@ -1,1 +1,53 @@
-export {}
+#!/usr/bin/env node
+// uffd-serve [lazy-pages] -D DIR [-W DIR] [--page-server --address A --port P] [--status-fd N] ...
+// Exit 0 once every lazy page is delivered; 1 with one line `uffd-serve: ...` otherwise.
+import { hideBin } from 'yargs/helpers'
+import { writeAll } from '@criu-pipes/sys'
+import { daemonize } from './daemonize.js'
+import { Log, STDERR } from './log.js'
+import { parseOptions } from './options.js'
+import type { Options } from './options.js'
+import { serve } from './serve.js'
+
+function fail(message: string, log?: Log): never {
+  // On stderr the plain line below is the clearer of the two.
+  if (log !== undefined && !log.toStderr) log.error(message)
+  log?.close()
+  // A daemon's stderr may be gone with the parent that started it; the log has the message.
+  try { writeAll(STDERR, Buffer.from(`uffd-serve: ${message}\n`)) } catch { /* nowhere to say it */ }
+  process.exit(1)
+}
+
+async function main(): Promise<void> {
+  const argv = hideBin(process.argv)
+  let opts: Options
+  try {
+    opts = parseOptions(argv)
+  } catch (e) {
+    fail((e as Error).message)
+  }
+  if (opts.daemon) {
+    try {
+      await daemonize(argv, opts)
+    } catch (e) {
+      fail((e as Error).message)
+    }
+    return
+  }
+  let log: Log | undefined
+  try {
+    log = opts.logFile !== undefined ? Log.toFile(opts.logFile, opts.verbosity) : Log.toStderr(opts.verbosity)
+    for (const w of opts.warnings) log.warn(w)
+    const stats = await serve(opts, log)
+    log.info(
+      `lazy-pages done: ${stats.processes} processes, ${stats.copied}/${stats.total} pages copied, ` +
+        `${stats.zeroed} zero pages; FTSR after ${(stats.restoreUs / 1e6).toFixed(3)} s, end after ${(stats.totalUs / 1e6).toFixed(3)} s`,
+    )
+    log.close()
+    process.exit(0)
+  } catch (e) {
+    fail((e as Error).message, log)
+  }
+}
+
+await main()

@@ -1,0 +1,153 @@
+// The command line of `criu lazy-pages`, as CRIU's tools and zdtm pass it, e.g.
+//   lazy-pages --no-default-config --log-file lazy-pages.log --images-dir D --verbosity=4 --status-fd 4
+//   ... --page-server --port 12345 --address 127.0.0.1
+// Paths are made absolute here, against the directory we were started in; relative log and pid
+// files go in the work dir, as CRIU (which chdir()s there) would put them.
+import { isAbsolute, resolve } from 'node:path'
+import yargs from 'yargs'
+import { DEFAULT_VERBOSITY } from './log.js'
+import { PAGE_SERVER_PROTOS } from './page-server-proto.js'
+import type { PageServerProto } from './page-server-proto.js'
+
+export interface Options {
+  imagesDir: string
+  workDir: string
+  statusFd: number | undefined
+  logFile: string | undefined
+  verbosity: number
+  pageServer: { address: string; port: number; proto: PageServerProto } | undefined
+  pidfile: string | undefined
+  daemon: boolean
+  /** Background push limit in bytes per second (--max-push-rate is in MiB/s). */
+  maxPushRate: number | undefined
+  /** Accepted but suspicious; main logs them. */
+  warnings: string[]
+}
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'UsageError'
+  }
+}
+
+/** The sub-command a `--criu-bin` wrapper forwards to us; the only positional we accept. */
+export const LAZY_PAGES_COMMAND = 'lazy-pages'
+/** With --page-server and no --address, CRIU's getaddrinfo(NULL) means the loopback. */
+const DEFAULT_ADDRESS = '127.0.0.1'
+
+const TLS_OPTIONS = ['tls', 'tls-cacert', 'tls-cacrl', 'tls-cert', 'tls-key', 'tls-no-cn-verify'] as const
+
+const isCount = (s: string | undefined): s is string => s !== undefined && /^\d+$/.test(s)
+
+/**
+ * CRIU's -v is getopt "v::": `-v` and `--verbosity` add one to the level (default 2), `-vvv` adds
+ * three, `-v4` and `--verbosity=4` set it. yargs cannot say all of that, so these forms are taken
+ * out of argv here. A separate number (`-v 4`, `--verbosity 4`) is accepted as a value too.
+ */
+export function takeVerbosity(argv: readonly string[]): { rest: string[]; verbosity: number } {
+  let verbosity = DEFAULT_VERBOSITY
+  const rest: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--') { rest.push(...argv.slice(i)); break }
+    let m: RegExpExecArray | null
+    if ((m = /^-(v+)$/.exec(a)) || a === '--verbosity') {
+      const next = argv[i + 1]
+      if (isCount(next)) { verbosity = Number(next); i++ }
+      else verbosity += m ? m[1]!.length : 1
+    } else if ((m = /^-v(\d+)$/.exec(a)) || (m = /^--verbosity=(\d+)$/.exec(a))) {
+      verbosity = Number(m[1])
+    } else if (/^--verbosity=/.test(a)) {
+      throw new UsageError(`bad verbosity: ${a}`)
+    } else {
+      rest.push(a)
+    }
+  }
+  return { rest, verbosity }
+}
+
+const MIB = 1 << 20
+
+function pushRate(mibPerSecond: number | undefined): number | undefined {
+  if (mibPerSecond === undefined) return undefined
+  if (!(mibPerSecond > 0) || !Number.isFinite(mibPerSecond)) throw new UsageError('--max-push-rate must be a positive number of MiB/s')
+  return mibPerSecond * MIB
+}
+
+function inDir(dir: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(dir, p)
+}
+
+/** Parses argv (without node and script). Throws UsageError; --help and --version print and exit. */
+export function parseOptions(argv: readonly string[], cwd = process.cwd()): Options {
+  const { rest, verbosity } = takeVerbosity(argv)
+  const args = yargs(rest)
+    .scriptName('uffd-serve')
+    .usage('$0 [lazy-pages] -D DIR [-W DIR] [--page-server --address A --port P] [options]\n\n' +
+      'A userfaultfd lazy-pages daemon for `criu restore --lazy-pages`, a drop-in for `criu lazy-pages`.')
+    .option('images-dir', { alias: 'D', type: 'string', default: '.', describe: 'images: the full dump (or, with --page-server, its made-lazy copy)' })
+    .option('work-dir', { alias: 'W', type: 'string', describe: 'where lazy-pages.socket and relative log files go (default: the images dir)' })
+    .option('status-fd', { type: 'number', describe: 'write one \\0 byte to this fd once listening, then close it' })
+    .option('log-file', { alias: 'o', type: 'string', describe: 'log file (relative to the work dir); default stderr' })
+    .option('verbosity', { alias: 'v', type: 'number', describe: 'log level 0-4 (-v, -vv, -v4, --verbosity=4)' })
+    .option('page-server', { type: 'boolean', default: false, describe: 'fetch pages from a CRIU page server' })
+    .option('address', { type: 'string', describe: `page server address (default ${DEFAULT_ADDRESS})` })
+    .option('port', { type: 'number', describe: 'page server TCP port' })
+    .option('page-server-proto', { type: 'string', choices: PAGE_SERVER_PROTOS, default: '4.1', describe: 'page-server wire format: 4.1 (24-byte header) or 4.2 (32-byte)' })
+    .option('max-push-rate', { type: 'number', describe: 'cap background push at this many MiB/s (faults are never held back)' })
+    .option('pidfile', { type: 'string', describe: 'write our pid (with -d, the daemon\'s) here' })
+    .option('daemon', { alias: 'd', type: 'boolean', default: false, describe: 'detach once listening' })
+    .option('default-config', { type: 'boolean', hidden: true, describe: 'CRIU config files are not read anyway' })
+    .option('tls', { type: 'boolean', hidden: true })
+    .option('tls-cacert', { type: 'string', hidden: true })
+    .option('tls-cacrl', { type: 'string', hidden: true })
+    .option('tls-cert', { type: 'string', hidden: true })
+    .option('tls-key', { type: 'string', hidden: true })
+    .option('tls-no-cn-verify', { type: 'boolean', hidden: true })
+    .strictOptions()
+    .help()
+    .version(false)
+    .exitProcess(true)
+    .fail((msg, err) => { throw err ?? new UsageError(msg) })
+    .wrap(100)
+    .parseSync()
+
+  const extra = args._.filter((a) => String(a) !== LAZY_PAGES_COMMAND)
+  if (extra.length > 0 || args._.length > 1) {
+    throw new UsageError(`unexpected argument ${String(extra[0] ?? args._[1])} (only "${LAZY_PAGES_COMMAND}" may precede the options)`)
+  }
+  const tls = TLS_OPTIONS.filter((o) => args[o] !== undefined && args[o] !== false)
+  if (tls.length > 0) throw new UsageError(`TLS is not supported (--${tls.join(', --')}): use a trusted network or an ssh tunnel`)
+
+  const imagesDir = resolve(cwd, args['images-dir'])
+  const workDir = args['work-dir'] !== undefined ? resolve(cwd, args['work-dir']) : imagesDir
+  const num = (name: string, v: number | undefined, min: number, max: number): number | undefined => {
+    if (v === undefined) return undefined
+    if (!Number.isInteger(v) || v < min || v > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`)
+    return v
+  }
+  const statusFd = num('status-fd', args['status-fd'], 0, 0x7fffffff)
+  const port = num('port', args.port, 1, 0xffff)
+  const pageServer = args['page-server']
+  const warnings: string[] = []
+  if (!pageServer && (args.address !== undefined || port !== undefined)) {
+    // CRIU ignores them too; they are a common mistake (criu#2808), so say so.
+    warnings.push('--address/--port are ignored without --page-server: lazy-pages.socket is always in the work dir')
+  }
+  if (pageServer && port === undefined) throw new UsageError('--page-server needs --port')
+  return {
+    imagesDir,
+    workDir,
+    statusFd,
+    logFile: args['log-file'] !== undefined ? inDir(workDir, args['log-file']) : undefined,
+    verbosity: args.verbosity !== undefined ? args.verbosity : verbosity,
+    pageServer: pageServer
+      ? { address: args.address ?? DEFAULT_ADDRESS, port: port!, proto: args['page-server-proto'] as PageServerProto }
+      : undefined,
+    pidfile: args.pidfile !== undefined ? inDir(workDir, args.pidfile) : undefined,
+    daemon: args.daemon,
+    maxPushRate: pushRate(args['max-push-rate']),
+    warnings,
+  }
+}

@@ -1,0 +1,68 @@
+// struct page_server_iov on the wire (criu/page-xfer.c), native little-endian, no packing.
+//   4.1.x (24 bytes): u32 cmd, u32 nr_pages, u64 vaddr, u64 dst_id
+//   4.2+  (32 bytes): u32 cmd, 4 bytes padding, u64 nr_pages, u64 vaddr, u64 dst_id
+// 4.2 widened nr_pages ("use unsigned long for page counts"); the two cannot talk to each other,
+// and nothing on the wire tells them apart, so the version is an option.
+import { PE_PRESENT } from '@criu-pipes/criu-image'
+
+export type PageServerProto = '4.1' | '4.2'
+export const PAGE_SERVER_PROTOS: readonly PageServerProto[] = ['4.1', '4.2']
+
+export const PS_IOV_ADD_F = 6
+export const PS_IOV_GET = 7
+export const PS_IOV_CLOSE = 0x1023
+/** cmd packs PE_* flags in its high 16 bits (encode_ps_cmd). */
+const PS_CMD_FLAGS_SHIFT = 16
+/** The answer to a GET: "here are present pages" (0x00040006). */
+export const PS_GET_REPLY = (PE_PRESENT << PS_CMD_FLAGS_SHIFT) | PS_IOV_ADD_F
+
+export interface PageServerIov {
+  cmd: number
+  nrPages: number
+  vaddr: number
+  dstId: number
+}
+
+const IOV_SIZE_41 = 24
+const IOV_SIZE_42 = 32
+
+export function iovSize(proto: PageServerProto): number {
+  return proto === '4.1' ? IOV_SIZE_41 : IOV_SIZE_42
+}
+
+export function encodeIov(proto: PageServerProto, iov: PageServerIov): Buffer {
+  const b = Buffer.alloc(iovSize(proto))
+  b.writeUInt32LE(iov.cmd, 0)
+  if (proto === '4.1') {
+    b.writeUInt32LE(iov.nrPages, 4)
+    b.writeBigUInt64LE(BigInt(iov.vaddr), 8)
+    b.writeBigUInt64LE(BigInt(iov.dstId), 16)
+  } else {
+    b.writeBigUInt64LE(BigInt(iov.nrPages), 8)
+    b.writeBigUInt64LE(BigInt(iov.vaddr), 16)
+    b.writeBigUInt64LE(BigInt(iov.dstId), 24)
+  }
+  return b
+}
+
+function safe(v: bigint, what: string): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`page server sent ${what} 0x${v.toString(16)}, out of range`)
+  return Number(v)
+}
+
+export function decodeIov(proto: PageServerProto, b: Buffer): PageServerIov {
+  if (proto === '4.1') {
+    return {
+      cmd: b.readUInt32LE(0),
+      nrPages: b.readUInt32LE(4),
+      vaddr: safe(b.readBigUInt64LE(8), 'vaddr'),
+      dstId: safe(b.readBigUInt64LE(16), 'dst_id'),
+    }
+  }
+  return {
+    cmd: b.readUInt32LE(0),
+    nrPages: safe(b.readBigUInt64LE(8), 'nr_pages'),
+    vaddr: safe(b.readBigUInt64LE(16), 'vaddr'),
+    dstId: safe(b.readBigUInt64LE(24), 'dst_id'),
+  }
+}

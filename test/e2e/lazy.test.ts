@@ -1,0 +1,263 @@
+// uffd-serve against real CRIU: `criu restore --lazy-pages` of a made-lazy dump served from the
+// full images; the same while the workload forks, madvises, munmaps and mremaps; served by a
+// real `criu page-server --lazy-pages`; true post-copy migration from a frozen `criu dump
+// --lazy-pages`; and the refusal of a directory that has no page data.
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import type { Readable } from 'node:stream'
+import { execa } from 'execa'
+import t, { type Test } from 'tap'
+import {
+  buildWorkload, killGroup, needCriu, procStat, repoRoot, runCriu, spawnCriu, startRestore, startWorkload, tmpDir,
+  sleep, waitFor, workloadFromPid, type Workload,
+} from '../lib/index.js'
+
+const MIB = 256
+const NPAGES = (MIB << 20) / 4096
+const UFFD_SERVE = join(repoRoot(), 'packages', 'uffd-serve', 'bin', 'uffd-serve.js')
+const MAKE_LAZY = join(repoRoot(), 'packages', 'crit-make-lazy', 'bin', 'crit-make-lazy.js')
+const PIPE_MAX_SIZE = '/proc/sys/fs/pipe-max-size'
+/** CRIU's page server sizes its lazy pipe to 4 MiB and, without CAP_SYS_RESOURCE, needs this. */
+const PAGE_SERVER_PIPE = 4 << 20
+const STATUS_FD = 3
+/** MiB/s: 256 MiB take ~4 s to push... */
+const EVENTS_PUSH_MIB_S = 64
+/** ...and the workload runs ~15 ticks of events before the full verify. */
+const EVENTS_RUN_MS = 1500
+interface Summary {
+  copied: number
+  total: number
+  /** pages dropped by REMOVE/UNMAP (or found already there): owed no more */
+  skipped: number
+  exited: boolean
+}
+
+interface UffdServe {
+  ready: Promise<boolean>
+  exit: Promise<{ code: number | null; stderr: string }>
+  logPath: string
+  kill(): void
+}
+
+/** Starts uffd-serve with --status-fd 3 (as zdtm does), logging at -v4 to lazy-pages.log in `work`. */
+function startUffdServe(t: Test, work: string, args: string[]): UffdServe {
+  const child = spawn(process.execPath, [UFFD_SERVE, 'lazy-pages', '--no-default-config', '-W', work,
+    '-o', 'lazy-pages.log', '-v4', '--status-fd', String(STATUS_FD), ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] })
+  const errs: Buffer[] = []
+  child.stderr!.on('data', (b: Buffer) => errs.push(b))
+  const status = child.stdio[STATUS_FD] as Readable
+  const ready = new Promise<boolean>((res) => {
+    status.once('data', (b: Buffer) => res(b[0] === 0))
+    status.once('close', () => res(false))
+  })
+  const exit = new Promise<{ code: number | null; stderr: string }>((res) =>
+    child.once('close', (code) => res({ code, stderr: Buffer.concat(errs).toString() })))
+  const kill = (): void => { if (child.exitCode === null) child.kill('SIGKILL') }
+  t.teardown(kill)
+  return { ready, exit, logPath: join(work, 'lazy-pages.log'), kill }
+}
+
+/** The transfer summary of the restored task itself (not of the children it forked). */
+function rootSummary(logPath: string): Summary | undefined {
+  const log = readFileSync(logPath, 'utf8')
+  const first = /Received PID: (\d+), uffd: (\d+)/.exec(log)
+  if (!first) return undefined
+  const m = new RegExp(`${first[1]}-${first[2]}: UFFD transferred pages: \\((\\d+)/(\\d+)\\)(.*)`).exec(log)
+  if (!m) return undefined
+  return {
+    copied: Number(m[1]), total: Number(m[2]),
+    skipped: Number(/(\d+) skipped/.exec(m[3]!)?.[1] ?? 0), exited: m[3]!.includes('process exited'),
+  }
+}
+
+/** Every page the task was owed got there, but for those its own munmap/madvise made moot. */
+function allDelivered(s: Summary | undefined): boolean {
+  return s !== undefined && !s.exited && s.total >= NPAGES && s.copied + s.skipped === s.total
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((res) => s.listen(0, '127.0.0.1', res))
+  const { port } = s.address() as AddressInfo
+  await new Promise((res) => s.close(res))
+  return port
+}
+
+/** Raises fs.pipe-max-size for CRIU's lazy page server (see PAGE_SERVER_PIPE); restored at teardown. */
+function raisePipeMaxSize(t: Test): void {
+  const old = readFileSync(PIPE_MAX_SIZE, 'utf8').trim()
+  if (Number(old) >= PAGE_SERVER_PIPE) return
+  writeFileSync(PIPE_MAX_SIZE, String(PAGE_SERVER_PIPE))
+  t.teardown(() => writeFileSync(PIPE_MAX_SIZE, old))
+}
+
+/** A workload dumped plainly into dir/src and made lazy into dir/dst. */
+async function dumpAndMakeLazy(t: Test, dir: string, mode: 'plain' | 'events'): Promise<{ w: Workload; src: string; dst: string }> {
+  const src = join(dir, 'src')
+  const dst = join(dir, 'dst')
+  mkdirSync(src)
+  const w = await startWorkload({ mib: MIB, mode, dir })
+  t.teardown(() => w.kill())
+  await w.waitReady()
+  t.equal(await w.verify(), `verified ${NPAGES} ok`, 'verified before the dump')
+  await runCriu(['dump', '-t', String(w.pid), '-D', src])
+  await w.exited
+  const made = await execa('node', [MAKE_LAZY, src, dst], { reject: false })
+  t.equal(made.exitCode, 0, `crit-make-lazy ${made.stdout}${made.stderr}`)
+  return { w, src, dst }
+}
+
+/** Restores `dst` lazily through `daemon`, verifies the workload, checks the daemon's end. */
+async function restoreAndVerify(t: Test, w: Workload, restoreArgs: string[], daemon: UffdServe, runMs = 0): Promise<number> {
+  const t0 = performance.now()
+  const r = await startRestore(restoreArgs)
+  const restoreMs = performance.now() - t0
+  t.teardown(() => r.kill())
+  t.equal(r.pid, w.pid, 'restored with its pid')
+  const rw = workloadFromPid(r.pid, w.logPath)
+  // A full verify faults in every page at once and so ends the lazy phase; let the workload run
+  // on its own first when what it does meanwhile is the point.
+  await sleep(runMs)
+  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'memory intact after the lazy restore')
+  const { code, stderr } = await daemon.exit
+  t.equal(code, 0, `uffd-serve exits 0 ${stderr}`)
+  const root = rootSummary(daemon.logPath)
+  t.ok(allDelivered(root), `every lazy page delivered to the restored task: ${JSON.stringify(root)}`)
+  await r.kill()
+  await rw.exited
+  return restoreMs
+}
+
+t.test('local: made-lazy DST restored, pages served from the full SRC', async (t) => {
+  if (!(await needCriu(t))) return
+  const dir = tmpDir(t)
+  const { w, src, dst } = await dumpAndMakeLazy(t, dir, 'plain')
+  const work = join(dir, 'work')
+  mkdirSync(work)
+  const d = startUffdServe(t, work, ['-D', src])
+  t.equal(await d.ready, true, 'uffd-serve signalled readiness on --status-fd')
+  const lazyMs = await restoreAndVerify(t, w, ['-D', dst, '-W', work, '--lazy-pages'], d)
+  t.equal(rootSummary(d.logPath)?.skipped, 0, 'nothing skipped: a plain workload copies every page')
+  t.notOk(existsSync(join(work, 'lazy-pages.socket')), 'no socket file left behind')
+  const done = /lazy-pages done: .* end after ([\d.]+) s/.exec(readFileSync(d.logPath, 'utf8'))
+
+  // For comparison: a full restore of the same images reads all 256 MiB before the task runs.
+  const t0 = performance.now()
+  const full = await startRestore(['-D', src])
+  const fullMs = performance.now() - t0
+  t.teardown(() => full.kill())
+  await full.kill()
+  await workloadFromPid(full.pid, w.logPath).exited
+  t.comment(`${MIB} MiB: criu restore --lazy-pages to running ${lazyMs.toFixed(0)} ms, ` +
+    `all pages delivered ${done?.[1] ?? '?'} s after the restore connected; full criu restore ${fullMs.toFixed(0)} ms`)
+})
+
+t.test('events: fork, madvise, munmap and mremap during the lazy phase', async (t) => {
+  if (!(await needCriu(t))) return
+  const dir = tmpDir(t)
+  const { w, src, dst } = await dumpAndMakeLazy(t, dir, 'events')
+  const work = join(dir, 'work')
+  mkdirSync(work)
+  // Capped background push stretches the lazy phase (~4 s), and the workload runs its 100 ms
+  // ticks on its own for a while before the full verify: every kind of event lands while pages
+  // are still missing.
+  const d = startUffdServe(t, work, ['-D', src, '--max-push-rate', String(EVENTS_PUSH_MIB_S)])
+  t.equal(await d.ready, true)
+  await restoreAndVerify(t, w, ['-D', dst, '-W', work, '--lazy-pages'], d, EVENTS_RUN_MS)
+  const log = readFileSync(d.logPath, 'utf8')
+  for (const ev of ['FORK', 'REMOVE', 'UNMAP', 'REMAP']) {
+    t.ok(new RegExp(`: ${ev}: `).test(log), `${ev} events were handled (${log.split(`: ${ev}: `).length - 1})`)
+  }
+})
+
+t.test('remote: criu page-server --lazy-pages serves SRC, uffd-serve --page-server reads DST', async (t) => {
+  if (!(await needCriu(t))) return
+  raisePipeMaxSize(t)
+  const dir = tmpDir(t)
+  const { w, src, dst } = await dumpAndMakeLazy(t, dir, 'plain')
+  const work = join(dir, 'work')
+  mkdirSync(work)
+  const port = await freePort()
+  const ps = spawnCriu(['page-server', '--lazy-pages', '-D', src, '--address', '127.0.0.1', '--port', String(port)])
+  t.teardown(() => { ps.child.kill('SIGKILL') })
+  await waitFor('the page server to listen', () =>
+    existsSync(ps.logPath) && /Waiting for connections|Starting page server/i.test(readFileSync(ps.logPath, 'utf8')) ? true : undefined)
+  const d = startUffdServe(t, work, ['-D', dst, '--page-server', '--address', '127.0.0.1', '--port', String(port)])
+  t.equal(await d.ready, true)
+  await restoreAndVerify(t, w, ['-D', dst, '-W', work, '--lazy-pages'], d)
+  const served = await ps.child
+  t.equal(served.exitCode, 0, 'the page server got PS_IOV_CLOSE and exited 0')
+})
+
+/** The host pid of the only child of `pid`. */
+function onlyChild(pid: number): number | undefined {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
+    return kids.length === 1 ? Number(kids[0]) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+t.test('post-copy: criu dump --lazy-pages, then uffd-serve --page-server from the frozen source', async (t) => {
+  if (!(await needCriu(t))) return
+  raisePipeMaxSize(t)
+  const dir = tmpDir(t)
+  const images = join(dir, 'images')
+  mkdirSync(images)
+  // The source stays frozen (alive) until the transfer ends, so the restored copy needs its own
+  // pid namespace to get the same pids: the workload runs as init of a new one.
+  const logPath = join(dir, 'memhog.log')
+  const ns = execa('unshare', ['-pf', await buildWorkload(), String(MIB), logPath, 'plain'],
+    { cwd: dir, detached: true, stdio: 'ignore', reject: false })
+  t.teardown(() => killGroup(ns.pid!))
+  const pid = await waitFor('the namespaced workload', () => onlyChild(ns.pid!))
+  await waitFor('memhog ready', () => (/^ready 1$/m.test(existsSync(logPath) ? readFileSync(logPath, 'utf8') : '') ? true : undefined))
+  const source = workloadFromPid(pid, logPath)
+  t.equal(await source.verify(), `verified ${NPAGES} ok`, 'verified before the dump')
+
+  const port = await freePort()
+  const dump = spawnCriu(['dump', '-t', String(pid), '-D', images, '--lazy-pages', '--address', '127.0.0.1', '--port', String(port)])
+  t.teardown(() => { dump.child.kill('SIGKILL') })
+  await waitFor('the lazy dump to serve pages', () =>
+    existsSync(dump.logPath) && readFileSync(dump.logPath, 'utf8').includes('Starting lazy pages server') ? true : undefined,
+    { timeoutMs: 60_000 })
+  const pagesBytes = readdirSync(images).filter((f) => f.startsWith('pages-'))
+    .reduce((n, f) => n + readFileSync(join(images, f)).length, 0)
+  t.ok(pagesBytes < 1 << 20, `the lazy dump left ${pagesBytes} bytes of pages on disk`)
+
+  const work = join(dir, 'work')
+  mkdirSync(work)
+  const d = startUffdServe(t, work, ['-D', images, '--page-server', '--address', '127.0.0.1', '--port', String(port)])
+  t.equal(await d.ready, true)
+  const r = await startRestore(['-D', images, '-W', work, '--lazy-pages'])
+  t.teardown(() => r.kill())
+  const { code, stderr } = await d.exit
+  t.equal(code, 0, `uffd-serve exits 0 ${stderr}`)
+  const root = rootSummary(d.logPath)
+  t.ok(allDelivered(root) && root?.skipped === 0, `all pages came over TCP: ${JSON.stringify(root)}`)
+  const dumped = await dump.child
+  t.equal(dumped.exitCode, 0, 'the lazy dump finished')
+  await ns
+  await waitFor('the source to be gone', () => (procStat(pid) === undefined ? true : undefined))
+  t.pass('the source is gone')
+  const restored = workloadFromPid(r.pid, logPath)
+  t.equal(await restored.verify(), `verified ${NPAGES} ok`, 'the restored copy runs with intact memory')
+  await r.kill()
+  await restored.exited
+})
+
+t.test('bad input: uffd-serve pointed at the made-lazy directory refuses', async (t) => {
+  if (!(await needCriu(t))) return
+  const dir = tmpDir(t)
+  const { dst } = await dumpAndMakeLazy(t, dir, 'plain')
+  const d = startUffdServe(t, dir, ['-D', dst])
+  t.equal(await d.ready, false, 'never signals readiness')
+  const { code, stderr } = await d.exit
+  t.equal(code, 1)
+  t.match(stderr, /^uffd-serve: \S+\/dst has no data for \d+ lazy pages \(a crit-make-lazy output\?\): point -D at the full images or use --page-server\n$/)
+  t.notOk(existsSync(join(dir, 'lazy-pages.socket')), 'nothing listens')
+})
