@@ -1,0 +1,57 @@
+// Shard plumbing shared by the benchmarks: N named pipes, each drained by the C `drain` (splice
+// to /dev/null: the cheapest consumer that still empties a pipe, as ssh or a file writer would
+// have to; redirecting a shard fd straight to /dev/null would skip the pipe altogether), and the
+// synthetic producer.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Natives } from '../lib/native.js'
+import { parseEndLine, q } from '../lib/procs.js'
+
+export interface DrainedShards {
+  /** `-s` value: 3,4,... */
+  list: string
+  /** redirections for the writer: 3>f0 4>f1 ... */
+  redirs: string
+  /** shell: mkfifo and start the drains in the background, their pids in $drains */
+  start: string
+  /** shell: wait for every drain, failing if one failed */
+  wait: string
+  /** when the last drain saw EOF, and the bytes they moved in all */
+  result(): { endNs: bigint; bytes: number }
+}
+
+export function drainedShards(natives: Natives, dir: string, n: number): DrainedShards {
+  const idx = [...Array(n).keys()]
+  const fifo = (i: number) => q(join(dir, `shard${i}`))
+  const out = (i: number) => join(dir, `drain${i}.out`)
+  return {
+    list: idx.map((i) => 3 + i).join(','),
+    redirs: idx.map((i) => `${3 + i}>${fifo(i)}`).join(' '),
+    start: `mkfifo ${idx.map(fifo).join(' ')} && drains= && ` +
+      idx.map((i) => `{ ${q(natives.drain)} < ${fifo(i)} > ${q(out(i))} & drains="$drains $!"; }`).join(' && '),
+    wait: 'for d in $drains; do wait $d || exit 1; done',
+    result() {
+      let endNs = 0n
+      let bytes = 0
+      for (const i of idx) {
+        const r = parseEndLine(readFileSync(out(i), 'utf8'), `drain of shard ${i}`)
+        if (r.endNs > endNs) endNs = r.endNs
+        bytes += r.bytes
+      }
+      return { endNs, bytes }
+    },
+  }
+}
+
+export interface Produced { startNs: bigint; endNs: bigint; bytes: number }
+
+/** Shell: the synthetic `criu dump --stream` of `bytes` of pages into `sock`, printing to `outFile`. */
+export function producerCmd(natives: Natives, sock: string, bytes: number, outFile: string): string {
+  return `${q(natives.producer)} ${q(sock)} ${bytes} > ${q(outFile)}`
+}
+
+export function readProduced(outFile: string): Produced {
+  const m = /^(\d+) (\d+) (\d+)/.exec(readFileSync(outFile, 'utf8').trim())
+  if (!m) throw new Error(`producer: unexpected output in ${outFile}`)
+  return { startNs: BigInt(m[1]!), endNs: BigInt(m[2]!), bytes: Number(m[3]) }
+}
