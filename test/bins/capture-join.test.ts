@@ -79,6 +79,23 @@ t.test('3 shards, merged by img-join into one stream, then extracted', async t =
   sameFiles(t, join(dir, 'out'), files)
 })
 
+t.test('load balancing: a slow shard consumer gets less of the image', async t => {
+  const dir = tmpDir(t)
+  // Shard 0's reader takes 64 KiB every 100 ms; the others read as fast as they can.
+  const slow = `node -e 'const fs = require("fs"), b = Buffer.alloc(65536); let n = 0, r; const tick = () => { try { r = fs.readSync(0, b) } catch (e) { if (e.code === "EAGAIN") return setTimeout(tick, 100); throw e } if (r === 0) { fs.writeFileSync(process.argv[1], String(n)); return } n += r; setTimeout(tick, 100) }; tick()' ${dir}/slow-count`
+  const cap = await startShell(`${bin('img-split')} -D ${dir} -s 3,4,5,6 3> >(${slow}) 4> >(wc -c > ${dir}/c1) 5> >(wc -c > ${dir}/c2) 6> >(wc -c > ${dir}/c3) 2>/dev/null; wait`)
+  const c = new DumpClient(dir)
+  c.file('pages-1.img', pattern(40 << 20, 5))
+  c.file('inventory.img', Buffer.from('inv'))
+  c.finish()
+  t.equal((await cap.done).exitCode, 0)
+  const { waitFor } = await import('../lib/wait.js')
+  const slowBytes = await waitFor('the slow reader to finish', () => existsSync(join(dir, 'slow-count')) ? Number(readFileSync(join(dir, 'slow-count'), 'utf8')) : undefined)
+  const fast = [1, 2, 3].map(i => Number(readFileSync(join(dir, `c${i}`), 'utf8').trim()))
+  t.ok(slowBytes < 4 << 20, `the slow shard got ${slowBytes} bytes of 40 MiB`)
+  for (const f of fast) t.ok(f > 8 << 20, `a fast shard got ${f} bytes`)
+})
+
 t.test('an external file (a tar through a FIFO) travels with the image and comes out identical', async t => {
   const dir = tmpDir(t)
   mkdirSync(join(dir, 'app'))

@@ -4,10 +4,14 @@ export const MAX_MARKER_LEN = 10 * 1024
 // The writer charges a marker one page against a shard's free space: a small write() takes a whole
 // pipe-buffer slot that spliced pages cannot share, while FIONREAD counts bytes, not slots.
 export const MARKER_COST = 4096
-// Shard pipes are asked for 1 MiB; the chunk is a quarter of the capacity less the marker's page,
-// so four marker+chunk pairs fill a shard (258,048 bytes with 1 MiB pipes).
+// Shard pipes are asked for 1 MiB. With several shards the chunk is a quarter of the capacity
+// less the marker's page, so four marker+chunk pairs fill a shard (258,048 bytes with 1 MiB
+// pipes): fine-grained enough to steer data away from a slow consumer. A single shard has
+// nothing to balance, and every chunk costs a marker write and a splice: there the chunk is a
+// whole pipe less the marker's page.
 export const SHARD_PIPE_SIZE = 1 << 20
 export const MIN_CHUNK = 4096
-export const chunkFor = (capacity: number): number => Math.max(capacity / 4 - MARKER_COST, MIN_CHUNK)
+export const chunkFor = (capacity: number, shards = 2): number =>
+  Math.max((shards === 1 ? capacity : capacity / 2) - MARKER_COST, MIN_CHUNK)
 // Read side: 512 KiB shard pipes hold two chunks in flight.
 export const READ_SHARD_PIPE_SIZE = 512 * 1024

@@ -41,7 +41,7 @@ export class ShardWriter {
     if (fds.length === 0) throw new FramingError('no shard to write to')
     this.shards = fds.map((fd, index) => ({ index, fd, isPipe: isFifo(fd), remaining: 0, size: 0 }))
     this.capacity = negotiateCapacity(this.shards, opts.pipeSize ?? SHARD_PIPE_SIZE)
-    this.chunk = chunkFor(this.capacity)
+    this.chunk = chunkFor(this.capacity, this.shards.length)
   }
 
   /** Bytes written to each shard, framing included, in the order the fds were given. */
@@ -108,6 +108,7 @@ export class ShardWriter {
    * that blocking is the back-pressure.
    */
   private pickShard(need: number): Shard {
+    if (this.shards.length === 1) return this.shards[0]!
     let best = this.roomiest()
     if (best.remaining < need) {
       for (const s of this.shards) s.remaining = s.isPipe ? this.capacity - bytesQueued(s.fd) : this.capacity

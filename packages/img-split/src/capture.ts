@@ -27,6 +27,8 @@ const PRE_FREEZE_FILE = 'cpuinfo.img'
 // CRIU writes inventory.img last, after every other image. A dump that closes the socket without
 // it failed; finishing the stream anyway would hand a broken image downstream as a good one.
 const LAST_IMAGE = 'inventory.img'
+// How much one input may move before the others (and CRIU's socket) get a look again.
+const PUMP_BUDGET = 16 << 20
 
 export function capture(opts: CaptureOptions): CaptureResult {
   for (const fd of opts.shardFds) checkDataFd(fd, 'shard')
@@ -84,9 +86,14 @@ export function capture(opts: CaptureOptions): CaptureResult {
       for (let i = sources.length - 1; i >= 0; i--) {
         if (!revents[base + i]) continue
         const src = sources[i]!
-        const n = src.ready()
+        let n = src.ready()
         if (n > 0) {
-          writer.spliceFrom(src.name, src.fd, n)
+          // Keep pumping while data keeps coming: a poll(2) per burst costs as much as the burst.
+          let budget = PUMP_BUDGET
+          do {
+            writer.spliceFrom(src.name, src.fd, n)
+            budget -= n
+          } while (budget > 0 && (n = src.ready()) > 0)
         } else {
           writer.endFile(src.name)
           src.close()
