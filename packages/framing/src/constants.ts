@@ -12,6 +12,6 @@ export const MARKER_COST = 4096
 export const SHARD_PIPE_SIZE = 1 << 20
 export const MIN_CHUNK = 4096
 export const chunkFor = (capacity: number, shards = 2): number =>
-  Math.max((shards === 1 ? capacity : capacity / 2) - MARKER_COST, MIN_CHUNK)
+  Math.max((shards === 1 ? capacity : capacity / 4) - MARKER_COST, MIN_CHUNK)
 // Read side: 512 KiB shard pipes hold two chunks in flight.
 export const READ_SHARD_PIPE_SIZE = 512 * 1024
