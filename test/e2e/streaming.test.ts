@@ -86,6 +86,29 @@ t.test('3 shards live from img-split into img-buffer; criu restore --stream; a t
   t.ok(readFileSync(join(dir, 'restored', 'scratch.bin')).equals(Buffer.alloc(3_000_000, 0x37)), 'the tar came out identical')
 })
 
+t.test('dump through img-split into 2 shard files; img-buffer serves the files (page cache, no copy); criu restore --stream', async t => {
+  if (!(await needCriu(t))) return
+  const dir = tmpDir(t)
+  const dumpDir = join(dir, 'dump'), srvDir = join(dir, 'serve')
+  mkdirSync(dumpDir); mkdirSync(srvDir)
+  const w = await runningWorkload(t, dir)
+  const cap = await startShell(`${bin('img-split')} -D ${dumpDir} -s 3,4 3>${dir}/s0 4>${dir}/s1 2>${dir}/split.err`)
+  await waitSocket(join(dumpDir, 'streamer-capture.sock'))
+  await runCriu(['dump', '-t', String(w.pid), '-D', dumpDir, '--stream', '--action-script', HOOK])
+  await w.exited
+  const c = await cap.done
+  t.equal(c.exitCode, 0, readFileSync(join(dir, 'split.err'), 'utf8'))
+  // exec: the shell becomes img-buffer, so its pid is ours to look at.
+  const srv = await startShell(`exec ${bin('img-buffer')} -D ${srvDir} -s 3,4 3<${dir}/s0 4<${dir}/s1 2>${dir}/serve.err`)
+  await waitSocket(join(srvDir, 'streamer-serve.sock'))
+  const hwm = Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${srv.pid}/status`, 'utf8'))![1]) * 1024
+  // Copied, the image alone would take its size on top of node's own ~60-90 MiB.
+  t.ok(hwm < MIB << 20, `the ${MIB} MiB image was not copied into img-buffer (peak RSS ${(hwm / 2 ** 20).toFixed(0)} MiB)`)
+  await restoredAndVerified(t, ['-D', srvDir, '--stream'], w.logPath)
+  const r = await srv.done
+  t.equal(r.exitCode, 0, readFileSync(join(dir, 'serve.err'), 'utf8'))
+})
+
 t.test('a shard consumer killed mid-capture: img-split fails, criu dump fails, the workload lives on', async t => {
   if (!(await needCriu(t))) return
   const dir = tmpDir(t)

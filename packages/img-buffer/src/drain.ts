@@ -1,14 +1,21 @@
 // Phase 1 of serving: every shard read to image_eof into the store; external files named with -e
 // go straight to their fds (a `tar x` must already be reading them, or the drain waits for it).
-import { ImageReader, type ShardStat } from '@criu-pipes/framing'
-import { closeQuietly } from '@criu-pipes/sys'
+// Payloads on pipe (or socket) shards are copied into memory; payloads in shard files stay there
+// and are only located (see file-shard.ts).
+import { ImageReader, SHARD_PIPE_SIZE, type ShardStat } from '@criu-pipes/framing'
+import { closeQuietly, isFifo, isRegularFile, pipeSize, trySetPipeSize } from '@criu-pipes/sys'
 import type { ExtFile } from '@criu-pipes/streamer'
 import { StoredFile } from './store.js'
+import { FileShard } from './file-shard.js'
 
 export interface Drained { files: Map<string, StoredFile>; stats: ShardStat[] }
 
 export function drain(shardFds: readonly number[], extFiles: readonly ExtFile[]): Drained {
   const ext = new Map(extFiles.map(e => [e.name, e.fd]))
+  const fileShards = new Map(shardFds.filter(isRegularFile).map(fd => [fd, new FileShard(fd)]))
+  // A shard pipe from `cat`, ssh or lz4 has the default 64 KiB: a read(2) and a wake-up per 64 KiB.
+  // Give it the capacity img-split gives its own shard pipes (only ever grow one).
+  for (const fd of shardFds) if (isFifo(fd) && pipeSize(fd) < SHARD_PIPE_SIZE) trySetPipeSize(fd, SHARD_PIPE_SIZE)
   const reader = new ImageReader(shardFds)
   const files = new Map<string, StoredFile>()
   try {
@@ -20,8 +27,13 @@ export function drain(shardFds: readonly number[], extFiles: readonly ExtFile[])
         continue
       }
       if (ev.type === 'open') files.set(ev.name, new StoredFile())
-      else if (ev.type === 'data') { const f = files.get(ev.name)!; reader.payloadBy((fd, size) => f.fill(fd, size)) }
-      else files.get(ev.name)!.seal()
+      else if (ev.type === 'data') {
+        const f = files.get(ev.name)!
+        reader.payloadBy((fd, size) => {
+          const shard = fileShards.get(fd)
+          return shard ? f.locate(shard, size) : f.fill(fd, size)
+        })
+      } else files.get(ev.name)!.seal()
     }
   } catch (e) {
     for (const f of files.values()) f.free()

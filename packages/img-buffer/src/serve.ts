@@ -3,7 +3,7 @@
 // is handed over once and its memory freed as it goes.
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { POLLIN, POLLOUT, poll, listenUnix, acceptOne, recvFd, closeQuietly } from '@criu-pipes/sys'
+import { EPOLLIN, epollAdd, epollCreate, epollDel, epollWait, listenUnix, acceptOne, recvFd, closeQuietly } from '@criu-pipes/sys'
 import { FramingError } from '@criu-pipes/framing'
 import { SERVE_SOCKET, Progress, readRequest, writeReply, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { drain } from './drain.js'
@@ -38,39 +38,45 @@ export function serve(opts: ServeOptions): void {
   }
 }
 
+// One epoll for CRIU's socket (level-triggered: a request waits until read) and for each
+// transfer waiting for room in its pipe (edge-triggered, see transfer.ts).
 function serveRequests(criu: number, files: Map<string, StoredFile>): void {
   const sent = new Set<string>()
-  const active: Transfer[] = []
+  const active = new Map<number, Transfer>()
+  const ep = epollCreate()
   let open = true
   try {
-    while (open || active.length) {
-      const fds = [...(open ? [{ fd: criu, events: POLLIN }] : []), ...active.map(t => ({ fd: t.fd, events: POLLOUT }))]
-      const revents = poll(fds)
-      const base = open ? 1 : 0
-      for (let i = active.length - 1; i >= 0; i--) {
-        if (revents[base + i] && active[i]!.push()) active.splice(i, 1)
-      }
-      if (!open || !revents[0]) continue
-      const name = readRequest(criu)
-      if (name === null) { open = false; continue }
-      const file = files.get(name)
-      if (!file) {
-        if (sent.has(name)) {
-          throw new FramingError(`CRIU requested ${name} a second time: each file is served once, and its memory freed`)
+    epollAdd(ep, criu, EPOLLIN)
+    while (open || active.size) {
+      for (const ev of epollWait(ep)) {
+        if (ev.fd !== criu) {
+          const t = active.get(ev.fd)
+          if (t?.push()) active.delete(ev.fd)
+          continue
         }
-        writeReply(criu, false)
-        continue
+        if (!open) continue
+        const name = readRequest(criu)
+        if (name === null) { open = false; epollDel(ep, criu); continue }
+        const file = files.get(name)
+        if (!file) {
+          if (sent.has(name)) {
+            throw new FramingError(`CRIU requested ${name} a second time: each file is served once, and its memory freed`)
+          }
+          writeReply(criu, false)
+          continue
+        }
+        files.delete(name)
+        sent.add(name)
+        writeReply(criu, true)
+        const { fd } = recvFd(criu)
+        if (fd === null) throw new FramingError(`CRIU sent no pipe for ${name}`)
+        const t = new Transfer(name, fd, file, ep)
+        if (!t.push()) active.set(fd, t)
       }
-      files.delete(name)
-      sent.add(name)
-      writeReply(criu, true)
-      const { fd } = recvFd(criu)
-      if (fd === null) throw new FramingError(`CRIU sent no pipe for ${name}`)
-      const t = new Transfer(name, fd, file)
-      if (!t.push()) active.push(t)
     }
   } finally {
-    for (const t of active) t.abort()
+    for (const t of active.values()) t.abort()
+    closeQuietly(ep)
     closeQuietly(criu)
   }
 }

@@ -1,39 +1,56 @@
-// The image held in memory between draining the shards and handing each file to CRIU.
-// Page data lives in mmap'd regions outside the JS heap, so a file's memory goes back to the kernel
-// the moment it has been handed to CRIU (munmap), not whenever the GC runs: while CRIU restores,
-// it holds its own copy, and two copies of a large image must not coexist.
-import { Region, readFull, readToPtr } from '@criu-pipes/sys'
+// The image held between draining the shards and handing each file to CRIU. A file's bytes are
+// a list of chunks of three kinds, by where the bytes came from:
+//  - bytes: a small Buffer. Most image files are tiny (core, ids, fs...), and a patched file
+//    (files.img after --tcp-listen-remap) is one Buffer.
+//  - region: copied from a pipe (or socket) shard into mmap'd memory outside the JS heap. It goes
+//    back to the kernel the moment CRIU has it (vmsplice gift, then munmap), not whenever the GC
+//    runs: while CRIU restores it holds its own copy, and two copies of a large image must not
+//    coexist.
+//  - file-range: still in a shard file, only located (fd, position, length): spliced from the page
+//    cache into CRIU's pipe when asked for, never copied into our memory.
+import { Region, preadFull, readFull, readToPtr } from '@criu-pipes/sys'
+import { FramingError } from '@criu-pipes/framing'
+import type { FileShard } from './file-shard.js'
 
-// Files up to a page stay in a small Buffer (most image files are tiny: core, ids, fs...).
+export type Chunk =
+  | { kind: 'bytes'; data: Buffer; length: number }
+  | { kind: 'region'; region: Region; length: number }
+  | { kind: 'file-range'; fd: number; position: number; length: number }
+
+// Files up to a page stay in a small Buffer, even from a shard file: one copy of 4 KiB is cheaper
+// than a splice of its own.
 const SMALL_FILE = 4096
 // Regions start small and double, so a 20 KB pagemap does not pin a 8 MiB mapping, while a
 // multi-GB pages file is held in 8 MiB regions: one mmap and munmap per 8 MiB.
 const FIRST_REGION = 64 * 1024
 const MAX_REGION = 8 << 20
 
-export interface Chunk { region: Region | null; small: Buffer | null; length: number }
-
 export class StoredFile {
   readonly chunks: Chunk[] = []
   size = 0
+  /** The first bytes, while the file may still turn out to be small. */
   private small: Buffer | null = null
   private nextRegion = FIRST_REGION
+  /** How much of the last region has its pages allocated. */
+  private populated = 0
 
-  /** Reads `length` bytes from `fd` into the file; returns how many arrived before EOF. */
+  /** Copies `length` bytes from `fd` (a pipe or socket shard); returns how many arrived before EOF. */
   fill(fd: number, length: number): number {
-    if (this.chunks.length === 0 && this.size + length <= SMALL_FILE) {
-      this.small ??= Buffer.alloc(SMALL_FILE)
-      const done = readFull(fd, this.small, this.size, length)
-      this.size += done
-      return done
-    }
-    if (this.small) this.promote()
+    if (this.staysSmall(length)) return this.fillSmall(fd, length)
+    this.seal()
     let done = 0
     while (done < length) {
-      let last = this.chunks[this.chunks.length - 1]
-      if (!last || last.length === last.region!.length) last = this.newRegion()
-      const room = last.region!.length - last.length
-      const n = readToPtr(fd, last.region!.ptr + BigInt(last.length), Math.min(room, length - done))
+      const tail = this.chunks[this.chunks.length - 1]
+      const last = tail?.kind === 'region' && tail.length < tail.region.length ? tail : this.newRegion()
+      const want = Math.min(last.region.length - last.length, length - done)
+      // The pages allocated in one pass before the read, not faulted in one by one during it
+      // (without this the drain of a pipe shard took half as long again); each page once, though
+      // a socket may hand over the payload in many small reads.
+      if (last.length + want > this.populated) {
+        last.region.populate(this.populated, last.length + want - this.populated)
+        this.populated = last.length + want
+      }
+      const n = readToPtr(fd, last.region.ptr + BigInt(last.length), want)
       if (n === 0) break
       last.length += n
       done += n
@@ -42,10 +59,33 @@ export class StoredFile {
     return done
   }
 
+  /**
+   * Takes `length` bytes from a shard file without copying them: notes where they are and seeks
+   * over them. Returns how many the file holds (fewer: truncated).
+   */
+  locate(shard: FileShard, length: number): number {
+    if (this.staysSmall(length)) return this.fillSmall(shard.fd, length)
+    this.seal()
+    const { position, available } = shard.skip(length)
+    if (available > 0) this.chunks.push({ kind: 'file-range', fd: shard.fd, position, length: available })
+    this.size += available
+    return available
+  }
+
   /** The whole file as one Buffer (for the few small files we patch, like files.img). */
   contents(): Buffer {
-    if (this.small) return Buffer.from(this.small.subarray(0, this.size))
-    return Buffer.concat(this.chunks.map(c => c.region ? Buffer.from(c.region.buffer(0, c.length)) : c.small!.subarray(0, c.length)))
+    this.seal()
+    return Buffer.concat(this.chunks.map(c => {
+      switch (c.kind) {
+        case 'bytes': return c.data.subarray(0, c.length)
+        case 'region': return Buffer.from(c.region.buffer(0, c.length))
+        case 'file-range': {
+          const b = Buffer.alloc(c.length)
+          if (preadFull(c.fd, b, c.position) < c.length) throw new FramingError('a shard file got shorter after img-buffer read it')
+          return b
+        }
+      }
+    }))
   }
 
   /** Replaces the contents (after a patch). */
@@ -53,36 +93,40 @@ export class StoredFile {
     this.free()
     this.chunks.length = 0
     this.small = null
-    this.chunks.push({ region: null, small: data, length: data.length })
+    this.chunks.push({ kind: 'bytes', data, length: data.length })
     this.size = data.length
   }
 
-  /** Freezes the small buffer into a chunk once the file is complete. */
+  /** Turns the small buffer into a chunk: the file is complete, or has outgrown it. */
   seal(): void {
     if (this.small) {
-      this.chunks.push({ region: null, small: this.small, length: this.size })
+      this.chunks.push({ kind: 'bytes', data: this.small, length: this.size })
       this.small = null
     }
   }
 
+  /** Unmaps the regions (file ranges belong to the shard file, not to us). Safe to call twice. */
   free(): void {
-    for (const c of this.chunks) c.region?.unmap()
+    for (const c of this.chunks) if (c.kind === 'region') c.region.unmap()
   }
 
-  private promote(): void {
-    const data = this.small!.subarray(0, this.size)
-    this.small = null
-    const c = this.newRegion()
-    data.copy(c.region!.buffer(0, data.length))
-    c.length = data.length
+  private staysSmall(length: number): boolean {
+    return this.chunks.length === 0 && this.size + length <= SMALL_FILE
   }
 
-  private newRegion(): Chunk {
+  private fillSmall(fd: number, length: number): number {
+    this.small ??= Buffer.alloc(SMALL_FILE)
+    const done = readFull(fd, this.small, this.size, length)
+    this.size += done
+    return done
+  }
+
+  private newRegion(): Chunk & { kind: 'region' } {
     const region = new Region(this.nextRegion)
     this.nextRegion = Math.min(this.nextRegion * 2, MAX_REGION)
-    const chunk = { region, small: null, length: 0 }
+    this.populated = 0
+    const chunk = { kind: 'region' as const, region, length: 0 }
     this.chunks.push(chunk)
     return chunk
   }
 }
-

@@ -1,51 +1,133 @@
 // One file on its way to CRIU through the pipe CRIU passed us. Non-blocking: the serve loop
-// pushes whatever fits and comes back when poll says there is room, so it can answer CRIU's next
-// request meanwhile (CRIU asks for pages-N.img after reading only 4 KiB of pagemap-N.img).
-import { SysError, EPIPE, closeQuietly, setNonBlocking, trySetPipeSize, vmspliceSome, writeSome } from '@criu-pipes/sys'
+// pushes whatever fits and comes back when there is room, so it can answer CRIU's next request
+// meanwhile (CRIU asks for pages-N.img after reading only 4 KiB of pagemap-N.img).
+//
+// Each kind of chunk goes the cheapest way: regions are vmspliced as a gift (the pipe takes our
+// pages, we unmap them), file ranges are spliced from the page cache, Buffers are written. They
+// go first into a staging pipe of our own, and from there into CRIU's pipe with one splice per
+// wake-up (pipe to pipe only moves page references). The point is CRIU's pipe mutex: CRIU holds
+// it while it copies up to a megabyte out of the pipe, and any splice of ours meanwhile spins on
+// it. Moving chunk after chunk straight into CRIU's pipe, woken by poll (POLLOUT = one slot free,
+// i.e. while CRIU is still copying), spent two thirds of img-buffer's CPU in that spin when
+// serving a shard file. So:
+//  - the staging pipe is larger than CRIU's pipe, so the one splice fills CRIU's pipe, and a
+//    short count proves it full;
+//  - only then do we wait, edge-triggered (epoll), for the wake-up the kernel gives writers when
+//    a read that began on a full pipe has ended and let go of the mutex.
+import {
+  SysError, EPIPE, EPOLLET, EPOLLOUT, O_CLOEXEC, O_NONBLOCK, SPLICE_F_NONBLOCK, closeQuietly, epollAdd, epollDel, makePipe,
+  setNonBlocking, spliceFromFile, spliceSome, trySetPipeSize, vmspliceSome, writeSome,
+} from '@criu-pipes/sys'
 import { FramingError } from '@criu-pipes/framing'
-import type { StoredFile } from './store.js'
+import type { Chunk, StoredFile } from './store.js'
 
-// What criu-image-streamer asks for CRIU's pipes on restore.
+// What criu-image-streamer asks for CRIU's pipes on restore; we take less when the staging pipe
+// cannot be twice that (fs.pipe-max-size without CAP_SYS_RESOURCE).
 const CRIU_PIPE_SIZE = 1 << 20
+const STAGE_PIPE_SIZE = 2 * CRIU_PIPE_SIZE
 
 export class Transfer {
+  /** The next chunk to stage, and how much of it is staged. */
   private chunk = 0
   private offset = 0
+  /** Bytes in the staging pipe, not yet in CRIU's. */
+  private staged = 0
+  private readonly stageOut: number
+  private readonly stageIn: number
+  private watched = false
+  private closed = false
 
-  constructor(readonly name: string, readonly fd: number, private readonly file: StoredFile) {
+  /** `epfd`: the serve loop's epoll, told about CRIU's pipe while we wait for room in it. */
+  constructor(readonly name: string, readonly fd: number, private readonly file: StoredFile, private readonly epfd: number) {
     setNonBlocking(fd, true)
-    trySetPipeSize(fd, CRIU_PIPE_SIZE)
+    ;[this.stageOut, this.stageIn] = makePipe(O_CLOEXEC | O_NONBLOCK)
+    const staging = trySetPipeSize(this.stageIn, STAGE_PIPE_SIZE)
+    trySetPipeSize(fd, Math.min(CRIU_PIPE_SIZE, staging / 2))
   }
 
-  /** Pushes what fits; true once the whole file is in the pipe (then the fd is closed: EOF to CRIU). */
+  /**
+   * Pushes what fits; true once the whole file is in CRIU's pipe (then the fd is closed: EOF to
+   * CRIU). False only when CRIU's pipe is full: its fd is then in the epoll, edge-triggered, and
+   * the event comes when CRIU has read.
+   */
   push(): boolean {
     try {
-      while (this.chunk < this.file.chunks.length) {
-        const c = this.file.chunks[this.chunk]!
-        const left = c.length - this.offset
-        const n = left === 0 ? 0
-          : c.region ? vmspliceSome(this.fd, c.region.ptr + BigInt(this.offset), left, true)
-          : writeSome(this.fd, c.small!, this.offset, left)
-        if (n < 0) return false
-        this.offset += n
-        if (this.offset === c.length) {
-          // Gifted pages now belong to the pipe: our mapping can go, and with it our copy.
-          c.region?.unmap()
-          this.chunk++
-          this.offset = 0
+      for (;;) {
+        this.stage()
+        if (this.staged === 0) {
+          if (this.chunk < this.file.chunks.length) throw new Error(`internal: nothing staged of ${this.name}, yet not all sent`)
+          break
+        }
+        const n = spliceSome(this.stageOut, this.fd, this.staged, SPLICE_F_NONBLOCK)
+        if (n < 0) return this.waitForRoom()
+        this.staged -= n
+        if (this.staged > 0) {
+          // Short: CRIU's pipe is full. Stage more while CRIU reads.
+          this.stage()
+          return this.waitForRoom()
         }
       }
     } catch (e) {
       if (e instanceof SysError && e.errno === EPIPE) throw new FramingError(`while serving ${this.name}: CRIU closed its end of the pipe`)
       throw e
     }
-    closeQuietly(this.fd)
-    this.file.free()
+    this.close()
     return true
   }
 
   abort(): void {
+    this.close()
+  }
+
+  private waitForRoom(): false {
+    if (!this.watched) {
+      // Added now, not before the first push: epoll_ctl reports an fd that is ready when added.
+      epollAdd(this.epfd, this.fd, EPOLLOUT | EPOLLET)
+      this.watched = true
+    }
+    return false
+  }
+
+  /** Moves chunks into the staging pipe until it is full or the whole file is staged. */
+  private stage(): void {
+    while (this.chunk < this.file.chunks.length) {
+      const c = this.file.chunks[this.chunk]!
+      const left = c.length - this.offset
+      const n = left === 0 ? 0 : this.move(c, left)
+      if (n < 0) return
+      this.offset += n
+      this.staged += n
+      // A short move: the staging pipe is full (or a splice stopped early; the next push goes on).
+      if (this.offset < c.length) return
+      // Gifted pages now belong to the pipe: our mapping can go, and with it our copy.
+      if (c.kind === 'region') c.region.unmap()
+      this.chunk++
+      this.offset = 0
+    }
+  }
+
+  /** One non-blocking move of the chunk's next bytes into the staging pipe: how many went, -1 when it is full. */
+  private move(c: Chunk, left: number): number {
+    switch (c.kind) {
+      case 'region': return vmspliceSome(this.stageIn, c.region.ptr + BigInt(this.offset), left, true)
+      case 'bytes': return writeSome(this.stageIn, c.data, this.offset, left)
+      case 'file-range': {
+        const n = spliceFromFile(c.fd, c.position + this.offset, this.stageIn, left, SPLICE_F_NONBLOCK)
+        if (n === 0) throw new FramingError(`while serving ${this.name}: its shard file got shorter after img-buffer read it`)
+        return n
+      }
+    }
+  }
+
+  /** Once only: a closed fd number may already belong to someone else. */
+  private close(): void {
+    if (this.closed) return
+    this.closed = true
+    // Out of the epoll first: CRIU may still hold this pipe end, and then closing ours would not.
+    if (this.watched) epollDel(this.epfd, this.fd)
     closeQuietly(this.fd)
+    closeQuietly(this.stageIn)
+    closeQuietly(this.stageOut)
     this.file.free()
   }
 }

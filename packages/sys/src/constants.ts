@@ -14,6 +14,13 @@ export const SPLICE_F_NONBLOCK = 2
 export const SPLICE_F_MORE = 4
 export const SPLICE_F_GIFT = 8
 
+export const SEEK_SET = 0
+export const SEEK_CUR = 1
+export const SEEK_END = 2
+
+export const POSIX_FADV_SEQUENTIAL = 2
+export const POSIX_FADV_WILLNEED = 3
+
 export const POLLIN = 0x001
 export const POLLOUT = 0x004
 export const POLLERR = 0x008

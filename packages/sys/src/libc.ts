@@ -12,6 +12,9 @@ type Fn = (...args: any[]) => any // koffi functions are untyped; the wrappers g
 export const c = {
   read: libc.func('intptr_t read(int fd, void *buf, size_t count)') as Fn,
   write: libc.func('intptr_t write(int fd, void *buf, size_t count)') as Fn,
+  pread: libc.func('intptr_t pread(int fd, void *buf, size_t count, int64_t offset)') as Fn,
+  lseek: libc.func('int64_t lseek(int fd, int64_t offset, int whence)') as Fn,
+  posix_fadvise: libc.func('int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)') as Fn,
   close: libc.func('int close(int fd)') as Fn,
   dup: libc.func('int dup(int fd)') as Fn,
   pipe2: libc.func('int pipe2(void *fds, int flags)') as Fn,
@@ -21,6 +24,9 @@ export const c = {
   tee: libc.func('intptr_t tee(int fd_in, int fd_out, size_t len, unsigned int flags)') as Fn,
   vmsplice: libc.func('intptr_t vmsplice(int fd, void *iov, size_t nr_segs, unsigned int flags)') as Fn,
   poll: libc.func('int poll(void *fds, unsigned long nfds, int timeout)') as Fn,
+  epoll_create1: libc.func('int epoll_create1(int flags)') as Fn,
+  epoll_ctl: libc.func('int epoll_ctl(int epfd, int op, int fd, void *event)') as Fn,
+  epoll_wait: libc.func('int epoll_wait(int epfd, void *events, int maxevents, int timeout)') as Fn,
   socket: libc.func('int socket(int domain, int type, int protocol)') as Fn,
   bind: libc.func('int bind(int fd, void *addr, uint32_t addrlen)') as Fn,
   listen: libc.func('int listen(int fd, int backlog)') as Fn,
@@ -32,6 +38,7 @@ export const c = {
   shutdown: libc.func('int shutdown(int fd, int how)') as Fn,
   mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)') as Fn,
   munmap: libc.func('int munmap(void *addr, size_t length)') as Fn,
+  madvise: libc.func('int madvise(void *addr, size_t length, int advice)') as Fn,
   syscall1: libc.func('syscall', 'long', ['long', 'long']) as Fn,
   strerror: libc.func('const char *strerror(int errnum)') as Fn,
 }

@@ -1,5 +1,5 @@
 import { c, errno, view } from './libc.js'
-import { EAGAIN, EINTR } from './constants.js'
+import { EAGAIN, EINTR, PAGE_SIZE } from './constants.js'
 import { SysError, check } from './errors.js'
 import { waitReadable } from './poll.js'
 
@@ -7,6 +7,7 @@ const PROT_READ = 1
 const PROT_WRITE = 2
 const MAP_PRIVATE = 0x02
 const MAP_ANONYMOUS = 0x20
+const MADV_POPULATE_WRITE = 23
 const MAP_FAILED = (1n << 64n) - 1n
 
 /**
@@ -27,6 +28,19 @@ export class Region {
   /** A Buffer over [offset, offset+len) of the region; valid only until unmap(). */
   buffer(offset = 0, len = this.length - offset): Buffer {
     return view(this.ptr + BigInt(offset), len)
+  }
+
+  /**
+   * Allocates the pages under [offset, offset+len) now, in one pass in the kernel
+   * (MADV_POPULATE_WRITE), instead of one page fault per 4 KiB when a read(2) first writes them:
+   * several times faster for memory about to be filled. Unlike MAP_POPULATE it takes only the
+   * pages asked for, not the whole region. A hint: false where the kernel lacks it (before 5.14)
+   * or cannot do it now; the pages then come by page faults, as usual.
+   */
+  populate(offset: number, len: number): boolean {
+    const start = (this.ptr + BigInt(offset)) & ~BigInt(PAGE_SIZE - 1)
+    const end = (this.ptr + BigInt(offset + len) + BigInt(PAGE_SIZE - 1)) & ~BigInt(PAGE_SIZE - 1)
+    return (c.madvise(start, Number(end - start), MADV_POPULATE_WRITE) as number) === 0
   }
 
   unmap(): void {

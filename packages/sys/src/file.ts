@@ -1,0 +1,68 @@
+// Regular files read by position, without going through (or moving) the fd's file offset: a
+// shard stream stored in a file can then be served straight from the page cache, page by page,
+// long after its markers were read.
+import { fstatSync } from 'node:fs'
+import { c, errno } from './libc.js'
+import { EAGAIN, EINTR } from './constants.js'
+import { SysError, check } from './errors.js'
+
+export function isRegularFile(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile()
+  } catch {
+    return false
+  }
+}
+
+/** The file's size now (a file still being written grows). */
+export function fileSize(fd: number): number {
+  return fstatSync(fd).size
+}
+
+/** lseek(2); returns the new offset. Seeking past the end of a regular file is allowed (and reads EOF there). */
+export function lseek(fd: number, offset: number, whence: number): number {
+  return Number(check(BigInt(c.lseek(fd, offset, whence)), 'lseek', `fd ${fd}`))
+}
+
+/**
+ * posix_fadvise(2): a hint about how [offset, offset+length) will be read (length 0 = to the end).
+ * It returns the error number instead of setting errno.
+ */
+export function fadvise(fd: number, offset: number, length: number, advice: number): void {
+  const err = c.posix_fadvise(fd, offset, length, advice) as number
+  if (err !== 0) throw new SysError('posix_fadvise', err, `fd ${fd}`)
+}
+
+/** pread(2) until `length` bytes are in or the file ends; returns how many arrived. */
+export function preadFull(fd: number, buf: Buffer, position: number, offset = 0, length = buf.length - offset): number {
+  let done = 0
+  while (done < length) {
+    const n = Number(c.pread(fd, buf.subarray(offset + done), length - done, position + done))
+    if (n === 0) break
+    if (n < 0) {
+      const err = errno()
+      if (err === EINTR) continue
+      throw new SysError('pread', err, `fd ${fd}`)
+    }
+    done += n
+  }
+  return done
+}
+
+// splice(2) takes the input offset as a loff_t* that it advances; the caller tracks its own.
+const offIn = new BigInt64Array(1)
+/**
+ * One splice(2) from a file at `position` (its fd offset untouched) into a pipe. Returns the bytes
+ * moved, 0 at the end of the file, or -1 when the pipe is full (with SPLICE_F_NONBLOCK in `flags`).
+ * From a file the pipe gets references to page-cache pages: no copy.
+ */
+export function spliceFromFile(fileFd: number, position: number, pipeFd: number, length: number, flags = 0): number {
+  for (;;) {
+    offIn[0] = BigInt(position)
+    const n = Number(c.splice(fileFd, offIn, pipeFd, null, length, flags))
+    if (n >= 0) return n
+    const err = errno()
+    if (err === EAGAIN) return -1
+    if (err !== EINTR) throw new SysError('splice', err, `fd ${fileFd} at ${position} -> fd ${pipeFd}`)
+  }
+}
