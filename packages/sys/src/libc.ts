@@ -21,6 +21,7 @@ export const c = {
   fcntl: libc.func('fcntl', 'int', ['int', 'int', 'int']) as Fn,
   ioctlPtr: libc.func('ioctl', 'int', ['int', 'unsigned long', 'void *']) as Fn,
   splice: libc.func('intptr_t splice(int fd_in, void *off_in, int fd_out, void *off_out, size_t len, unsigned int flags)') as Fn,
+  sendfile: libc.func('intptr_t sendfile(int out_fd, int in_fd, void *offset, size_t count)') as Fn,
   tee: libc.func('intptr_t tee(int fd_in, int fd_out, size_t len, unsigned int flags)') as Fn,
   vmsplice: libc.func('intptr_t vmsplice(int fd, void *iov, size_t nr_segs, unsigned int flags)') as Fn,
   poll: libc.func('int poll(void *fds, unsigned long nfds, int timeout)') as Fn,

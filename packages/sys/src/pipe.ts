@@ -79,8 +79,9 @@ const COPY_BUF = 1 << 20
 // The default capacity of a pipe (16 pages): below it, shrinking is not worth a syscall.
 const PIPE_MIN = 65536
 /**
- * Moves exactly `length` bytes unless the input ends first: splice(2) when one end is a pipe,
- * a read/write copy when neither is (splice says EINVAL then, e.g. file to file).
+ * Moves exactly `length` bytes unless the input ends first, without a copy in user space where
+ * the kernel allows: splice(2) when one end is a pipe, sendfile(2) from a regular file to
+ * anything (a shard file into /dev/null or an extracted file), a read/write copy otherwise.
  */
 export function copyExact(fdIn: number, fdOut: number, length: number, flags = 0): number {
   try {
@@ -88,6 +89,8 @@ export function copyExact(fdIn: number, fdOut: number, length: number, flags = 0
   } catch (e) {
     if (!(e instanceof SysError && e.errno === EINVAL)) throw e
   }
+  const sent = sendfileSome(fdIn, fdOut, length)
+  if (sent >= 0) return sent
   const buf = Buffer.allocUnsafe(Math.min(COPY_BUF, length))
   let done = 0
   while (done < length) {
@@ -95,6 +98,21 @@ export function copyExact(fdIn: number, fdOut: number, length: number, flags = 0
     if (n === 0) break
     writeAll(fdOut, buf, 0, n)
     done += n
+  }
+  return done
+}
+
+/** sendfile(2) until `length` bytes or EOF; -1 when the kernel cannot sendfile between these fds. */
+function sendfileSome(fdIn: number, fdOut: number, length: number): number {
+  let done = 0
+  while (done < length) {
+    const n = Number(c.sendfile(fdOut, fdIn, null, length - done))
+    if (n > 0) { done += n; continue }
+    if (n === 0) break
+    const err = errno()
+    if (err === EINVAL && done === 0) return -1
+    if (err === EAGAIN) { waitReadable(fdIn); waitWritable(fdOut); continue }
+    if (err !== EINTR) throw new SysError('sendfile', err, `fd ${fdIn} -> fd ${fdOut}`)
   }
   return done
 }
