@@ -2,10 +2,12 @@
 // apply to them, and a test that throws midway would leave them running and holding their
 // pids. Everything registered here is SIGKILLed when the test process exits.
 const groups = new Set<number>()
+let installed = false
 
 /** Kill process group `pgid` if the test process exits before `forget(pgid)`. */
 export function killOnExit(pgid: number): void {
-  if (groups.size === 0) process.once('exit', killAll)
+  if (!installed) process.once('exit', killAll)
+  installed = true
   groups.add(pgid)
 }
 
