@@ -25,39 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PAGE 4096UL
-#define WORDS (PAGE / sizeof(uint64_t))
+#include "../../test/fixtures/workload.h"
 
-static int logfd = -1;
-static uint64_t seed = 0x5eedc0deULL; /* memhog's default */
 static size_t npages;
 static char *base;
 static volatile sig_atomic_t want_verify, want_touch;
 
-static void logline(const char *fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n > sizeof buf - 2) n = sizeof buf - 2;
-  buf[n++] = '\n';
-  if (write(logfd, buf, (size_t)n) < 0) _exit(2);
-  fsync(logfd);
-}
-
-static void die(const char *what) {
-  logline("error %s: %s", what, strerror(errno));
-  _exit(2);
-}
-
-static inline uint64_t pattern(uint64_t page, uint64_t word) {
-  uint64_t z = seed + page * WORDS + word + 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 static int page_ok(size_t p) {
   const uint64_t *w = (const uint64_t *)(base + p * PAGE);

@@ -23,7 +23,8 @@ export function buildWorkload(name = 'memhog'): Promise<string> {
 
 async function build(name: string): Promise<string> {
   const src = join(repoRoot(), 'test', 'fixtures', `${name}.c`)
-  const hash = createHash('sha256').update(readFileSync(src)).digest('hex').slice(0, 16)
+  const header = join(repoRoot(), 'test', 'fixtures', 'workload.h')
+  const hash = createHash('sha256').update(readFileSync(src)).update(readFileSync(header)).digest('hex').slice(0, 16)
   const dir = join(tmpdir(), `criu-pipes-build-${hash}`)
   const bin = join(dir, name)
   if (existsSync(bin)) return bin

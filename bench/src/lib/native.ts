@@ -20,6 +20,7 @@ export async function buildNatives(): Promise<Natives> {
   const src = nativeDir()
   const hash = createHash('sha256')
   for (const f of readdirSync(src).filter((n) => /\.[ch]$/.test(n)).sort()) hash.update(f).update(readFileSync(join(src, f)))
+  hash.update(readFileSync(join(src, '..', '..', 'test', 'fixtures', 'workload.h'))) // faulttouch.c includes it
   const dir = join(tmpdir(), `criu-pipes-bench-build-${hash.digest('hex').slice(0, 16)}`)
   mkdirSync(dir, { recursive: true })
   const out = {} as Natives
