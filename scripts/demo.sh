@@ -31,9 +31,9 @@ split=$!
 wait_for "[ -S $work/dump/streamer-capture.sock ]"
 start=$(date +%s.%N)
 "$CRIU" dump -t "$pid" -D "$work/dump" --stream -o dump.log
+{ wait "${pids[0]}"; } 2>/dev/null || true   # the dumped workload was killed by criu: reap it
 wait "$split"
 end=$(date +%s.%N)
-wait "${pids[0]}" 2>/dev/null || true   # the dumped workload was killed by criu: reap it
 echo "dump took $(awk "BEGIN{printf \"%.2f\", $end - $start}") s; shards: $(du -h "$work/shard0" "$work/shard1" | awk '{print $1}' | paste -sd' ')"
 
 say "restore: 2 shard files -> img-buffer -> criu restore --stream"
