@@ -98,17 +98,7 @@ int main(int argc, char **argv) {
   if (mib < 1 || touches < 1) { fprintf(stderr, "faulttouch: bad MIB or TOUCHES\n"); return 2; }
   logfd = open(argv[2], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (logfd < 0) { perror("faulttouch: open log"); return 2; }
-  int null = open("/dev/null", O_RDWR);
-  if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0) die("/dev/null");
-  if (null > 2) close(null);
-  for (int fd = 3; fd < logfd; fd++) close(fd);
-  close_range((unsigned)logfd + 1, ~0U, 0);
-  if (getsid(0) != getpid() && setsid() < 0) {
-    pid_t c = fork();
-    if (c < 0) die("fork");
-    if (c > 0) _exit(0);
-    if (setsid() < 0) die("setsid");
-  }
+  become_dumpable();
   npages = (size_t)mib * (1024 * 1024 / PAGE);
   base = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) die("mmap");
