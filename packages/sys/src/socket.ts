@@ -1,4 +1,5 @@
-import { unlinkSync } from 'node:fs'
+import { renameSync, unlinkSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { c, errno } from './libc.js'
 import { EAGAIN, EINTR, O_CLOEXEC } from './constants.js'
 import { SysError, check } from './errors.js'
@@ -26,22 +27,27 @@ function sockaddrUn(path: string): Buffer {
 /**
  * Binds and listens on a UNIX stream socket at `path` (an old socket file is replaced). The file is
  * created with `mode` (0600 by default) by narrowing the umask around bind(2), so there is no window
- * in which another user could connect.
+ * in which another user could connect. It is bound under a temporary name and renamed into place
+ * once listening: whoever sees the file can connect at once (CRIU connects once, with no retry).
  */
 export function listenUnix(path: string, mode = 0o600, backlog = 1): number {
-  const addr = sockaddrUn(path)
-  try { unlinkSync(path) } catch { /* nothing to replace */ }
+  sockaddrUn(path) // refuse a path too long for sun_path before anything is created
+  const tmp = join(dirname(path), `.sock-${process.pid}`)
+  const addr = sockaddrUn(tmp)
+  try { unlinkSync(tmp) } catch { /* nothing left over */ }
   const fd = check(c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) as number, 'socket')
   const old = process.umask(~mode & 0o777)
   try {
     check(c.bind(fd, addr, SOCKADDR_UN_SIZE) as number, 'bind', path)
+    check(c.listen(fd, backlog) as number, 'listen', path)
+    renameSync(tmp, path)
   } catch (e) {
     c.close(fd)
+    try { unlinkSync(tmp) } catch { /* not created */ }
     throw e
   } finally {
     process.umask(old)
   }
-  check(c.listen(fd, backlog) as number, 'listen', path)
   return fd
 }
 
