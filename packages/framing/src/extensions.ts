@@ -1,0 +1,28 @@
+// Every field number of the shard marker, in ONE place. criu-image-streamer's marker uses 1..5;
+// the numbers above are our opt-in extensions. A stream that uses any extension says so in its
+// first marker (STREAM_HEADER), so a reader knows from the start what it needs, and a reader
+// that does not know a field refuses the stream instead of misreading it (criu-image-streamer
+// finds no body it knows in that first marker and stops).
+//
+// Owners: compression, checksums and encryption (chunk codec, header, trailer); incremental
+// checkpoints by content (references to a base); the post-copy page stream (page ranges and
+// requests over one bidirectional channel). Add a kind here, never a number elsewhere.
+export const Field = {
+  // criu-image-streamer's `image.marker`
+  SEQ: 1,
+  FILENAME: 2,
+  FILE_DATA: 3,
+  FILE_EOF: 4,
+  IMAGE_EOF: 5,
+  // stream extensions (message-valued, wire type 2)
+  STREAM_HEADER: 6, // first marker of an extended stream: which extensions, stream identity
+  CHUNK: 7, // a data chunk with its codec, raw/stored lengths, checksum or AEAD tag
+  IMAGE_TRAILER: 8, // ends an extended image: authenticates/checksums the marker transcript
+  CHUNK_REF: 9, // incremental: content the receiver's base already holds (hash, length)
+  // post-copy page stream (10..15)
+  PAGE_RANGE: 10,
+  PAGE_REQUEST: 11,
+  PAGES_DONE: 12,
+} as const
+
+export type FieldName = keyof typeof Field
