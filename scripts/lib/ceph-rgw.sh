@@ -20,6 +20,12 @@
 #                   default: it is what Ceph runs in production, memory does not grow with what
 #                   the tests store on a machine shared with other jobs, and the sparse file
 #                   takes only the disk that is written.
+#   CEPH_RGW_NETNS  a network namespace (a name in /run/netns) to run the whole cluster in, e.g.
+#                   the source "host" of scripts/lib/two-hosts.sh; the daemons then use that
+#                   namespace's 127.0.0.1, and CRIU_PIPES_S3_NETNS names it.
+#   CEPH_RGW_ADDR   one more address for the S3 endpoint (beast listens on 127.0.0.1 and on it),
+#                   e.g. that host's veth address, so the other "host" can reach the store;
+#                   CRIU_PIPES_S3_ENDPOINT then uses it.
 #   CEPH_RGW_SIZE   capacity in GiB (default 8). A FULL STORE MAKES UPLOADS HANG instead of
 #                   failing (and radosgw then ignores SIGTERM): size it for what a run writes,
 #                   delete what you wrote, and put timeouts on clients.
@@ -40,7 +46,9 @@ STOP_GRACE=10
 RGW_NAME=criu-pipes       # the radosgw's name: client.rgw.$RGW_NAME
 S3_USER=criu-pipes
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# in_ns CMD...: CMD in the store's network namespace (if it has one).
+in_ns() { if [ -n "$netns" ]; then nsenter --net="/run/netns/$netns" "$@"; else "$@"; fi; }
+free_port() { in_ns python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # wait_until SECONDS WHAT CMD...: polls CMD every 0.2 s.
 wait_until() {
   local limit=$1 what=$2; shift 2
@@ -97,7 +105,7 @@ memstore_device_bytes = $size_bytes
 osd_memory_target = 1073741824
 
 [client.rgw.$RGW_NAME]
-rgw_frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw_frontends = beast endpoint=127.0.0.1:$rgw_port${addr:+ endpoint=$addr:$rgw_port}
 rgw_data = $dir/rgw
 # Deleted objects are freed by rgw's garbage collector, by default 2 h later: a test that
 # writes and deletes a lot would fill the store first.
@@ -114,7 +122,9 @@ start() {
   for p in ceph-mon ceph-osd radosgw radosgw-admin ceph ceph-authtool monmaptool; do
     command -v $p >/dev/null || die "$p is missing: run scripts/setup.sh (scripts/install-ceph.sh)"
   done
-  local size_bytes=$((size_gib << 30)) fsid osd_uuid mon_port rgw_port
+  local size_bytes=$((size_gib << 30)) fsid osd_uuid mon_port rgw_port addr=${CEPH_RGW_ADDR:-}
+  netns=${CEPH_RGW_NETNS:-}
+  [ -z "$netns" ] || [ -e "/run/netns/$netns" ] || die "CEPH_RGW_NETNS: no network namespace /run/netns/$netns"
   dir=$(mktemp -d "${TMPDIR:-/tmp}/criu-pipes-rgw.XXXXXX")
   chmod 700 "$dir"
   # A start that fails half-way leaves nothing running and no dir behind.
@@ -133,27 +143,27 @@ start() {
   authtool "$dir/keyring" --gen-key -n osd.0 --cap mon 'allow profile osd' --cap osd 'allow *' --cap mgr 'allow profile osd'
   authtool "$dir/keyring" --gen-key -n client.rgw.$RGW_NAME --cap mon 'allow rw' --cap osd 'allow rwx' --cap mgr 'allow rw'
   monmaptool --create --enable-all-features --fsid "$fsid" --addv a "[v2:127.0.0.1:$mon_port]" "$dir/monmap" >/dev/null
-  ceph-mon --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring" 2>"$dir/log/mkfs-mon.err" ||
+  in_ns ceph-mon --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring" 2>"$dir/log/mkfs-mon.err" ||
     { cat "$dir/log/mkfs-mon.err" >&2; die "ceph-mon --mkfs failed"; }
-  ceph-mon -i a 2>>"$dir/log/mon.a.err" || die "ceph-mon did not start (see $dir/log/mon.a.log)"
-  wait_until $STEP_TIMEOUT "the mon" timeout 10 ceph mon stat
+  in_ns ceph-mon -i a 2>>"$dir/log/mon.a.err" || die "ceph-mon did not start (see $dir/log/mon.a.log)"
+  wait_until $STEP_TIMEOUT "the mon" in_ns timeout 10 ceph mon stat
   say "mon up on 127.0.0.1:$mon_port after $((SECONDS - t0)) s"
 
-  ceph osd new "$osd_uuid" 0 >/dev/null
+  in_ns ceph osd new "$osd_uuid" 0 >/dev/null
   authtool "$dir/osd/osd.0/keyring" --create-keyring -n osd.0 \
     --add-key "$(ceph-authtool -p -n osd.0 "$dir/keyring")"
-  ceph-osd -i 0 --mkfs --osd-uuid "$osd_uuid" >"$dir/log/mkfs-osd.out" 2>&1 ||
+  in_ns ceph-osd -i 0 --mkfs --osd-uuid "$osd_uuid" >"$dir/log/mkfs-osd.out" 2>&1 ||
     { cat "$dir/log/mkfs-osd.out" >&2; die "ceph-osd --mkfs failed"; }
-  ceph-osd -i 0 2>>"$dir/log/osd.0.err" || die "ceph-osd did not start (see $dir/log/osd.0.log)"
-  wait_until $STEP_TIMEOUT "osd.0 up" osd_up
+  in_ns ceph-osd -i 0 2>>"$dir/log/osd.0.err" || die "ceph-osd did not start (see $dir/log/osd.0.log)"
+  wait_until $STEP_TIMEOUT "osd.0 up" osd_up_check
   say "osd.0 ($store, $size_gib GiB) up after $((SECONDS - t0)) s"
 
-  radosgw -n client.rgw.$RGW_NAME 2>>"$dir/log/rgw.err" || die "radosgw did not start (see $dir/log/client.rgw.$RGW_NAME.log)"
-  wait_until $STEP_TIMEOUT "radosgw on 127.0.0.1:$rgw_port" curl -s -o /dev/null "http://127.0.0.1:$rgw_port/"
-  say "radosgw on 127.0.0.1:$rgw_port after $((SECONDS - t0)) s"
+  in_ns radosgw -n client.rgw.$RGW_NAME 2>>"$dir/log/rgw.err" || die "radosgw did not start (see $dir/log/client.rgw.$RGW_NAME.log)"
+  wait_until $STEP_TIMEOUT "radosgw on 127.0.0.1:$rgw_port" in_ns curl -s -o /dev/null "http://127.0.0.1:$rgw_port/"
+  say "radosgw on 127.0.0.1${addr:+ and $addr}:$rgw_port${netns:+ in netns $netns} after $((SECONDS - t0)) s"
 
   local keys access secret
-  keys=$(radosgw-admin user create --uid=$S3_USER --display-name="criu-pipes tests" 2>"$dir/log/user-create.err") ||
+  keys=$(in_ns radosgw-admin user create --uid=$S3_USER --display-name="criu-pipes tests" 2>"$dir/log/user-create.err") ||
     { cat "$dir/log/user-create.err" >&2; die "radosgw-admin user create failed"; }
   access=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["keys"][0]["access_key"])' <<<"$keys")
   secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["keys"][0]["secret_key"])' <<<"$keys")
@@ -162,7 +172,8 @@ start() {
   : >"$dir/aws/credentials"
   cat >"$dir/env" <<EOF
 export CRIU_PIPES_RGW_DIR=$dir
-export CRIU_PIPES_S3_ENDPOINT=http://127.0.0.1:$rgw_port
+export CRIU_PIPES_S3_ENDPOINT=http://${addr:-127.0.0.1}:$rgw_port
+export CRIU_PIPES_S3_NETNS=$netns
 export CRIU_PIPES_S3_BUCKET=criu-pipes-${fsid:0:8}
 export AWS_ACCESS_KEY_ID=$access
 export AWS_SECRET_ACCESS_KEY=$secret
@@ -172,7 +183,7 @@ export AWS_SHARED_CREDENTIALS_FILE=$dir/aws/credentials
 EOF
   # shellcheck disable=SC1091
   . "$dir/env"
-  timeout 60 /usr/bin/aws --endpoint-url "$CRIU_PIPES_S3_ENDPOINT" s3 mb "s3://$CRIU_PIPES_S3_BUCKET" >/dev/null ||
+  in_ns timeout 60 /usr/bin/aws --endpoint-url "$CRIU_PIPES_S3_ENDPOINT" s3 mb "s3://$CRIU_PIPES_S3_BUCKET" >/dev/null ||
     die "could not create the bucket $CRIU_PIPES_S3_BUCKET"
   say "bucket s3://$CRIU_PIPES_S3_BUCKET ready at $CRIU_PIPES_S3_ENDPOINT after $((SECONDS - t0)) s (stop: bash $0 stop $dir)"
   trap - EXIT
@@ -181,7 +192,7 @@ EOF
 
 # authtool ARGS...: ceph-authtool, its chatter on stdout (our stdout is the exports) dropped.
 authtool() { ceph-authtool "$@" >/dev/null; }
-osd_up() { ceph osd dump 2>/dev/null | grep -q '^osd\.0 up'; }
+osd_up_check() { in_ns ceph osd dump 2>/dev/null | grep -q '^osd\.0 up'; }
 
 # stop_dir DIR: TERM every daemon whose pid file is in DIR/run, KILL what is left after
 # STOP_GRACE s, wait until each is gone, remove DIR.
@@ -208,6 +219,7 @@ stop_dir() {
   say "stopped ${#pids[@]} daemons, removed $d"
 }
 
+netns=""
 cmd=${1:-}
 case $cmd in
   start) start ;;
