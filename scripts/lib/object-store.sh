@@ -1,0 +1,127 @@
+# Sourced by the object-store scenarios (after workload.sh): the S3 store and the two "hosts"
+# they use, and checkpoint/restore through N parallel S3 clients as img-split/img-buffer
+# shard filters.
+#
+#   store_up                      # uses CRIU_PIPES_S3_* and TWO_HOSTS_* from the environment,
+#                                 # or starts what is missing for this run (stopped at exit)
+#   checkpoint_to_s3 N URL        # criu dump of $WL_PID on the source host, shard i uploaded to
+#                                 # URL/i by its own `aws s3 cp -`; returns criu dump's status
+#   restore_from_s3 N URL         # on the destination host: N `aws s3 cp URL/i -` into
+#                                 # img-buffer, then criu restore; returns non-zero on failure
+#
+# The hosts: with TWO_HOSTS_* (scripts/lib/two-hosts.sh) the checkpoint runs in the source
+# namespace, the restore in the destination one; the store must be reachable from both (the
+# tests and store_up run Ceph in the source namespace, with its S3 endpoint on the source's veth
+# address). With an endpoint but no TWO_HOSTS_*, both sides run here, on one host (your own S3,
+# say). With neither, store_up makes both: two hosts, and Ceph RGW on the source.
+source "$REPO/scripts/lib/two-hosts.sh"
+# A full Ceph store makes uploads hang instead of failing: every client gets a deadline, and
+# a stalled connection is dropped after a minute.
+S3_TIMEOUT=${S3_TIMEOUT:-600}
+# Compression (issue 7, stream compression): set CRIU_PIPES_COMPRESS=auto to run img-split
+# with `--compress auto` once it has that option; readers detect it from the stream.
+CRIU_PIPES_COMPRESS=${CRIU_PIPES_COMPRESS:-}
+# Debian's awscli v2, by path: `aws` on PATH may be another one. 2.9 ignores AWS_ENDPOINT_URL.
+AWS_BIN=/usr/bin/aws
+# The shard filters' client: aws (default) or rclone (`rclone rcat` / `rclone cat`).
+S3_CLIENT=${S3_CLIENT:-aws}
+
+store_up() {
+  if [ -z "${CRIU_PIPES_S3_ENDPOINT:-}" ] || [ -n "${TWO_HOSTS_DIR:-}" ]; then
+    if [ -z "${TWO_HOSTS_DIR:-}" ]; then
+      say "two hosts: network namespaces src and dst joined by a veth pair"
+      two_hosts_up >&2 || fail "could not make the two hosts"
+      at_exit two_hosts_down
+    fi
+    # Prefixes (arrays, not functions, so that `"${SRC[@]}" cmd &` is cmd's own pid).
+    SRC=(nsenter --net="/run/netns/$TWO_HOSTS_SRC_NS")
+    DST=(nsenter --net="/run/netns/$TWO_HOSTS_DST_NS")
+    echo "src $TWO_HOSTS_SRC_ADDR ($TWO_HOSTS_SRC_NS), dst $TWO_HOSTS_DST_ADDR ($TWO_HOSTS_DST_NS)"
+  else
+    SRC=() DST=()
+    echo "one host: checkpoint and restore both run here"
+  fi
+  if [ -z "${CRIU_PIPES_S3_ENDPOINT:-}" ]; then
+    say "starting a one-node Ceph RADOS Gateway on the source host (about 20 s)"
+    local env
+    env=$(CEPH_RGW_NETNS=$TWO_HOSTS_SRC_NS CEPH_RGW_ADDR=$TWO_HOSTS_SRC_ADDR \
+      bash "$REPO/scripts/lib/ceph-rgw.sh" start) || fail "Ceph RGW did not start"
+    eval "$env"
+    at_exit "bash '$REPO/scripts/lib/ceph-rgw.sh' stop '$CRIU_PIPES_RGW_DIR'"
+  fi
+  [ -n "${CRIU_PIPES_S3_BUCKET:-}" ] || fail "CRIU_PIPES_S3_ENDPOINT is set but CRIU_PIPES_S3_BUCKET is not"
+  [ -x "$AWS_BIN" ] || fail "$AWS_BIN is missing: run scripts/setup.sh"
+  echo "S3 endpoint $CRIU_PIPES_S3_ENDPOINT, bucket $CRIU_PIPES_S3_BUCKET"
+  AWS="timeout $S3_TIMEOUT $AWS_BIN --endpoint-url $CRIU_PIPES_S3_ENDPOINT --cli-connect-timeout 10 --cli-read-timeout 60"
+  S3_CP="$AWS s3 cp --only-show-errors"
+  # rclone takes its remote from the environment; it fails with LoadCustomCABundleError
+  # whenever AWS_CA_BUNDLE is set (some machines set it), so its filters run without it.
+  export RCLONE_CONFIG_CRIUPIPES_TYPE=s3 RCLONE_CONFIG_CRIUPIPES_PROVIDER=Ceph \
+    RCLONE_CONFIG_CRIUPIPES_ENDPOINT=$CRIU_PIPES_S3_ENDPOINT \
+    RCLONE_CONFIG_CRIUPIPES_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID \
+    RCLONE_CONFIG_CRIUPIPES_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+  RCLONE="timeout $S3_TIMEOUT env -u AWS_CA_BUNDLE rclone -q --contimeout 10s --timeout 60s"
+  case $S3_CLIENT in
+    aws) ;;
+    rclone) [ -x /usr/bin/rclone ] || fail "/usr/bin/rclone is missing: run scripts/setup.sh" ;;
+    *) fail "S3_CLIENT must be aws or rclone, not '$S3_CLIENT'" ;;
+  esac
+}
+
+# The filters: `sh -c` commands that img-split/img-buffer run once per shard with $SHARD set.
+# URL is s3://BUCKET/PREFIX; rclone names it criupipes:BUCKET/PREFIX.
+upload_filter() {
+  if [ "$S3_CLIENT" = rclone ]; then echo "$RCLONE rcat criupipes:${1#s3://}/\$SHARD"; else echo "$S3_CP - $1/\$SHARD"; fi
+}
+download_filter() {
+  if [ "$S3_CLIENT" = rclone ]; then echo "$RCLONE cat criupipes:${1#s3://}/\$SHARD"; else echo "$S3_CP $1/\$SHARD -"; fi
+}
+
+checkpoint_to_s3() {
+  local n=$1 url=$2 dir=$WORK/dump rc=0 split
+  mkdir -p "$dir"
+  local -a extra=()
+  [ -z "$CRIU_PIPES_COMPRESS" ] || extra=(--compress "$CRIU_PIPES_COMPRESS")
+  echo "img-split -D $dir -n $n ${extra[*]:+${extra[*]} }--filter '$(upload_filter "$url")'"
+  "${SRC[@]}" $(bin img-split) -D "$dir" -n "$n" "${extra[@]}" --filter "$(upload_filter "$url")" &
+  split=$!
+  SCENARIO_PIDS+=("$split")
+  wait_for "[ -S $dir/streamer-capture.sock ] || ! kill -0 $split 2>/dev/null"
+  kill -0 "$split" 2>/dev/null || { wait "$split"; echo "img-split exited before CRIU connected" >&2; return 1; }
+  echo "criu dump -t $WL_PID -D $dir --stream --action-script img-split"
+  local t0=$SECONDS split_rc=0
+  "${SRC[@]}" "$CRIU" dump -t "$WL_PID" -D "$dir" --stream --action-script "$IMG_SPLIT_HOOK" -o dump.log || rc=$?
+  [ "$rc" -ne 0 ] || workload_reap
+  wait "$split" || split_rc=$?
+  if [ "$rc" -eq 0 ] && [ "$split_rc" -ne 0 ]; then
+    # The post-dump hook should have failed the dump instead: this is a bug, say so loudly.
+    echo "img-split failed (exit $split_rc) after criu dump succeeded: the checkpoint is NOT complete" >&2
+    return 1
+  fi
+  if [ "$rc" -eq 0 ]; then
+    echo "checkpoint done in $((SECONDS - t0)) s: $("${SRC[@]}" $AWS s3 ls "$url/" 2>/dev/null | awk '{n++; s+=$3} END {printf "%d objects, %.1f MiB", n, s/1048576}')"
+  else
+    echo "criu dump failed (exit $rc); its log ends:" >&2
+    tail -3 "$dir/dump.log" >&2 || true
+  fi
+  return "$rc"
+}
+
+restore_from_s3() {
+  local n=$1 url=$2 dir=$WORK/serve buffer
+  mkdir -p "$dir"
+  echo "img-buffer -D $dir -n $n --filter '$(download_filter "$url")'   (on dst)"
+  "${DST[@]}" $(bin img-buffer) -D "$dir" -n "$n" --filter "$(download_filter "$url")" &
+  buffer=$!
+  SCENARIO_PIDS+=("$buffer")
+  wait_for "[ -S $dir/streamer-serve.sock ] || ! kill -0 $buffer 2>/dev/null"
+  if ! [ -S "$dir/streamer-serve.sock" ]; then
+    local rc=0; wait "$buffer" || rc=$?
+    echo "img-buffer refused the image (exit $rc): nothing restored" >&2
+    return 1
+  fi
+  echo "criu restore -D $dir --stream   (on dst)"
+  restore_start "$dir" "$WORK/restored.pid" "${DST[@]}"
+  restored_check "$WORK/restored.pid" "$WL_LOG" || return 1
+  wait "$buffer" || { echo "img-buffer failed after the restore" >&2; return 1; }
+}
