@@ -1,0 +1,109 @@
+// The object-store scenarios against a real Ceph RADOS Gateway (started ONCE here, in the
+// source "host" of two network namespaces, for every scenario) with Debian's awscli v2 as the
+// shard filters, and real CRIU: each script in scripts/scenarios/ must end with its PASS line.
+// Then the read side with a shard object gone: one line names it, img-buffer refuses, nothing
+// is restored.
+import t, { type Test } from 'tap'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { execa } from 'execa'
+import { cephInstalled, cephRgwStart, criuBin, needCriu, repoRoot, twoHostsUp, type CephRgw, type TwoHosts } from '../lib/index.js'
+
+// The scenario scripts this file runs (each must print its PASS line last), with the settings
+// each runs with: the CI pair's filters use rclone, so both real clients are covered.
+const SCENARIOS: [string, Record<string, string>][] = [
+  ['object-store', {}],
+  ['ci-pair', { S3_CLIENT: 'rclone' }],
+  ['upload-fails', {}],
+]
+// Small workloads keep the file quick; the scripts' defaults are larger.
+const MIB = '64'
+const SCRIPT_TIMEOUT_MS = 600_000
+
+/** lines: stdout and stderr as they came; last: the last line on stdout, where the verdict is
+ *  (a filter's stderr may still arrive after it). */
+interface Run { exitCode: number | undefined; lines: string[]; last: string }
+
+async function scenario(env: Record<string, string>, script: string, args: string[] = [], prefix: string[] = []): Promise<Run> {
+  const path = join(repoRoot(), 'scripts', 'scenarios', `${script}.sh`)
+  const argv = [...prefix, 'bash', path, ...args]
+  const r = await execa(argv[0]!, argv.slice(1), {
+    env: { ...process.env, ...env }, reject: false, timeout: SCRIPT_TIMEOUT_MS, all: true,
+  })
+  const split = (s: unknown) => String(s ?? '').split('\n').filter(l => l !== '')
+  return { exitCode: r.exitCode, lines: split(r.all), last: split(r.stdout).pop() ?? '' }
+}
+
+function showOnFailure(t: Test, ok: boolean, r: Run): void {
+  if (!ok) t.comment(r.lines.slice(-40).join('\n'))
+}
+
+t.test('object-store scenarios against a real Ceph RGW', async t => {
+  if (!(await needCriu(t))) return
+  if (!cephInstalled()) {
+    const why = 'Ceph RGW / awscli not installed (scripts/install-ceph.sh)'
+    if (process.env.CI === 'true') t.fail(why)
+    else t.plan(0, why)
+    return
+  }
+  let hosts: TwoHosts | undefined
+  let store: CephRgw | undefined
+  // Stop the store before its namespace goes away, also when something below fails.
+  t.teardown(async () => {
+    await store?.stop()
+    await hosts?.down()
+  })
+  hosts = await twoHostsUp(undefined, { prefix: 'cpos' })
+  store = await cephRgwStart({ netns: hosts.srcNs, addr: hosts.srcAddr })
+  const env = { ...hosts.env, ...store.env, CRIU: criuBin(), MIB }
+  const onSrc = ['nsenter', `--net=/run/netns/${hosts.srcNs}`]
+  const onDst = ['nsenter', `--net=/run/netns/${hosts.dstNs}`]
+
+  for (const [name, settings] of SCENARIOS) {
+    const how = Object.entries(settings).map(([k, v]) => ` ${k}=${v}`).join('')
+    await t.test(`scripts/scenarios/${name}.sh${how}`, async t => {
+      const r = await scenario({ ...env, ...settings }, name)
+      const ok = r.exitCode === 0 && r.last.startsWith(`PASS: ${name}: `)
+      showOnFailure(t, ok, r)
+      t.equal(r.exitCode, 0, 'exits 0')
+      t.match(r.last, new RegExp(`^PASS: ${name}: `), 'ends with its PASS verdict')
+    })
+  }
+
+  await t.test('a shard object missing on the read side: named, refused, nothing restored', async t => {
+    const url = `s3://${store!.bucket}/missing-shard`
+    const aws = [...onSrc, '/usr/bin/aws', '--endpoint-url', store!.endpoint, 's3']
+    t.teardown(() => execa(aws[0]!, [...aws.slice(1), 'rm', '--recursive', `${url}/`], { env: { ...process.env, ...env }, reject: false }).then(() => {}))
+    const ck = await scenario({ ...env, SHARDS: '2' }, 'ci-checkpoint', [url], onSrc)
+    showOnFailure(t, ck.exitCode === 0, ck)
+    t.match(ck.last, /^PASS: ci-checkpoint: /, 'the checkpoint is in the bucket')
+    const pid = Number(/^pid=(\d+)$/m.exec(ck.lines.join('\n'))?.[1] ?? /pid (\d+) checkpointed/.exec(ck.last)?.[1])
+    await execa(aws[0]!, [...aws.slice(1), 'rm', `${url}/1`], { env: { ...process.env, ...env } })
+
+    const r = await scenario(env, 'ci-restore', [url], onDst)
+    showOnFailure(t, r.exitCode !== 0, r)
+    t.not(r.exitCode, 0, 'ci-restore fails')
+    t.match(r.last, /^FAIL: ci-restore: /, 'with its FAIL verdict')
+    const naming = r.lines.filter(l => l.includes(`${url}/1 `) || l.endsWith(`${url}/1`))
+    t.equal(naming.length, 1, `one line names the missing object ${url}/1`)
+    t.ok(r.lines.some(l => /^img-buffer: /.test(l)), 'img-buffer says why it refuses')
+    t.ok(r.lines.some(l => l.includes('img-buffer refused the image') && l.includes('nothing restored')), 'nothing was restored')
+    t.ok(pid > 0, `the checkpointed pid is known (${pid})`)
+    t.ok(!running(pid), `no process runs as pid ${pid}`)
+  })
+
+  await t.test('stopping the store leaves nothing running and no dir', async t => {
+    const pids = readdirSync(join(store!.dir, 'run')).filter(f => f.endsWith('.pid'))
+      .map(f => Number(readFileSync(join(store!.dir, 'run', f), 'utf8').trim()))
+    t.equal(pids.length, 3, 'mon, OSD and rgw wrote pid files')
+    await store!.stop()
+    t.notOk(existsSync(store!.dir), 'the private dir is gone')
+    for (const p of pids) t.notOk(running(p), `daemon ${p} is gone`)
+  })
+})
+
+/** Alive and not a zombie waiting for its parent. */
+function running(pid: number): boolean {
+  const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : ''
+  return stat !== '' && !/\) Z /.test(stat)
+}
