@@ -83,10 +83,10 @@ async function oldWay(ctx: Ctx, d: Draft, store: CephRgw, runNo: number): Promis
   await run(`${envPrefix(store)}${q(ctx.natives.measure)} ${q(upUsage)} ${aws(store)} s3 cp --only-show-errors --recursive ` +
     `${q(images)} ${q(`${url}/`)}`, 'aws s3 cp --recursive (up)', upUsage)
   const up = readUsage(upUsage)
-  d.rec.add(OLD, runNo, 'up', 'dump start to last object committed', 's', seconds(c.usage.startNs, up.endNs))
-  d.rec.add(OLD, runNo, 'up_criu_cpu', 'up: criu CPU', 's', c.usage.cpuS)
-  d.rec.add(OLD, runNo, 'up_client_cpu', 'up: S3 client CPU', 's', up.cpuS)
-  d.rec.add(OLD, runNo, 'up_ceph_cpu', 'up: Ceph CPU', 's', cephCpu(store) - ceph)
+  d.rec.add(OLD, runNo, 'up', 'up: dump start to last object', 's', seconds(c.usage.startNs, up.endNs))
+  d.rec.add(OLD, runNo, 'up_criu_cpu', 'up CPU criu', 's', c.usage.cpuS)
+  d.rec.add(OLD, runNo, 'up_client_cpu', 'up CPU clients', 's', up.cpuS)
+  d.rec.add(OLD, runNo, 'up_ceph_cpu', 'up CPU Ceph', 's', cephCpu(store) - ceph)
 
   const back = ctx.work.sub('os-old-back', true)
   const downUsage = join(dir, 'download.usage')
@@ -96,13 +96,13 @@ async function oldWay(ctx: Ctx, d: Draft, store: CephRgw, runNo: number): Promis
   const down = readUsage(downUsage)
   const r = await startRestoreMeasured(ctx.natives, ['-D', back], dir, 'restore')
   try {
-    d.rec.add(OLD, runNo, 'down', 'download start to restored process running', 's', seconds(down.startNs, r.runningNs))
-    d.rec.add(OLD, runNo, 'down_client_cpu', 'down: S3 client CPU', 's', down.cpuS)
-    d.rec.add(OLD, runNo, 'down_ceph_cpu', 'down: Ceph CPU', 's', cephCpu(store) - ceph)
+    d.rec.add(OLD, runNo, 'down', 'down: download start to running', 's', seconds(down.startNs, r.runningNs))
+    d.rec.add(OLD, runNo, 'down_client_cpu', 'down CPU clients', 's', down.cpuS)
+    d.rec.add(OLD, runNo, 'down_ceph_cpu', 'down CPU Ceph', 's', cephCpu(store) - ceph)
     expectVerified(await restored(r.pid, w.logPath).verify(120_000), npagesOf(ctx))
   } finally {
     const u = await r.kill()
-    d.rec.add(OLD, runNo, 'down_criu_cpu', 'down: criu CPU', 's', u.cpuS)
+    d.rec.add(OLD, runNo, 'down_criu_cpu', 'down CPU criu', 's', u.cpuS)
     await removeObjects(store, url)
   }
 }
@@ -128,10 +128,10 @@ async function filtered(ctx: Ctx, d: Draft, store: CephRgw, runNo: number, n: nu
     const r = await g.done
     if (r.exitCode !== 0) throw new Error(`img-split -n ${n} --filter: exit ${r.exitCode}: ${tail(r.stderr)}`)
     const u = readUsage(usage)
-    d.rec.add(name, runNo, 'up', 'dump start to last object committed', 's', seconds(c.usage.startNs, u.endNs))
-    d.rec.add(name, runNo, 'up_criu_cpu', 'up: criu CPU', 's', c.usage.cpuS)
-    d.rec.add(name, runNo, 'up_client_cpu', 'up: img-split + S3 clients CPU', 's', u.cpuS)
-    d.rec.add(name, runNo, 'up_ceph_cpu', 'up: Ceph CPU', 's', cephCpu(store) - ceph)
+    d.rec.add(name, runNo, 'up', 'up: dump start to last object', 's', seconds(c.usage.startNs, u.endNs))
+    d.rec.add(name, runNo, 'up_criu_cpu', 'up CPU criu', 's', c.usage.cpuS)
+    d.rec.add(name, runNo, 'up_client_cpu', 'up CPU img-split+clients', 's', u.cpuS)
+    d.rec.add(name, runNo, 'up_ceph_cpu', 'up CPU Ceph', 's', cephCpu(store) - ceph)
   } catch (e) {
     w.kill()
     throw e
@@ -153,16 +153,16 @@ async function filtered(ctx: Ctx, d: Draft, store: CephRgw, runNo: number, n: nu
     await waitForLine(bprogress, /^socket-init$/m, 'img-buffer to serve', { dead: () => deadGroup(bstate), timeoutMs: 600_000 })
     const r = await startRestoreMeasured(ctx.natives, ['-D', serve, '--stream'], dir, 'restore')
     try {
-      d.rec.add(name, runNo, 'down', 'download start to restored process running', 's', seconds(readStart(busage)!, r.runningNs))
+      d.rec.add(name, runNo, 'down', 'down: download start to running', 's', seconds(readStart(busage)!, r.runningNs))
       expectVerified(await restored(r.pid, w.logPath).verify(120_000), npagesOf(ctx))
     } finally {
       const u = await r.kill()
-      d.rec.add(name, runNo, 'down_criu_cpu', 'down: criu CPU', 's', u.cpuS)
+      d.rec.add(name, runNo, 'down_criu_cpu', 'down CPU criu', 's', u.cpuS)
     }
     const done = await b.done
     if (done.exitCode !== 0) throw new Error(`img-buffer -n ${n} --filter: exit ${done.exitCode}: ${tail(done.stderr)}`)
-    d.rec.add(name, runNo, 'down_client_cpu', 'down: img-buffer + S3 clients CPU', 's', readUsage(busage).cpuS)
-    d.rec.add(name, runNo, 'down_ceph_cpu', 'down: Ceph CPU', 's', cephCpu(store) - ceph)
+    d.rec.add(name, runNo, 'down_client_cpu', 'down CPU img-buffer+clients', 's', readUsage(busage).cpuS)
+    d.rec.add(name, runNo, 'down_ceph_cpu', 'down CPU Ceph', 's', cephCpu(store) - ceph)
   } finally {
     b.kill()
     await b.done
