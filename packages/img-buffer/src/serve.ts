@@ -17,6 +17,8 @@ export interface ServeOptions {
   extFiles: ExtFile[]
   progressFd: number
   tcpListenRemap: Map<number, number>
+  /** Called once every shard is drained, before the socket exists: throws to refuse the image (a shard filter failed). */
+  confirmShards?: (() => void) | undefined
 }
 
 export function serve(opts: ServeOptions): void {
@@ -25,8 +27,9 @@ export function serve(opts: ServeOptions): void {
   mkdirSync(opts.imagesDir, { recursive: true })
   const progress = new Progress(opts.progressFd)
   const { files, stats } = drain(opts.shardFds, opts.extFiles)
-  progress.stats(stats)
   try {
+    opts.confirmShards?.()
+    progress.stats(stats)
     if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)
     const listener = listenUnix(join(opts.imagesDir, SERVE_SOCKET))
     progress.line('socket-init')

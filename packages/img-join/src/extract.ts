@@ -7,7 +7,11 @@ import { ImageReader, FramingError } from '@criu-pipes/framing'
 import { Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { ExtOutputs } from './ext-files.js'
 
-export interface ExtractOptions { shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number }
+export interface ExtractOptions {
+  shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number
+  /** Called once the stream is read, before any file is renamed into place: throws to refuse it (a shard filter failed). */
+  confirmShards?: (() => void) | undefined
+}
 
 const PARTIAL_DIR = '.img-join.partial'
 // O_NOFOLLOW and O_EXCL: a name is only ever created fresh, never through a planted symlink.
@@ -44,6 +48,7 @@ export function extract(opts: ExtractOptions): string[] {
         written.push(ev.name)
       }
     }
+    opts.confirmShards?.()
     for (const name of written) renameSync(join(partial, name), join(opts.imagesDir, name))
   } finally {
     for (const fd of open.values()) closeSync(fd)

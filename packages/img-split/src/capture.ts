@@ -17,6 +17,12 @@ export interface CaptureOptions {
   shardFds: number[]
   extFiles: ExtFile[]
   progressFd: number
+  /**
+   * With shard filters: called once image_eof is written, waits for every consumer to finish
+   * (throws if one failed). A waiting post-dump hook is then answered as soon as CRIU has sent
+   * inventory.img, which it does before the hook runs, not when CRIU closes the socket after it.
+   */
+  confirmShards?: (() => void) | undefined
 }
 
 export interface CaptureResult { sizes: number[]; durationMs: number; files: number }
@@ -47,10 +53,13 @@ export function capture(opts: CaptureOptions): CaptureResult {
   let criuDone = false
   let started: number | null = null
   let connectedAt = 0
+  let ended = false
+  const endImage = () => { writer.endImage(); ended = true; opts.confirmShards?.() }
 
   try {
     while (!criuDone || sources.length > 0) {
-      sync.answerIfDrained(sources.length, opts.shardFds)
+      if (opts.confirmShards && !ended && sync.waiting && sources.length === 0 && seen.has(LAST_IMAGE)) endImage()
+      sync.answerIfDrained(sources.length, ended ? [] : opts.shardFds)
       const polled = criu < 0 && !criuDone ? [listener] : criuDone ? [] : [criu]
       const fds = [...polled, ...sources.map(s => s.fd), sync.fd]
       const revents = poll(fds.map(fd => ({ fd, events: POLLIN })), sync.waiting ? SYNC_POLL_MS : -1)
@@ -104,7 +113,7 @@ export function capture(opts: CaptureOptions): CaptureResult {
     if (!seen.has(LAST_IMAGE) && [...seen].some(n => n !== PRE_FREEZE_FILE && !opts.extFiles.some(e => e.name === n))) {
       throw new FramingError(`CRIU closed the connection without sending ${LAST_IMAGE}: the dump failed, the stream is left unfinished`)
     }
-    writer.endImage()
+    if (!ended) endImage()
   } finally {
     for (const s of sources) s.close()
     closeQuietly(criu)

@@ -1,13 +1,15 @@
 import { hideBin } from 'yargs/helpers'
-import { streamCli, streamFds } from '@criu-pipes/streamer'
+import { streamCli, streamFds, filterOptions, filterSpec, parseFdList, type FilterSpec } from '@criu-pipes/streamer'
 import type { CaptureOptions } from './capture.js'
 
-export function parseOptions(argv = hideBin(process.argv)): CaptureOptions {
-  const a = streamCli(argv, 'img-split', '$0 -D DIR [-s FD,FD...] [-e NAME:FD,...] [-p FD]\n\n' +
+export function parseOptions(argv = hideBin(process.argv)): CaptureOptions & { filter: FilterSpec | null } {
+  const a = filterOptions(streamCli(argv, 'img-split', '$0 -D DIR [-s FD,FD...] [-e NAME:FD,...] [-p FD]\n\n' +
     'Capture side of `criu dump --stream`: listens on DIR/streamer-capture.sock and splits the\n' +
     'image into shards (default: stdout), readable by img-join, img-buffer and criu-image-streamer.\n' +
     'Run with no arguments as CRIU\'s --action-script, it makes the dump fail unless every byte left.', 'stdout')
-    .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'directory for the socket (the -D given to criu dump)' })
+    .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'directory for the socket (the -D given to criu dump)' }), 'feed')
     .parseSync()
-  return { imagesDir: a['images-dir'], ...streamFds(a, 1) }
+  const given = a['shard-fds'] !== undefined ? parseFdList(a['shard-fds'], '--shard-fds') : undefined
+  const filter = filterSpec(a, given)
+  return { imagesDir: a['images-dir'], ...streamFds(a, 1), filter }
 }
