@@ -198,6 +198,7 @@ osd_up_check() { in_ns ceph osd dump 2>/dev/null | grep -q '^osd\.0 up'; }
 # STOP_GRACE s, wait until each is gone, remove DIR.
 stop_dir() {
   local d=$1 pids=() f p
+  case $d in */criu-pipes-rgw.*) ;; *) die "$d is not a directory made by ceph-rgw.sh start" ;; esac
   [ -f "$d/ceph.conf" ] || die "$d is not a directory made by ceph-rgw.sh start (no ceph.conf)"
   for f in "$d"/run/*.pid; do
     [ -f "$f" ] || continue

@@ -68,6 +68,22 @@ store_up() {
   esac
 }
 
+# scratch_url NAME: sets SCRATCH_URL=s3://BUCKET/NAME-<run id>, whose objects go at exit.
+scratch_url() {
+  SCRATCH_URL=s3://$CRIU_PIPES_S3_BUCKET/$1-$(basename "$WORK")
+  at_exit "${SRC[*]} $AWS s3 rm --recursive $SCRATCH_URL/ >/dev/null"
+}
+
+# ci_job NAME URL: a CI job's start: one host (whichever this runs on), the store from the
+# environment (a CI job has its store; ci-pair.sh starts one), JOB_URL without a trailing /.
+ci_job() {
+  scenario_begin "$1"
+  case ${2:-} in s3://?*/?*) ;; *) fail "usage: $1.sh s3://BUCKET/PREFIX" ;; esac
+  JOB_URL=${2%/}
+  [ -n "${CRIU_PIPES_S3_ENDPOINT:-}" ] || fail "no store: set CRIU_PIPES_S3_ENDPOINT, CRIU_PIPES_S3_BUCKET and the AWS_* keys (or run ci-pair.sh)"
+  TWO_HOSTS_DIR="" store_up >/dev/null
+}
+
 # The filters: `sh -c` commands that img-split/img-buffer run once per shard with $SHARD set.
 # URL is s3://BUCKET/PREFIX; rclone names it criupipes:BUCKET/PREFIX.
 upload_filter() {
@@ -110,7 +126,7 @@ checkpoint_to_s3() {
 restore_from_s3() {
   local n=$1 url=$2 dir=$WORK/serve buffer
   mkdir -p "$dir"
-  echo "img-buffer -D $dir -n $n --filter '$(download_filter "$url")'   (on dst)"
+  echo "img-buffer -D $dir -n $n --filter '$(download_filter "$url")'${DST[*]:+   (on dst)}"
   "${DST[@]}" $(bin img-buffer) -D "$dir" -n "$n" --filter "$(download_filter "$url")" &
   buffer=$!
   SCENARIO_PIDS+=("$buffer")
@@ -120,7 +136,7 @@ restore_from_s3() {
     echo "img-buffer refused the image (exit $rc): nothing restored" >&2
     return 1
   fi
-  echo "criu restore -D $dir --stream   (on dst)"
+  echo "criu restore -D $dir --stream${DST[*]:+   (on dst)}"
   restore_start "$dir" "$WORK/restored.pid" "${DST[@]}"
   restored_check "$WORK/restored.pid" "$WL_LOG" || return 1
   wait "$buffer" || { echo "img-buffer failed after the restore" >&2; return 1; }

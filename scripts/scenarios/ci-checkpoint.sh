@@ -14,13 +14,9 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib/workload.sh"
 source "$REPO/scripts/lib/object-store.sh"
-url=${1:?usage: ci-checkpoint.sh s3://BUCKET/PREFIX}
-url=${url%/}
-scenario_begin ci-checkpoint
-[ -n "${CRIU_PIPES_S3_ENDPOINT:-}" ] || fail "no store: set CRIU_PIPES_S3_ENDPOINT and the AWS_* keys (or run ci-pair.sh)"
+ci_job ci-checkpoint "${1:-}"
+url=$JOB_URL
 SHARDS=${SHARDS:-2} MIB=${MIB:-256}
-# This job runs on one host, whichever it is started on: no second host here.
-TWO_HOSTS_DIR="" store_up >/dev/null
 ws=$(mktemp -d "${TMPDIR:-/tmp}/criu-pipes-ci-job.XXXXXX")
 at_exit "rm -rf '$ws'"
 

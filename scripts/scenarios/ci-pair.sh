@@ -9,8 +9,8 @@ source "$here/../lib/workload.sh"
 source "$REPO/scripts/lib/object-store.sh"
 scenario_begin ci-pair
 store_up
-url=s3://$CRIU_PIPES_S3_BUCKET/ci-$(basename "$WORK")
-at_exit "${SRC[*]} $AWS s3 rm --recursive $url/ >/dev/null"
+scratch_url ci
+url=$SCRATCH_URL
 
 say "job 1 (source host): bash scripts/scenarios/ci-checkpoint.sh $url"
 "${SRC[@]}" bash "$here/ci-checkpoint.sh" "$url" || fail "job 1 failed"

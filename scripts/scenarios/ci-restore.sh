@@ -12,11 +12,8 @@
 set -euo pipefail
 source "$(dirname "$0")/../lib/workload.sh"
 source "$REPO/scripts/lib/object-store.sh"
-url=${1:?usage: ci-restore.sh s3://BUCKET/PREFIX}
-url=${url%/}
-scenario_begin ci-restore
-[ -n "${CRIU_PIPES_S3_ENDPOINT:-}" ] || fail "no store: set CRIU_PIPES_S3_ENDPOINT and the AWS_* keys (or run ci-pair.sh)"
-TWO_HOSTS_DIR="" store_up >/dev/null
+ci_job ci-restore "${1:-}"
+url=$JOB_URL
 
 say "the checkpoint at $url/"
 manifest=$($S3_CP "$url/manifest" -) || fail "no manifest at $url/manifest: no complete checkpoint there"

@@ -15,8 +15,8 @@ source "$REPO/scripts/lib/object-store.sh"
 scenario_begin object-store
 SHARDS=${SHARDS:-4} MIB=${MIB:-256}
 store_up
-url=s3://$CRIU_PIPES_S3_BUCKET/object-store-$(basename "$WORK")
-at_exit "${SRC[*]} $AWS s3 rm --recursive $url/ >/dev/null"
+scratch_url object-store
+url=$SCRATCH_URL
 
 say "a workload with $MIB MiB of verifiable memory on the source host"
 workload_start "$WORK" "$MIB" "${SRC[@]}"

@@ -14,8 +14,8 @@ source "$REPO/scripts/lib/object-store.sh"
 scenario_begin upload-fails
 SHARDS=${SHARDS:-2} MIB=${MIB:-64}
 store_up
-url=s3://$CRIU_PIPES_S3_BUCKET/upload-fails-$(basename "$WORK")
-at_exit "${SRC[*]} $AWS s3 rm --recursive $url/ >/dev/null"
+scratch_url upload-fails
+url=$SCRATCH_URL
 
 say "a workload with $MIB MiB of verifiable memory on the source host"
 workload_start "$WORK" "$MIB" "${SRC[@]}"
