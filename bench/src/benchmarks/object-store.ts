@@ -10,9 +10,10 @@
 // Up: from criu's fork to the last object committed (old: the recursive copy's exit; filters:
 // img-split's exit, which waits for every filter to exit 0). Down: from the first download's
 // start (old: the recursive copy's fork; filters: img-buffer's fork) to the moment CRIU logs the
-// tasks resumed. CPU: criu's, the clients' (img-split/img-buffer's rusage includes the filters it
-// reaped), and the Ceph daemons' (their /proc stat before and after), so the report can say
-// what each is bound by: on 2 cores CRIU, the S3 clients and Ceph share the CPU.
+// tasks resumed. CPU: criu's (with its action script), img-split/img-buffer's, the clients'
+// (each filter runs under measure), and the Ceph daemons' (their /proc stat before and after),
+// so the report can say what each is bound by: on 2 cores CRIU, the S3 clients and Ceph share
+// the CPU.
 import { readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
@@ -60,6 +61,14 @@ function cephCpu(store: CephRgw): number {
     } catch { /* a daemon that is gone shows in the run's failure, not here */ }
   }
   return ticks / TICKS_PER_S
+}
+
+/** CPU of the N filters, each run under measure (their rusage is not img-split's: it does not
+ *  reap them itself, so wait4 would not count them). */
+function filterCpu(dir: string, way: 'up' | 'down', n: number): number {
+  let cpu = 0
+  for (let i = 0; i < n; i++) cpu += readUsage(join(dir, `${way}-${i}.usage`)).cpuS
+  return cpu
 }
 
 async function run(cmd: string, what: string, usage: string): Promise<void> {
@@ -116,7 +125,7 @@ async function filtered(ctx: Ctx, d: Draft, store: CephRgw, runNo: number, n: nu
   const usage = join(dir, 'img-split.usage')
   const progress = join(dir, 'split.progress')
   const errFile = join(dir, 'img-split.err')
-  const up = `${aws(store)} s3 cp --only-show-errors - ${url}/$SHARD`
+  const up = `${q(ctx.natives.measure)} ${dir}/up-$SHARD.usage ${aws(store)} s3 cp --only-show-errors - ${url}/$SHARD`
   let ceph = cephCpu(store)
   const g = await startGroup(`${envPrefix(store)}${q(ctx.natives.measure)} ${q(usage)} node ${q(binPath('img-split'))} ` +
     `-D ${q(images)} -n ${n} --filter ${q(up)} -p 9 9>${q(progress)} 2>${q(errFile)}`)
@@ -130,7 +139,8 @@ async function filtered(ctx: Ctx, d: Draft, store: CephRgw, runNo: number, n: nu
     const u = readUsage(usage)
     d.rec.add(name, runNo, 'up', 'up: dump start to last object', 's', seconds(c.usage.startNs, u.endNs))
     d.rec.add(name, runNo, 'up_criu_cpu', 'up CPU criu', 's', c.usage.cpuS)
-    d.rec.add(name, runNo, 'up_client_cpu', 'up CPU img-split+clients', 's', u.cpuS)
+    d.rec.add(name, runNo, 'up_client_cpu', 'up CPU clients', 's', filterCpu(dir, 'up', n))
+    d.rec.add(name, runNo, 'up_streamer_cpu', 'up CPU img-split', 's', u.cpuS)
     d.rec.add(name, runNo, 'up_ceph_cpu', 'up CPU Ceph', 's', cephCpu(store) - ceph)
   } catch (e) {
     w.kill()
@@ -144,7 +154,7 @@ async function filtered(ctx: Ctx, d: Draft, store: CephRgw, runNo: number, n: nu
   const busage = join(dir, 'img-buffer.usage')
   const bprogress = join(dir, 'buffer.progress')
   const berr = join(dir, 'img-buffer.err')
-  const down = `${aws(store)} s3 cp --only-show-errors ${url}/$SHARD -`
+  const down = `${q(ctx.natives.measure)} ${dir}/down-$SHARD.usage ${aws(store)} s3 cp --only-show-errors ${url}/$SHARD -`
   ceph = cephCpu(store)
   const b = await startGroup(`${envPrefix(store)}${q(ctx.natives.measure)} ${q(busage)} node ${q(binPath('img-buffer'))} ` +
     `-D ${q(serve)} -n ${n} --filter ${q(down)} -p 9 9>${q(bprogress)} 2>${q(berr)}`)
@@ -161,7 +171,8 @@ async function filtered(ctx: Ctx, d: Draft, store: CephRgw, runNo: number, n: nu
     }
     const done = await b.done
     if (done.exitCode !== 0) throw new Error(`img-buffer -n ${n} --filter: exit ${done.exitCode}: ${tail(done.stderr)}`)
-    d.rec.add(name, runNo, 'down_client_cpu', 'down CPU img-buffer+clients', 's', readUsage(busage).cpuS)
+    d.rec.add(name, runNo, 'down_client_cpu', 'down CPU clients', 's', filterCpu(dir, 'down', n))
+    d.rec.add(name, runNo, 'down_streamer_cpu', 'down CPU img-buffer', 's', readUsage(busage).cpuS)
     d.rec.add(name, runNo, 'down_ceph_cpu', 'down CPU Ceph', 's', cephCpu(store) - ceph)
   } finally {
     b.kill()
@@ -177,8 +188,10 @@ function limits(d: Draft, names: string[], cores: number): void {
       const wall = d.rec.median(name, dir)
       const part = (k: string) => d.rec.median(name, `${dir}_${k}`)
       const [criu, client, ceph] = [part('criu_cpu'), part('client_cpu'), part('ceph_cpu')]
-      const busy = (criu + client + ceph) / (wall * cores)
-      d.notes.push(`${name}, ${dir}: ${wall.toFixed(2)} s; CPU criu ${criu.toFixed(2)} s, clients ${client.toFixed(2)} s, ` +
+      const streamer = name === OLD ? 0 : part('streamer_cpu')
+      const busy = (criu + streamer + client + ceph) / (wall * cores)
+      const streamerPart = name === OLD ? '' : `${dir === 'up' ? 'img-split' : 'img-buffer'} ${streamer.toFixed(2)} s, `
+      d.notes.push(`${name}, ${dir}: ${wall.toFixed(2)} s; CPU criu ${criu.toFixed(2)} s, ${streamerPart}clients ${client.toFixed(2)} s, ` +
         `Ceph ${ceph.toFixed(2)} s = ${(busy * 100).toFixed(0)} % of ${cores} cores` +
         `${busy > 0.8 ? ' (CPU-bound: the parts share the cores)' : ''}`)
     }
