@@ -9,6 +9,8 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$P
   npm install -g "pnpm@$PNPM_VERSION" >/dev/null
 fi
 command -v cc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gcc >/dev/null; }
+# lz4 for the lz4-per-shard recipe and its scenario.
+command -v lz4 >/dev/null 2>&1 || { apt-get install -y -qq lz4 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq lz4 >/dev/null; }; }
 # openssh-server for the two-host scenarios (scripts/lib/two-hosts.sh runs its own sshd from
 # its own config). Installing it must not start the system's sshd: where no policy-rc.d
 # forbids that already, one does for the length of the install.
