@@ -1,17 +1,18 @@
-# Sourced by the object-store scenarios (after workload.sh): the S3 store and the two "hosts"
-# they use, and checkpoint/restore through N parallel S3 clients as img-split/img-buffer
+# Sourced by the object-store scenarios, after scripts/scenarios/lib.sh: the S3 store and the two
+# "hosts" they use, and checkpoint/restore through N parallel S3 clients as img-split/img-buffer
 # shard filters.
 #
-#   store_up                      # uses CRIU_PIPES_S3_* and TWO_HOSTS_* from the environment,
-#                                 # or starts what is missing for this run (stopped at exit)
-#   checkpoint_to_s3 N URL        # criu dump of $WL_PID on the source host, shard i uploaded to
-#                                 # URL/i by its own `aws s3 cp -`; returns criu dump's status
-#   restore_from_s3 N URL         # on the destination host: N `aws s3 cp URL/i -` into
-#                                 # img-buffer, then criu restore; returns non-zero on failure
+#   store_up                 # CRIU_PIPES_S3_* and TWO_HOSTS_* from the environment, or starts
+#                            # what is missing for this run (stopped at exit); sets SRC/DST
+#   scratch_url NAME         # SCRATCH_URL=s3://BUCKET/NAME-<run id>, its objects removed at exit
+#   checkpoint_to_s3 N URL   # criu dump of $WL_PID on the source host, shard i uploaded to URL/i
+#                            # by its own client; returns criu dump's status
+#   restore_from_s3 N URL    # on the destination host: N downloaders into img-buffer, then
+#                            # criu restore; the restored $WL_PID verifies every page, twice
 #
 # The hosts: with TWO_HOSTS_* (scripts/lib/two-hosts.sh) the checkpoint runs in the source
-# namespace, the restore in the destination one; the store must be reachable from both (the
-# tests and store_up run Ceph in the source namespace, with its S3 endpoint on the source's veth
+# namespace, the restore in the destination one, and the store must be reachable from both (the
+# tests and store_up run Ceph in the source namespace, its S3 endpoint on the source's veth
 # address). With an endpoint but no TWO_HOSTS_*, both sides run here, on one host (your own S3,
 # say). With neither, store_up makes both: two hosts, and Ceph RGW on the source.
 source "$REPO/scripts/lib/two-hosts.sh"
@@ -25,20 +26,27 @@ CRIU_PIPES_COMPRESS=${CRIU_PIPES_COMPRESS:-}
 AWS_BIN=/usr/bin/aws
 # The shard filters' client: aws (default) or rclone (`rclone rcat` / `rclone cat`).
 S3_CLIENT=${S3_CLIENT:-aws}
+SRC=() DST=()
+
+# store_down: what store_up started, the store before the namespace it runs in.
+store_down() {
+  [ -z "${OWN_RGW_DIR:-}" ] || bash "$REPO/scripts/lib/ceph-rgw.sh" stop "$OWN_RGW_DIR" >&2 || true
+  [ -z "${OWN_TWO_HOSTS:-}" ] || two_hosts_down
+}
 
 store_up() {
+  at_exit store_down
   if [ -z "${CRIU_PIPES_S3_ENDPOINT:-}" ] || [ -n "${TWO_HOSTS_DIR:-}" ]; then
     if [ -z "${TWO_HOSTS_DIR:-}" ]; then
       say "two hosts: network namespaces src and dst joined by a veth pair"
-      two_hosts_up >&2 || fail "could not make the two hosts"
-      at_exit two_hosts_down
+      OWN_TWO_HOSTS=1
+      two_hosts_up >&2 || fail "could not bring the two hosts up"
     fi
     # Prefixes (arrays, not functions, so that `"${SRC[@]}" cmd &` is cmd's own pid).
     SRC=(nsenter --net="/run/netns/$TWO_HOSTS_SRC_NS")
     DST=(nsenter --net="/run/netns/$TWO_HOSTS_DST_NS")
-    echo "src $TWO_HOSTS_SRC_ADDR ($TWO_HOSTS_SRC_NS), dst $TWO_HOSTS_DST_ADDR ($TWO_HOSTS_DST_NS)"
+    echo "source $TWO_HOSTS_SRC_NS ($TWO_HOSTS_SRC_ADDR), destination $TWO_HOSTS_DST_NS ($TWO_HOSTS_DST_ADDR)"
   else
-    SRC=() DST=()
     echo "one host: checkpoint and restore both run here"
   fi
   if [ -z "${CRIU_PIPES_S3_ENDPOINT:-}" ]; then
@@ -47,7 +55,7 @@ store_up() {
     env=$(CEPH_RGW_NETNS=$TWO_HOSTS_SRC_NS CEPH_RGW_ADDR=$TWO_HOSTS_SRC_ADDR \
       bash "$REPO/scripts/lib/ceph-rgw.sh" start) || fail "Ceph RGW did not start"
     eval "$env"
-    at_exit "bash '$REPO/scripts/lib/ceph-rgw.sh' stop '$CRIU_PIPES_RGW_DIR'"
+    OWN_RGW_DIR=$CRIU_PIPES_RGW_DIR
   fi
   [ -n "${CRIU_PIPES_S3_BUCKET:-}" ] || fail "CRIU_PIPES_S3_ENDPOINT is set but CRIU_PIPES_S3_BUCKET is not"
   [ -x "$AWS_BIN" ] || fail "$AWS_BIN is missing: run scripts/setup.sh"
@@ -68,19 +76,18 @@ store_up() {
   esac
 }
 
-# scratch_url NAME: sets SCRATCH_URL=s3://BUCKET/NAME-<run id>, whose objects go at exit.
 scratch_url() {
-  SCRATCH_URL=s3://$CRIU_PIPES_S3_BUCKET/$1-$(basename "$WORK")
+  SCRATCH_URL=s3://$CRIU_PIPES_S3_BUCKET/$1-$(basename "$work")
   at_exit "${SRC[*]} $AWS s3 rm --recursive $SCRATCH_URL/ >/dev/null"
 }
 
-# ci_job NAME URL: a CI job's start: one host (whichever this runs on), the store from the
-# environment (a CI job has its store; ci-pair.sh starts one), JOB_URL without a trailing /.
+# ci_job URL: a CI job's start: one host (whichever this runs on), the store from the
+# environment (a CI job has its store; ci-pair.sh starts one); sets JOB_URL (no trailing /).
 ci_job() {
-  scenario_begin "$1"
-  case ${2:-} in s3://?*/?*) ;; *) fail "usage: $1.sh s3://BUCKET/PREFIX" ;; esac
-  JOB_URL=${2%/}
-  [ -n "${CRIU_PIPES_S3_ENDPOINT:-}" ] || fail "no store: set CRIU_PIPES_S3_ENDPOINT, CRIU_PIPES_S3_BUCKET and the AWS_* keys (or run ci-pair.sh)"
+  case ${1:-} in s3://?*/?*) ;; *) fail "usage: $SCENARIO.sh s3://BUCKET/PREFIX" ;; esac
+  JOB_URL=${1%/}
+  [ -n "${CRIU_PIPES_S3_ENDPOINT:-}" ] ||
+    fail "no store: set CRIU_PIPES_S3_ENDPOINT, CRIU_PIPES_S3_BUCKET and the AWS_* keys (or run ci-pair.sh)"
   TWO_HOSTS_DIR="" store_up >/dev/null
 }
 
@@ -94,50 +101,53 @@ download_filter() {
 }
 
 checkpoint_to_s3() {
-  local n=$1 url=$2 dir=$WORK/dump rc=0 split
-  mkdir -p "$dir"
+  local n=$1 url=$2 dir=$work/dump rc=0 split_rc=0 split t0=$SECONDS
+  rm -rf "$dir" && mkdir -p "$dir"
   local -a extra=()
   [ -z "$CRIU_PIPES_COMPRESS" ] || extra=(--compress "$CRIU_PIPES_COMPRESS")
   echo "img-split -D $dir -n $n ${extra[*]:+${extra[*]} }--filter '$(upload_filter "$url")'"
-  "${SRC[@]}" $(bin img-split) -D "$dir" -n "$n" "${extra[@]}" --filter "$(upload_filter "$url")" &
+  "${SRC[@]}" img-split -D "$dir" -n "$n" "${extra[@]}" --filter "$(upload_filter "$url")" &
   split=$!
-  SCENARIO_PIDS+=("$split")
-  wait_for "[ -S $dir/streamer-capture.sock ] || ! kill -0 $split 2>/dev/null"
-  kill -0 "$split" 2>/dev/null || { wait "$split"; echo "img-split exited before CRIU connected" >&2; return 1; }
-  echo "criu dump -t $WL_PID -D $dir --stream --action-script img-split"
-  local t0=$SECONDS split_rc=0
-  "${SRC[@]}" "$CRIU" dump -t "$WL_PID" -D "$dir" --stream --action-script "$IMG_SPLIT_HOOK" -o dump.log || rc=$?
-  [ "$rc" -ne 0 ] || workload_reap
+  scenario_pids+=("$split")
+  wait_for "[ -S $dir/streamer-capture.sock ] || ! kill -0 $split 2>/dev/null" "img-split's socket"
+  kill -0 "$split" 2>/dev/null || { wait "$split" || true; echo "img-split exited before CRIU connected" >&2; return 1; }
+  echo "criu dump -t $WL_PID -D $dir --stream --action-script \$(command -v img-split)"
+  "${SRC[@]}" criu dump -t "$WL_PID" -D "$dir" --stream --action-script "$(command -v img-split)" -o dump.log || rc=$?
   wait "$split" || split_rc=$?
-  if [ "$rc" -eq 0 ] && [ "$split_rc" -ne 0 ]; then
-    # The post-dump hook should have failed the dump instead: this is a bug, say so loudly.
-    echo "img-split failed (exit $split_rc) after criu dump succeeded: the checkpoint is NOT complete" >&2
-    return 1
-  fi
-  if [ "$rc" -eq 0 ]; then
-    echo "checkpoint done in $((SECONDS - t0)) s: $("${SRC[@]}" $AWS s3 ls "$url/" 2>/dev/null | awk '{n++; s+=$3} END {printf "%d objects, %.1f MiB", n, s/1048576}')"
-  else
+  if [ "$rc" -ne 0 ]; then
     echo "criu dump failed (exit $rc); its log ends:" >&2
     tail -3 "$dir/dump.log" >&2 || true
+    return "$rc"
   fi
-  return "$rc"
+  # The post-dump hook should have failed the dump instead: a bug, say so loudly.
+  [ "$split_rc" -eq 0 ] || { echo "img-split failed (exit $split_rc) after criu dump succeeded: the checkpoint is NOT complete" >&2; return 1; }
+  echo "checkpoint done in $((SECONDS - t0)) s: $("${SRC[@]}" $AWS s3 ls "$url/" | awk '{n++; s+=$3} END {printf "%d objects, %.1f MiB", n, s/1048576}')"
 }
 
 restore_from_s3() {
-  local n=$1 url=$2 dir=$WORK/serve buffer
+  local n=$1 url=$2 dir=$work/serve buffer criu_pid rc=0
   mkdir -p "$dir"
-  echo "img-buffer -D $dir -n $n --filter '$(download_filter "$url")'${DST[*]:+   (on dst)}"
-  "${DST[@]}" $(bin img-buffer) -D "$dir" -n "$n" --filter "$(download_filter "$url")" &
+  echo "img-buffer -D $dir -n $n --filter '$(download_filter "$url")'${DST[*]:+   (on the destination)}"
+  "${DST[@]}" img-buffer -D "$dir" -n "$n" --filter "$(download_filter "$url")" &
   buffer=$!
-  SCENARIO_PIDS+=("$buffer")
-  wait_for "[ -S $dir/streamer-serve.sock ] || ! kill -0 $buffer 2>/dev/null"
+  scenario_pids+=("$buffer")
+  wait_for "[ -S $dir/streamer-serve.sock ] || ! kill -0 $buffer 2>/dev/null" "img-buffer's socket"
   if ! [ -S "$dir/streamer-serve.sock" ]; then
-    local rc=0; wait "$buffer" || rc=$?
+    wait "$buffer" || rc=$?
     echo "img-buffer refused the image (exit $rc): nothing restored" >&2
     return 1
   fi
-  echo "criu restore -D $dir --stream${DST[*]:+   (on dst)}"
-  restore_start "$dir" "$WORK/restored.pid" "${DST[@]}"
-  restored_check "$WORK/restored.pid" "$WL_LOG" || return 1
+  echo "criu restore -D $dir --stream${DST[*]:+   (on the destination)}"
+  # No -d: criu stays the restored process' parent and reaps it.
+  "${DST[@]}" criu restore -D "$dir" --stream -o restore.log &
+  criu_pid=$!
+  scenario_pids+=("$criu_pid")
+  wait_for "[ -n \"\$(start_time $WL_PID)\" ] && [ \"\$(start_time $WL_PID)\" != \"${WL_START:-}\" ] || ! kill -0 $criu_pid 2>/dev/null" "the restored process"
+  kill -0 "$criu_pid" 2>/dev/null || { echo "criu restore failed; its log ends:" >&2; tail -3 "$dir/restore.log" >&2; return 1; }
+  echo "restored: pid $WL_PID runs again"
+  check_restored "$WL_PID"
+  # Stopped here, while criu (its parent) still reaps it: nothing is left for pid 1.
+  kill -9 "$WL_PID" 2>/dev/null || true
+  wait "$criu_pid" 2>/dev/null || true
   wait "$buffer" || { echo "img-buffer failed after the restore" >&2; return 1; }
 }

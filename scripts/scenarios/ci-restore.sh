@@ -6,26 +6,26 @@
 #
 # Reads PREFIX/manifest (no manifest: no complete checkpoint), unpacks PREFIX/workspace.tar,
 # streams the shards with one downloader each (img-buffer -n N --filter 'aws s3 cp
-# s3://BUCKET/PREFIX/$SHARD -') into `criu restore --stream`, and has the restored process
-# verify every page, twice, while it runs on. Then it stops the process and removes the
-# workspace. Needs CRIU_PIPES_S3_ENDPOINT and the AWS_* keys.
-set -euo pipefail
-source "$(dirname "$0")/../lib/workload.sh"
+# s3://BUCKET/PREFIX/$SHARD -') into `criu restore --stream`, and has the restored process verify
+# every page, twice, while it runs on. Then it stops the process and removes the workspace.
+# Needs CRIU_PIPES_S3_ENDPOINT, CRIU_PIPES_S3_BUCKET and the AWS_* keys. Root.
+source "$(dirname "$0")/lib.sh"
 source "$REPO/scripts/lib/object-store.sh"
-ci_job ci-restore "${1:-}"
-url=$JOB_URL
+ci_job "${1:-}"
 
-say "the checkpoint at $url/"
-manifest=$($S3_CP "$url/manifest" -) || fail "no manifest at $url/manifest: no complete checkpoint there"
+say "the checkpoint at $JOB_URL/"
+manifest=$($S3_CP "$JOB_URL/manifest" -) || fail "no manifest at $JOB_URL/manifest: no complete checkpoint there"
 echo "$manifest"
 SHARDS=$(sed -n 's/^shards=\([0-9]\+\)$/\1/p' <<<"$manifest")
 ws=$(sed -n 's/^workspace=\(\/[A-Za-z0-9._/-]\+\)$/\1/p' <<<"$manifest")
-[ -n "$SHARDS" ] && [ -n "$ws" ] || fail "the manifest at $url/manifest is not one ci-checkpoint.sh writes"
+WL_PID=$(sed -n 's/^pid=\([0-9]\+\)$/\1/p' <<<"$manifest")
+[ -n "$SHARDS" ] && [ -n "$ws" ] && [ -n "$WL_PID" ] || fail "$JOB_URL/manifest is not one ci-checkpoint.sh writes"
 [ ! -e "$ws" ] || fail "the workspace $ws already exists here: not unpacking over it"
-$S3_CP "$url/workspace.tar" - | tar -C / -xf - || fail "could not unpack $url/workspace.tar"
 at_exit "rm -rf '$ws'"
-WL_LOG=$ws/app.log
+$S3_CP "$JOB_URL/workspace.tar" - | tar -C / -xf - || fail "could not unpack $JOB_URL/workspace.tar"
+WL_LOG=$ws/app.log WL_START=""
 
 say "restore with $SHARDS parallel downloaders"
-restore_from_s3 "$SHARDS" "$url" || fail "the restore failed"
-pass "restored pid $RESTORED_PID from $url/ ($SHARDS shards): every page intact"
+restore_from_s3 "$SHARDS" "$JOB_URL" || fail "the restore failed"
+echo "restored pid $WL_PID from $JOB_URL/ ($SHARDS shards): every page intact"
+pass

@@ -1,6 +1,7 @@
 // The object-store scenarios against a real Ceph RADOS Gateway (started ONCE here, in the
 // source "host" of two network namespaces, for every scenario) with Debian's awscli v2 as the
-// shard filters, and real CRIU: each script in scripts/scenarios/ must end with its PASS line.
+// shard filters, and real CRIU: each object-store script in scripts/scenarios/ must end with
+// `SCENARIO PASSED: NAME`.
 // Then the read side with a shard object gone: one line names it, img-buffer refuses, nothing
 // is restored.
 import t, { type Test } from 'tap'
@@ -9,8 +10,8 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import { cephInstalled, cephRgwStart, criuBin, needCriu, repoRoot, twoHostsUp, type CephRgw, type TwoHosts } from '../lib/index.js'
 
-// The scenario scripts this file runs (each must print its PASS line last), with the settings
-// each runs with: the CI pair's filters use rclone, so both real clients are covered.
+// The scenario scripts this file runs, with the settings each runs with: the CI pair's filters
+// use rclone, so both real clients are covered.
 const SCENARIOS: [string, Record<string, string>][] = [
   ['object-store', {}],
   ['ci-pair', { S3_CLIENT: 'rclone' }],
@@ -20,9 +21,9 @@ const SCENARIOS: [string, Record<string, string>][] = [
 const MIB = '64'
 const SCRIPT_TIMEOUT_MS = 600_000
 
-/** lines: stdout and stderr as they came; last: the last line on stdout, where the verdict is
- *  (a filter's stderr may still arrive after it). */
-interface Run { exitCode: number | undefined; lines: string[]; last: string }
+/** lines: stdout and stderr as they came; verdict: the last `SCENARIO ...` line (a filter's
+ *  stderr may still arrive after it). */
+interface Run { exitCode: number | undefined; lines: string[]; verdict: string }
 
 async function scenario(env: Record<string, string>, script: string, args: string[] = [], prefix: string[] = []): Promise<Run> {
   const path = join(repoRoot(), 'scripts', 'scenarios', `${script}.sh`)
@@ -31,7 +32,7 @@ async function scenario(env: Record<string, string>, script: string, args: strin
     env: { ...process.env, ...env }, reject: false, timeout: SCRIPT_TIMEOUT_MS, all: true,
   })
   const split = (s: unknown) => String(s ?? '').split('\n').filter(l => l !== '')
-  return { exitCode: r.exitCode, lines: split(r.all), last: split(r.stdout).pop() ?? '' }
+  return { exitCode: r.exitCode, lines: split(r.all), verdict: split(r.stdout).filter(l => l.startsWith('SCENARIO ')).pop() ?? '(no verdict line)' }
 }
 
 function showOnFailure(t: Test, ok: boolean, r: Run): void {
@@ -63,10 +64,9 @@ t.test('object-store scenarios against a real Ceph RGW', async t => {
     const how = Object.entries(settings).map(([k, v]) => ` ${k}=${v}`).join('')
     await t.test(`scripts/scenarios/${name}.sh${how}`, async t => {
       const r = await scenario({ ...env, ...settings }, name)
-      const ok = r.exitCode === 0 && r.last.startsWith(`PASS: ${name}: `)
-      showOnFailure(t, ok, r)
+      showOnFailure(t, r.exitCode === 0 && r.verdict === `SCENARIO PASSED: ${name}`, r)
       t.equal(r.exitCode, 0, 'exits 0')
-      t.match(r.last, new RegExp(`^PASS: ${name}: `), 'ends with its PASS verdict')
+      t.equal(r.verdict, `SCENARIO PASSED: ${name}`, 'its verdict')
     })
   }
 
@@ -76,14 +76,14 @@ t.test('object-store scenarios against a real Ceph RGW', async t => {
     t.teardown(() => execa(aws[0]!, [...aws.slice(1), 'rm', '--recursive', `${url}/`], { env: { ...process.env, ...env }, reject: false }).then(() => {}))
     const ck = await scenario({ ...env, SHARDS: '2' }, 'ci-checkpoint', [url], onSrc)
     showOnFailure(t, ck.exitCode === 0, ck)
-    t.match(ck.last, /^PASS: ci-checkpoint: /, 'the checkpoint is in the bucket')
-    const pid = Number(/^pid=(\d+)$/m.exec(ck.lines.join('\n'))?.[1] ?? /pid (\d+) checkpointed/.exec(ck.last)?.[1])
+    t.equal(ck.verdict, 'SCENARIO PASSED: ci-checkpoint', 'the checkpoint is in the bucket')
+    const pid = Number(/^pid (\d+) checkpointed to /m.exec(ck.lines.join('\n'))?.[1])
     await execa(aws[0]!, [...aws.slice(1), 'rm', `${url}/1`], { env: { ...process.env, ...env } })
 
     const r = await scenario(env, 'ci-restore', [url], onDst)
     showOnFailure(t, r.exitCode !== 0, r)
     t.not(r.exitCode, 0, 'ci-restore fails')
-    t.match(r.last, /^FAIL: ci-restore: /, 'with its FAIL verdict')
+    t.match(r.verdict, /^SCENARIO FAILED: ci-restore: /, 'with its FAILED verdict')
     const naming = r.lines.filter(l => l.includes(`${url}/1 `) || l.endsWith(`${url}/1`))
     t.equal(naming.length, 1, `one line names the missing object ${url}/1`)
     t.ok(r.lines.some(l => /^img-buffer: /.test(l)), 'img-buffer says why it refuses')
