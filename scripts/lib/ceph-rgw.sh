@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real S3 object store for the scenarios and tests: a one-node Ceph cluster (one mon, one OSD,
-# one RADOS Gateway) from Debian's packages, under a private directory, on 127.0.0.1 only.
+# one RADOS Gateway) from Debian's packages, under a private directory, on 127.0.0.1 (and, when
+# asked, one more address of a namespace the caller made), nowhere else.
 #
 #   eval "$(bash scripts/lib/ceph-rgw.sh start)"   # ~20 s; prints the exports below on stdout
 #   bash scripts/lib/ceph-rgw.sh env  [DIR]         # prints them again
@@ -43,12 +44,14 @@ STEP_TIMEOUT=180
 # A daemon asked to stop that is still there after this many seconds is killed (radosgw
 # ignores SIGTERM when it is stuck on a full store).
 STOP_GRACE=10
+# Ceph's command-line clients retry a mon they cannot reach for minutes: each call gets this.
+CLI_TIMEOUT=60
 RGW_NAME=criu-pipes       # the radosgw's name: client.rgw.$RGW_NAME
 S3_USER=criu-pipes
 
 # in_ns CMD...: CMD in the store's network namespace (if it has one).
 in_ns() { if [ -n "$netns" ]; then nsenter --net="/run/netns/$netns" "$@"; else "$@"; fi; }
-free_port() { in_ns python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { in_ns /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # wait_until SECONDS WHAT CMD...: polls CMD every 0.2 s.
 wait_until() {
   local limit=$1 what=$2; shift 2
@@ -146,10 +149,10 @@ start() {
   in_ns ceph-mon --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring" 2>"$dir/log/mkfs-mon.err" ||
     { cat "$dir/log/mkfs-mon.err" >&2; die "ceph-mon --mkfs failed"; }
   in_ns ceph-mon -i a 2>>"$dir/log/mon.a.err" || die "ceph-mon did not start (see $dir/log/mon.a.log)"
-  wait_until $STEP_TIMEOUT "the mon" in_ns timeout 10 ceph mon stat
+  wait_until $STEP_TIMEOUT "the mon" in_ns timeout $CLI_TIMEOUT ceph mon stat
   say "mon up on 127.0.0.1:$mon_port after $((SECONDS - t0)) s"
 
-  in_ns ceph osd new "$osd_uuid" 0 >/dev/null
+  in_ns timeout $CLI_TIMEOUT ceph osd new "$osd_uuid" 0 >/dev/null || die "ceph osd new failed"
   authtool "$dir/osd/osd.0/keyring" --create-keyring -n osd.0 \
     --add-key "$(ceph-authtool -p -n osd.0 "$dir/keyring")"
   in_ns ceph-osd -i 0 --mkfs --osd-uuid "$osd_uuid" >"$dir/log/mkfs-osd.out" 2>&1 ||
@@ -163,10 +166,10 @@ start() {
   say "radosgw on 127.0.0.1${addr:+ and $addr}:$rgw_port${netns:+ in netns $netns} after $((SECONDS - t0)) s"
 
   local keys access secret
-  keys=$(in_ns radosgw-admin user create --uid=$S3_USER --display-name="criu-pipes tests" 2>"$dir/log/user-create.err") ||
+  keys=$(in_ns timeout $CLI_TIMEOUT radosgw-admin user create --uid=$S3_USER --display-name="criu-pipes tests" 2>"$dir/log/user-create.err") ||
     { cat "$dir/log/user-create.err" >&2; die "radosgw-admin user create failed"; }
-  access=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["keys"][0]["access_key"])' <<<"$keys")
-  secret=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["keys"][0]["secret_key"])' <<<"$keys")
+  access=$(/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["keys"][0]["access_key"])' <<<"$keys")
+  secret=$(/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["keys"][0]["secret_key"])' <<<"$keys")
   # The aws client reads profiles from these files: ours are empty but for the region.
   printf '[default]\nregion = us-east-1\n' >"$dir/aws/config"
   : >"$dir/aws/credentials"
@@ -183,7 +186,7 @@ export AWS_SHARED_CREDENTIALS_FILE=$dir/aws/credentials
 EOF
   # shellcheck disable=SC1091
   . "$dir/env"
-  in_ns timeout 60 /usr/bin/aws --endpoint-url "$CRIU_PIPES_S3_ENDPOINT" s3 mb "s3://$CRIU_PIPES_S3_BUCKET" >/dev/null ||
+  in_ns timeout $CLI_TIMEOUT /usr/bin/aws --endpoint-url "$CRIU_PIPES_S3_ENDPOINT" s3 mb "s3://$CRIU_PIPES_S3_BUCKET" >/dev/null ||
     die "could not create the bucket $CRIU_PIPES_S3_BUCKET"
   say "bucket s3://$CRIU_PIPES_S3_BUCKET ready at $CRIU_PIPES_S3_ENDPOINT after $((SECONDS - t0)) s (stop: bash $0 stop $dir)"
   trap - EXIT
@@ -192,7 +195,7 @@ EOF
 
 # authtool ARGS...: ceph-authtool, its chatter on stdout (our stdout is the exports) dropped.
 authtool() { ceph-authtool "$@" >/dev/null; }
-osd_up_check() { in_ns ceph osd dump 2>/dev/null | grep -q '^osd\.0 up'; }
+osd_up_check() { in_ns timeout $CLI_TIMEOUT ceph osd dump 2>/dev/null | grep -q '^osd\.0 up'; }
 
 # stop_dir DIR: TERM every daemon whose pid file is in DIR/run, KILL what is left after
 # STOP_GRACE s, wait until each is gone, remove DIR.
