@@ -145,6 +145,11 @@ restore_from_s3() {
   wait_for "[ -n \"\$(start_time $WL_PID)\" ] && [ \"\$(start_time $WL_PID)\" != \"${WL_START:-}\" ] || ! kill -0 $criu_pid 2>/dev/null" "the restored process"
   kill -0 "$criu_pid" 2>/dev/null || { echo "criu restore failed; its log ends:" >&2; tail -3 "$dir/restore.log" >&2; return 1; }
   echo "restored: pid $WL_PID runs again"
+  if [ ${#DST[@]} -gt 0 ]; then
+    [ "$(readlink "/proc/$WL_PID/ns/net")" = "$("${DST[@]}" readlink /proc/self/ns/net)" ] ||
+      { echo "the restored process is not on the destination host" >&2; return 1; }
+    echo "it runs on the destination host ($(readlink "/proc/$WL_PID/ns/net"))"
+  fi
   check_restored "$WL_PID"
   # Stopped here, while criu (its parent) still reaps it: nothing is left for pid 1.
   kill -9 "$WL_PID" 2>/dev/null || true
