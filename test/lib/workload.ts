@@ -13,12 +13,20 @@ import { pidAlive, procStat, waitSessionGone } from './procfs.js'
 import { sleep, waitFor } from './wait.js'
 
 export type WorkloadMode = 'plain' | 'events'
+/** 'pattern': every word pseudo-random (incompressible); 'mixed': compresses like an app's heap */
+export type WorkloadMemory = 'pattern' | 'mixed'
 
 export interface WorkloadOptions {
   /** MiB of private anonymous memory to fill */
   mib: number
   /** 'events' also forks, madvise(DONTNEED)s, munmaps and mremaps every tick */
   mode?: WorkloadMode
+  /**
+   * 'mixed' fills the memory like an application's heap (objects, zero pages, text, a little
+   * random; see test/fixtures/memhog.c): lz4 -1 makes it about 23 %, zstd -1 about 13 %.
+   * Default 'pattern': one pseudo-random word after another, which no codec can shrink.
+   */
+  memory?: WorkloadMemory
   /** cwd of the workload, and where its log goes */
   dir: string
   /** default <dir>/memhog.log */
@@ -58,7 +66,8 @@ export interface Workload {
 export async function startWorkload(opts: WorkloadOptions): Promise<Workload> {
   const bin = await buildWorkload()
   const logPath = opts.logPath ?? join(opts.dir, 'memhog.log')
-  const args = [String(opts.mib), logPath, opts.mode ?? 'plain']
+  const mode = opts.mode ?? 'plain'
+  const args = [String(opts.mib), logPath, opts.memory === 'mixed' ? `${mode},mixed` : mode]
   if (opts.seed !== undefined) args.push(String(opts.seed))
   const child = execa(bin, args, { cwd: opts.dir, detached: true, stdio: 'ignore', reject: false })
   const pid = await new Promise<number>((res, rej) => {
