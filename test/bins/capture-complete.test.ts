@@ -9,16 +9,12 @@ import { DumpClient } from '@criu-pipes/streamer'
 import { close, connectUnix, readFull, writeAll } from '@criu-pipes/sys'
 import { encodeMarker } from '@criu-pipes/framing'
 import { tmpDir } from '../lib/tmp-dir.js'
+import { pattern } from '../lib/pattern.js'
 import { bin, startShell } from '../lib/bins.js'
 import { procStat } from '../lib/procfs.js'
 import { waitFor } from '../lib/wait.js'
 import { consumerDiesAfter } from '../lib/consumer-dies.js'
 
-const pattern = (n: number, seed: number) => {
-  const b = Buffer.alloc(n)
-  for (let i = 0; i + 4 <= n; i += 4) b.writeUInt32LE((i * 2654435761 + seed) >>> 0, i)
-  return b
-}
 
 // Small enough to sit in any shard's buffer while its consumer reads nothing.
 const image = () => ({
