@@ -85,6 +85,21 @@ t.test('post-dump: a consumer that dies after CRIU\'s last byte, before image_eo
 // whose reader is this relay (as sshd's remote command does). `exec`: the relay's pid is the shell's.
 const viaSocket = (cmd: string) => `exec node -e 'const c = require("child_process").spawn("bash", ["-c", process.argv[1]], { stdio: ["ignore", "pipe", "inherit"] }); c.stdout.pipe(process.stdout); c.on("exit", code => process.exitCode = code)' '${cmd}'`
 
+t.test('post-dump: a hook that dies before its answer makes the capture fail too', async t => {
+  const dir = tmpDir(t)
+  const cap = await startShell(`(${bin('img-split')} -D ${dir} 2>${dir}/split.err; echo $? > ${dir}/split.rc) | sh -c 'echo $$ > ${dir}/consumer.pid; kill -STOP $$; exec cat > /dev/null'`)
+  const consumer = await pidIn(join(dir, 'consumer.pid'))
+  const c = new DumpClient(dir)
+  writeImage(c, image())
+  const hook = connectUnix(join(dir, 'img-split.sync.sock')) // waits: the stalled consumer holds nothing yet
+  close(hook) // the hook dies; CRIU sees the script fail, resumes the process, closes the socket
+  c.finish()
+  process.kill(consumer, 'SIGCONT')
+  await cap.done
+  t.equal(readFileSync(join(dir, 'split.rc'), 'utf8').trim(), '1', 'img-split exits 1')
+  t.match(readFileSync(join(dir, 'split.err'), 'utf8'), /^img-split: CRIU ended the dump while its post-dump hook was still waiting/m)
+})
+
 t.test('post-dump with a socket shard: ok only when the peer has read everything; a peer that dies unread fails it', async t => {
   const dir = tmpDir(t)
   const files = image()

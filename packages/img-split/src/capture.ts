@@ -102,6 +102,9 @@ export function capture(opts: CaptureOptions): CaptureResult {
         if (shardsDone(sinks)) sync.answerOk()
       }
     }
+    // CRIU waits for its post-dump script before it closes the socket: a hook still waiting now
+    // died (or was never CRIU's), and CRIU has taken the dump for failed.
+    if (sync.waiting) throw new FramingError('CRIU ended the dump while its post-dump hook was still waiting: the dump failed')
     if (!imageEnded) endImage()
     checkShards(sinks)
   } finally {
