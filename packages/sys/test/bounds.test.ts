@@ -5,7 +5,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { makePipe, close, readSome, readFull, writeSome, writeAll, preadFull, Region } from '../src/index.js'
+import { makePipe, close, readSome, readFull, writeSome, writeAll, preadFull, vmspliceAll, Region } from '../src/index.js'
 
 t.test('readSome, readFull, writeSome, writeAll refuse a span outside the buffer', async t => {
   const [r, w] = makePipe()
@@ -21,6 +21,7 @@ t.test('readSome, readFull, writeSome, writeAll refuse a span outside the buffer
   t.same(small, Buffer.alloc(16), 'nothing was written into the buffer')
   t.throws(() => writeSome(w, small, 8, 100), RangeError, 'writeSome: reads past the buffer')
   t.throws(() => writeAll(w, small, 0, 17), RangeError, 'writeAll: reads past the buffer')
+  t.throws(() => vmspliceAll(w, small, 4096), RangeError, 'vmsplice: hands the pipe memory past the buffer')
   t.equal(readFull(r, small, 8, 8), 8, 'a span inside the buffer works')
   t.equal(readSome(r, small, 16, 0), 0, 'an empty span at the very end is allowed')
 })
