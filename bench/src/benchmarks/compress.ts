@@ -1,8 +1,8 @@
 // 6. compress: the checkpoint that fits through the link in time (issue 7). One memhog with
 // mixed memory (test/fixtures/memhog.c: compresses like an application's heap, lz4 -1 ~23 %,
 // zstd -1 ~14 %) is dumped again and again with `criu dump --stream --leave-running` (the same
-// memory every time, no refill between runs) through img-split into 2 shards, each drained by the
-// C drain throttled to a link rate (100 MB/s, 250 MB/s, 1 GB/s, unthrottled).
+// memory every time, no refill between runs) through img-split into 2 shards, drained by C drains
+// that share one emulated link (100 MB/s, 250 MB/s, 1 GB/s for both shards together; unthrottled).
 // Contenders at every rate: uncompressed img-split; the README's recipe, an external C `lz4 -1`
 // or `zstd -1` per shard between img-split and the drain; and the in-stream codecs
 // `img-split --compress lz4|zstd|auto`. Unthrottled only: each in-stream codec without checksum,

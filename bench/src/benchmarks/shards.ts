@@ -1,15 +1,16 @@
 // Shard plumbing shared by the benchmarks: N named pipes, each drained by the C `drain` (splice
 // to /dev/null: the cheapest consumer that still empties a pipe, as ssh or a file writer would
 // have to; redirecting a shard fd straight to /dev/null would skip the pipe altogether), and the
-// synthetic producer. A drain can emulate a link of a fixed rate, and an external filter (a codec
-// such as `lz4 -1`, the README's per-shard recipe) can sit between a shard and its drain.
+// synthetic producer. The drains can emulate one link of a fixed rate that they share, as shards
+// leaving through one NIC do, and an external filter (a codec such as `lz4 -1`, the README's
+// per-shard recipe) can sit between a shard and its drain.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Natives } from '../lib/native.js'
 import { parseEndLine, q, readUsage } from '../lib/procs.js'
 
 export interface DrainOptions {
-  /** link rate of each drain, bytes/s; 0 or absent: as fast as splice goes */
+  /** rate of the one link all the drains share (their sum), bytes/s; 0 or absent: as fast as splice goes */
   rate?: number
   /** argv of a filter between each shard and its drain (run under `measure`) */
   filter?: readonly string[]
@@ -33,7 +34,7 @@ export function drainedShards(natives: Natives, dir: string, n: number, opts: Dr
   const fifo = (i: number) => q(join(dir, `shard${i}`))
   const out = (i: number) => join(dir, `drain${i}.out`)
   const usage = (i: number) => join(dir, `filter${i}.usage`)
-  const drain = `${q(natives.drain)}${opts.rate ? ` ${Math.round(opts.rate)}` : ''}`
+  const drain = `${q(natives.drain)}${opts.rate ? ` ${Math.round(opts.rate)} ${q(join(dir, 'link'))}` : ''}`
   const filter = opts.filter
   const consumer = (i: number) => filter
     ? `${q(natives.measure)} ${q(usage(i))} ${filter.map(q).join(' ')} < ${fifo(i)} | ${drain} > ${q(out(i))}`
