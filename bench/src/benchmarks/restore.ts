@@ -11,7 +11,7 @@ import { needsCriu } from '../context.js'
 import { runCriuMeasured, startRestoreMeasured } from '../lib/criu.js'
 import { bin, binPath, q, readStart, readUsage, runGroup, seconds, startGroup, tail, type Usage } from '../lib/procs.js'
 import { GB, MIB, formatSize } from '../lib/units.js'
-import { waitForLine } from '../lib/wait.js'
+import { readOr, waitForLine } from '../lib/wait.js'
 import { target } from '../report.js'
 import { deadGroup, expectVerified, freshMemhog, npagesOf, restored, watch } from './common.js'
 
@@ -68,6 +68,9 @@ export interface BufferedRestore {
   usage: Usage
 }
 
+/** img-buffer ended before serving: it refused the shards (for instance a codec it cannot read yet). */
+export class NotServed extends Error {}
+
 /**
  * img-buffer reading `shards` (files) + `criu restore --stream`, the restored workload verified
  * page by page before it is killed. `flags`: more img-buffer options (e.g. a key).
@@ -83,7 +86,12 @@ export async function restoreBuffered(ctx: Ctx, shards: readonly string[], logPa
     `-s ${fds.join(',')} ${shards.map((f, i) => `${fds[i]}<${q(f)}`).join(' ')} ${flags.map(q).join(' ')} -p 9 9>${q(progress)} 2>${q(errFile)}`)
   const state = watch(g, errFile)
   try {
-    await waitForLine(progress, /^socket-init$/m, 'img-buffer to serve', { dead: () => deadGroup(state), timeoutMs: 300_000 })
+    try {
+      await waitForLine(progress, /^socket-init$/m, 'img-buffer to serve', { dead: () => deadGroup(state), timeoutMs: 300_000 })
+    } catch (e) {
+      if (!state.ended) throw e
+      throw new NotServed(`img-buffer refused the shards: ${tail(readOr(errFile), 300).split('\n')[0] ?? ''}`)
+    }
     const r = await startRestoreMeasured(ctx.natives, ['-D', serve, '--stream'], work, 'restore')
     let runningS: number
     let criuPartS: number
