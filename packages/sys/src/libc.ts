@@ -17,6 +17,7 @@ export const c = {
   posix_fadvise: libc.func('int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)') as Fn,
   close: libc.func('int close(int fd)') as Fn,
   dup: libc.func('int dup(int fd)') as Fn,
+  dup2: libc.func('int dup2(int oldfd, int newfd)') as Fn,
   pipe2: libc.func('int pipe2(void *fds, int flags)') as Fn,
   fcntl: libc.func('fcntl', 'int', ['int', 'int', 'int']) as Fn,
   ioctlPtr: libc.func('ioctl', 'int', ['int', 'unsigned long', 'void *']) as Fn,
