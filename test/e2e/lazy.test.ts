@@ -3,7 +3,7 @@
 // real `criu page-server --lazy-pages`; true post-copy migration from a frozen `criu dump
 // --lazy-pages`; and the refusal of a directory that has no page data.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream'
 import { execa } from 'execa'
 import t, { type Test } from 'tap'
 import {
-  buildWorkload, killGroup, needCriu, procStat, repoRoot, runCriu, spawnCriu, startRestore, startWorkload, tmpDir,
+  buildWorkload, killGroup, needCriu, pidAlive, procStat, repoRoot, runCriu, spawnCriu, startRestore, startWorkload, tmpDir,
   sleep, waitFor, workloadFromPid, type Workload,
 } from '../lib/index.js'
 
@@ -42,10 +42,13 @@ interface UffdServe {
   kill(): void
 }
 
-/** Starts uffd-serve with --status-fd 3 (as zdtm does), logging at -v4 to lazy-pages.log in `work`. */
-function startUffdServe(t: Test, work: string, args: string[]): UffdServe {
+/**
+ * Starts uffd-serve with --status-fd 3 (as zdtm does), logging at -v4 to lazy-pages.log in `work`
+ * (to stderr, a pipe to us, with `logFile: false`).
+ */
+function startUffdServe(t: Test, work: string, args: string[], { logFile = true } = {}): UffdServe {
   const child = spawn(process.execPath, [UFFD_SERVE, 'lazy-pages', '--no-default-config', '-W', work,
-    '-o', 'lazy-pages.log', '-v4', '--status-fd', String(STATUS_FD), ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] })
+    ...(logFile ? ['-o', 'lazy-pages.log'] : []), '-v4', '--status-fd', String(STATUS_FD), ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] })
   const errs: Buffer[] = []
   child.stderr!.on('data', (b: Buffer) => errs.push(b))
   const status = child.stdio[STATUS_FD] as Readable
@@ -153,6 +156,29 @@ t.test('local: made-lazy DST restored, pages served from the full SRC', async (t
   await workloadFromPid(full.pid, w.logPath).exited
   t.comment(`${MIB} MiB: criu restore --lazy-pages to running ${lazyMs.toFixed(0)} ms, ` +
     `all pages delivered ${done?.[1] ?? '?'} s after the restore connected; full criu restore ${fullMs.toFixed(0)} ms`)
+})
+
+t.test('-d without -o: the daemon\'s stderr was a pipe whose reader is gone; a real lazy restore; the log kills nothing', async (t) => {
+  if (!(await needCriu(t))) return
+  const dir = tmpDir(t)
+  const { w, src, dst } = await dumpAndMakeLazy(t, dir, 'plain')
+  const work = join(dir, 'work')
+  mkdirSync(work)
+  // -v4 and no -o: every fault is a line for stderr, the pipe to the starter, which exits now.
+  const d = startUffdServe(t, work, ['-D', src, '-d', '--pidfile', 'uffd-serve.pid'], { logFile: false })
+  t.equal(await d.ready, true)
+  t.equal((await d.exit).code, 0, 'the starter exits 0; nobody reads its stderr pipe any more')
+  const daemon = Number(readFileSync(join(work, 'uffd-serve.pid'), 'utf8'))
+  t.teardown(() => { try { process.kill(daemon, 'SIGKILL') } catch { /* gone */ } })
+  t.equal(readlinkSync(`/proc/${daemon}/fd/2`), '/dev/null', 'the daemon\'s stderr is /dev/null')
+  const r = await startRestore(['-D', dst, '-W', work, '--lazy-pages'])
+  t.teardown(() => r.kill())
+  const rw = workloadFromPid(r.pid, w.logPath)
+  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'memory intact after the lazy restore')
+  await waitFor('the daemon to deliver every page and exit', () => (pidAlive(daemon) ? undefined : true), { timeoutMs: 60_000 })
+  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'and still intact once the daemon is done')
+  await r.kill()
+  await rw.exited
 })
 
 t.test('events: fork, madvise, munmap and mremap during the lazy phase', async (t) => {
