@@ -181,6 +181,26 @@ t.test('-d without -o: the daemon\'s stderr was a pipe whose reader is gone; a r
   await rw.exited
 })
 
+t.test('-o /dev/full: every log write fails (ENOSPC); a real lazy restore is served to the end all the same', async (t) => {
+  if (!(await needCriu(t))) return
+  const dir = tmpDir(t)
+  const { w, src, dst } = await dumpAndMakeLazy(t, dir, 'plain')
+  const work = join(dir, 'work')
+  mkdirSync(work)
+  const d = startUffdServe(t, work, ['-D', src, '-o', '/dev/full'], { logFile: false })
+  t.equal(await d.ready, true)
+  const r = await startRestore(['-D', dst, '-W', work, '--lazy-pages'])
+  t.teardown(() => r.kill())
+  const rw = workloadFromPid(r.pid, w.logPath)
+  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'memory intact after the lazy restore')
+  const { code, stderr } = await d.exit
+  t.equal(code, 0, `uffd-serve exits 0 ${stderr}`)
+  t.match(stderr, /^uffd-serve: warning: \d+ log lines were dropped: the log write failed \(ENOSPC\)\n$/, 'and says once that its log was lost')
+  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'still intact with every page delivered')
+  await r.kill()
+  await rw.exited
+})
+
 t.test('events: fork, madvise, munmap and mremap during the lazy phase', async (t) => {
   if (!(await needCriu(t))) return
   const dir = tmpDir(t)
