@@ -16,6 +16,7 @@ export const c = {
   lseek: libc.func('int64_t lseek(int fd, int64_t offset, int whence)') as Fn,
   posix_fadvise: libc.func('int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)') as Fn,
   close: libc.func('int close(int fd)') as Fn,
+  fsync: libc.func('int fsync(int fd)') as Fn,
   dup: libc.func('int dup(int fd)') as Fn,
   dup2: libc.func('int dup2(int oldfd, int newfd)') as Fn,
   pipe2: libc.func('int pipe2(void *fds, int flags)') as Fn,
