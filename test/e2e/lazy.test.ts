@@ -134,6 +134,21 @@ async function restoreAndVerify(t: Test, w: Workload, restoreArgs: string[], dae
   return restoreMs
 }
 
+/**
+ * `criu restore --lazy-pages` of `dst` through the daemon listening in `work`: the restored
+ * workload verifies, then again once `daemonDone` (the daemon's end, checked by the caller) is over.
+ */
+async function verifiedLazyRestore(t: Test, w: Workload, dst: string, work: string, daemonDone: () => Promise<void>): Promise<void> {
+  const r = await startRestore(['-D', dst, '-W', work, '--lazy-pages'])
+  t.teardown(() => r.kill())
+  const rw = workloadFromPid(r.pid, w.logPath)
+  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'memory intact after the lazy restore')
+  await daemonDone()
+  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'and still intact once the daemon is done')
+  await r.kill()
+  await rw.exited
+}
+
 t.test('local: made-lazy DST restored, pages served from the full SRC', async (t) => {
   if (!(await needCriu(t))) return
   const dir = tmpDir(t)
@@ -171,14 +186,9 @@ t.test('-d without -o: the daemon\'s stderr was a pipe whose reader is gone; a r
   const daemon = Number(readFileSync(join(work, 'uffd-serve.pid'), 'utf8'))
   t.teardown(() => { try { process.kill(daemon, 'SIGKILL') } catch { /* gone */ } })
   t.equal(readlinkSync(`/proc/${daemon}/fd/2`), '/dev/null', 'the daemon\'s stderr is /dev/null')
-  const r = await startRestore(['-D', dst, '-W', work, '--lazy-pages'])
-  t.teardown(() => r.kill())
-  const rw = workloadFromPid(r.pid, w.logPath)
-  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'memory intact after the lazy restore')
-  await waitFor('the daemon to deliver every page and exit', () => (pidAlive(daemon) ? undefined : true), { timeoutMs: 60_000 })
-  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'and still intact once the daemon is done')
-  await r.kill()
-  await rw.exited
+  await verifiedLazyRestore(t, w, dst, work, async () => {
+    await waitFor('the daemon to deliver every page and exit', () => (pidAlive(daemon) ? undefined : true), { timeoutMs: 60_000 })
+  })
 })
 
 t.test('-o /dev/full: every log write fails (ENOSPC); a real lazy restore is served to the end all the same', async (t) => {
@@ -189,16 +199,11 @@ t.test('-o /dev/full: every log write fails (ENOSPC); a real lazy restore is ser
   mkdirSync(work)
   const d = startUffdServe(t, work, ['-D', src, '-o', '/dev/full'], { logFile: false })
   t.equal(await d.ready, true)
-  const r = await startRestore(['-D', dst, '-W', work, '--lazy-pages'])
-  t.teardown(() => r.kill())
-  const rw = workloadFromPid(r.pid, w.logPath)
-  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'memory intact after the lazy restore')
-  const { code, stderr } = await d.exit
-  t.equal(code, 0, `uffd-serve exits 0 ${stderr}`)
-  t.match(stderr, /^uffd-serve: warning: \d+ log lines were dropped: the log write failed \(ENOSPC\)\n$/, 'and says once that its log was lost')
-  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'still intact with every page delivered')
-  await r.kill()
-  await rw.exited
+  await verifiedLazyRestore(t, w, dst, work, async () => {
+    const { code, stderr } = await d.exit
+    t.equal(code, 0, `uffd-serve exits 0 ${stderr}`)
+    t.match(stderr, /^uffd-serve: warning: \d+ log lines were dropped: the log write failed \(ENOSPC\)\n$/, 'and says once that its log was lost')
+  })
 })
 
 t.test('events: fork, madvise, munmap and mremap during the lazy phase', async (t) => {
