@@ -5,8 +5,8 @@
 // Logging never kills the daemon: a restored process whose daemon died reads zero pages. A write
 // that fails (a stderr pipe whose reader went away: EPIPE; a full disk or /dev/full: ENOSPC) drops
 // its lines; they are counted, and the count is logged once the log takes a write again, or at
-// close. SIGPIPE cannot kill us either: Node starts with it ignored (SIG_IGN, inherited by nothing
-// it spawns), so a dead reader is only the EPIPE above. (Node opens every file O_CLOEXEC.)
+// close. SIGPIPE cannot kill us either: Node sets it to SIG_IGN at start-up (the daemon test
+// checks /proc/PID/status), so a dead reader is only the EPIPE above. (Node opens files O_CLOEXEC.)
 import { closeSync, constants, openSync } from 'node:fs'
 import { dup2, writeAll } from '@criu-pipes/sys'
 
