@@ -68,6 +68,15 @@ export function dup(fd: number): number {
   return check(c.dup(fd) as number, 'dup', `fd ${fd}`)
 }
 
+/** Makes `newFd` refer to what `oldFd` does (closing what it referred to), as dup2(2). */
+export function dup2(oldFd: number, newFd: number): void {
+  for (;;) {
+    if ((c.dup2(oldFd, newFd) as number) >= 0) return
+    const err = errno()
+    if (err !== EINTR) throw new SysError('dup2', err, `fd ${oldFd} -> ${newFd}`)
+  }
+}
+
 export function setNonBlocking(fd: number, nonBlocking: boolean): void {
   const flags = check(c.fcntl(fd, F_GETFL, 0) as number, 'fcntl(F_GETFL)', `fd ${fd}`)
   const want = nonBlocking ? flags | O_NONBLOCK : flags & ~O_NONBLOCK

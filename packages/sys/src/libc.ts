@@ -18,6 +18,7 @@ export const c = {
   close: libc.func('int close(int fd)') as Fn,
   fsync: libc.func('int fsync(int fd)') as Fn,
   dup: libc.func('int dup(int fd)') as Fn,
+  dup2: libc.func('int dup2(int oldfd, int newfd)') as Fn,
   pipe2: libc.func('int pipe2(void *fds, int flags)') as Fn,
   fcntl: libc.func('fcntl', 'int', ['int', 'int', 'int']) as Fn,
   ioctlPtr: libc.func('ioctl', 'int', ['int', 'unsigned long', 'void *']) as Fn,
