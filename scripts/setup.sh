@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh Debian machine, and builds the code:
-# pnpm (pinned), the workspace packages, CRIU >= 4 (scripts/install-criu.sh), then `tsc -b`.
+# pnpm (pinned), the workspace packages, CRIU >= 4 (scripts/install-criu.sh), the lz4 and zstd
+# CLIs (the compress benchmark's external-codec contenders), then `tsc -b`.
 # Idempotent: a second run takes about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,8 +10,7 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$P
   npm install -g "pnpm@$PNPM_VERSION" >/dev/null
 fi
 command -v cc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gcc >/dev/null; }
-# lz4 for the lz4-per-shard recipe and its scenario.
-command -v lz4 >/dev/null 2>&1 || { apt-get install -y -qq lz4 >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq lz4 >/dev/null; }; }
+{ command -v lz4 && command -v zstd; } >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq lz4 zstd >/dev/null; }
 # openssh-server for the two-host scenarios (scripts/lib/two-hosts.sh runs its own sshd from
 # its own config). Installing it must not start the system's sshd: where no policy-rc.d
 # forbids that already, one does for the length of the install.

@@ -9,10 +9,10 @@ import t, { type Test } from 'tap'
 import { criuAvailable, repoRoot } from '@criu-pipes/e2e/harness'
 import type { BenchmarkResult, Report } from '../src/report.js'
 
-const IDS = ['capture', 'checkpoint', 'restore', 'join', 'lazy', 'object-store']
+const IDS = ['capture', 'checkpoint', 'restore', 'join', 'lazy', 'compress', 'ssh', 'object-store']
 // Benchmarks the issues gave no target (they report figures and what limits them).
 const NO_TARGETS = ['join', 'object-store']
-const NEED_CRIU = ['checkpoint', 'restore']
+const NEED_CRIU = ['checkpoint', 'restore', 'compress']
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
 

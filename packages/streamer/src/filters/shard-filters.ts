@@ -25,11 +25,23 @@ const EXIT_GRACE_MS = 500
 
 interface Filter { shard: number; pid: number; pidfd: number; status: ExitStatus | null }
 
+/** What img-split's post-dump completion asks of each shard (img-split's ShardSink). */
+export interface FilterSink {
+  /** Closes our end of the shard's pipe: EOF for the filter. */
+  finish(): void
+  /** The one line naming this shard's filter if it exited non-zero or was killed, else null. */
+  failed(): string | null
+  /** True once this shard's filter exited 0. */
+  drained(): boolean
+}
+
 export class ShardFilters {
   /** Our end of each shard's pipe, in shard order: the fds to write (feed) or read (drain). */
   readonly fds: number[]
   private readonly filters: Filter[]
   private readonly command: string
+  /** Whether our end of each pipe is still open (an fd number closed once may be reused). */
+  private readonly open: boolean[] = []
   private finished = false
 
   /**
@@ -47,6 +59,7 @@ export class ShardFilters {
         const [r, w] = makePipe()
         const [ours, theirs] = side === 'feed' ? [w, r] : [r, w]
         this.fds.push(ours)
+        this.open.push(true)
         const child = spawn('sh', ['-c', spec.command], {
           stdio: side === 'feed' ? [theirs, outer, 'inherit'] : [outer, theirs, 'inherit'],
           env: { ...process.env, SHARD: String(shard), SHARDS: String(spec.count) },
@@ -75,7 +88,7 @@ export class ShardFilters {
   finish(): void {
     if (this.finished) return
     this.finished = true
-    for (const fd of this.fds) closeQuietly(fd)
+    this.fds.forEach((_, i) => this.closeOurEnd(i))
     this.await(-1)
     const failed = this.failure()
     if (failed) { this.stop(); throw failed }
@@ -99,10 +112,32 @@ export class ShardFilters {
     return failed ?? e
   }
 
+  /**
+   * One sink per shard for a synchronous caller that polls (img-split's capture loop): the
+   * answers come from waitid(WNOHANG) on the spot, never from Node events.
+   */
+  sinks(): FilterSink[] {
+    return this.filters.map((f, i) => ({
+      finish: () => this.closeOurEnd(i),
+      failed: () => { this.peek(); return this.failure(f)?.message ?? null },
+      drained: () => { this.peek(); return f.status?.code === 0 },
+    }))
+  }
+
+  private closeOurEnd(i: number): void {
+    if (this.open[i]) closeQuietly(this.fds[i]!)
+    this.open[i] = false
+  }
+
+  /** Looks at every running filter without waiting. */
+  private peek(): void {
+    for (const f of this.running()) f.status = peekExit(f.pid)
+  }
+
   private running(): Filter[] { return this.filters.filter(f => f.status === null) }
 
-  private failure(): FilterError | null {
-    const f = this.filters.find(f => f.status !== null && f.status.code !== 0)
+  private failure(only?: Filter): FilterError | null {
+    const f = (only ? [only] : this.filters).find(f => f.status !== null && f.status.code !== 0)
     if (!f) return null
     const how = f.status!.code !== null ? `exited with status ${f.status!.code}` : `was killed by ${f.status!.signal}`
     return new FilterError(`shard ${f.shard} of ${this.filters.length}: filter '${this.command}' ${how}`)
@@ -124,7 +159,7 @@ export class ShardFilters {
     for (const f of this.running()) {
       try { process.kill(-f.pid, 'SIGTERM') } catch { /* it exited meanwhile */ }
     }
-    for (const fd of this.fds) closeQuietly(fd)
+    this.fds.forEach((_, i) => this.closeOurEnd(i))
     this.closePidfds()
   }
 
@@ -134,18 +169,18 @@ export class ShardFilters {
 }
 
 /**
- * Runs `body` over the shard fds: the given ones, or with `spec` our ends of the filters' pipes.
- * `confirm` (for the body to call once its shards are complete, before it commits the image)
- * waits for every filter to exit 0; if the body does not call it, it runs after the body.
+ * Runs `body` over the shard fds: the given ones, or with `spec` our ends of the filters' pipes
+ * and the filters themselves (the body may call finish() once its shards are complete, before it
+ * commits the image, or use the sinks). After the body, every filter must have exited 0.
  */
 export function withShardFilters<T>(
   side: FilterSide, spec: FilterSpec | null, shardFds: number[],
-  body: (fds: number[], confirm?: () => void) => T,
+  body: (fds: number[], filters: ShardFilters | null) => T,
 ): T {
-  if (!spec) return body(shardFds)
+  if (!spec) return body(shardFds, null)
   const filters = new ShardFilters(side, spec, shardFds)
   try {
-    const r = body(filters.fds, () => filters.finish())
+    const r = body(filters.fds, filters)
     filters.finish()
     return r
   } catch (e) {
