@@ -73,9 +73,13 @@ start_workload() {
 # a new start time; empty when no such process.
 start_time() { awk '{ sub(/.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null || true; }
 
-# Waits until the workload's pid runs again, restored (not the original: its start time differs).
+# Waits until the workload's pid runs again, restored: not the original (its start time
+# differs), and done restoring. CRIU forks the task with its old pid long before the task is
+# back; its name stays "criu" until the restorer sets the task's own at the end, and a SIGUSR1
+# that arrived before memhog's handler is back would kill it.
 wait_restored() {
-  wait_for '[ -n "$(start_time $WL_PID)" ] && [ "$(start_time $WL_PID)" != "$WL_START" ]' "the restored process"
+  wait_for '[ -n "$(start_time $WL_PID)" ] && [ "$(start_time $WL_PID)" != "$WL_START" ] &&
+    [ "$(cat /proc/$WL_PID/comm 2>/dev/null)" = memhog ]' "the restored process"
   echo "restored: pid $WL_PID runs again"
 }
 
@@ -118,4 +122,37 @@ readme_recipe() {
     armed && /^```/ { if (inside) exit; inside = 1; next }
     inside { print }
   ' "$REPO/README.md" | sed "s#/tmp/#$work/#g"
+}
+
+# A README recipe that migrates the workload between the two hosts over ssh (the
+# ssh-* scenarios): two hosts up, `ssh dst` in the recipe and in its filters is ssh with this
+# run's config, the workload on the source host, the recipe run there; the process must come
+# back on the destination host with every page intact.
+ssh_migration() {
+  local recipe restored_net
+  # shellcheck disable=SC1091
+  source "$REPO/scripts/lib/two-hosts.sh"
+  recipe=$(readme_recipe "$SCENARIO")
+  [ -n "$recipe" ] || fail "README.md has no $SCENARIO recipe"
+
+  say "two hosts: network namespaces joined by a veth pair, sshd on the destination"
+  two_hosts_up --path "$bindir" || fail "could not bring the two hosts up"
+  at_exit two_hosts_down
+  echo "source $TWO_HOSTS_SRC_NS ($TWO_HOSTS_SRC_ADDR), destination $TWO_HOSTS_DST_NS ($TWO_HOSTS_DST_ADDR): $(on_dst_ssh 'echo ssh dst works')"
+  # `ssh dst` in the recipe (and in the filters img-split starts) is ssh with this run's config.
+  printf '#!/bin/sh\nexec /usr/bin/ssh -F "%s" "$@"\n' "$TWO_HOSTS_SSH_CONFIG" > "$bindir/ssh"
+  chmod +x "$bindir/ssh"
+
+  say "starting a workload with $MIB MiB of patterned memory on the source host"
+  start_workload nsenter --net="/run/netns/$TWO_HOSTS_SRC_NS"   # on_src, as a plain command (quiet when killed)
+
+  say "running the README recipe on the source host:"
+  echo "$recipe"
+  export PID=$WL_PID
+  on_src bash -c "$recipe" & scenario_pids+=("$!")
+  wait_restored
+  restored_net=$(readlink "/proc/$WL_PID/ns/net")
+  [ "$restored_net" = "$(on_dst readlink /proc/self/ns/net)" ] || fail "the restored process is not on the destination host"
+  echo "the restored process runs on the destination host ($restored_net)"
+  check_restored "$WL_PID"
 }

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import { hideBin } from 'yargs/helpers'
-import { streamCli, streamFds, parsePortRemaps, filterOptions, filterSpec, parseFdList, type FilterSpec } from '@criu-pipes/streamer'
+import { streamCli, streamFds, parsePortRemaps, filterOptions, filterSpec, type FilterSpec } from '@criu-pipes/streamer'
 import type { ServeOptions } from './serve.js'
 
 // --version: this package's own version (yargs finds no package.json from an ES module).
@@ -14,9 +14,8 @@ export function parseOptions(argv = hideBin(process.argv)): ServeOptions & { fil
     .option('tcp-listen-remap', { type: 'string', describe: 'change listening TCP ports in files.img, OLD:NEW,...' }), 'drain')
     .version(VERSION)
     .parseSync()
-  const given = a['shard-fds'] !== undefined ? parseFdList(a['shard-fds'], '--shard-fds') : undefined
   return {
-    filter: filterSpec(a, given),
+    filter: filterSpec(a),
     imagesDir: a['images-dir'],
     ...streamFds(a, 0),
     tcpListenRemap: a['tcp-listen-remap'] !== undefined ? parsePortRemaps(a['tcp-listen-remap'], '--tcp-listen-remap') : new Map(),

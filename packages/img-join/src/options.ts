@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import { hideBin } from 'yargs/helpers'
-import { streamCli, streamFds, filterOptions, filterSpec, parseFdList, type StreamFds, type FilterSpec } from '@criu-pipes/streamer'
+import { streamCli, streamFds, filterOptions, filterSpec, type StreamFds, type FilterSpec } from '@criu-pipes/streamer'
 
 // --version: this package's own version (yargs finds no package.json from an ES module).
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
@@ -14,6 +14,5 @@ export function parseOptions(argv = hideBin(process.argv)): JoinOptions {
     .option('images-dir', { alias: 'D', type: 'string', describe: 'extract the files into this directory instead of merging' }), 'drain')
     .version(VERSION)
     .parseSync()
-  const given = a['shard-fds'] !== undefined ? parseFdList(a['shard-fds'], '--shard-fds') : undefined
-  return { imagesDir: a['images-dir'] ?? null, ...streamFds(a, 0), filter: filterSpec(a, given) }
+  return { imagesDir: a['images-dir'] ?? null, ...streamFds(a, 0), filter: filterSpec(a) }
 }

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import { hideBin } from 'yargs/helpers'
-import { streamCli, streamFds, filterOptions, filterSpec, parseFdList, type FilterSpec } from '@criu-pipes/streamer'
+import { streamCli, streamFds, filterOptions, filterSpec, type FilterSpec } from '@criu-pipes/streamer'
 import type { CaptureOptions } from './capture.js'
 
 // --version: this package's own version (yargs finds no package.json from an ES module).
@@ -15,7 +15,6 @@ export function parseOptions(argv = hideBin(process.argv)): CaptureOptions & { f
     .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'directory for the socket (the -D given to criu dump)' }), 'feed')
     .version(VERSION)
     .parseSync()
-  const given = a['shard-fds'] !== undefined ? parseFdList(a['shard-fds'], '--shard-fds') : undefined
-  const filter = filterSpec(a, given)
+  const filter = filterSpec(a)
   return { imagesDir: a['images-dir'], ...streamFds(a, 1), filter }
 }

@@ -3,6 +3,7 @@
 // filter; with -s, filter i gets fd i, so -s must list N fds.
 import type { Argv } from 'yargs'
 import { UsageError } from '../cli/usage-error.js'
+import { parseFdList } from '../cli/fd-lists.js'
 import type { FilterSpec } from './shard-filters.js'
 
 export function filterOptions<T>(y: Argv<T>, what: 'feed' | 'drain') {
@@ -14,8 +15,9 @@ export function filterOptions<T>(y: Argv<T>, what: 'feed' | 'drain') {
     .option('filter', { type: 'string', describe: filterDoc })
 }
 
-/** The filter spec, or null without --filter. `sFds` is the -s list as given (undefined: none). */
-export function filterSpec(a: { shards?: number | undefined; filter?: string | undefined }, sFds: readonly number[] | undefined): FilterSpec | null {
+/** The filter spec, or null without --filter. */
+export function filterSpec(a: { shards?: number | undefined; filter?: string | undefined; 'shard-fds'?: string | undefined }): FilterSpec | null {
+  const sFds = a['shard-fds'] !== undefined ? parseFdList(a['shard-fds'], '--shard-fds') : undefined
   if (a.filter === undefined) {
     if (a.shards !== undefined) throw new UsageError('-n/--shards is for --filter: without it the shards are the -s fds')
     return null
