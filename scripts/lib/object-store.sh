@@ -16,8 +16,10 @@
 # address). With an endpoint but no TWO_HOSTS_*, both sides run here, on one host (your own S3,
 # say). With neither, store_up makes both: two hosts, and Ceph RGW on the source.
 source "$REPO/scripts/lib/two-hosts.sh"
-# A full Ceph store makes uploads hang instead of failing: every client gets a deadline, and
-# a stalled connection is dropped after a minute.
+# A full Ceph store makes uploads hang instead of failing: every client gets a deadline
+# (seconds; raise it for checkpoints that take longer to move), and a stalled connection is
+# dropped after a minute (measured on a full 1 GiB store: with a 30 s read timeout aws gave up,
+# exit 1, after 200 s of retries, so the dump failed and the process lived).
 S3_TIMEOUT=${S3_TIMEOUT:-600}
 # Compression (issue 7, stream compression): set CRIU_PIPES_COMPRESS=auto to run img-split
 # with `--compress auto` once it has that option; readers detect it from the stream.
