@@ -1,6 +1,6 @@
 // The object-store scenarios against a real Ceph RADOS Gateway (started ONCE here, in the
-// source "host" of two network namespaces, for every scenario) with Debian's awscli v2 as the
-// shard filters, and real CRIU: each object-store script in scripts/scenarios/ must end with
+// source "host" of two network namespaces, for every scenario) with Debian's awscli v2 and
+// rclone as the shard filters, and real CRIU: each object-store script in scripts/scenarios/ must end with
 // `SCENARIO PASSED: NAME`.
 // Then the read side with a shard object gone: one line names it, img-buffer refuses, nothing
 // is restored.
@@ -86,7 +86,7 @@ t.test('object-store scenarios against a real Ceph RGW', async t => {
     t.ok(r.lines.some(l => /^img-buffer: /.test(l)), 'img-buffer says why it refuses')
     t.ok(r.lines.some(l => l.includes('img-buffer refused the image') && l.includes('nothing restored')), 'nothing was restored')
     t.ok(pid > 0, `the checkpointed pid is known (${pid})`)
-    t.ok(!running(pid), `no process runs as pid ${pid}`)
+    t.ok(!running(pid, 'memhog'), `no memhog runs as pid ${pid}`)
   })
 
   await t.test('stopping the store leaves nothing running and no dir', async t => {
@@ -99,8 +99,9 @@ t.test('object-store scenarios against a real Ceph RGW', async t => {
   })
 })
 
-/** Alive and not a zombie waiting for its parent. */
-function running(pid: number): boolean {
-  const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8') : ''
-  return stat !== '' && !/\) Z /.test(stat)
+/** Alive and not a zombie waiting for its parent (and, if given, running `program`). */
+function running(pid: number, program?: string): boolean {
+  const read = (f: string) => existsSync(`/proc/${pid}/${f}`) ? readFileSync(`/proc/${pid}/${f}`, 'utf8') : ''
+  const stat = read('stat')
+  return stat !== '' && !/\) Z /.test(stat) && (program === undefined || read('cmdline').includes(program))
 }
