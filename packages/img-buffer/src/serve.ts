@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { EPOLLIN, epollAdd, epollCreate, epollDel, epollWait, listenUnix, acceptOne, recvFd, closeQuietly } from '@criu-pipes/sys'
-import { FramingError } from '@criu-pipes/framing'
+import { FramingError, type ExtReadOptions } from '@criu-pipes/framing'
 import { SERVE_SOCKET, Progress, readRequest, writeReply, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { drain } from './drain.js'
 import { Transfer } from './transfer.js'
@@ -17,6 +17,8 @@ export interface ServeOptions {
   extFiles: ExtFile[]
   progressFd: number
   tcpListenRemap: Map<number, number>
+  /** How to read an extended stream (key, threads); a plain stream ignores it. */
+  ext?: ExtReadOptions
 }
 
 export function serve(opts: ServeOptions): void {
@@ -24,8 +26,8 @@ export function serve(opts: ServeOptions): void {
   for (const e of opts.extFiles) checkDataFd(e.fd, `external file ${e.name}`)
   mkdirSync(opts.imagesDir, { recursive: true })
   const progress = new Progress(opts.progressFd)
-  const { files, stats } = drain(opts.shardFds, opts.extFiles)
-  progress.stats(stats)
+  const { files, stats, extStats } = drain(opts.shardFds, opts.extFiles, opts.ext)
+  progress.stats(stats, extStats)
   try {
     if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)
     const listener = listenUnix(join(opts.imagesDir, SERVE_SOCKET))

@@ -59,6 +59,26 @@ export class StoredFile {
     return done
   }
 
+  /** Copies bytes held in memory (a decoded chunk of an extended stream) into the file's regions. */
+  append(data: Buffer): void {
+    if (this.staysSmall(data.length)) {
+      this.small ??= Buffer.alloc(SMALL_FILE)
+      this.size += data.copy(this.small, this.size)
+      return
+    }
+    this.seal()
+    let done = 0
+    while (done < data.length) {
+      const tail = this.chunks[this.chunks.length - 1]
+      const last = tail?.kind === 'region' && tail.length < tail.region.length ? tail : this.newRegion()
+      const n = Math.min(last.region.length - last.length, data.length - done)
+      data.copy(last.region.buffer(last.length, n), 0, done, done + n)
+      last.length += n
+      done += n
+    }
+    this.size += done
+  }
+
   /**
    * Takes `length` bytes from a shard file without copying them: notes where they are and seeks
    * over them. Returns how many the file holds (fewer: truncated).

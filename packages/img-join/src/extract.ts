@@ -3,11 +3,12 @@
 // has been read and checked, so a truncated or damaged stream leaves no image to restore from.
 import { closeSync, constants, mkdirSync, openSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { ImageReader, FramingError } from '@criu-pipes/framing'
+import { DecodingReader, FramingError, defaultThreads, type ExtReadOptions } from '@criu-pipes/framing'
+import { writeAll } from '@criu-pipes/sys'
 import { Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { ExtOutputs } from './ext-files.js'
 
-export interface ExtractOptions { shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number }
+export interface ExtractOptions { shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number; ext?: ExtReadOptions }
 
 const PARTIAL_DIR = '.img-join.partial'
 // O_NOFOLLOW and O_EXCL: a name is only ever created fresh, never through a planted symlink.
@@ -26,7 +27,7 @@ export function extract(opts: ExtractOptions): string[] {
   mkdirSync(partial, { mode: 0o700 })
   const progress = new Progress(opts.progressFd)
   const ext = new ExtOutputs(opts.extFiles)
-  const reader = new ImageReader(opts.shardFds)
+  const reader = new DecodingReader(opts.shardFds, opts.ext ?? { key: null, threads: defaultThreads() })
   const open = new Map<string, number>()
   const written: string[] = []
   try {
@@ -36,6 +37,8 @@ export function extract(opts: ExtractOptions): string[] {
         if (extFd === undefined) open.set(ev.name, openSync(join(partial, ev.name), CREATE_FLAGS, 0o600))
       } else if (ev.type === 'data') {
         reader.payloadTo(extFd ?? open.get(ev.name)!)
+      } else if (ev.type === 'bytes') {
+        writeAll(extFd ?? open.get(ev.name)!, ev.data)
       } else if (extFd !== undefined) {
         ext.finish(ev.name)
       } else {
@@ -49,7 +52,8 @@ export function extract(opts: ExtractOptions): string[] {
     for (const fd of open.values()) closeSync(fd)
     rmSync(partial, { recursive: true, force: true })
     ext.finishAll()
+    reader.close()
   }
-  progress.stats(reader.stats())
+  progress.stats(reader.stats(), reader.extStats())
   return written
 }

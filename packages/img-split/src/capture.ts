@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import {
   POLLIN, poll, listenUnix, acceptOne, recvFd, closeQuietly, isFifo,
 } from '@criu-pipes/sys'
-import { ShardWriter, FramingError } from '@criu-pipes/framing'
+import { ShardWriter, ExtWriter, FramingError, type ExtWriteOptions } from '@criu-pipes/framing'
 import { CAPTURE_SOCKET, readRequest, Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { Source } from './sources.js'
 import { SyncSocket, SYNC_POLL_MS } from './sync-socket.js'
@@ -17,6 +17,8 @@ export interface CaptureOptions {
   shardFds: number[]
   extFiles: ExtFile[]
   progressFd: number
+  /** Compression, checksums, encryption (the extended stream); null: criu-image-streamer's stream. */
+  ext?: ExtWriteOptions | null
 }
 
 export interface CaptureResult { sizes: number[]; durationMs: number; files: number }
@@ -36,7 +38,9 @@ export function capture(opts: CaptureOptions): CaptureResult {
   mkdirSync(opts.imagesDir, { recursive: true })
   const progress = new Progress(opts.progressFd)
   // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
-  const writer = new ShardWriter(opts.shardFds)
+  const shardWriter = new ShardWriter(opts.shardFds)
+  const ext = opts.ext ? new ExtWriter(shardWriter, opts.ext) : null
+  const writer = ext ?? shardWriter
   const listener = listenUnix(join(opts.imagesDir, CAPTURE_SOCKET))
   const sync = new SyncSocket(opts.imagesDir)
   progress.line('socket-init')
@@ -52,7 +56,10 @@ export function capture(opts: CaptureOptions): CaptureResult {
     while (!criuDone || sources.length > 0) {
       sync.answerIfDrained(sources.length, opts.shardFds)
       const polled = criu < 0 && !criuDone ? [listener] : criuDone ? [] : [criu]
-      const fds = [...polled, ...sources.map(s => s.fd), sync.fd]
+      // With the extensions, the pool's notify fd too: finished chunks go out while inputs are idle.
+      const fds = [...polled, ...sources.map(s => s.fd), ...(ext ? [ext.pollFd] : []), sync.fd]
+      // A source CRIU sends below is appended after the polled ones and has no revents yet.
+      const polledSources = sources.length
       const revents = poll(fds.map(fd => ({ fd, events: POLLIN })), sync.waiting ? SYNC_POLL_MS : -1)
       if (revents[fds.length - 1]) sync.accept()
       if (revents[0] && criu < 0 && !criuDone) {
@@ -83,7 +90,8 @@ export function capture(opts: CaptureOptions): CaptureResult {
         }
       }
       const base = polled.length
-      for (let i = sources.length - 1; i >= 0; i--) {
+      if (ext && revents[base + polledSources]) ext.service()
+      for (let i = polledSources - 1; i >= 0; i--) {
         if (!revents[base + i]) continue
         const src = sources[i]!
         let n = src.ready()
@@ -109,9 +117,10 @@ export function capture(opts: CaptureOptions): CaptureResult {
     for (const s of sources) s.close()
     closeQuietly(criu)
     sync.close()
+    ext?.close()
   }
   const durationMs = Math.round(performance.now() - (started ?? connectedAt))
   const sizes = writer.sizes()
-  progress.stats(sizes.map(size => ({ size, transfer_duration_millis: durationMs })))
+  progress.stats(sizes.map(size => ({ size, transfer_duration_millis: durationMs })), ext?.stats() ?? null)
   return { sizes, durationMs, files: seen.size }
 }
