@@ -4,13 +4,13 @@
 // and are only located (see file-shard.ts).
 import { DecodingReader, SHARD_PIPE_SIZE, defaultThreads, type ExtReadOptions, type ExtStats, type ShardStat } from '@criu-pipes/framing'
 import { closeQuietly, writeAll, isFifo, isRegularFile, pipeSize, trySetPipeSize } from '@criu-pipes/sys'
-import type { ExtFile } from '@criu-pipes/streamer'
+import { StatusLine, type ExtFile } from '@criu-pipes/streamer'
 import { StoredFile } from './store.js'
 import { FileShard } from './file-shard.js'
 
 export interface Drained { files: Map<string, StoredFile>; stats: ShardStat[]; extStats: ExtStats | null }
 
-export function drain(shardFds: readonly number[], extFiles: readonly ExtFile[], extOpts: ExtReadOptions = { key: null, threads: defaultThreads() }): Drained {
+export function drain(shardFds: readonly number[], extFiles: readonly ExtFile[], extOpts: ExtReadOptions = { key: null, threads: defaultThreads() }, status = new StatusLine('img-buffer', false)): Drained {
   const ext = new Map(extFiles.map(e => [e.name, e.fd]))
   const fileShards = new Map(shardFds.filter(isRegularFile).map(fd => [fd, new FileShard(fd)]))
   // A shard pipe from `cat`, ssh or lz4 has the default 64 KiB: a read(2) and a wake-up per 64 KiB.
@@ -21,6 +21,7 @@ export function drain(shardFds: readonly number[], extFiles: readonly ExtFile[],
   const files = new Map<string, StoredFile>()
   try {
     for (let ev = reader.next(); ev.type !== 'end'; ev = reader.next()) {
+      status.update(() => reader.progress())
       const extFd = ext.get(ev.name)
       if (extFd !== undefined) {
         if (ev.type === 'data') reader.payloadTo(extFd)
@@ -44,6 +45,8 @@ export function drain(shardFds: readonly number[], extFiles: readonly ExtFile[],
   } finally {
     for (const fd of ext.values()) closeQuietly(fd)
     reader.close()
+    status.clear()
   }
   return { files, stats: reader.stats(), extStats: reader.extStats() }
 }
+

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { EPOLLIN, epollAdd, epollCreate, epollDel, epollWait, listenUnix, acceptOne, recvFd, closeQuietly } from '@criu-pipes/sys'
 import { FramingError, type ExtReadOptions } from '@criu-pipes/framing'
-import { SERVE_SOCKET, Progress, readRequest, writeReply, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
+import { SERVE_SOCKET, Progress, StatusLine, readRequest, writeReply, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { drain } from './drain.js'
 import { Transfer } from './transfer.js'
 import { applyTcpRemap } from './tcp-remap.js'
@@ -19,6 +19,7 @@ export interface ServeOptions {
   tcpListenRemap: Map<number, number>
   /** How to read an extended stream (key, threads); a plain stream ignores it. */
   ext?: ExtReadOptions
+  status?: boolean
 }
 
 export function serve(opts: ServeOptions): void {
@@ -26,7 +27,7 @@ export function serve(opts: ServeOptions): void {
   for (const e of opts.extFiles) checkDataFd(e.fd, `external file ${e.name}`)
   mkdirSync(opts.imagesDir, { recursive: true })
   const progress = new Progress(opts.progressFd)
-  const { files, stats, extStats } = drain(opts.shardFds, opts.extFiles, opts.ext)
+  const { files, stats, extStats } = drain(opts.shardFds, opts.extFiles, opts.ext, new StatusLine('img-buffer', opts.status ?? false))
   progress.stats(stats, extStats)
   try {
     if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)

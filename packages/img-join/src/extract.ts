@@ -5,10 +5,10 @@ import { closeSync, constants, mkdirSync, openSync, readdirSync, renameSync, rmS
 import { join } from 'node:path'
 import { DecodingReader, FramingError, defaultThreads, type ExtReadOptions } from '@criu-pipes/framing'
 import { writeAll } from '@criu-pipes/sys'
-import { Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
+import { Progress, StatusLine, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { ExtOutputs } from './ext-files.js'
 
-export interface ExtractOptions { shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number; ext?: ExtReadOptions }
+export interface ExtractOptions { shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number; ext?: ExtReadOptions; status?: boolean }
 
 const PARTIAL_DIR = '.img-join.partial'
 // O_NOFOLLOW and O_EXCL: a name is only ever created fresh, never through a planted symlink.
@@ -27,11 +27,13 @@ export function extract(opts: ExtractOptions): string[] {
   mkdirSync(partial, { mode: 0o700 })
   const progress = new Progress(opts.progressFd)
   const ext = new ExtOutputs(opts.extFiles)
+  const status = new StatusLine('img-join', opts.status ?? false)
   const reader = new DecodingReader(opts.shardFds, opts.ext ?? { key: null, threads: defaultThreads() })
   const open = new Map<string, number>()
   const written: string[] = []
   try {
     for (let ev = reader.next(); ev.type !== 'end'; ev = reader.next()) {
+      status.update(() => reader.progress())
       const extFd = ext.fdFor(ev.name)
       if (ev.type === 'open') {
         if (extFd === undefined) open.set(ev.name, openSync(join(partial, ev.name), CREATE_FLAGS, 0o600))
@@ -53,6 +55,7 @@ export function extract(opts: ExtractOptions): string[] {
     rmSync(partial, { recursive: true, force: true })
     ext.finishAll()
     reader.close()
+    status.clear()
   }
   progress.stats(reader.stats(), reader.extStats())
   return written

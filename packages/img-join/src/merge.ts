@@ -2,7 +2,7 @@
 // criu-image-streamer). Markers are renumbered by a fresh writer; payloads move by splice.
 import { DecodingReader, ShardWriter, ExtWriter, defaultThreads, type ExtReadOptions, type ExtWriteOptions } from '@criu-pipes/framing'
 import { writeAll } from '@criu-pipes/sys'
-import { Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
+import { Progress, StatusLine, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { ExtOutputs } from './ext-files.js'
 
 export interface MergeOptions {
@@ -11,6 +11,7 @@ export interface MergeOptions {
   ext?: ExtReadOptions
   /** Writing the merged stream extended (recompressed, re-encrypted); null/absent: plain. */
   out?: ExtWriteOptions | null
+  status?: boolean
 }
 
 export function merge(opts: MergeOptions): void {
@@ -19,12 +20,14 @@ export function merge(opts: MergeOptions): void {
   checkDataFd(opts.outFd, 'output')
   const progress = new Progress(opts.progressFd)
   const ext = new ExtOutputs(opts.extFiles)
+  const status = new StatusLine('img-join', opts.status ?? false)
   const reader = new DecodingReader(opts.shardFds, opts.ext ?? { key: null, threads: defaultThreads() })
   const plain = new ShardWriter([opts.outFd])
   const extOut = opts.out ? new ExtWriter(plain, opts.out) : null
   const writer = extOut ?? plain
   try {
     for (let ev = reader.next(); ev.type !== 'end'; ev = reader.next()) {
+      status.update(() => reader.progress())
       const extFd = ext.fdFor(ev.name)
       if (ev.type === 'open') {
         if (extFd === undefined) writer.open(ev.name)
@@ -44,6 +47,7 @@ export function merge(opts: MergeOptions): void {
   } finally {
     ext.finishAll()
     reader.close()
+    status.clear()
     extOut?.close()
   }
   progress.stats(reader.stats(), extOut?.stats() ?? reader.extStats())

@@ -8,7 +8,7 @@ import {
   POLLIN, poll, listenUnix, acceptOne, recvFd, closeQuietly, isFifo,
 } from '@criu-pipes/sys'
 import { ShardWriter, ExtWriter, FramingError, type ExtWriteOptions } from '@criu-pipes/framing'
-import { CAPTURE_SOCKET, readRequest, Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
+import { CAPTURE_SOCKET, readRequest, Progress, StatusLine, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { Source } from './sources.js'
 import { SyncSocket, SYNC_POLL_MS } from './sync-socket.js'
 
@@ -19,6 +19,7 @@ export interface CaptureOptions {
   progressFd: number
   /** Compression, checksums, encryption (the extended stream); null: criu-image-streamer's stream. */
   ext?: ExtWriteOptions | null
+  status?: boolean
 }
 
 export interface CaptureResult { sizes: number[]; durationMs: number; files: number }
@@ -41,6 +42,8 @@ export function capture(opts: CaptureOptions): CaptureResult {
   const shardWriter = new ShardWriter(opts.shardFds)
   const ext = opts.ext ? new ExtWriter(shardWriter, opts.ext) : null
   const writer = ext ?? shardWriter
+  const status = new StatusLine('img-split', opts.status ?? false)
+  const onShards = (): number => writer.sizes().reduce((a, b) => a + b, 0)
   const listener = listenUnix(join(opts.imagesDir, CAPTURE_SOCKET))
   const sync = new SyncSocket(opts.imagesDir)
   progress.line('socket-init')
@@ -90,6 +93,7 @@ export function capture(opts: CaptureOptions): CaptureResult {
         }
       }
       const base = polled.length
+      status.update(() => (ext ? [ext.stats().raw, onShards()] : [onShards(), null]))
       if (ext && revents[base + polledSources]) ext.service()
       for (let i = polledSources - 1; i >= 0; i--) {
         if (!revents[base + i]) continue
@@ -118,6 +122,7 @@ export function capture(opts: CaptureOptions): CaptureResult {
     closeQuietly(criu)
     sync.close()
     ext?.close()
+    status.clear()
   }
   const durationMs = Math.round(performance.now() - (started ?? connectedAt))
   const sizes = writer.sizes()

@@ -48,6 +48,12 @@ export class DecodingReader {
   stats(): ShardStat[] { return this.reader.stats() }
   extStats(): ExtStats | null { return this.header ? this.counter.stats() : null }
 
+  /** For a status line: image bytes so far, and shard bytes when codecs make them differ (else null). */
+  progress(): [number, number | null] {
+    const onShards = this.reader.stats().reduce((a, s) => a + s.size, 0)
+    return this.header ? [this.counter.raw, onShards] : [onShards, null]
+  }
+
   /**
    * The next event. 'data' (a stream without extensions): take its payload with one of the
    * payload methods. 'bytes' (an extended stream): the decoded chunk, valid until the next call.
