@@ -12,6 +12,7 @@ import { FramingError } from '../errors.js'
 import { checkFileName } from '../names.js'
 import type { MarkerBody } from '../marker.js'
 import type { ShardWriter } from '../writer.js'
+import type { ImageSink } from '../sink.js'
 import { ChecksumKind, CipherKind, Codec, EXT_CHUNK, EXT_VERSION, STREAM_ID_BYTES } from './limits.js'
 import { deriveSubkey, trailerTag, Transcript } from './seal.js'
 import { getResult, type ChunkJob, type CodecInit } from './jobs.js'
@@ -28,7 +29,7 @@ const CHUNK_WORKER = new URL('./chunk-worker.js', import.meta.url).href
 
 interface Entry { seq: number; name: string; body: MarkerBody | null; slot: Slot | null; rawLength: number }
 
-export class ExtWriter {
+export class ExtWriter implements ImageSink {
   private readonly pool: WorkerPool<ChunkJob>
   private readonly queue: Entry[] = []
   private readonly transcript = new Transcript()
