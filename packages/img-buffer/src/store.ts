@@ -72,6 +72,11 @@ export class StoredFile {
       const tail = this.chunks[this.chunks.length - 1]
       const last = tail?.kind === 'region' && tail.length < tail.region.length ? tail : this.newRegion()
       const n = Math.min(last.region.length - last.length, data.length - done)
+      // Pages allocated in one pass, as in fill(), not faulted in one by one by the copy.
+      if (last.length + n > this.populated) {
+        last.region.populate(this.populated, last.length + n - this.populated)
+        this.populated = last.length + n
+      }
       data.copy(last.region.buffer(last.length, n), 0, done, done + n)
       last.length += n
       done += n
