@@ -17,6 +17,16 @@ const { compressSync, uncompressSync } = require('lz4-napi') as typeof import('l
 const { CCtx, DCtx, getFrameContentSize } = require('zstd-napi/binding.js') as typeof import('zstd-napi/binding.js')
 const { xxh64 } = require('@node-rs/xxhash') as typeof import('@node-rs/xxhash')
 
+// lz4-napi hands back every result as a new native Buffer, freed only when V8 collects its
+// handle; the worker's JS heap hardly grows, so V8 seldom collects, and the memory held grew
+// with the image (measured: RSS +115 MiB per 768 MiB compressed). A collection every
+// LZ4_GC_EVERY lz4 calls keeps it flat.
+const LZ4_GC_EVERY = 32
+function collector(): () => void {
+  require('node:v8').setFlagsFromString('--expose-gc')
+  return require('node:vm').runInNewContext('gc') as () => void
+}
+
 // --compress auto's cheap look at a chunk: SAMPLES windows of SAMPLE bytes spread over it are
 // compressed at the fastest zstd level; if they shrink by less than INCOMPRESSIBLE, the chunk is
 // stored as it is (random or already compressed data costs no CPU then).
@@ -33,6 +43,9 @@ export function createHandler(init: CodecInit) {
   const sampleOut = Buffer.alloc(2 * SAMPLES * SAMPLE)
   const subkey = init.subkey ? Buffer.from(init.subkey) : null
   const streamId = Buffer.from(init.streamId)
+  const gc = collector()
+  let lz4Calls = 0
+  const lz4Done = (): void => { if (++lz4Calls % LZ4_GC_EVERY === 0) gc() }
   const sum = (b: Uint8Array): bigint | null => (init.checksum && !subkey ? xxh64(b) : null)
 
   function compresses(raw: Buffer): boolean {
@@ -53,6 +66,7 @@ export function createHandler(init: CodecInit) {
       stored = slot.output.subarray(0, n)
     } else if (codec === Codec.LZ4) {
       const block = compressSync(raw).subarray(LZ4_SIZE_PREFIX)
+      lz4Done()
       stored = block.length < raw.length ? slot.output.subarray(0, block.copy(slot.output)) : raw
     }
     // A chunk that did not shrink is stored: a compressed chunk is always smaller than its raw bytes.
@@ -92,7 +106,7 @@ export function createHandler(init: CodecInit) {
         const prefixed = subkey ? Buffer.concat([Buffer.alloc(LZ4_SIZE_PREFIX), stored]) : slot.input.subarray(0, LZ4_SIZE_PREFIX + job.storedLength)
         prefixed.writeUInt32LE(job.rawLength, 0)
         let plain: Buffer
-        try { plain = uncompressSync(prefixed) } catch (e) { throw new Error(`lz4 block is damaged (${(e as Error).message})`) }
+        try { plain = uncompressSync(prefixed); lz4Done() } catch (e) { throw new Error(`lz4 block is damaged (${(e as Error).message})`) }
         if (plain.length !== job.rawLength) throw new Error(`lz4 block gave ${plain.length} bytes, the chunk ${job.rawLength}`)
         plain.copy(out)
         break
