@@ -7,6 +7,7 @@
 //   XXH64 @node-rs/xxhash.
 import { createRequire } from 'node:module'
 import type { Slot } from '@criu-pipes/workers'
+import { populateRange, view } from '@criu-pipes/sys'
 import { Codec, LZ4_SIZE_PREFIX, MAX_RAW_CHUNK } from './limits.js'
 import { openChunk, sealChunk, type ChunkContext } from './seal.js'
 import { putResult, type ChunkJob, type CodecInit, type DecodeJob, type EncodeJob } from './jobs.js'
@@ -89,11 +90,16 @@ export function createHandler(init: CodecInit) {
     // The stored bytes were read LZ4_SIZE_PREFIX bytes into the slot.
     let stored: Buffer = slot.input.subarray(LZ4_SIZE_PREFIX, LZ4_SIZE_PREFIX + job.storedLength)
     if (subkey) stored = openChunk(subkey, context(job, job.codec, job.storedLength), stored, job.tag!)
-    const out = slot.output.subarray(0, job.rawLength)
+    // Placed: straight into the caller's memory (fresh mmap'd pages, zero until written).
+    const placed = job.dest !== null
+    const out = placed ? view(job.dest!, job.rawLength) : slot.output.subarray(0, job.rawLength)
+    // The pages allocated in one pass before they are written (see Region.populate); zero
+    // chunks leave theirs untouched.
+    if (placed && job.codec !== Codec.ZERO) populateRange(job.dest!, job.rawLength)
     let raw: Buffer = out
     switch (job.codec) {
-      case Codec.STORED: if (subkey) stored.copy(out); else raw = stored; break
-      case Codec.ZERO: out.fill(0); break
+      case Codec.STORED: if (subkey || placed) stored.copy(out); else raw = stored; break
+      case Codec.ZERO: if (!placed) out.fill(0); break
       case Codec.ZSTD: {
         const size = getFrameContentSize(stored)
         if (size !== job.rawLength) throw new Error(`zstd frame says ${size ?? 'unknown'} bytes, the chunk ${job.rawLength}`)
