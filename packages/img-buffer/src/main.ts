@@ -2,4 +2,4 @@ import { runMain } from '@criu-pipes/streamer'
 import { parseOptions } from './options.js'
 import { serve } from './serve.js'
 
-runMain('img-buffer', () => { serve(parseOptions()) })
+runMain('img-buffer', () => serve(parseOptions()))

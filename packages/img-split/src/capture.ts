@@ -2,13 +2,11 @@
 // image file sends a request and the read end of a pipe; many files are open at once (pagemap and
 // pages are written interleaved), so every pipe is multiplexed with poll(2), and each burst of data
 // is spliced into the shard with the most room.
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
 import {
-  POLLIN, poll, listenUnix, acceptOne, recvFd, closeQuietly, isFifo,
+  POLLIN, poll, recvFd, closeQuietly, isFifo, openPrivateDir,
 } from '@criu-pipes/sys'
 import { ShardWriter, FramingError } from '@criu-pipes/framing'
-import { CAPTURE_SOCKET, readRequest, Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
+import { CAPTURE_SOCKET, readRequest, Progress, checkDataFd, ServerSocket, type ExtFile } from '@criu-pipes/streamer'
 import { Source } from './sources.js'
 import { SyncSocket, SYNC_POLL_MS } from './sync-socket.js'
 
@@ -30,39 +28,42 @@ const LAST_IMAGE = 'inventory.img'
 // How much one input may move before the others (and CRIU's socket) get a look again.
 const PUMP_BUDGET = 16 << 20
 
-export function capture(opts: CaptureOptions): CaptureResult {
+export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
   for (const fd of opts.shardFds) checkDataFd(fd, 'shard')
   const extKinds = opts.extFiles.map(e => checkDataFd(e.fd, `external file ${e.name}`))
-  mkdirSync(opts.imagesDir, { recursive: true })
-  const progress = new Progress(opts.progressFd)
-  // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
-  const writer = new ShardWriter(opts.shardFds)
-  const listener = listenUnix(join(opts.imagesDir, CAPTURE_SOCKET))
-  const sync = new SyncSocket(opts.imagesDir)
-  progress.line('socket-init')
-
+  // The socket goes in a directory nobody else controls (see openPrivateDir), held by fd.
+  const dir = openPrivateDir(opts.imagesDir, { create: true })
   const sources: Source[] = []
   const seen = new Set<string>()
   let criu = -1
   let criuDone = false
   let started: number | null = null
   let connectedAt = 0
+  let listener: ServerSocket | undefined
+  let sync: SyncSocket | undefined
+  let writer: ShardWriter
+  let progress: Progress
 
   try {
+    progress = new Progress(opts.progressFd)
+    // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
+    writer = new ShardWriter(opts.shardFds)
+    listener = ServerSocket.listen(dir, CAPTURE_SOCKET, opts.imagesDir)
+    sync = new SyncSocket(dir, opts.imagesDir)
+    progress.line('socket-init')
+    criu = await listener.acceptAsync()
+    // CRIU connects once: the socket file is of no use from now on.
+    listener.close()
+    connectedAt = performance.now()
+    opts.extFiles.forEach((e, i) => sources.push(new Source(e.name, e.fd, extKinds[i] === 'pipe')))
+    opts.extFiles.forEach(e => seen.add(e.name))
+
     while (!criuDone || sources.length > 0) {
       sync.answerIfDrained(sources.length, opts.shardFds)
-      const polled = criu < 0 && !criuDone ? [listener] : criuDone ? [] : [criu]
+      const polled = criuDone ? [] : [criu]
       const fds = [...polled, ...sources.map(s => s.fd), sync.fd]
       const revents = poll(fds.map(fd => ({ fd, events: POLLIN })), sync.waiting ? SYNC_POLL_MS : -1)
       if (revents[fds.length - 1]) sync.accept()
-      if (revents[0] && criu < 0 && !criuDone) {
-        criu = acceptOne(listener)
-        closeQuietly(listener)
-        connectedAt = performance.now()
-        opts.extFiles.forEach((e, i) => sources.push(new Source(e.name, e.fd, extKinds[i] === 'pipe')))
-        opts.extFiles.forEach(e => seen.add(e.name))
-        continue
-      }
       if (revents[0] && criu >= 0) {
         const name = readRequest(criu)
         if (name === null) {
@@ -108,7 +109,9 @@ export function capture(opts: CaptureOptions): CaptureResult {
   } finally {
     for (const s of sources) s.close()
     closeQuietly(criu)
-    sync.close()
+    listener?.close()
+    sync?.close()
+    closeQuietly(dir)
   }
   const durationMs = Math.round(performance.now() - (started ?? connectedAt))
   const sizes = writer.sizes()

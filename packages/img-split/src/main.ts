@@ -6,4 +6,4 @@ import { isActionHookCall, runActionHook } from './action-hook.js'
 
 const argv = hideBin(process.argv)
 if (isActionHookCall(argv, process.env)) runMain('img-split', () => runActionHook(process.env))
-else runMain('img-split', () => { capture(parseOptions(argv)) })
+else runMain('img-split', async () => { await capture(parseOptions(argv)) })

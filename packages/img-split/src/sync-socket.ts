@@ -4,22 +4,28 @@
 // "is everything out?" and fails otherwise makes `criu dump` fail and leaves the process running
 // when the capture cannot finish. This socket answers that question: `ok` once every input is
 // drained and every pipe shard has been read empty by its consumer.
-import { join } from 'node:path'
-import { acceptOne, bytesQueued, closeQuietly, isFifo, listenUnix, writeSome } from '@criu-pipes/sys'
+import { bytesQueued, closeQuietly, isFifo, writeSome } from '@criu-pipes/sys'
+import { ServerSocket } from '@criu-pipes/streamer'
 
 export const SYNC_SOCKET = 'img-split.sync.sock'
 // While a hook waits, shards are re-checked this often (a pipe has no "became empty" event).
 export const SYNC_POLL_MS = 10
 
 export class SyncSocket {
-  readonly fd: number
+  private readonly server: ServerSocket
   private readonly waiters: number[] = []
 
-  constructor(imagesDir: string) {
-    this.fd = listenUnix(join(imagesDir, SYNC_SOCKET), 0o600, 16)
+  /** Listens on SYNC_SOCKET in the (checked) images directory open at `dirFd`. */
+  constructor(dirFd: number, dirPath: string) {
+    this.server = ServerSocket.listen(dirFd, SYNC_SOCKET, dirPath, 16)
   }
 
-  accept(): void { this.waiters.push(acceptOne(this.fd)) }
+  get fd(): number { return this.server.fd }
+
+  accept(): void {
+    const fd = this.server.accept()
+    if (fd !== null) this.waiters.push(fd)
+  }
 
   get waiting(): boolean { return this.waiters.length > 0 }
 
@@ -28,13 +34,14 @@ export class SyncSocket {
     if (!this.waiting || inputsOpen > 0) return
     if (shardFds.some(fd => isFifo(fd) && bytesQueued(fd) > 0)) return
     for (const fd of this.waiters.splice(0)) {
-      writeSome(fd, Buffer.from('ok\n'))
+      // A waiter that has gone (a hook killed by a timeout) is not the capture's failure.
+      try { writeSome(fd, Buffer.from('ok\n')) } catch { /* nobody to tell */ }
       closeQuietly(fd)
     }
   }
 
   close(): void {
     for (const fd of this.waiters.splice(0)) closeQuietly(fd)
-    closeQuietly(this.fd)
+    this.server.close()
   }
 }

@@ -30,3 +30,24 @@ export function waitFd(fd: number, events: number, timeoutMs = -1): number {
 
 export const waitReadable = (fd: number, timeoutMs = -1): number => waitFd(fd, POLLIN, timeoutMs)
 export const waitWritable = (fd: number, timeoutMs = -1): number => waitFd(fd, POLLOUT, timeoutMs)
+
+/**
+ * Waits for `fd` to be readable without blocking the event loop: poll(2) runs on a libuv thread,
+ * so signal handlers (and timers) run meanwhile. For the long waits of a server before its one
+ * client arrives, where an operator's Ctrl-C must still clean up.
+ */
+export function waitReadableAsync(fd: number): Promise<void> {
+  const buf = Buffer.alloc(POLLFD_SIZE)
+  buf.writeInt32LE(fd, 0)
+  buf.writeInt16LE(POLLIN, 4)
+  return new Promise((resolve, reject) => {
+    const once = (): void => {
+      c.poll.async(buf, 1, -1, (err: unknown, n: number) => {
+        if (err) return reject(err)
+        if (n > 0) return resolve()
+        once() // EINTR on that thread: wait again
+      })
+    }
+    once()
+  })
+}

@@ -1,0 +1,109 @@
+// The trust rule for every directory these binaries (running as root, next to sockets CRIU
+// trusts) put sockets or files in, or read an image from: it belongs to root or to us, nobody
+// else may write to it, and it is not reached through a symlink in its last component. A
+// directory another user could have created or could write to is refused, never used: they
+// could move our socket aside and put theirs in its place, or swap a file under us.
+import { dirname, resolve } from 'node:path'
+import { AT_FDCWD, O_DIRECTORY, O_RDONLY, mkdirAt, openAt, statFd } from './at.js'
+import { c } from './libc.js'
+import { EEXIST, ENOENT } from './constants.js'
+import { SysError } from './errors.js'
+
+/** Group- or world-writable: someone else may add, remove or rename entries (sticky bit or not). */
+const OTHERS_WRITE = 0o022
+/** A directory we create: ours alone. */
+const PRIVATE_MODE = 0o700
+const ELOOP = 40
+const ENOTDIR = 20
+
+/** A directory refused by the trust rule: the message says which and why, in one line. */
+export class UntrustedDirError extends Error {
+  override name = 'UntrustedDirError'
+}
+
+export interface PrivateDirOptions {
+  /** Create it (mode 0700), and every missing parent, if it does not exist. Default false. */
+  create?: boolean
+}
+
+/**
+ * Opens `path` as a directory fd, refusing it unless it passes the trust rule; with `create`,
+ * a missing directory and its missing parents are made with mode 0700 (each checked the same
+ * way: another user may have made one first). Use the fd for everything in it afterwards
+ * (openAt, statAt, pathAt...), never the path: the path may point elsewhere a moment later.
+ * The caller closes the fd.
+ */
+export function openPrivateDir(path: string, opts: PrivateDirOptions = {}): number {
+  const abs = resolve(path) // no trailing slash: with one, the kernel follows a final symlink
+  let fd: number
+  try {
+    fd = openAt(AT_FDCWD, abs, O_RDONLY | O_DIRECTORY, 0)
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e
+    if (e.errno === ENOENT && opts.create && abs !== '/') return createPrivateDir(abs)
+    throw refusal(abs, e)
+  }
+  try {
+    checkPrivateDir(fd, abs)
+  } catch (e) {
+    c.close(fd)
+    throw e
+  }
+  return fd
+}
+
+/** Checks an open directory against the trust rule; `path` names it in the error. */
+export function checkPrivateDir(fd: number, path: string): void {
+  const st = statFd(fd)
+  const euid = process.geteuid?.() ?? 0
+  if (st.uid !== 0 && st.uid !== euid) {
+    throw new UntrustedDirError(`${path} belongs to uid ${st.uid}, not to root or uid ${euid}: refusing to use it`)
+  }
+  if (st.mode & OTHERS_WRITE) {
+    throw new UntrustedDirError(`${path} is writable by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)}): refusing to use it`)
+  }
+}
+
+/** Makes `abs` under its parent (made first if missing), then opens and checks what is there. */
+function createPrivateDir(abs: string): number {
+  const parent = dirname(abs)
+  const base = abs.slice(parent === '/' ? 1 : parent.length + 1)
+  // An existing parent is only the place we create in (it may be /tmp); one we create is checked.
+  let parentFd: number
+  try {
+    parentFd = openAt(AT_FDCWD, parent, O_RDONLY | O_DIRECTORY, 0)
+  } catch (e) {
+    if (!(e instanceof SysError && e.errno === ENOENT)) throw e instanceof SysError ? refusal(parent, e) : e
+    parentFd = createPrivateDir(parent)
+  }
+  try {
+    try {
+      mkdirAt(parentFd, base, PRIVATE_MODE, abs)
+    } catch (e) {
+      // Someone made it first: then it is theirs to pass the check below, like any existing one.
+      if (!(e instanceof SysError && e.errno === EEXIST)) throw e
+    }
+    let fd: number
+    try {
+      fd = openAt(parentFd, base, O_RDONLY | O_DIRECTORY, 0, abs)
+    } catch (e) {
+      throw e instanceof SysError ? refusal(abs, e) : e
+    }
+    try {
+      checkPrivateDir(fd, abs)
+    } catch (e) {
+      c.close(fd)
+      throw e
+    }
+    return fd
+  } finally {
+    c.close(parentFd)
+  }
+}
+
+function refusal(path: string, e: SysError): Error {
+  if (e.errno === ELOOP) return new UntrustedDirError(`${path} is a symbolic link: refusing to follow it`)
+  if (e.errno === ENOTDIR) return new UntrustedDirError(`${path} is not a directory`)
+  if (e.errno === ENOENT) return new UntrustedDirError(`${path} does not exist`)
+  return e
+}
