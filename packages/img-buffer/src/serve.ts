@@ -1,10 +1,10 @@
 // img-buffer's role: drain the shards, then serve `criu restore --stream`. CRIU reads files in
 // an order of its own (inventory.img, written last, is read first), hence the buffering; each file
 // is handed over once and its memory freed as it goes.
-import { EPOLLIN, epollAdd, epollCreate, epollDel, epollWait, recvFd, closeQuietly, openPrivateDir } from '@criu-pipes/sys'
+import { EPOLLIN, epollAdd, epollCreate, epollDel, epollWait, recvFd, closeQuietly, openPrivateDir, ServerSocket, claimSocketName } from '@criu-pipes/sys'
 import { FramingError } from '@criu-pipes/framing'
 import {
-  SERVE_SOCKET, Progress, readRequest, writeReply, checkDataFd, ServerSocket, claimSocketName, type ExtFile,
+  SERVE_SOCKET, Progress, readRequest, writeReply, checkDataFd, type ExtFile,
 } from '@criu-pipes/streamer'
 import { drain } from './drain.js'
 import { Transfer } from './transfer.js'

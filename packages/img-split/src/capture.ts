@@ -3,10 +3,10 @@
 // pages are written interleaved), so every pipe is multiplexed with poll(2), and each burst of data
 // is spliced into the shard with the most room.
 import {
-  POLLIN, poll, recvFd, closeQuietly, isFifo, openPrivateDir,
+  POLLIN, poll, recvFd, closeQuietly, isFifo, openPrivateDir, ServerSocket,
 } from '@criu-pipes/sys'
 import { ShardWriter, FramingError } from '@criu-pipes/framing'
-import { CAPTURE_SOCKET, readRequest, Progress, checkDataFd, ServerSocket, type ExtFile } from '@criu-pipes/streamer'
+import { CAPTURE_SOCKET, readRequest, Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { Source } from './sources.js'
 import { SyncSocket, SYNC_POLL_MS } from './sync-socket.js'
 

@@ -5,7 +5,7 @@
 // when the capture cannot finish. This socket answers that question: `ok` once every input is
 // drained and every pipe shard has been read empty by its consumer.
 import { bytesQueued, closeQuietly, isFifo, writeSome } from '@criu-pipes/sys'
-import { ServerSocket } from '@criu-pipes/streamer'
+import { ServerSocket } from '@criu-pipes/sys'
 
 export const SYNC_SOCKET = 'img-split.sync.sock'
 // While a hook waits, shards are re-checked this often (a pipe has no "became empty" event).

@@ -3,13 +3,13 @@
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { writeFileSync } from 'node:fs'
-import { acceptOne, closeQuietly } from '@criu-pipes/sys'
+import { closeQuietly, openPrivateDir, pathAt } from '@criu-pipes/sys'
 import { Daemon } from './daemon.js'
 import type { DaemonStats } from './daemon.js'
 import { DirectorySource } from './directory-source.js'
 import { RestoreChannel } from './handshake.js'
 import { loadImageSet } from './images.js'
-import { listenLazySocket, removeSocketFile, signalReady } from './listen.js'
+import { listenLazySocket, signalReady } from './listen.js'
 import type { Log } from './log.js'
 import type { Options } from './options.js'
 import type { PageSource } from './page-source.js'
@@ -26,22 +26,34 @@ async function openSource(opts: Options, images: ReturnType<typeof loadImageSet>
 }
 
 export async function serve(opts: Options, log: Log): Promise<DaemonStats> {
-  const images = loadImageSet(opts.imagesDir)
+  // Both directories are checked (see openPrivateDir) and used through their fds from here on.
+  const imagesFd = openPrivateDir(opts.imagesDir)
+  const workFd = opts.workDir === opts.imagesDir ? imagesFd : openPrivateDir(opts.workDir, { create: true })
+  try {
+    return await serveIn(imagesFd, workFd, opts, log)
+  } finally {
+    closeQuietly(imagesFd)
+    if (workFd !== imagesFd) closeQuietly(workFd)
+  }
+}
+
+async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log): Promise<DaemonStats> {
+  const images = loadImageSet(pathAt(imagesFd), opts.imagesDir)
   log.info(`${opts.imagesDir}: ${images.taskCount} tasks, ${images.tasks.size} with memory images`)
   const source = await openSource(opts, images)
   log.info(`pages come from ${source.name}`)
   let ok = false
   try {
-    const listener = listenLazySocket(opts.workDir)
-    log.debug(`Waiting for incoming connections on ${listener.path}`)
+    const listener = listenLazySocket(workFd, opts.workDir)
+    log.debug(`Waiting for incoming connections on ${opts.workDir}/${listener.name}`)
     if (opts.pidfile !== undefined) writeFileSync(opts.pidfile, `${process.pid}`)
     signalReady(opts.statusFd)
     let conn: number
     try {
-      conn = acceptOne(listener.fd)
+      conn = await listener.acceptAsync()
     } finally {
-      closeQuietly(listener.fd)
-      removeSocketFile(listener)
+      // The socket file is of no use once the one connection is in.
+      listener.close()
     }
     const channel = new RestoreChannel(conn, images.taskCount)
     const stats = new Daemon(channel, images, source, log, { maxPushRate: opts.maxPushRate }).run()

@@ -8,7 +8,10 @@
 // by then the CRIU sockets are gone already (removed as soon as their one client is in), and
 // whatever is left is stale, which the next start replaces.
 import { constants } from 'node:os'
-import { acceptClient, closeQuietly, listenUnixAt, probeUnixAt, statAt, unlinkAt, waitReadableAsync } from '@criu-pipes/sys'
+import { acceptClient, listenUnixAt, probeUnixAt } from './socket.js'
+import { closeQuietly } from './fd.js'
+import { statAt, unlinkAt } from './at.js'
+import { waitReadableAsync } from './poll.js'
 
 const live = new Set<ServerSocket>()
 const EXIT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
