@@ -3,14 +3,17 @@
 // else may write to it, and it is not reached through a symlink in its last component. A
 // directory another user could have created or could write to is refused, never used: they
 // could move our socket aside and put theirs in its place, or swap a file under us.
+import { readlinkSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { AT_FDCWD, O_DIRECTORY, O_RDONLY, mkdirAt, openAt, statFd } from './at.js'
+import { AT_FDCWD, O_DIRECTORY, O_RDONLY, S_IFLNK, mkdirAt, openAt, pathAt, statAt, statFd } from './at.js'
 import { c } from './libc.js'
 import { EEXIST, ENOENT } from './constants.js'
 import { SysError } from './errors.js'
 
 /** Group- or world-writable: someone else may add, remove or rename entries (sticky bit or not). */
 const OTHERS_WRITE = 0o022
+/** The sticky bit: in a shared directory (/tmp) only an entry's owner may rename or remove it. */
+const S_ISVTX = 0o1000
 /** A directory we create: ours alone. */
 const PRIVATE_MODE = 0o700
 const ELOOP = 40
@@ -52,7 +55,12 @@ export function openPrivateDir(path: string, opts: PrivateDirOptions = {}): numb
   return fd
 }
 
-/** Checks an open directory against the trust rule; `path` names it in the error. */
+/**
+ * Checks an open directory against the trust rule; `path` names it in the error. The directories
+ * above it are checked too, because CRIU and the operator reach it by path: each must be ours or
+ * root's, and not writable by others unless sticky (/tmp), or another user could rename the
+ * whole directory away and put theirs at the path.
+ */
 export function checkPrivateDir(fd: number, path: string): void {
   const st = statFd(fd)
   const euid = process.geteuid?.() ?? 0
@@ -61,6 +69,20 @@ export function checkPrivateDir(fd: number, path: string): void {
   }
   if (st.mode & OTHERS_WRITE) {
     throw new UntrustedDirError(`${path} is writable by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)}): refusing to use it`)
+  }
+  // The directory's real path (no symlinks), from the fd: then each parent, up to /.
+  let dir = readlinkSync(pathAt(fd))
+  while (dir !== '/') {
+    dir = dirname(dir)
+    const up = statAt(AT_FDCWD, dir)
+    if (up === null) break // moved meanwhile: what we hold is still the directory we checked
+    const foreign = up.uid !== 0 && up.uid !== euid
+    if (foreign || (up.mode & OTHERS_WRITE && !(up.mode & S_ISVTX))) {
+      throw new UntrustedDirError(
+        `${path}: ${dir} above it ${foreign ? `belongs to uid ${up.uid}` : `is writable by others (mode ${(up.mode & 0o7777).toString(8)})`}, ` +
+          'so another user could put another directory in its place: refusing to use it',
+      )
+    }
   }
 }
 
@@ -102,8 +124,13 @@ function createPrivateDir(abs: string): number {
 }
 
 function refusal(path: string, e: SysError): Error {
-  if (e.errno === ELOOP) return new UntrustedDirError(`${path} is a symbolic link: refusing to follow it`)
-  if (e.errno === ENOTDIR) return new UntrustedDirError(`${path} is not a directory`)
+  // O_NOFOLLOW|O_DIRECTORY on a symlink fails with ENOTDIR (ELOOP without O_DIRECTORY).
+  if (e.errno === ELOOP || e.errno === ENOTDIR) {
+    let link = false
+    try { link = statAt(AT_FDCWD, path)?.type === S_IFLNK } catch { /* a parent is not a directory */ }
+    if (link) return new UntrustedDirError(`${path} is a symbolic link: refusing to follow it`)
+    return new UntrustedDirError(`${path} is not a directory`)
+  }
   if (e.errno === ENOENT) return new UntrustedDirError(`${path} does not exist`)
   return e
 }

@@ -1,6 +1,6 @@
 import { basename, dirname } from 'node:path'
 import { c, errno } from './libc.js'
-import { EAGAIN, EINTR, O_CLOEXEC, ENOENT } from './constants.js'
+import { EAGAIN, EINTR, O_CLOEXEC, O_NONBLOCK, ENOENT } from './constants.js'
 import { SysError, check } from './errors.js'
 import { waitReadable } from './poll.js'
 import { AT_FDCWD, O_DIRECTORY, O_RDONLY, S_IFSOCK, openAt, pathAt, renameAt, statAt, unlinkAt } from './at.js'
@@ -8,6 +8,7 @@ import { AT_FDCWD, O_DIRECTORY, O_RDONLY, S_IFSOCK, openAt, pathAt, renameAt, st
 const AF_UNIX = 1
 const SOCK_STREAM = 1
 const SOCK_CLOEXEC = O_CLOEXEC
+const SOCK_NONBLOCK = O_NONBLOCK
 // sizeof(struct sockaddr_un): u16 family + char sun_path[108]. CRIU truncates longer paths silently;
 // we refuse them instead.
 const SUN_PATH_MAX = 108
@@ -26,10 +27,10 @@ function sockaddrUn(path: string): Buffer {
 
 /**
  * Binds and listens on a UNIX stream socket at `path` (an old socket file is replaced). See
- * listenUnixAt; this opens the parent directory by path, for callers that have no checked dir fd.
+ * listenUnixAt; this opens the parent directory by path, for callers that have no checked dir
+ * fd. Bound through the directory's fd, so only the name is limited by sun_path, not the path.
  */
 export function listenUnix(path: string, mode = 0o600, backlog = 1): number {
-  sockaddrUn(path) // refuse a path too long for sun_path before anything is created
   const dir = openAt(AT_FDCWD, dirname(path), O_RDONLY | O_DIRECTORY, 0)
   try {
     return listenUnixAt(dir, basename(path), mode, backlog)
@@ -88,8 +89,8 @@ export function connectUnixAt(dirFd: number, name: string): number {
   return connectAddr(sockaddrUn(pathAt(dirFd, name)), name, null)
 }
 
-function connectAddr(addr: Buffer, what: string, bindTo: Buffer | null): number {
-  const fd = check(c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) as number, 'socket')
+function connectAddr(addr: Buffer, what: string, bindTo: Buffer | null, flags = 0): number {
+  const fd = check(c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0) as number, 'socket')
   if (bindTo !== null && (c.bind(fd, bindTo, bindTo.length) as number) < 0) {
     const err = errno()
     c.close(fd)
@@ -122,8 +123,10 @@ export function probeUnixAt(dirFd: number, name: string): SocketState {
   if (st.type !== S_IFSOCK) return 'not-a-socket'
   let fd: number
   try {
-    fd = connectAddr(sockaddrUn(pathAt(dirFd, name)), name, abstractAddr(`${PROBE_PREFIX}-${process.pid}-${probes++}`))
+    // Non-blocking: with the listener's backlog full, a blocking connect would wait for an accept.
+    fd = connectAddr(sockaddrUn(pathAt(dirFd, name)), name, abstractAddr(`${PROBE_PREFIX}-${process.pid}-${probes++}`), SOCK_NONBLOCK)
   } catch (e) {
+    if (e instanceof SysError && e.errno === EAGAIN) return 'live' // listening, and busy
     if (e instanceof SysError && (e.errno === ECONNREFUSED || e.errno === ENOENT)) return e.errno === ENOENT ? 'absent' : 'stale'
     throw e
   }
