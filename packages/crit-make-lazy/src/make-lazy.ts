@@ -27,14 +27,13 @@ const PERMISSION_BITS = 0o7777
  * Everything is checked before the first byte is written, and DST appears only when complete.
  */
 export function makeLazy(src: string, dst: string): MakeLazyResult {
-  checkSrc(src)
-  checkDst(src, dst)
   // Both directories pass the trust rule (see openPrivateDir) and are used through their fds:
   // SRC is read, and DST built and renamed, in the directories that were checked.
-  const srcFd = openPrivateDir(src)
+  const srcFd = checkSrc(src)
   let parentFd = -1
   let building = ''
   try {
+    checkDst(src, dst)
     parentFd = openPrivateDir(dirname(resolve(dst)))
     return makeLazyIn(pathAt(srcFd), src, parentFd, dst, (tmp) => { building = tmp })
   } catch (e) {

@@ -35,8 +35,9 @@ export async function serve(opts: ServeOptions): Promise<void> {
     try {
       if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)
       listener = ServerSocket.listen(dir, SERVE_SOCKET, opts.imagesDir)
+      const connected = listener.acceptAsync() // signal handlers in place before anyone is told
       progress.line('socket-init')
-      const criu = await listener.acceptAsync()
+      const criu = await connected
       // CRIU connects once: the socket file is of no use from now on.
       listener.close()
       serveRequests(criu, files)

@@ -50,8 +50,9 @@ export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
     writer = new ShardWriter(opts.shardFds)
     listener = ServerSocket.listen(dir, CAPTURE_SOCKET, opts.imagesDir)
     sync = new SyncSocket(dir, opts.imagesDir)
+    const connected = listener.acceptAsync() // signal handlers in place before anyone is told
     progress.line('socket-init')
-    criu = await listener.acceptAsync()
+    criu = await connected
     // CRIU connects once: the socket file is of no use from now on.
     listener.close()
     connectedAt = performance.now()

@@ -9,9 +9,11 @@
 // whatever is left is stale, which the next start replaces.
 import { constants } from 'node:os'
 import { acceptClient, listenUnixAt, probeUnixAt } from './socket.js'
-import { closeQuietly } from './fd.js'
+import { closeQuietly, writeSome } from './fd.js'
 import { statAt, unlinkAt } from './at.js'
-import { waitReadableAsync } from './poll.js'
+import { pollAsync } from './poll.js'
+import { POLLIN } from './constants.js'
+import { makePipe } from './pipe.js'
 
 const live = new Set<ServerSocket>()
 const EXIT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
@@ -58,19 +60,25 @@ export class ServerSocket {
    * meanwhile remove every socket file of ours and exit 128+signal, as a killed shell job would.
    */
   async acceptAsync(): Promise<number> {
+    // The poll runs on a libuv thread, which Node joins at exit: wake it before exiting.
+    const [wakeR, wakeW] = makePipe()
     const onSignal = (sig: NodeJS.Signals): void => {
       removeAll()
+      writeSome(wakeW, Buffer.from([1]))
       process.exit(128 + constants.signals[sig])
     }
     for (const s of EXIT_SIGNALS) process.on(s, onSignal)
     try {
       for (;;) {
-        await waitReadableAsync(this.fd)
+        const [ready] = await pollAsync([{ fd: this.fd, events: POLLIN }, { fd: wakeR, events: POLLIN }])
+        if (!ready) continue
         const fd = this.accept()
         if (fd !== null) return fd
       }
     } finally {
       for (const s of EXIT_SIGNALS) process.off(s, onSignal)
+      closeQuietly(wakeR)
+      closeQuietly(wakeW)
     }
   }
 

@@ -46,11 +46,12 @@ async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log
   try {
     const listener = listenLazySocket(workFd, opts.workDir)
     log.debug(`Waiting for incoming connections on ${opts.workDir}/${listener.name}`)
-    if (opts.pidfile !== undefined) writeFileSync(opts.pidfile, `${process.pid}`)
-    signalReady(opts.statusFd)
     let conn: number
     try {
-      conn = await listener.acceptAsync()
+      const connected = listener.acceptAsync() // signal handlers in place before anyone is told
+      if (opts.pidfile !== undefined) writeFileSync(opts.pidfile, `${process.pid}`)
+      signalReady(opts.statusFd)
+      conn = await connected
     } finally {
       // The socket file is of no use once the one connection is in.
       listener.close()
