@@ -6,8 +6,8 @@
 import { readlinkSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { AT_FDCWD, O_DIRECTORY, O_RDONLY, S_IFLNK, mkdirAt, openAt, pathAt, statAt, statFd } from './at.js'
-import { c } from './libc.js'
-import { EEXIST, ENOENT } from './constants.js'
+import { c, errno } from './libc.js'
+import { EEXIST, ENOENT, O_CLOEXEC } from './constants.js'
 import { SysError } from './errors.js'
 
 /** Group- or world-writable: someone else may add, remove or rename entries (sticky bit or not). */
@@ -40,7 +40,7 @@ export function openPrivateDir(path: string, opts: PrivateDirOptions = {}): numb
   const abs = resolve(path) // no trailing slash: with one, the kernel follows a final symlink
   let fd: number
   try {
-    fd = openAt(AT_FDCWD, abs, O_RDONLY | O_DIRECTORY, 0)
+    fd = FD_LINK.test(abs) ? openFdLink(abs) : openAt(AT_FDCWD, abs, O_RDONLY | O_DIRECTORY, 0)
   } catch (e) {
     if (!(e instanceof SysError)) throw e
     if (e.errno === ENOENT && opts.create && abs !== '/') return createPrivateDir(abs)
@@ -52,6 +52,17 @@ export function openPrivateDir(path: string, opts: PrivateDirOptions = {}): numb
     c.close(fd)
     throw e
   }
+  return fd
+}
+
+// CRIU hands its action scripts CRTOOLS_IMAGE_DIR=/proc/PID/fd/N: its own fd of the images
+// directory. That is no symlink anyone could plant (the kernel makes it, in /proc), and the only
+// way to the directory CRIU is using: it is followed, and what it leads to is checked as usual.
+const FD_LINK = /^\/proc\/(\d+|self|thread-self)\/fd\/\d+$/
+
+function openFdLink(path: string): number {
+  const fd = c.openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0) as number
+  if (fd < 0) throw new SysError('open', errno(), path)
   return fd
 }
 

@@ -91,3 +91,17 @@ t.test('openAt never follows a symlink; RENAME_NOREPLACE never replaces', async 
   t.equal(statAt(fd, 'target')?.size, 4, 'target untouched')
   t.equal(statAt(fd, 'absent'), null)
 })
+
+t.test('CRIU\'s CRTOOLS_IMAGE_DIR, /proc/PID/fd/N, is followed (the kernel made it) and what it leads to checked', async t => {
+  const base = t.testdir()
+  const held = openPrivateDir(join(base, 'images'), { create: true })
+  t.teardown(() => close(held))
+  const fd = openPrivateDir(`/proc/${process.pid}/fd/${held}`)
+  t.equal(statAt(fd, '.')?.ino, statAt(held, '.')?.ino, 'the same directory')
+  close(fd)
+  const open = openPrivateDir(base)
+  chmodSync(base, 0o777)
+  t.throws(() => openPrivateDir(`/proc/self/fd/${open}`), /writable by every user/)
+  chmodSync(base, 0o755)
+  close(open)
+})
