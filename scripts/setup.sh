@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh Debian machine, and builds the code:
-# pnpm (pinned), the workspace packages, CRIU >= 4 (scripts/install-criu.sh), then `tsc -b`.
+# pnpm (pinned), the workspace packages, CRIU >= 4 (scripts/install-criu.sh), the lz4 and zstd
+# CLIs (the compress benchmark's external-codec contenders), then `tsc -b`.
 # Idempotent: a second run takes about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,18 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$P
   npm install -g "pnpm@$PNPM_VERSION" >/dev/null
 fi
 command -v cc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gcc >/dev/null; }
+{ command -v lz4 && command -v zstd; } >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq lz4 zstd >/dev/null; }
+# openssh-server for the two-host scenarios (scripts/lib/two-hosts.sh runs its own sshd from
+# its own config). Installing it must not start the system's sshd: where no policy-rc.d
+# forbids that already, one does for the length of the install.
+if [ ! -x /usr/sbin/sshd ]; then
+  policy=/usr/sbin/policy-rc.d own_policy=""
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && own_policy=1; fi
+  { apt-get install -y -qq openssh-server >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq openssh-server >/dev/null; }; } || rc=$?
+  [ -z "$own_policy" ] || rm -f "$policy"
+  [ -z "${rc:-}" ] || exit "$rc"
+fi
 pnpm install --frozen-lockfile --reporter=silent
 stamp=node_modules/.tap-built
 if [ ! -e "$stamp" ] || [ .taprc -nt "$stamp" ]; then node_modules/.bin/tap build >/dev/null && touch "$stamp"; fi

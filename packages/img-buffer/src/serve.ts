@@ -9,6 +9,7 @@ import {
 import { drain } from './drain.js'
 import { Transfer } from './transfer.js'
 import { applyTcpRemap } from './tcp-remap.js'
+import { refuseUnstreamable } from './stream-limits.js'
 import type { StoredFile } from './store.js'
 
 export interface ServeOptions {
@@ -17,6 +18,8 @@ export interface ServeOptions {
   extFiles: ExtFile[]
   progressFd: number
   tcpListenRemap: Map<number, number>
+  /** Called once every shard is drained, before the socket exists: throws to refuse the image (a shard filter failed). */
+  confirmShards?: (() => void) | undefined
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
@@ -31,9 +34,11 @@ export async function serve(opts: ServeOptions): Promise<void> {
     claimSocketName(dir, SERVE_SOCKET, opts.imagesDir)
     const progress = new Progress(opts.progressFd)
     const { files, stats } = drain(opts.shardFds, opts.extFiles)
-    progress.stats(stats)
     try {
+      opts.confirmShards?.()
+      progress.stats(stats)
       if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)
+      refuseUnstreamable(files)
       listener = ServerSocket.listen(dir, SERVE_SOCKET, opts.imagesDir)
       const connected = listener.acceptAsync() // signal handlers in place before anyone is told
       progress.line('socket-init')

@@ -11,7 +11,11 @@ import { ImageReader, FramingError } from '@criu-pipes/framing'
 import { Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { ExtOutputs } from './ext-files.js'
 
-export interface ExtractOptions { shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number }
+export interface ExtractOptions {
+  shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number
+  /** Called once the stream is read, before any file is renamed into place: throws to refuse it (a shard filter failed). */
+  confirmShards?: (() => void) | undefined
+}
 
 const PARTIAL_DIR = '.img-join.partial'
 // O_EXCL (and O_NOFOLLOW, which openAt adds): a name is only ever created fresh.
@@ -56,6 +60,7 @@ export function extract(opts: ExtractOptions): string[] {
         written.push(ev.name)
       }
     }
+    opts.confirmShards?.()
     moveAll(partial, dir, written.filter(n => n !== LAST_MOVED).concat(written.filter(n => n === LAST_MOVED)), where)
     progress.stats(reader.stats())
     return written

@@ -4,7 +4,11 @@ import { ImageReader, ShardWriter } from '@criu-pipes/framing'
 import { Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { ExtOutputs } from './ext-files.js'
 
-export interface MergeOptions { shardFds: number[]; outFd: number; extFiles: ExtFile[]; progressFd: number }
+export interface MergeOptions {
+  shardFds: number[]; outFd: number; extFiles: ExtFile[]; progressFd: number
+  /** Called once every shard is read, before image_eof goes out: throws to leave the output unfinished (a shard filter failed). */
+  confirmShards?: (() => void) | undefined
+}
 
 export function merge(opts: MergeOptions): void {
   for (const fd of opts.shardFds) checkDataFd(fd, 'shard')
@@ -28,6 +32,7 @@ export function merge(opts: MergeOptions): void {
         writer.endFile(ev.name)
       }
     }
+    opts.confirmShards?.()
     writer.endImage()
   } finally {
     ext.finishAll()

@@ -6,72 +6,89 @@ import {
   POLLIN, poll, recvFd, closeQuietly, isFifo, openPrivateDir, ServerSocket,
 } from '@criu-pipes/sys'
 import { ShardWriter, FramingError } from '@criu-pipes/framing'
-import { CAPTURE_SOCKET, readRequest, Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
+import { CAPTURE_SOCKET, readRequest, Progress, checkDataFd, type ExtFile, type FdKind } from '@criu-pipes/streamer'
 import { Source } from './sources.js'
 import { SyncSocket, SYNC_POLL_MS } from './sync-socket.js'
+import { shardSink, type ShardSink } from './shard-sink.js'
+import { LAST_IMAGE, PRE_FREEZE_FILE, checkDumpSent, checkShards, shardsDone } from './completion.js'
 
 export interface CaptureOptions {
   imagesDir: string
   shardFds: number[]
   extFiles: ExtFile[]
   progressFd: number
+  /** One sink per shard instead of the fd's own kind: with --filter, each knows when its filter is done. */
+  shardSinks?: readonly ShardSink[] | undefined
 }
 
 export interface CaptureResult { sizes: number[]; durationMs: number; files: number }
 
-// cpuinfo.img (only with --cpu-cap=image) is written before the tasks are frozen; any other
-// request means the application is frozen: the moment to print checkpoint-start.
-const PRE_FREEZE_FILE = 'cpuinfo.img'
-// CRIU writes inventory.img last, after every other image. A dump that closes the socket without
-// it failed; finishing the stream anyway would hand a broken image downstream as a good one.
-const LAST_IMAGE = 'inventory.img'
-// How much one input may move before the others (and CRIU's socket) get a look again.
-const PUMP_BUDGET = 16 << 20
-
 export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
-  for (const fd of opts.shardFds) checkDataFd(fd, 'shard')
+  const shardKinds = opts.shardFds.map(fd => checkDataFd(fd, 'shard'))
   const extKinds = opts.extFiles.map(e => checkDataFd(e.fd, `external file ${e.name}`))
-  // The socket goes in a directory nobody else controls (see openPrivateDir), held by fd.
+  const extNames = new Set(opts.extFiles.map(e => e.name))
+  // The sockets go in a directory nobody else controls (see openPrivateDir), held by fd.
   const dir = openPrivateDir(opts.imagesDir, { create: true })
-  const sources: Source[] = []
-  const seen = new Set<string>()
-  let criu = -1
-  let criuDone = false
-  let started: number | null = null
-  let connectedAt = 0
   let listener: ServerSocket | undefined
   let sync: SyncSocket | undefined
-  let writer: ShardWriter
-  let progress: Progress
-
   try {
-    progress = new Progress(opts.progressFd)
+    const progress = new Progress(opts.progressFd)
     // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
-    writer = new ShardWriter(opts.shardFds)
+    const writer = new ShardWriter(opts.shardFds)
+    const sinks = opts.shardSinks ?? opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
     listener = ServerSocket.listen(dir, CAPTURE_SOCKET, opts.imagesDir)
     sync = new SyncSocket(dir, opts.imagesDir)
     const connected = listener.acceptAsync() // signal handlers in place before anyone is told
     progress.line('socket-init')
-    criu = await connected
+    const criu = await connected
     // CRIU connects once: the socket file is of no use from now on.
     listener.close()
-    connectedAt = performance.now()
-    opts.extFiles.forEach((e, i) => sources.push(new Source(e.name, e.fd, extKinds[i] === 'pipe')))
-    opts.extFiles.forEach(e => seen.add(e.name))
+    return captureFrom(criu, sync, writer, sinks, progress, opts, extKinds, extNames)
+  } finally {
+    listener?.close()
+    sync?.close()
+    closeQuietly(dir)
+  }
+}
 
+/** The capture once CRIU is connected on `criuFd`: requests, pipes, the hook, until CRIU is done. */
+function captureFrom(
+  criuFd: number, sync: SyncSocket, writer: ShardWriter, sinks: readonly ShardSink[], progress: Progress,
+  opts: CaptureOptions, extKinds: readonly FdKind[], extNames: ReadonlySet<string>,
+): CaptureResult {
+  const sources: Source[] = []
+  const seen = new Set<string>()
+  let criu = criuFd
+  let criuDone = false
+  let imageEnded = false
+  let started: number | null = null
+  const connectedAt = performance.now()
+  opts.extFiles.forEach((e, i) => sources.push(new Source(e.name, e.fd, extKinds[i]!)))
+  opts.extFiles.forEach(e => seen.add(e.name))
+  const endImage = (): void => {
+    checkDumpSent(seen, extNames)
+    writer.endImage()
+    imageEnded = true
+    for (const s of sinks) s.finish()
+  }
+
+  try {
     while (!criuDone || sources.length > 0) {
-      sync.answerIfDrained(sources.length, opts.shardFds)
       const polled = criuDone ? [] : [criu]
       const fds = [...polled, ...sources.map(s => s.fd), sync.fd]
       const revents = poll(fds.map(fd => ({ fd, events: POLLIN })), sync.waiting ? SYNC_POLL_MS : -1)
-      if (revents[fds.length - 1]) sync.accept()
-      if (revents[0] && criu >= 0) {
+      // By fd, never by position: a pipe received in this round was not polled, and must not be
+      // read from another fd's slot (it would be taken for a finished, empty file and closed).
+      const ready = new Map(fds.map((fd, i) => [fd, revents[i] ?? 0]))
+      if (ready.get(sync.fd)) sync.accept()
+      if (criu >= 0 && ready.get(criu)) {
         const name = readRequest(criu)
         if (name === null) {
           closeQuietly(criu)
           criu = -1
           criuDone = true
         } else {
+          if (imageEnded) throw new FramingError(`CRIU sent ${name} after its post-dump hook, when the image was already complete`)
           if (seen.has(name)) throw new FramingError(`CRIU sent ${name} twice`)
           seen.add(name)
           if (started === null && name !== PRE_FREEZE_FILE) {
@@ -81,41 +98,38 @@ export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
           const { fd } = recvFd(criu)
           if (fd === null) throw new FramingError(`CRIU sent no pipe for ${name}`)
           if (!isFifo(fd)) { closeQuietly(fd); throw new FramingError(`CRIU sent ${name} on an fd that is not a pipe`) }
-          sources.push(new Source(name, fd, true))
+          sources.push(new Source(name, fd, 'pipe'))
         }
       }
-      const base = polled.length
       for (let i = sources.length - 1; i >= 0; i--) {
-        if (!revents[base + i]) continue
         const src = sources[i]!
-        let n = src.ready()
-        if (n > 0) {
-          // Keep pumping while data keeps coming: a poll(2) per burst costs as much as the burst.
-          let budget = PUMP_BUDGET
-          do {
-            writer.spliceFrom(src.name, src.fd, n)
-            budget -= n
-          } while (budget > 0 && (n = src.ready()) > 0)
-        } else {
-          writer.endFile(src.name)
-          src.close()
-          sources.splice(i, 1)
-        }
+        if (!ready.get(src.fd) || src.pump(writer)) continue
+        writer.endFile(src.name)
+        src.close()
+        sources.splice(i, 1)
+      }
+      // The post-dump hook runs once CRIU has written inventory.img and closed every pipe, and
+      // nothing comes after it (completion.ts): end the image now, and answer once every
+      // consumer holds it all. Until then the dumped process stays frozen.
+      if (sync.waiting && criu >= 0 && sources.length === 0 && seen.has(LAST_IMAGE) && quiet(criu)) {
+        if (!imageEnded) endImage()
+        if (shardsDone(sinks)) sync.answerOk()
       }
     }
-    if (!seen.has(LAST_IMAGE) && [...seen].some(n => n !== PRE_FREEZE_FILE && !opts.extFiles.some(e => e.name === n))) {
-      throw new FramingError(`CRIU closed the connection without sending ${LAST_IMAGE}: the dump failed, the stream is left unfinished`)
-    }
-    writer.endImage()
+    // CRIU waits for its post-dump script before it closes the socket: a hook still waiting now
+    // died (or was never CRIU's), and CRIU has taken the dump for failed.
+    if (sync.waiting) throw new FramingError('CRIU ended the dump while its post-dump hook was still waiting: the dump failed')
+    if (!imageEnded) endImage()
+    checkShards(sinks)
   } finally {
     for (const s of sources) s.close()
     closeQuietly(criu)
-    listener?.close()
-    sync?.close()
-    closeQuietly(dir)
   }
   const durationMs = Math.round(performance.now() - (started ?? connectedAt))
   const sizes = writer.sizes()
   progress.stats(sizes.map(size => ({ size, transfer_duration_millis: durationMs })))
   return { sizes, durationMs, files: seen.size }
 }
+
+/** Nothing more from CRIU is waiting to be read on its socket. */
+const quiet = (fd: number): boolean => poll([{ fd, events: POLLIN }], 0)[0] === 0

@@ -97,15 +97,6 @@ export function renameAt(fromDir: number, from: string, toDir: number, to: strin
   check(c.renameat2(fromDir, from, toDir, to, flags) as number, 'rename', detail)
 }
 
-/** fsync(2): the file's data, or a directory's entries, on stable storage. */
-export function fsync(fd: number, detail = `fd ${fd}`): void {
-  for (;;) {
-    if ((c.fsync(fd) as number) === 0) return
-    const err = errno()
-    if (err !== EINTR) throw new SysError('fsync', err, detail)
-  }
-}
-
 /**
  * A path that names `name` inside the directory open at `dirFd`, for interfaces that only take
  * paths (readdir, bind/connect of AF_UNIX sockets): /proc/self/fd/N is the directory itself,

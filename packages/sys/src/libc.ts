@@ -25,6 +25,7 @@ export const c = {
   // statx, not fstatat: struct statx has one layout on every architecture, struct stat does not.
   statx: libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)') as Fn,
   dup: libc.func('int dup(int fd)') as Fn,
+  dup2: libc.func('int dup2(int oldfd, int newfd)') as Fn,
   pipe2: libc.func('int pipe2(void *fds, int flags)') as Fn,
   fcntl: libc.func('fcntl', 'int', ['int', 'int', 'int']) as Fn,
   ioctlPtr: libc.func('ioctl', 'int', ['int', 'unsigned long', 'void *']) as Fn,
@@ -49,6 +50,8 @@ export const c = {
   munmap: libc.func('int munmap(void *addr, size_t length)') as Fn,
   madvise: libc.func('int madvise(void *addr, size_t length, int advice)') as Fn,
   syscall1: libc.func('syscall', 'long', ['long', 'long']) as Fn,
+  syscall2: libc.func('syscall', 'long', ['long', 'long', 'long']) as Fn,
+  waitid: libc.func('int waitid(int idtype, uint32_t id, void *infop, int options)') as Fn,
   strerror: libc.func('const char *strerror(int errnum)') as Fn,
 }
 

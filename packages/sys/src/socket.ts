@@ -1,6 +1,6 @@
 import { basename, dirname } from 'node:path'
 import { c, errno } from './libc.js'
-import { EAGAIN, EINTR, O_CLOEXEC, O_NONBLOCK, ENOENT } from './constants.js'
+import { EAGAIN, EINTR, O_CLOEXEC, O_NONBLOCK, ENOENT, SIOCOUTQ } from './constants.js'
 import { SysError, check } from './errors.js'
 import { waitReadable } from './poll.js'
 import { AT_FDCWD, O_DIRECTORY, O_RDONLY, S_IFSOCK, openAt, pathAt, renameAt, statAt, unlinkAt } from './at.js'
@@ -162,4 +162,14 @@ export function acceptClient(listenFd: number): number | null {
     if (err === EAGAIN) return null
     if (err !== EINTR) throw new SysError('accept4', err)
   }
+}
+
+const outq = new Int32Array(1)
+/**
+ * SIOCOUTQ: bytes sent on this socket that are not consumed yet. For AF_UNIX that is what the peer
+ * has not read (0 once it has read everything); for TCP, what the peer's kernel has not acked.
+ */
+export function bytesUnsent(fd: number): number {
+  check(c.ioctlPtr(fd, SIOCOUTQ, outq) as number, 'ioctl(SIOCOUTQ)', `fd ${fd}`)
+  return outq[0]!
 }

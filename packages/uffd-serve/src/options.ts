@@ -3,11 +3,15 @@
 //   ... --page-server --port 12345 --address 127.0.0.1
 // Paths are made absolute here, against the directory we were started in; relative log and pid
 // files go in the work dir, as CRIU (which chdir()s there) would put them.
+import { createRequire } from 'node:module'
 import { isAbsolute, resolve } from 'node:path'
 import yargs from 'yargs'
 import { DEFAULT_VERBOSITY } from './log.js'
 import { PAGE_SERVER_PROTOS } from './page-server-proto.js'
 import type { PageServerProto } from './page-server-proto.js'
+
+// --version: this package's own version (yargs finds no package.json from an ES module).
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 
 export interface Options {
   imagesDir: string
@@ -18,6 +22,8 @@ export interface Options {
   pageServer: { address: string; port: number; proto: PageServerProto } | undefined
   pidfile: string | undefined
   daemon: boolean
+  /** The copy that -d starts (internal): after readiness, stderr goes to the log or /dev/null. */
+  detached: boolean
   /** Background push limit in bytes per second (--max-push-rate is in MiB/s). */
   maxPushRate: number | undefined
   /** Accepted but suspicious; main logs them. */
@@ -33,6 +39,8 @@ export class UsageError extends Error {
 
 /** The sub-command a `--criu-bin` wrapper forwards to us; the only positional we accept. */
 export const LAZY_PAGES_COMMAND = 'lazy-pages'
+/** Passed by -d to the detached copy of us (see daemonize.ts); not for users. */
+export const DETACHED_OPTION = 'detached-daemon'
 /** With --page-server and no --address, CRIU's getaddrinfo(NULL) means the loopback. */
 const DEFAULT_ADDRESS = '127.0.0.1'
 
@@ -98,6 +106,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('max-push-rate', { type: 'number', describe: 'cap background push at this many MiB/s (faults are never held back)' })
     .option('pidfile', { type: 'string', describe: 'write our pid (with -d, the daemon\'s) here' })
     .option('daemon', { alias: 'd', type: 'boolean', default: false, describe: 'detach once listening' })
+    .option(DETACHED_OPTION, { type: 'boolean', default: false, hidden: true })
     .option('default-config', { type: 'boolean', hidden: true, describe: 'CRIU config files are not read anyway' })
     .option('tls', { type: 'boolean', hidden: true })
     .option('tls-cacert', { type: 'string', hidden: true })
@@ -107,7 +116,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('tls-no-cn-verify', { type: 'boolean', hidden: true })
     .strictOptions()
     .help()
-    .version(false)
+    .version(VERSION)
     .exitProcess(true)
     .fail((msg, err) => { throw err ?? new UsageError(msg) })
     .wrap(100)
@@ -147,6 +156,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
       : undefined,
     pidfile: args.pidfile !== undefined ? inDir(workDir, args.pidfile) : undefined,
     daemon: args.daemon,
+    detached: args[DETACHED_OPTION],
     maxPushRate: pushRate(args['max-push-rate']),
     warnings,
   }

@@ -2,14 +2,13 @@
 // orderly close of the page source only if every page got where it belonged.
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
-import { writeFileSync } from 'node:fs'
 import { closeQuietly, openPrivateDir, pathAt } from '@criu-pipes/sys'
 import { Daemon } from './daemon.js'
 import type { DaemonStats } from './daemon.js'
 import { DirectorySource } from './directory-source.js'
 import { RestoreChannel } from './handshake.js'
 import { loadImageSet } from './images.js'
-import { listenLazySocket, signalReady } from './listen.js'
+import { listenLazySocket } from './listen.js'
 import type { Log } from './log.js'
 import type { Options } from './options.js'
 import type { PageSource } from './page-source.js'
@@ -25,19 +24,20 @@ async function openSource(opts: Options, images: ReturnType<typeof loadImageSet>
   return PageServerSource.connect(await numericAddress(address), port, proto)
 }
 
-export async function serve(opts: Options, log: Log): Promise<DaemonStats> {
+/** `ready` runs once lazy-pages.socket listens: the pid file, stderr and --status-fd are main's. */
+export async function serve(opts: Options, log: Log, ready: () => void): Promise<DaemonStats> {
   // Both directories are checked (see openPrivateDir) and used through their fds from here on.
   const imagesFd = openPrivateDir(opts.imagesDir)
   const workFd = opts.workDir === opts.imagesDir ? imagesFd : openPrivateDir(opts.workDir, { create: true })
   try {
-    return await serveIn(imagesFd, workFd, opts, log)
+    return await serveIn(imagesFd, workFd, opts, log, ready)
   } finally {
     closeQuietly(imagesFd)
     if (workFd !== imagesFd) closeQuietly(workFd)
   }
 }
 
-async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log): Promise<DaemonStats> {
+async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log, ready: () => void): Promise<DaemonStats> {
   const images = loadImageSet(pathAt(imagesFd), opts.imagesDir)
   log.info(`${opts.imagesDir}: ${images.taskCount} tasks, ${images.tasks.size} with memory images`)
   const source = await openSource(opts, images)
@@ -49,8 +49,7 @@ async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log
     let conn: number
     try {
       const connected = listener.acceptAsync() // signal handlers in place before anyone is told
-      if (opts.pidfile !== undefined) writeFileSync(opts.pidfile, `${process.pid}`)
-      signalReady(opts.statusFd)
+      ready()
       conn = await connected
     } finally {
       // The socket file is of no use once the one connection is in.
