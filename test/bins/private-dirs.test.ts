@@ -249,3 +249,17 @@ t.test('img-join -D: the partial directory swapped for a symlink mid-stream is n
   for (const [name, data] of Object.entries(files)) t.ok(readFileSync(join(out, name)).equals(data), `${name} in DIR, intact`)
   t.throws(() => lstatSync(partial), /ENOENT/, 'the planted link removed, not followed')
 })
+
+t.test('img-join -D is durable: each file fsynced before its move, DIR after the last', async t => {
+  const dir = tmpDir(t)
+  const files = image()
+  writeFileSync(join(dir, 'shard'), await stream(t, files))
+  const r = await (await startShell(`strace -f -qq -e trace=fsync,renameat2 -o ${dir}/trace ${bin('img-join')} -D ${dir}/out < ${dir}/shard`)).done
+  t.equal(r.exitCode, 0, r.stderr)
+  const calls = readFileSync(join(dir, 'trace'), 'utf8').split('\n').filter(l => /fsync\(|renameat2\(/.test(l))
+  const renames = calls.map((l, i) => (l.includes('renameat2(') ? i : -1)).filter(i => i >= 0)
+  t.equal(renames.length, Object.keys(files).length, 'one rename per file')
+  t.ok(calls.slice(0, renames[0]).filter(l => l.includes('fsync(')).length >= Object.keys(files).length, 'every file fsynced before the first move')
+  t.match(calls[renames.at(-1)!], /inventory\.img/, 'inventory.img moved last')
+  t.ok(calls.slice(renames.at(-1)! + 1).some(l => l.includes('fsync(')), 'DIR fsynced after the last move')
+})

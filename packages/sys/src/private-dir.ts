@@ -46,8 +46,13 @@ export function openPrivateDir(path: string, opts: PrivateDirOptions = {}): numb
     if (e.errno === ENOENT && opts.create && abs !== '/') return createPrivateDir(abs)
     throw refusal(abs, e)
   }
+  return checked(fd, abs)
+}
+
+/** `fd` once it passed checkPrivateDir; closed if it did not. */
+function checked(fd: number, path: string): number {
   try {
-    checkPrivateDir(fd, abs)
+    checkPrivateDir(fd, path)
   } catch (e) {
     c.close(fd)
     throw e
@@ -122,13 +127,7 @@ function createPrivateDir(abs: string): number {
     } catch (e) {
       throw e instanceof SysError ? refusal(abs, e) : e
     }
-    try {
-      checkPrivateDir(fd, abs)
-    } catch (e) {
-      c.close(fd)
-      throw e
-    }
-    return fd
+    return checked(fd, abs)
   } finally {
     c.close(parentFd)
   }
