@@ -68,9 +68,11 @@ t.test('a directory another user made or controls is refused by every binary, be
   refusedOneLine(t, (await (await startShell(`${bin('criu-image-streamer')} --images-dir ${theirs} serve < ${dir}/empty`)).done), 'criu-image-streamer', why)
   const mine = join(dir, 'mine')
   mkdirSync(mine)
-  const u = await (await startShell(`${bin('uffd-serve')} -D ${mine} -W ${theirs}`)).done
+  const u = await (await startShell(`${bin('uffd-serve')} -D ${mine} -W ${theirs} --pidfile pid -o log`)).done
   t.equal(u.exitCode, 1)
-  t.match(u.stderr, why, 'uffd-serve -W')
+  t.match(u.stderr, why, 'uffd-serve -W, before its pid file and log go in there')
+  const ud = await (await startShell(`${bin('uffd-serve')} -D ${theirs} -W ${mine}`)).done
+  t.match(ud.stderr, why, 'uffd-serve -D')
   refusedOneLine(t, (await (await startShell(`${bin('crit-make-lazy')} ${theirs} ${dir}/lazy`)).done), 'crit-make-lazy', why)
   refusedOneLine(t, (await (await startShell(`${bin('crit-make-lazy')} ${mine} ${theirs}/lazy`)).done), 'crit-make-lazy', /is not a CRIU image directory|belongs to uid/)
   t.same(readdirSync(theirs), [], 'nothing was created in their directory')
