@@ -2,13 +2,13 @@
 // orderly close of the page source only if every page got where it belonged.
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
-import { acceptOne, closeQuietly } from '@criu-pipes/sys'
+import { closeQuietly, openPrivateDir, pathAt } from '@criu-pipes/sys'
 import { Daemon } from './daemon.js'
 import type { DaemonStats } from './daemon.js'
 import { DirectorySource } from './directory-source.js'
 import { RestoreChannel } from './handshake.js'
 import { loadImageSet } from './images.js'
-import { listenLazySocket, removeSocketFile } from './listen.js'
+import { listenLazySocket } from './listen.js'
 import type { Log } from './log.js'
 import type { Options } from './options.js'
 import type { PageSource } from './page-source.js'
@@ -26,21 +26,34 @@ async function openSource(opts: Options, images: ReturnType<typeof loadImageSet>
 
 /** `ready` runs once lazy-pages.socket listens: the pid file, stderr and --status-fd are main's. */
 export async function serve(opts: Options, log: Log, ready: () => void): Promise<DaemonStats> {
-  const images = loadImageSet(opts.imagesDir)
+  // Both directories are checked (see openPrivateDir) and used through their fds from here on.
+  const imagesFd = openPrivateDir(opts.imagesDir)
+  const workFd = opts.workDir === opts.imagesDir ? imagesFd : openPrivateDir(opts.workDir, { create: true })
+  try {
+    return await serveIn(imagesFd, workFd, opts, log, ready)
+  } finally {
+    closeQuietly(imagesFd)
+    if (workFd !== imagesFd) closeQuietly(workFd)
+  }
+}
+
+async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log, ready: () => void): Promise<DaemonStats> {
+  const images = loadImageSet(pathAt(imagesFd), opts.imagesDir)
   log.info(`${opts.imagesDir}: ${images.taskCount} tasks, ${images.tasks.size} with memory images`)
   const source = await openSource(opts, images)
   log.info(`pages come from ${source.name}`)
   let ok = false
   try {
-    const listener = listenLazySocket(opts.workDir)
-    log.debug(`Waiting for incoming connections on ${listener.path}`)
-    ready()
+    const listener = listenLazySocket(workFd, opts.workDir)
+    log.debug(`Waiting for incoming connections on ${opts.workDir}/${listener.name}`)
     let conn: number
     try {
-      conn = acceptOne(listener.fd)
+      const connected = listener.acceptAsync() // signal handlers in place before anyone is told
+      ready()
+      conn = await connected
     } finally {
-      closeQuietly(listener.fd)
-      removeSocketFile(listener)
+      // The socket file is of no use once the one connection is in.
+      listener.close()
     }
     const channel = new RestoreChannel(conn, images.taskCount)
     const stats = new Daemon(channel, images, source, log, { maxPushRate: opts.maxPushRate }).run()
