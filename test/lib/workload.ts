@@ -12,7 +12,7 @@ import { forget, killGroup, killOnExit } from './cleanup.js'
 import { pidAlive, procStat, waitSessionGone } from './procfs.js'
 import { sleep, waitFor } from './wait.js'
 
-export type WorkloadMode = 'plain' | 'events'
+export type WorkloadMode = 'plain' | 'events' | 'random'
 
 export interface WorkloadOptions {
   /** MiB of private anonymous memory to fill */

@@ -6,6 +6,7 @@
 // reader that does not know a field refuses the stream rather than misread it.
 import { FramingError } from './errors.js'
 import { MAX_MARKER_LEN } from './constants.js'
+import { getVarint, putVarint, varintLength } from './varint.js'
 
 export type MarkerBody =
   | { kind: 'filename'; name: string }
@@ -18,18 +19,6 @@ export interface Marker { seq: number; body: MarkerBody }
 const F_SEQ = 1, F_FILENAME = 2, F_FILE_DATA = 3, F_FILE_EOF = 4, F_IMAGE_EOF = 5
 const WT_VARINT = 0, WT_LEN = 2
 const MAX_U32 = 0xffffffff
-
-function varintLength(v: number): number {
-  let n = 1
-  while (v >= 0x80) { v = Math.floor(v / 128); n++ }
-  return n
-}
-
-function putVarint(buf: Buffer, off: number, v: number): number {
-  while (v >= 0x80) { buf[off++] = (v % 128) | 0x80; v = Math.floor(v / 128) }
-  buf[off++] = v
-  return off
-}
 
 /** Encodes a marker with its u32 LE length prefix, ready to write to a shard. */
 export function encodeMarker(m: Marker): Buffer {
@@ -53,21 +42,6 @@ export function encodeMarker(m: Marker): Buffer {
     case 'image_eof': buf[off++] = (F_IMAGE_EOF << 3) | WT_VARINT; off = putVarint(buf, off, 1); break
   }
   return buf
-}
-
-function getVarint(buf: Buffer, pos: { off: number }): number {
-  let v = 0, scale = 1
-  for (let i = 0; i < 10; i++) {
-    if (pos.off >= buf.length) throw new FramingError('malformed marker: varint runs past the end')
-    const b = buf[pos.off++]!
-    v += (b & 0x7f) * scale
-    if (!(b & 0x80)) {
-      if (!Number.isSafeInteger(v)) throw new FramingError('malformed marker: number too large')
-      return v
-    }
-    scale *= 128
-  }
-  throw new FramingError('malformed marker: varint longer than 10 bytes')
 }
 
 /** Decodes a marker body (without the length prefix). Strict: anything not written by a writer of this format is refused. */
