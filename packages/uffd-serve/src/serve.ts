@@ -95,5 +95,5 @@ function failStop(err: Error, owed: OwedPages[], images: ImageSet, opts: Options
   const killed = killRestoredTree(owed.map((o) => o.pid), images.pids)
   log.debug(`fail-stop: SIGKILL ${killed.join(' ') || '(nothing found)'}`)
   return new Error(`${cause}; ${pages} pages were still owed, so the restored tree was killed ` +
-    `(${killed.length} processes) rather than left to read zero pages (--on-source-loss=zero keeps it)`)
+    `(${killed.length} process${killed.length === 1 ? '' : 'es'}) rather than left to read zero pages (--on-source-loss=zero keeps it)`)
 }
