@@ -14,3 +14,4 @@ export {
   UFFD_SERVE, PAGE_FEED, startUffdServe, rootSummary, allDelivered, freePort, raisePipeMaxSize, childrenOf, onlyChild,
   lazyDumpInNs, type Summary, type UffdServe, type LazyDump,
 } from './lazy.js'
+export { twoHostsUp, type TwoHosts, type TwoHostsOptions } from './two-hosts.js'
