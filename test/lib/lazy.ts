@@ -129,6 +129,9 @@ export async function lazyDumpInNs(t: TeardownHost, dir: string, images: string,
   const pid = await waitFor('the namespaced workload', () => onlyChild(ns.pid!))
   await waitFor('memhog ready', () => (/^ready 1$/m.test(existsSync(logPath) ? readFileSync(logPath, 'utf8') : '') ? true : undefined))
   const source = workloadFromPid(pid, logPath)
+  // memhog is a session of its own: the namespace's group kill above misses it once a failed
+  // dump has resumed it.
+  t.teardown(() => source.kill())
   const npages = (mib << 20) / 4096
   const v = await source.verify()
   if (v !== `verified ${npages} ok`) throw new Error(`source workload: ${v}`)

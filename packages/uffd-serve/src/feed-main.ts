@@ -5,7 +5,9 @@
 import { isIP } from 'node:net'
 import { lookup } from 'node:dns/promises'
 import { hideBin } from 'yargs/helpers'
-import { writeAll } from '@criu-pipes/sys'
+import { closeQuietly, writeAll } from '@criu-pipes/sys'
+import { commandExit, spawnChannel } from './channel-command.js'
+import type { CommandChannel } from './channel-command.js'
 import { parseFeedOptions } from './feed-options.js'
 import type { FeedOptions } from './feed-options.js'
 import { loadImageSet } from './images.js'
@@ -15,6 +17,8 @@ import { PageServerSource } from './page-server-source.js'
 
 const STDIN = 0
 const STDOUT = 1
+/** After the close, how long the --via-cmd command (ssh) may take to exit. */
+const COMMAND_EXIT_MS = 30_000
 
 function fail(message: string, code: number, log?: Log): never {
   if (log !== undefined && !log.toStderr) log.error(message)
@@ -32,12 +36,19 @@ async function main(): Promise<void> {
   }
   let log: Log | undefined
   let server: PageServerSource | undefined
+  let via: CommandChannel | undefined
   try {
     log = opts.logFile !== undefined ? Log.toFile(opts.logFile, opts.verbosity) : Log.toStderr(opts.verbosity)
     const images = loadImageSet(opts.imagesDir)
     const address = isIP(opts.address) ? opts.address : (await lookup(opts.address)).address
     server = PageServerSource.connect(address, opts.port, opts.proto)
-    const stats = new Feeder(images, server, STDIN, STDOUT, log, opts.maxRate).run()
+    via = opts.viaCmd !== undefined ? spawnChannel(opts.viaCmd) : undefined
+    const stats = new Feeder(images, server, via?.readFd ?? STDIN, via?.writeFd ?? STDOUT, log, opts.maxRate).run()
+    if (via !== undefined) {
+      closeQuietly(via.writeFd)
+      const code = await commandExit(via.child, COMMAND_EXIT_MS)
+      if (code !== 0) log.warn(`--via-cmd exited ${code ?? 'late'} after the migration finished`)
+    }
     log.info(`page-feed done: ${stats.pushedPages} pages pushed, ${stats.answeredPages} sent for ${stats.requests} requests ` +
       `(${stats.lateRequests} for pages already sent); PS_IOV_CLOSE answered ${stats.closeStatus}`)
     log.close()
@@ -45,6 +56,7 @@ async function main(): Promise<void> {
   } catch (e) {
     // Without PS_IOV_CLOSE the dump resumes the frozen original: nothing is lost.
     server?.abort()
+    if (via !== undefined && via.child.exitCode === null) via.child.kill('SIGTERM')
     fail(`${(e as Error).message}; the page-server session was dropped, so the source dump resumes the original`, 1, log)
   }
 }

@@ -1,5 +1,6 @@
 // page-feed -D DIR --port P [--address A] [--page-server-proto 4.1|4.2] [--max-rate MiB/s] [-o LOG] [-v...]
-// The channel is stdin (requests in) and stdout (pages out): what ssh, socat or a pipe pair give.
+// The channel is stdin (requests in) and stdout (pages out): what ssh, socat or a pipe pair give;
+// or, with --via-cmd CMD, the stdout and stdin of `sh -c CMD` (`ssh dst uffd-serve ... --pages-fds 0,1`).
 import { resolve } from 'node:path'
 import yargs from 'yargs'
 import { PAGE_SERVER_PROTOS } from './page-server-proto.js'
@@ -15,6 +16,8 @@ export interface FeedOptions {
   maxRate: number | undefined
   logFile: string | undefined
   verbosity: number
+  /** The channel is this command's stdin/stdout instead of ours. */
+  viaCmd: string | undefined
 }
 
 const MIB = 1 << 20
@@ -32,6 +35,7 @@ export function parseFeedOptions(argv: readonly string[], cwd = process.cwd()): 
     .option('port', { type: 'number', demandOption: true, describe: 'the page server\'s port (the dump\'s --port)' })
     .option('page-server-proto', { type: 'string', choices: PAGE_SERVER_PROTOS, default: '4.1', describe: 'page-server wire format of the source\'s CRIU' })
     .option('max-rate', { type: 'number', describe: 'cap the background push at this many MiB/s' })
+    .option('via-cmd', { type: 'string', describe: 'the channel is the stdin/stdout of `sh -c CMD` (e.g. \'ssh dst uffd-serve ... --pages-fds 0,1\') instead of ours' })
     .option('log-file', { alias: 'o', type: 'string', describe: 'log file; default stderr' })
     .option('verbosity', { alias: 'v', type: 'number', describe: 'log level 0-4' })
     .strictOptions()
@@ -53,5 +57,6 @@ export function parseFeedOptions(argv: readonly string[], cwd = process.cwd()): 
     maxRate: rate !== undefined ? rate * MIB : undefined,
     logFile: args['log-file'] !== undefined ? resolve(cwd, args['log-file']) : undefined,
     verbosity: args.verbosity ?? verbosity,
+    viaCmd: args['via-cmd'],
   }
 }

@@ -8,7 +8,6 @@
 // pump (PUMP_BYTES) plus the ranges whose copy the kernel deferred (EAGAIN while an event is
 // pending; retried as soon as the events are read). Pushed pages nobody owes any more (unmapped,
 // or already copied in answer to a fault) are dropped at once.
-import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { PAGE_SIZE } from '@criu-pipes/criu-image'
 import {
@@ -16,9 +15,10 @@ import {
 } from '@criu-pipes/framing'
 import type { PageMessage } from '@criu-pipes/framing'
 import {
-  EPIPE, SysError, closeQuietly, makePipe, readSome, setNonBlocking, waitReadable, writeAll, writeSome,
+  EPIPE, SysError, closeQuietly, readSome, setNonBlocking, waitReadable, writeAll, writeSome,
 } from '@criu-pipes/sys'
 import type { Region } from '@criu-pipes/sys'
+import { commandExit, spawnChannel } from './channel-command.js'
 import type { Arrival, PageSource, PageStream } from './page-source.js'
 
 /** One read(2) of the channel: 1 MiB, a few ssh packets' worth up to a quarter of a 4 MiB range. */
@@ -28,6 +28,7 @@ const PUMP_BYTES = 4 << 20
 /** How long the feeder may take to close the source's page-server session after PAGES_DONE. */
 const CLOSE_WAIT_MS = 30_000
 const ECONNRESET = 104
+const STDERR_FD = 2
 
 /** The channel closed, broke, or carried something that is not a page stream. */
 export class StreamLostError extends Error {
@@ -70,22 +71,10 @@ export class StreamSource implements PageSource, PageStream {
     return new StreamSource(`page stream on fds ${readFd},${writeFd}`, readFd, writeFd)
   }
 
-  /**
-   * Over the stdout and stdin of `sh -c CMD` (--pages-from-cmd), its stderr ours: pipes we make,
-   * so the loop gets plain fds.
-   */
+  /** Over the stdout and stdin of `sh -c CMD` (--pages-from-cmd), its stderr ours. */
   static fromCommand(cmd: string): StreamSource {
-    const [downR, downW] = makePipe()
-    const [upR, upW] = makePipe()
-    let child: ChildProcess
-    try {
-      child = spawn('/bin/sh', ['-c', cmd], { stdio: [upR, downW, 'inherit'] })
-    } finally {
-      closeQuietly(upR)
-      closeQuietly(downW)
-    }
-    child.on('error', () => { /* shows as EOF on the channel */ })
-    return new StreamSource(`page stream from \`${cmd}\``, downR, upW, child)
+    const { readFd, writeFd, child } = spawnChannel(cmd)
+    return new StreamSource(`page stream from \`${cmd}\``, readFd, writeFd, child)
   }
 
   /**
@@ -259,20 +248,14 @@ export class StreamSource implements PageSource, PageStream {
     if (this.command !== undefined && this.command.exitCode === null) this.command.kill('SIGTERM')
   }
 
+  /** Closes the channel's fds, but never 0-2 (--pages-fds 0,1 under ssh): Node still flushes them at exit. */
   private closeFds(): void {
-    closeQuietly(this.readFd)
-    if (this.writeFd !== this.readFd) closeQuietly(this.writeFd)
+    for (const fd of new Set([this.readFd, this.writeFd])) if (fd > STDERR_FD) closeQuietly(fd)
     this.held.clear()
   }
 
   /** Resolves when the command (if any) has exited, or after `ms`; its exit code, or undefined. */
   async commandExit(ms: number): Promise<number | null | undefined> {
-    const c = this.command
-    if (c === undefined) return undefined
-    if (c.exitCode !== null || c.signalCode !== null) return c.exitCode
-    return new Promise((res) => {
-      const timer = setTimeout(() => res(undefined), ms)
-      c.once('exit', (code) => { clearTimeout(timer); res(code) })
-    })
+    return this.command === undefined ? undefined : commandExit(this.command, ms)
   }
 }
