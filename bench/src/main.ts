@@ -20,8 +20,9 @@ import { checkpoint } from './benchmarks/checkpoint.js'
 import { restore } from './benchmarks/restore.js'
 import { joinBench } from './benchmarks/join.js'
 import { lazy } from './benchmarks/lazy.js'
+import { postcopy } from './benchmarks/postcopy.js'
 
-const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy]
+const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, postcopy]
 
 const USAGE = `usage: pnpm bench [--quick] [options]      (or: node bench/dist/src/main.js ...)
 
