@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh Debian machine, and builds the code:
-# pnpm (pinned), the workspace packages, CRIU >= 4 (scripts/install-criu.sh), then `tsc -b`.
+# pnpm (pinned), the workspace packages, CRIU >= 4 (scripts/install-criu.sh), the lz4 and zstd
+# CLIs (the compress benchmark's external-codec contenders), then `tsc -b`.
 # Idempotent: a second run takes about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ if [ ! -x /usr/sbin/sshd ]; then
   [ -z "$own_policy" ] || rm -f "$policy"
   [ -z "${rc:-}" ] || exit "$rc"
 fi
+{ command -v lz4 && command -v zstd; } >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq lz4 zstd >/dev/null; }
 pnpm install --frozen-lockfile --reporter=silent
 stamp=node_modules/.tap-built
 if [ ! -e "$stamp" ] || [ .taprc -nt "$stamp" ]; then node_modules/.bin/tap build >/dev/null && touch "$stamp"; fi

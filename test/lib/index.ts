@@ -4,7 +4,7 @@ export { criuAvailable, needCriu, type CriuAvailability, type GateHost } from '.
 export { runCriu, spawnCriu, criuArgv, optionValue, logTail, CriuError, type CriuOptions, type CriuRun } from './run-criu.js'
 export { startRestore, type Restore, type RestoreOptions } from './restore.js'
 export { buildWorkload } from './build.js'
-export { startWorkload, workloadFromPid, type Workload, type WorkloadOptions, type WorkloadMode, type Exit } from './workload.js'
+export { startWorkload, workloadFromPid, type Workload, type WorkloadOptions, type WorkloadMode, type WorkloadMemory, type HugehogMode, type Exit } from './workload.js'
 export { procStat, pidAlive, sessionMembers, waitSessionGone, type ProcStat } from './procfs.js'
 export { tmpDir, type TeardownHost } from './tmp-dir.js'
 export { shell } from './shell.js'
@@ -15,3 +15,4 @@ export {
   lazyDumpInNs, type Summary, type UffdServe, type LazyDump,
 } from './lazy.js'
 export { twoHostsUp, type TwoHosts, type TwoHostsOptions } from './two-hosts.js'
+export { reserveHugePages } from './hugepages.js'

@@ -41,10 +41,13 @@ export interface UffdServe {
   kill(): void
 }
 
-/** Starts uffd-serve with --status-fd 3 (as zdtm does), logging at -v4 to lazy-pages.log in `work`. */
-export function startUffdServe(t: TeardownHost, work: string, args: string[]): UffdServe {
+/**
+ * Starts uffd-serve with --status-fd 3 (as zdtm does), logging at -v4 to lazy-pages.log in `work`
+ * (to stderr, a pipe to us, with `logFile: false`).
+ */
+export function startUffdServe(t: TeardownHost, work: string, args: string[], { logFile = true } = {}): UffdServe {
   const child = spawn(process.execPath, [UFFD_SERVE, 'lazy-pages', '--no-default-config', '-W', work,
-    '-o', 'lazy-pages.log', '-v4', '--status-fd', String(STATUS_FD), ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] })
+    ...(logFile ? ['-o', 'lazy-pages.log'] : []), '-v4', '--status-fd', String(STATUS_FD), ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] })
   const errs: Buffer[] = []
   child.stderr!.on('data', (b: Buffer) => errs.push(b))
   const status = child.stdio[STATUS_FD] as Readable
