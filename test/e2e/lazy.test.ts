@@ -7,9 +7,8 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import t, { type Test } from 'tap'
 import {
-  allDelivered, buildWorkload, freePort, killGroup, needCriu, onlyChild, pidAlive, procStat, raisePipeMaxSize, repoRoot,
-  rootSummary, runCriu, spawnCriu, startRestore, startUffdServe, startWorkload, tmpDir, sleep, waitFor, workloadFromPid,
-  type UffdServe, type Workload,
+  allDelivered, freePort, lazyDumpInNs, needCriu, pidAlive, procStat, raisePipeMaxSize, repoRoot, rootSummary, runCriu,
+  spawnCriu, startRestore, startUffdServe, startWorkload, tmpDir, sleep, waitFor, workloadFromPid, type UffdServe, type Workload,
 } from '../lib/index.js'
 
 const MIB = 256
@@ -173,21 +172,8 @@ t.test('post-copy: criu dump --lazy-pages, then uffd-serve --page-server from th
   mkdirSync(images)
   // The source stays frozen (alive) until the transfer ends, so the restored copy needs its own
   // pid namespace to get the same pids: the workload runs as init of a new one.
-  const logPath = join(dir, 'memhog.log')
-  const ns = execa('unshare', ['-pf', await buildWorkload(), String(MIB), logPath, 'plain'],
-    { cwd: dir, detached: true, stdio: 'ignore', reject: false })
-  t.teardown(() => killGroup(ns.pid!))
-  const pid = await waitFor('the namespaced workload', () => onlyChild(ns.pid!))
-  await waitFor('memhog ready', () => (/^ready 1$/m.test(existsSync(logPath) ? readFileSync(logPath, 'utf8') : '') ? true : undefined))
-  const source = workloadFromPid(pid, logPath)
-  t.equal(await source.verify(), `verified ${NPAGES} ok`, 'verified before the dump')
-
-  const port = await freePort()
-  const dump = spawnCriu(['dump', '-t', String(pid), '-D', images, '--lazy-pages', '--address', '127.0.0.1', '--port', String(port)])
-  t.teardown(() => { dump.child.kill('SIGKILL') })
-  await waitFor('the lazy dump to serve pages', () =>
-    existsSync(dump.logPath) && readFileSync(dump.logPath, 'utf8').includes('Starting lazy pages server') ? true : undefined,
-    { timeoutMs: 60_000 })
+  const { source, ns, dump, port } = await lazyDumpInNs(t, dir, images, MIB)
+  const { pid, logPath } = source
   const pagesBytes = readdirSync(images).filter((f) => f.startsWith('pages-'))
     .reduce((n, f) => n + readFileSync(join(images, f)).length, 0)
   t.ok(pagesBytes < 1 << 20, `the lazy dump left ${pagesBytes} bytes of pages on disk`)

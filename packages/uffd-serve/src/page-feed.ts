@@ -13,9 +13,7 @@
 import { PAGE_SIZE } from '@criu-pipes/criu-image'
 import { PageStreamDecoder, encodeDone, encodeHello, encodeRangeHeader } from '@criu-pipes/framing'
 import type { PageMessage } from '@criu-pipes/framing'
-import {
-  EPIPE, POLLIN, POLLOUT, Region, SysError, poll, readSome, setNonBlocking, writeAll, writeSome,
-} from '@criu-pipes/sys'
+import { POLLIN, POLLOUT, Region, SysError, poll, readSome, setNonBlocking, writeAll } from '@criu-pipes/sys'
 import type { PollRequest } from '@criu-pipes/sys'
 import { MAX_CHUNK } from './chunk.js'
 import type { ImageSet } from './images.js'
@@ -25,6 +23,7 @@ import type { PageServerSource } from './page-server-source.js'
 import { LazyRanges } from './ranges.js'
 import type { LazyRange } from './ranges.js'
 import { PushThrottle } from './throttle.js'
+import { WriteQueue } from './write-queue.js'
 
 /**
  * Background chunk: 1 MiB. A request waits behind at most the rest of one chunk in our own
@@ -65,8 +64,7 @@ export class Feeder {
   private readonly decoder = new PageStreamDecoder()
   private readonly inBuf = Buffer.allocUnsafe(IN_BYTES)
   private readonly buf = new Region(MAX_CHUNK)
-  private readonly out: Buffer[] = []
-  private outOff = 0
+  private readonly out: WriteQueue
   private pushing = false
   private readonly throttle: PushThrottle
   private readonly stats: FeedStats = { pushedPages: 0, answeredPages: 0, requests: 0, lateRequests: 0, closeStatus: 0 }
@@ -77,6 +75,7 @@ export class Feeder {
     this.throttle = new PushThrottle(maxRate)
     setNonBlocking(inFd, true)
     setNonBlocking(outFd, true)
+    this.out = new WriteQueue(outFd, (code) => new ChannelLostError(`the channel broke (${code}) before the destination had every page`))
     const pages = [...images.tasks.values()].reduce((n, t) => n + t.lazyPages, 0)
     this.out.push(encodeHello(pages))
     log.info(`page-feed: ${pages} lazy pages of ${this.unsent.size} processes to send`)
@@ -87,8 +86,8 @@ export class Feeder {
     try {
       for (;;) {
         const producible = this.urgent.length > 0 || (this.pushing && this.anyUnsent())
-        const wait = this.out.length === 0 && this.urgent.length === 0 && producible ? this.throttle.waitMs() : 0
-        const wantOut = this.out.length > 0 || (producible && wait === 0)
+        const wait = !this.out.pending && this.urgent.length === 0 && producible ? this.throttle.waitMs() : 0
+        const wantOut = this.out.pending || (producible && wait === 0)
         const reqs: PollRequest[] = [{ fd: this.inFd, events: POLLIN }]
         if (wantOut) reqs.push({ fd: this.outFd, events: POLLOUT })
         this.log.flush()
@@ -143,22 +142,8 @@ export class Feeder {
   }
 
   private onWritable(): void {
-    if (this.out.length === 0) this.produce()
-    while (this.out.length > 0) {
-      const b = this.out[0]!
-      let n: number
-      try {
-        n = writeSome(this.outFd, b, this.outOff)
-      } catch (e) {
-        if (e instanceof SysError && (e.errno === EPIPE || e.errno === ECONNRESET)) {
-          throw new ChannelLostError(`the channel broke (${e.code}) before the destination had every page`)
-        }
-        throw e
-      }
-      if (n < 0) return
-      this.outOff += n
-      if (this.outOff === b.length) { this.out.shift(); this.outOff = 0 }
-    }
+    if (!this.out.pending) this.produce()
+    this.out.flush()
   }
 
   /** Fetches the next piece (requests first, then the push) into `buf` and queues its frame. */
@@ -198,9 +183,7 @@ export class Feeder {
    * in order (the dump kills the original now), confirm, close the channel.
    */
   private finish(): FeedStats {
-    setNonBlocking(this.outFd, false)
-    const first = this.outOff
-    this.out.splice(0).forEach((b, i) => writeAll(this.outFd, b, i === 0 ? first : 0))
+    this.out.drain()
     this.stats.closeStatus = this.server.closeSession()
     writeAll(this.outFd, encodeDone(this.stats.closeStatus))
     return this.stats

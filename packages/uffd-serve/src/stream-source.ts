@@ -14,12 +14,11 @@ import {
   FramingError, MAX_RANGE_PAGES, PageStreamDecoder, encodeDone, encodePush, encodeRequest,
 } from '@criu-pipes/framing'
 import type { PageMessage } from '@criu-pipes/framing'
-import {
-  EPIPE, SysError, closeQuietly, readSome, setNonBlocking, waitReadable, writeAll, writeSome,
-} from '@criu-pipes/sys'
+import { SysError, closeQuietly, readSome, setNonBlocking, waitReadable } from '@criu-pipes/sys'
 import type { Region } from '@criu-pipes/sys'
 import { commandExit, spawnChannel } from './channel-command.js'
 import type { Arrival, PageSource, PageStream } from './page-source.js'
+import { WriteQueue } from './write-queue.js'
 
 /** One read(2) of the channel: 1 MiB, a few ssh packets' worth up to a quarter of a 4 MiB range. */
 const READ_BYTES = 1 << 20
@@ -49,8 +48,7 @@ export class StreamSource implements PageSource, PageStream {
   private readonly decoder = new PageStreamDecoder()
   private readonly inBuf = Buffer.allocUnsafe(READ_BYTES)
   private readonly held = new Map<number, Held[]>()
-  private readonly queue: Buffer[] = []
-  private queueOff = 0
+  private readonly out: WriteQueue
   private early: PageMessage[] = []
   private ended = false
   private pushed = 0
@@ -64,6 +62,7 @@ export class StreamSource implements PageSource, PageStream {
     private readonly command?: ChildProcess) {
     setNonBlocking(readFd, true)
     setNonBlocking(writeFd, true)
+    this.out = new WriteQueue(writeFd, (code) => new StreamLostError(`${this.name}: the feeder's end is closed (${code})`))
   }
 
   /** Over fds we were given (--pages-fds R,W); R and W may be the same socket. */
@@ -176,30 +175,16 @@ export class StreamSource implements PageSource, PageStream {
   }
 
   private send(b: Buffer): void {
-    this.queue.push(b)
-    this.flush()
+    this.out.push(b)
+    this.out.flush()
   }
 
   wantsWrite(): boolean {
-    return this.queue.length > 0
+    return this.out.pending
   }
 
   flush(): void {
-    while (this.queue.length > 0) {
-      const b = this.queue[0]!
-      let n: number
-      try {
-        n = writeSome(this.writeFd, b, this.queueOff)
-      } catch (e) {
-        if (e instanceof SysError && (e.errno === EPIPE || e.errno === ECONNRESET)) {
-          throw new StreamLostError(`${this.name}: the feeder's end is closed (${e.code})`)
-        }
-        throw e
-      }
-      if (n < 0) return
-      this.queueOff += n
-      if (this.queueOff === b.length) { this.queue.shift(); this.queueOff = 0 }
-    }
+    this.out.flush()
   }
 
   summary(): string {
@@ -220,11 +205,8 @@ export class StreamSource implements PageSource, PageStream {
   close(): void {
     try {
       if (this.ended) throw new Error(`${this.name} closed before the end: the source dump was not told that every page arrived`)
-      this.queue.push(encodeDone())
-      setNonBlocking(this.writeFd, false)
-      const first = this.queueOff
-      this.queue.splice(0).forEach((b, i) => writeAll(this.writeFd, b, i === 0 ? first : 0))
-      this.queueOff = 0
+      this.out.push(encodeDone())
+      this.out.drain()
       const deadline = performance.now() + CLOSE_WAIT_MS
       for (;;) {
         const msgs: PageMessage[] = []
