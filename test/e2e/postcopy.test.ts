@@ -177,9 +177,11 @@ t.test('the same cut with --on-source-loss=zero: CRIU\'s behaviour, the copy rea
   t.equal(code, 1, 'uffd-serve exits 1')
   t.match(stderr, /^uffd-serve: the page stream ended before every page was delivered[^\n]*--on-source-loss=zero: the restored tree runs on and reads zero pages[^\n]*\n$/, `one line: ${stderr}`)
   // The documented outcome: the copy is left running, and the pages that never came read as
-  // zeros; memhog's verify finds them (and it exits 3), a real workload would not notice.
-  const restored = workloadFromPid(r.pid, s.lazy.source.logPath)
-  await t.rejects(restored.verify(), /CORRUPT page/, 'the copy finds zero pages where its memory was')
+  // zeros. memhog finds them, on its own next tick or at our SIGUSR1 (and exits 3); a real
+  // workload would not notice. Only the copy can log CORRUPT: the source's memory is intact.
+  try { process.kill(r.pid, 'SIGUSR1') } catch { /* it found them on its own already */ }
+  const corrupt = await waitFor('the copy to find zero pages', () => /^CORRUPT page \d+.*$/m.exec(readFileSync(s.lazy.source.logPath, 'utf8'))?.[0])
+  t.pass(`the copy finds zero pages where its memory was: ${corrupt}`)
   await r.kill()
   await sourceResumed(t, s)
 })
