@@ -10,7 +10,7 @@ import { criuAvailable, repoRoot } from '@criu-pipes/e2e/harness'
 import type { BenchmarkResult, Report } from '../src/report.js'
 
 const IDS = ['capture', 'checkpoint', 'restore', 'join', 'lazy', 'compress', 'postcopy']
-const NEED_CRIU = ['checkpoint', 'restore', 'compress']
+const NEED_CRIU = ['checkpoint', 'restore', 'compress', 'postcopy']
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
 

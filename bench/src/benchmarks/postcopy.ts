@@ -178,7 +178,12 @@ export const postcopy: Benchmark = {
     const delivered = med('stream', 'delivered') / med('criu', 'delivered')
     d.ratios.push({ name: `${name('stream', 10)} / ${name('criu', 10)}`, value: delivered, of: 'all pages delivered' })
     d.targets.push(target('page stream: every page delivered at D=10 ms, vs CRIU\'s daemon', delivered, '<=', DELIVERED_VS_CRIU, 'x'))
-    d.targets.push(target('page stream: fault p99 at D=10 ms, in round trips (20 ms)', med('stream', 'fault_p99') / 20, '<=', P99_VS_RTT, 'RTT'))
+    // With a small workload the push can be done before the workload looks: no fault to time.
+    const p99 = med('stream', 'fault_p99') / 20
+    d.targets.push(Number.isFinite(p99)
+      ? target('page stream: fault p99 at D=10 ms, in round trips (20 ms)', p99, '<=', P99_VS_RTT, 'RTT')
+      : target('page stream: fault p99 at D=10 ms, in round trips (20 ms)', 0, '<=', P99_VS_RTT, 'RTT',
+        'no fault was timed: every page had arrived before the workload read it'))
     const running = med('stream', 'running') / med('criu', 'running')
     d.targets.push(target('page stream: time to running at D=10 ms, vs CRIU\'s daemon', running, '<=', 1, 'x'))
   },
