@@ -141,7 +141,7 @@ async function cutMidTransfer(t: Test, extra: string[]): Promise<{ s: Setup; r: 
   t.equal(await d.ready, true)
   const r = await startRestore(['-D', s.images, '-W', s.work, '--lazy-pages'])
   t.teardown(() => r.kill())
-  await waitFor('the push to start', () => (readFileSync(s.feedLog, 'utf8').includes('pushing every page') ? true : undefined))
+  await waitFor('the push to start', () => (readFileSync(s.feedLog, 'utf8').includes('the restore finished, pushing') ? true : undefined))
   await sleep(500)
   const relays = channelRelays(d.pid)
   t.equal(relays.length, 2, 'found the two relays of the channel')

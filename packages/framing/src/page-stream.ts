@@ -8,7 +8,8 @@
 //     PAGE_RANGE   {1 pid, 2 vaddr, 3 nr_pages, 4 requested}    then nr_pages * 4096 raw bytes
 //     PAGES_DONE   {1 status (zigzag)}                          the page-server session is closed
 //   daemon -> feeder
-//     PAGE_PUSH    {}                                           restore finished: push everything
+//     PAGE_PUSH    {1 credit}                                   push up to `credit` more pages (the
+//                                                               first one: the restore has finished)
 //     PAGE_REQUEST {1 pid, 2 vaddr, 3 nr_pages}                 a fault wants these first
 //     PAGES_DONE   {}                                           every page arrived: close in order
 //
@@ -43,7 +44,7 @@ export interface PageRun { pid: number; vaddr: number; nrPages: number }
 
 export type PageMessage =
   | { kind: 'hello'; version: number; pageSize: number; pages: number }
-  | { kind: 'push' }
+  | { kind: 'push'; credit: number }
   | ({ kind: 'range'; requested: boolean; data: Buffer } & PageRun)
   | ({ kind: 'request' } & PageRun)
   | { kind: 'done'; status: number }
@@ -82,8 +83,14 @@ export function encodeHello(pages: number): Buffer {
   return frame(Field.PAGE_HELLO, [[1, PAGE_STREAM_VERSION], [2, PAGE_STREAM_PAGE_SIZE], [3, pages]])
 }
 
-export function encodePush(): Buffer {
-  return frame(Field.PAGE_PUSH, [])
+/**
+ * Pushed pages are credited, as a window: the feeder pushes only as many pages as the daemon
+ * has granted and not yet taken in, so a requested page never queues behind more than a window
+ * of pushed ones, however much the channel (a relay, ssh's buffers) would hold.
+ */
+export function encodePush(creditPages: number): Buffer {
+  if (!Number.isSafeInteger(creditPages) || creditPages < 1) throw new FramingError(`PAGE_PUSH: credit ${creditPages}`)
+  return frame(Field.PAGE_PUSH, [[1, creditPages]])
 }
 
 /** The frame before a range's nr_pages * 4096 bytes, which the caller writes after it. */
@@ -103,7 +110,7 @@ export function encodeDone(status = 0): Buffer {
 
 const KNOWN_SUB: Record<number, readonly number[]> = {
   [Field.PAGE_HELLO]: [1, 2, 3, 4],
-  [Field.PAGE_PUSH]: [],
+  [Field.PAGE_PUSH]: [1],
   [Field.PAGE_RANGE]: [1, 2, 3, 4],
   [Field.PAGE_REQUEST]: [1, 2, 3],
   [Field.PAGES_DONE]: [1],
@@ -134,7 +141,8 @@ export function decodePageMarker(buf: Buffer): PageMessage {
       return { kind: 'hello', version: g(1), pageSize: g(2), pages: g(3) }
     }
     case Field.PAGE_PUSH:
-      return { kind: 'push' }
+      if (g(1) < 1) throw new FramingError('page stream: PAGE_PUSH without credit')
+      return { kind: 'push', credit: g(1) }
     case Field.PAGE_RANGE:
     case Field.PAGE_REQUEST: {
       const run = { pid: g(1), vaddr: g(2), nrPages: g(3) }

@@ -18,14 +18,14 @@ t.test('every message round-trips, whatever the read sizes', async (t) => {
   for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff
   const run = { pid: 4242, vaddr: 0x7f12_3456_7000, nrPages: 3 }
   const bytes = Buffer.concat([
-    encodeHello(65536), encodePush(), encodeRangeHeader(run, true), data, encodeRequest({ ...run, nrPages: 1 }),
+    encodeHello(65536), encodePush(4096), encodeRangeHeader(run, true), data, encodeRequest({ ...run, nrPages: 1 }),
     encodeDone(), encodeDone(-22),
   ])
   for (const step of [1, 3, 4, 5, 4099, bytes.length]) {
     const { out, dec } = decodeAll(bytes, step)
     t.same(out, [
       { kind: 'hello', version: 1, pageSize: PAGE, pages: 65536 },
-      { kind: 'push' },
+      { kind: 'push', credit: 4096 },
       { kind: 'range', ...run, requested: true, data },
       { kind: 'request', ...run, nrPages: 1 },
       { kind: 'done', status: 0 },
@@ -36,7 +36,7 @@ t.test('every message round-trips, whatever the read sizes', async (t) => {
 })
 
 t.test('the frame is the shard format: u32 LE length, then a field-13/10/11/12/14 marker', async (t) => {
-  t.equal(encodePush().toString('hex'), '02000000' + '7200')
+  t.equal(encodePush(1).toString('hex'), '04000000' + '7202' + '0801')
   t.equal(encodeDone().toString('hex'), '02000000' + '6200')
   t.equal(encodeRequest({ pid: 1, vaddr: 4096, nrPages: 2 }).toString('hex'), '09000000' + '5a07' + '0801' + '108020' + '1802')
 })
@@ -49,6 +49,7 @@ t.test('limits are checked before anything is allocated; damage is refused', asy
     ['a compressed stream', Buffer.from('09000000' + '6a07' + '0801' + '108020' + '2001', 'hex'), /codec 1: this build reads raw pages only/],
     ['version 2', Buffer.from('04000000' + '6a02' + '0802', 'hex'), /version 2/],
     ['unknown sub-field', Buffer.from('04000000' + '7202' + '2801', 'hex'), /unknown sub-field 5 of field 14/],
+    ['a push without credit', Buffer.from('02000000' + '7200', 'hex'), /PAGE_PUSH without credit/],
     ['too many pages', Buffer.from('0a000000' + '5208' + '0801' + '108020' + '188108', 'hex'), /1025 pages/],
     ['unaligned address', Buffer.from('08000000' + '5206' + '0801' + '1001' + '1801', 'hex'), /bad address 0x1/],
     ['pid 0', Buffer.from('09000000' + '5207' + '0800' + '108020' + '1801', 'hex'), /bad pid 0/],

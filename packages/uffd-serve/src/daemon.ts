@@ -116,7 +116,7 @@ export class Daemon {
     if (this.live.some((p) => p.hasInFlight() && !p.gone)) return this.stalled ? STALL_WAIT_MS : 0
     if (!this.channel.finished) return -1
     if (this.live.some((p) => p.isDone())) return 0
-    if (this.stream !== undefined) return -1
+    if (this.stream !== undefined) return this.heldWork(this.stream) ? 0 : -1
     return this.live.some((p) => !p.ranges.isEmpty()) ? this.throttle.waitMs() : -1
   }
 
@@ -169,13 +169,42 @@ export class Daemon {
   private onStream(st: PageStream): void {
     const { arrivals, eof } = st.pump()
     for (const a of arrivals) this.deliver(a)
-    st.release((pid, s, e) => this.live.some((p) => p.pid === pid && !p.gone && p.needsImg(s, e)))
+    this.releaseHeld(st)
     if (!eof) return
     this.streamEnded = true
     const owed = this.live.reduce((n, p) => n + (p.gone ? 0 : p.owed), 0)
     if (owed > 0 || !this.channel.finished) {
       throw new StreamLostError(`the page stream ended before every page was delivered (${owed} pages still owed): the feeder or its channel went away`)
     }
+  }
+
+  private releaseHeld(st: PageStream): void {
+    st.release((pid, s, e) => this.live.some((p) => p.pid === pid && !p.gone && p.needsImg(s, e)))
+  }
+
+  /** Some process owes pages that are held already (see copyHeld). */
+  private heldWork(st: PageStream): boolean {
+    return this.live.some((p) => !p.gone && !p.ranges.isEmpty() && !p.hasInFlight() &&
+      st.heldRuns(p.pid).some((a) => p.ranges.byImg(a.img, a.img + a.nrPages * PAGE_SIZE).length > 0))
+  }
+
+  /**
+   * Idle, with a page stream: pages held for one process that another still owes (a child
+   * forked while they were in flight for its parent) go in now; nothing else would bring them.
+   */
+  private copyHeld(st: PageStream): void {
+    let copied = false
+    for (const p of this.live) {
+      if (p.gone || p.ranges.isEmpty() || p.hasInFlight()) continue
+      for (const a of st.heldRuns(p.pid)) {
+        for (const piece of p.ranges.takeImg(a.img, a.img + a.nrPages * PAGE_SIZE)) {
+          if (p.gone) break
+          this.settle(p, this.xfer.copy(p, piece, false))
+          copied = true
+        }
+      }
+    }
+    if (copied) this.releaseHeld(st)
   }
 
   private deliver(a: Arrival): void {
@@ -292,7 +321,7 @@ export class Daemon {
   private background(): void {
     if (!this.channel.finished) return
     this.reap(true)
-    if (this.stream !== undefined) return // the feeder pushes
+    if (this.stream !== undefined) return this.copyHeld(this.stream) // the feeder pushes the rest
     const p = this.live.find((q) => !q.ranges.isEmpty() && !q.hasInFlight())
     if (p !== undefined && this.throttle.waitMs() === 0) this.pushChunk(p)
   }

@@ -65,7 +65,8 @@ export class Feeder {
   private readonly inBuf = Buffer.allocUnsafe(IN_BYTES)
   private readonly buf = new Region(MAX_CHUNK)
   private readonly out: WriteQueue
-  private pushing = false
+  /** Pages the daemon lets us push now (PAGE_PUSH credits, less what went since). */
+  private credit = 0
   private readonly throttle: PushThrottle
   private readonly stats: FeedStats = { pushedPages: 0, answeredPages: 0, requests: 0, lateRequests: 0, closeStatus: 0 }
 
@@ -85,7 +86,7 @@ export class Feeder {
   run(): FeedStats {
     try {
       for (;;) {
-        const producible = this.urgent.length > 0 || (this.pushing && this.anyUnsent())
+        const producible = this.urgent.length > 0 || (this.credit > 0 && this.anyUnsent())
         const wait = !this.out.pending && this.urgent.length === 0 && producible ? this.throttle.waitMs() : 0
         const wantOut = this.out.pending || (producible && wait === 0)
         const reqs: PollRequest[] = [{ fd: this.inFd, events: POLLIN }]
@@ -122,8 +123,8 @@ export class Feeder {
       switch (m.kind) {
         case 'request': this.onRequest(m.pid, m.vaddr, m.nrPages); break
         case 'push':
-          this.log.info('page-feed: the restore finished, pushing every page')
-          this.pushing = true
+          if (this.credit === 0 && this.stats.pushedPages === 0) this.log.info(`page-feed: the restore finished, pushing (window ${m.credit} pages)`)
+          this.credit += m.credit
           break
         case 'done': return true
         default: throw new Error(`unexpected ${m.kind} message from the destination`)
@@ -151,11 +152,11 @@ export class Feeder {
     let piece = this.urgent.shift()
     const requested = piece !== undefined
     if (piece === undefined) {
-      if (!this.pushing || this.throttle.waitMs() > 0) return
+      if (this.credit === 0 || this.throttle.waitMs() > 0) return
       for (const [pid, ranges] of this.unsent) {
         const first = ranges.first()
         if (first === undefined) continue
-        const [r] = ranges.take(first.start, Math.min(first.end, first.start + PUSH_CHUNK))
+        const [r] = ranges.take(first.start, Math.min(first.end, first.start + Math.min(PUSH_CHUNK, this.credit * PAGE_SIZE)))
         piece = { pid, range: r! }
         break
       }
@@ -173,6 +174,7 @@ export class Feeder {
     if (requested) this.stats.answeredPages += got
     else {
       this.stats.pushedPages += got
+      this.credit -= got
       this.throttle.spent(len)
     }
     this.out.push(encodeRangeHeader({ pid, vaddr: range.img, nrPages: got }, requested), this.buf.buffer(0, len))

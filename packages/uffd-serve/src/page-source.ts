@@ -53,6 +53,8 @@ export interface PageStream {
   request(pid: number, img: number, nrPages: number): void
   /** The restore finished (FTSR): the feeder may push every page now. */
   startPush(): void
+  /** The runs of `pid` held now (a child forked after they arrived may still owe some). */
+  heldRuns(pid: number): Arrival[]
   /** Lets go of held pages nobody needs any more (`needed` says who still does). */
   release(needed: (pid: number, imgStart: number, imgEnd: number) => boolean): void
   /** One line for the log: what came pushed, what was requested. */
