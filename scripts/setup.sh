@@ -10,6 +10,11 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$P
   npm install -g "pnpm@$PNPM_VERSION" >/dev/null
 fi
 command -v cc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gcc >/dev/null; }
+# zstd-napi is built from source by node-gyp at install (no prebuilt binary the registry serves).
+if ! command -v c++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq g++ make python3 >/dev/null
+fi
+{ command -v lz4 && command -v zstd; } >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq lz4 zstd >/dev/null; }
 # openssh-server for the two-host scenarios (scripts/lib/two-hosts.sh runs its own sshd from
 # its own config). Installing it must not start the system's sshd: where no policy-rc.d
 # forbids that already, one does for the length of the install.
@@ -21,9 +26,10 @@ if [ ! -x /usr/sbin/sshd ]; then
   [ -z "$own_policy" ] || rm -f "$policy"
   [ -z "${rc:-}" ] || exit "$rc"
 fi
-{ command -v lz4 && command -v zstd; } >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq lz4 zstd >/dev/null; }
 pnpm install --frozen-lockfile --reporter=silent
 stamp=node_modules/.tap-built
 if [ ! -e "$stamp" ] || [ .taprc -nt "$stamp" ]; then node_modules/.bin/tap build >/dev/null && touch "$stamp"; fi
 bash scripts/install-criu.sh
 node_modules/.bin/tsc -b
+# Ceph RGW and the S3 clients for the object-store scenarios (scripts/lib/ceph-rgw.sh).
+bash scripts/install-ceph.sh

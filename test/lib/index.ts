@@ -14,5 +14,8 @@ export {
   UFFD_SERVE, PAGE_FEED, startUffdServe, rootSummary, allDelivered, freePort, raisePipeMaxSize, childrenOf, onlyChild,
   lazyDumpInNs, type Summary, type UffdServe, type LazyDump,
 } from './lazy.js'
-export { twoHostsUp, type TwoHosts, type TwoHostsOptions } from './two-hosts.js'
+export { restoredAndVerified } from './verified-restore.js'
 export { reserveHugePages } from './hugepages.js'
+export { runScenario } from './scenario.js'
+export { twoHostsUp, type TwoHosts, type TwoHostsOptions } from './two-hosts.js'
+export { cephRgwStart, cephInstalled, type CephRgw, type CephRgwOptions } from './ceph-rgw.js'

@@ -5,12 +5,23 @@ import { Region, checkSpan, copyExact, readFull, readToPtr } from '@criu-pipes/s
 import { ShardSet, type ShardIn } from './shard-set.js'
 import { FramingError } from './errors.js'
 import { checkFileName } from './names.js'
+import type { Marker } from './marker.js'
+import type { StreamHeader, ChunkHeader, ImageTrailer } from './ext/messages.js'
 
 export type ImageEvent =
   | { type: 'open'; name: string }
   | { type: 'data'; name: string; size: number }
   | { type: 'close'; name: string }
   | { type: 'end' }
+
+/**
+ * The stream extensions' markers (ext/), interpreted by ext/decoding-reader.ts. A chunk's
+ * stored bytes are its payload, taken like file data.
+ */
+export type ExtEvent =
+  | { type: 'header'; header: StreamHeader; seq: number }
+  | { type: 'chunk'; name: string; chunk: ChunkHeader; seq: number; shard: number }
+  | { type: 'trailer'; trailer: ImageTrailer; seq: number }
 
 export interface ShardStat { size: number; transfer_duration_millis: number }
 
@@ -21,6 +32,8 @@ export class ImageReader {
   private readonly done = new Set<string>()
   private owed: { shard: ShardIn; size: number } | null = null
   private ended = false
+  /** Sees every marker in seq order (the extensions' transcript). */
+  onMarker: ((m: Marker) => void) | null = null
 
   constructor(fds: readonly number[]) {
     this.set = new ShardSet(fds)
@@ -31,11 +44,20 @@ export class ImageReader {
     return this.set.shards.map(s => ({ size: s.size, transfer_duration_millis: s.durationMs ?? 0 }))
   }
 
+  /** The next event of a stream without extensions; an extended stream is refused here. */
+  next(): ImageEvent {
+    const ev = this.nextAny()
+    if (ev.type === 'header' || ev.type === 'chunk' || ev.type === 'trailer') {
+      throw new FramingError(`the stream uses extensions (a ${ev.type} marker, ${ev.seq}): read it with DecodingReader`)
+    }
+    return ev
+  }
+
   /**
-   * The next event. After a 'data' event the caller must take exactly its bytes with one of the
+   * The next event, extensions included. After a 'data' or 'chunk' event the caller must take exactly its bytes with one of the
    * payload methods before asking for the next event.
    */
-  next(): ImageEvent {
+  nextAny(): ImageEvent | ExtEvent {
     if (this.owed) throw new Error(`internal: ${this.owed.size} payload bytes of ${this.current} not consumed`)
     if (this.ended) return { type: 'end' }
     // A loop, not a recursion: a filename marker naming the already open file again yields no
@@ -47,13 +69,14 @@ export class ImageReader {
   }
 
   /** One marker's event, or null for a marker that only switches back to an open file. */
-  private step(): ImageEvent | null {
+  private step(): ImageEvent | ExtEvent | null {
     const got = this.set.next()
     if (!got) {
       const open = [...this.open]
       throw new FramingError(`truncated stream: every shard ended without image_eof${open.length ? ` (open: ${open.slice(0, 3).join(', ')})` : ''}`)
     }
     const { marker, shard } = got
+    this.onMarker?.(marker)
     const body = marker.body
     switch (body.kind) {
       case 'filename': {
@@ -76,6 +99,12 @@ export class ImageReader {
         this.current = null
         return { type: 'close', name }
       }
+      case 'chunk':
+        if (!this.current) throw new FramingError(`shard ${shard.index}: chunk (marker ${marker.seq}) for no open file`)
+        this.owed = { shard, size: body.chunk.storedLength }
+        return { type: 'chunk', name: this.current, chunk: body.chunk, seq: marker.seq, shard: shard.index }
+      case 'stream_header': return { type: 'header', header: body.header, seq: marker.seq }
+      case 'image_trailer': return { type: 'trailer', trailer: body.trailer, seq: marker.seq }
       case 'image_eof':
         if (this.open.size) {
           throw new FramingError(`image_eof while ${this.open.size} file(s) are still open: ${[...this.open].slice(0, 3).join(', ')}`)

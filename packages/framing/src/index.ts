@@ -9,3 +9,13 @@ export {
   PAGE_STREAM_VERSION, PAGE_STREAM_PAGE_SIZE, MAX_RANGE_PAGES, MAX_PAGE_MARKER_LEN, PageStreamDecoder, decodePageMarker,
   encodeDone, encodeHello, encodePush, encodeRangeHeader, encodeRequest, type PageMessage, type PageRun,
 } from './page-stream.js'
+export { type ExtEvent } from './image-reader.js'
+export { ExtWriter } from './ext/ext-writer.js'
+export { DecodingReader, type DecodedEvent, type Placer } from './ext/decoding-reader.js'
+export { parseCompress, isExtended, ZSTD_DEFAULT_LEVEL, type CompressMode, type ExtWriteOptions, type ExtReadOptions } from './ext/options.js'
+export { readKeyFile, KeyFileError } from './ext/key-file.js'
+export { type ExtStats } from './ext/stats.js'
+export { Codec, MAX_RAW_CHUNK, EXT_CHUNK } from './ext/limits.js'
+export type { StreamHeader, ChunkHeader, ImageTrailer } from './ext/messages.js'
+export { defaultThreads } from '@criu-pipes/workers'
+export type { ImageSink } from './sink.js'

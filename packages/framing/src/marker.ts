@@ -6,23 +6,32 @@
 // reader that does not know a field refuses the stream rather than misread it.
 import { FramingError } from './errors.js'
 import { MAX_MARKER_LEN } from './constants.js'
-import { getVarint, putVarint, varintLength } from './varint.js'
+import { Field } from './extensions.js'
+import {
+  encodeStreamHeader, decodeStreamHeader, encodeChunk, decodeChunk, encodeTrailer, decodeTrailer,
+  type StreamHeader, type ChunkHeader, type ImageTrailer,
+} from './ext/messages.js'
+import { WT_LEN, WT_VARINT, getVarint, putVarint, varintLength } from './wire.js'
 
 export type MarkerBody =
   | { kind: 'filename'; name: string }
   | { kind: 'file_data'; size: number }
   | { kind: 'file_eof' }
   | { kind: 'image_eof' }
+  // opt-in stream extensions (ext/messages.ts)
+  | { kind: 'stream_header'; header: StreamHeader }
+  | { kind: 'chunk'; chunk: ChunkHeader }
+  | { kind: 'image_trailer'; trailer: ImageTrailer }
 
 export interface Marker { seq: number; body: MarkerBody }
 
 const F_SEQ = 1, F_FILENAME = 2, F_FILE_DATA = 3, F_FILE_EOF = 4, F_IMAGE_EOF = 5
-const WT_VARINT = 0, WT_LEN = 2
 const MAX_U32 = 0xffffffff
 
 /** Encodes a marker with its u32 LE length prefix, ready to write to a shard. */
 export function encodeMarker(m: Marker): Buffer {
-  const name = m.body.kind === 'filename' ? Buffer.from(m.body.name) : null
+  const ext = extBody(m.body)
+  const name = m.body.kind === 'filename' ? Buffer.from(m.body.name) : ext?.bytes ?? null
   const value = m.body.kind === 'file_data' ? m.body.size : 1
   let len = m.seq === 0 ? 0 : 1 + varintLength(m.seq)
   len += name ? 1 + varintLength(name.length) + name.length : 1 + varintLength(value)
@@ -40,8 +49,31 @@ export function encodeMarker(m: Marker): Buffer {
     case 'file_data': buf[off++] = (F_FILE_DATA << 3) | WT_VARINT; off = putVarint(buf, off, value); break
     case 'file_eof': buf[off++] = (F_FILE_EOF << 3) | WT_VARINT; off = putVarint(buf, off, 1); break
     case 'image_eof': buf[off++] = (F_IMAGE_EOF << 3) | WT_VARINT; off = putVarint(buf, off, 1); break
+    default:
+      buf[off++] = (ext!.field << 3) | WT_LEN
+      off = putVarint(buf, off, name!.length)
+      off += name!.copy(buf, off)
   }
   return buf
+}
+
+/** An extension body as its field number and message bytes; null for criu-image-streamer's own kinds. */
+function extBody(b: MarkerBody): { field: number; bytes: Buffer } | null {
+  switch (b.kind) {
+    case 'stream_header': return { field: Field.STREAM_HEADER, bytes: encodeStreamHeader(b.header) }
+    case 'chunk': return { field: Field.CHUNK, bytes: encodeChunk(b.chunk) }
+    case 'image_trailer': return { field: Field.IMAGE_TRAILER, bytes: encodeTrailer(b.trailer) }
+    default: return null
+  }
+}
+
+function decodeExt(field: number, msg: Buffer): MarkerBody | null {
+  switch (field) {
+    case Field.STREAM_HEADER: return { kind: 'stream_header', header: decodeStreamHeader(msg) }
+    case Field.CHUNK: return { kind: 'chunk', chunk: decodeChunk(msg) }
+    case Field.IMAGE_TRAILER: return { kind: 'image_trailer', trailer: decodeTrailer(msg) }
+    default: return null
+  }
 }
 
 /** Decodes a marker body (without the length prefix). Strict: anything not written by a writer of this format is refused. */
@@ -56,6 +88,16 @@ export function decodeMarker(buf: Buffer): Marker {
       const len = getVarint(buf, pos)
       if (pos.off + len > buf.length) throw new FramingError('malformed marker: file name runs past the end')
       body = { kind: 'filename', name: buf.toString('utf8', pos.off, pos.off + len) }
+      pos.off += len
+      continue
+    }
+    if (wire === WT_LEN && field !== F_FILENAME) {
+      const len = getVarint(buf, pos)
+      if (pos.off + len > buf.length) throw new FramingError(`malformed marker: field ${field} runs past the end`)
+      const ext = decodeExt(field, buf.subarray(pos.off, pos.off + len))
+      if (!ext) throw new FramingError(`unknown marker field ${field} (wire type ${wire})`)
+      if (body) throw new FramingError(`malformed marker: seq ${seq} has two bodies`)
+      body = ext
       pos.off += len
       continue
     }

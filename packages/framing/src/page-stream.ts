@@ -25,7 +25,7 @@
 // so a compressed stream is never read as raw pages.
 import { FramingError } from './errors.js'
 import { Field } from './extensions.js'
-import { getVarint, putVarint, varintLength } from './varint.js'
+import { WT_LEN, WT_VARINT, getVarint, putVarint, varintLength } from './wire.js'
 
 export const PAGE_STREAM_VERSION = 1
 export const PAGE_STREAM_PAGE_SIZE = 4096
@@ -37,8 +37,6 @@ export const MAX_PAGE_MARKER_LEN = 64
 const USER_ADDR_LIMIT = 2 ** 57
 const MAX_PID = 0x7fffffff
 const LEN_PREFIX = 4
-const WT_VARINT = 0
-const WT_LEN = 2
 
 export interface PageRun { pid: number; vaddr: number; nrPages: number }
 

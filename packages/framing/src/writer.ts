@@ -72,6 +72,20 @@ export class ShardWriter {
     }
   }
 
+  /**
+   * One marker with the next seq, its payload right behind it on the same shard: for the stream
+   * extensions (ext/ext-writer.ts), which sequence their own markers. Returns the seq it got.
+   */
+  emit(body: MarkerBody, payload?: Buffer): number {
+    const seq = this.seq
+    const shard = this.writeMarker(body, payload?.length ?? 0)
+    if (payload?.length) {
+      this.guard(shard, () => writeAll(shard.fd, payload))
+      shard.size += payload.length
+    }
+    return seq
+  }
+
   /** Announces a file without data yet (an empty file still exists on the other side). */
   open(name: string): void { this.switchTo(name) }
 

@@ -4,8 +4,8 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { EPOLLIN, epollAdd, epollCreate, epollDel, epollWait, listenUnix, acceptOne, recvFd, closeQuietly } from '@criu-pipes/sys'
-import { FramingError } from '@criu-pipes/framing'
-import { SERVE_SOCKET, Progress, readRequest, writeReply, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
+import { FramingError, type ExtReadOptions } from '@criu-pipes/framing'
+import { SERVE_SOCKET, Progress, StatusLine, readRequest, writeReply, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { drain } from './drain.js'
 import { Transfer } from './transfer.js'
 import { applyTcpRemap } from './tcp-remap.js'
@@ -18,6 +18,11 @@ export interface ServeOptions {
   extFiles: ExtFile[]
   progressFd: number
   tcpListenRemap: Map<number, number>
+  /** How to read an extended stream (key, threads); a plain stream ignores it. */
+  ext?: ExtReadOptions
+  status?: boolean
+  /** Called once every shard is drained, before the socket exists: throws to refuse the image (a shard filter failed). */
+  confirmShards?: (() => void) | undefined
 }
 
 export function serve(opts: ServeOptions): void {
@@ -25,9 +30,10 @@ export function serve(opts: ServeOptions): void {
   for (const e of opts.extFiles) checkDataFd(e.fd, `external file ${e.name}`)
   mkdirSync(opts.imagesDir, { recursive: true })
   const progress = new Progress(opts.progressFd)
-  const { files, stats } = drain(opts.shardFds, opts.extFiles)
-  progress.stats(stats)
+  const { files, stats, extStats } = drain(opts.shardFds, opts.extFiles, opts.ext, new StatusLine('img-buffer', opts.status ?? false))
   try {
+    opts.confirmShards?.()
+    progress.stats(stats, extStats)
     if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)
     refuseUnstreamable(files)
     const listener = listenUnix(join(opts.imagesDir, SERVE_SOCKET))

@@ -7,11 +7,11 @@ import { join } from 'node:path'
 import {
   POLLIN, poll, listenUnix, acceptOne, recvFd, closeQuietly, isFifo,
 } from '@criu-pipes/sys'
-import { ShardWriter, FramingError } from '@criu-pipes/framing'
-import { CAPTURE_SOCKET, readRequest, Progress, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
+import { ShardWriter, ExtWriter, FramingError, type ExtWriteOptions } from '@criu-pipes/framing'
+import { CAPTURE_SOCKET, readRequest, Progress, StatusLine, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { Source } from './sources.js'
 import { SyncSocket, SYNC_POLL_MS } from './sync-socket.js'
-import { shardSink } from './shard-sink.js'
+import { shardSink, type ShardSink } from './shard-sink.js'
 import { LAST_IMAGE, PRE_FREEZE_FILE, checkDumpSent, checkShards, shardsDone } from './completion.js'
 
 export interface CaptureOptions {
@@ -19,6 +19,12 @@ export interface CaptureOptions {
   shardFds: number[]
   extFiles: ExtFile[]
   progressFd: number
+  /** One sink per shard instead of the fd's own kind: with --filter, each knows when its filter is done. */
+  shardSinks?: readonly ShardSink[] | undefined
+  /** Compression, checksums, encryption (the extended stream); null: criu-image-streamer's stream. */
+  ext?: ExtWriteOptions | null
+  /** Show the live status line. */
+  status?: boolean
 }
 
 export interface CaptureResult { sizes: number[]; durationMs: number; files: number }
@@ -30,8 +36,12 @@ export function capture(opts: CaptureOptions): CaptureResult {
   mkdirSync(opts.imagesDir, { recursive: true })
   const progress = new Progress(opts.progressFd)
   // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
-  const writer = new ShardWriter(opts.shardFds)
-  const sinks = opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
+  const shardWriter = new ShardWriter(opts.shardFds)
+  const ext = opts.ext ? new ExtWriter(shardWriter, opts.ext) : null
+  const writer = ext ?? shardWriter
+  const status = new StatusLine('img-split', opts.status ?? false)
+  const onShards = (): number => writer.sizes().reduce((a, b) => a + b, 0)
+  const sinks = opts.shardSinks ?? opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
   const listener = listenUnix(join(opts.imagesDir, CAPTURE_SOCKET))
   const sync = new SyncSocket(opts.imagesDir)
   progress.line('socket-init')
@@ -53,7 +63,8 @@ export function capture(opts: CaptureOptions): CaptureResult {
   try {
     while (!criuDone || sources.length > 0) {
       const polled = criu < 0 && !criuDone ? [listener] : criuDone ? [] : [criu]
-      const fds = [...polled, ...sources.map(s => s.fd), sync.fd]
+      // With the extensions, the pool's notify fd too: finished chunks go out while inputs are idle.
+      const fds = [...polled, ...sources.map(s => s.fd), ...(ext ? [ext.pollFd] : []), sync.fd]
       const revents = poll(fds.map(fd => ({ fd, events: POLLIN })), sync.waiting ? SYNC_POLL_MS : -1)
       // By fd, never by position: a pipe received in this round was not polled, and must not be
       // read from another fd's slot (it would be taken for a finished, empty file and closed).
@@ -87,6 +98,8 @@ export function capture(opts: CaptureOptions): CaptureResult {
           sources.push(new Source(name, fd, 'pipe'))
         }
       }
+      status.update(() => (ext ? [ext.stats().raw, onShards()] : [onShards(), null]))
+      if (ext && ready.get(ext.pollFd)) ext.service()
       for (let i = sources.length - 1; i >= 0; i--) {
         const src = sources[i]!
         if (!ready.get(src.fd) || src.pump(writer)) continue
@@ -111,10 +124,12 @@ export function capture(opts: CaptureOptions): CaptureResult {
     for (const s of sources) s.close()
     closeQuietly(criu)
     sync.close()
+    ext?.close()
+    status.clear()
   }
   const durationMs = Math.round(performance.now() - (started ?? connectedAt))
   const sizes = writer.sizes()
-  progress.stats(sizes.map(size => ({ size, transfer_duration_millis: durationMs })))
+  progress.stats(sizes.map(size => ({ size, transfer_duration_millis: durationMs })), ext?.stats() ?? null)
   return { sizes, durationMs, files: seen.size }
 }
 

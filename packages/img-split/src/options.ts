@@ -1,13 +1,21 @@
+import { createRequire } from 'node:module'
 import { hideBin } from 'yargs/helpers'
-import { streamCli, streamFds } from '@criu-pipes/streamer'
+import { streamCli, streamFds, filterOptions, filterSpec, WRITE_EXT_OPTIONS, writeExtOptions, type FilterSpec } from '@criu-pipes/streamer'
 import type { CaptureOptions } from './capture.js'
 
-export function parseOptions(argv = hideBin(process.argv)): CaptureOptions {
-  const a = streamCli(argv, 'img-split', '$0 -D DIR [-s FD,FD...] [-e NAME:FD,...] [-p FD]\n\n' +
-    'Capture side of `criu dump --stream`: listens on DIR/streamer-capture.sock and splits the\n' +
-    'image into shards (default: stdout), readable by img-join, img-buffer and criu-image-streamer.\n' +
-    'Run with no arguments as CRIU\'s --action-script, it makes the dump fail unless every byte left.', 'stdout')
+// --version: this package's own version (yargs finds no package.json from an ES module).
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
+
+export function parseOptions(argv = hideBin(process.argv)): CaptureOptions & { filter: FilterSpec | null } {
+  const a = filterOptions(streamCli(argv, 'img-split', '$0 -D DIR [-s FD,FD...] [-n N --filter CMD] [-e NAME:FD,...] [-p FD] [--compress C] [--checksum] [--encrypt KEYFILE] [--threads N]\n\n' +
+    'Capture side of `criu dump --stream`: listens on DIR/streamer-capture.sock and splits the ' +
+    'image into shards (default: stdout), readable by img-join, img-buffer and criu-image-streamer. ' +
+    'Run with no arguments as CRIU\'s --action-script, it makes the dump fail unless every byte left ' +
+    '(and, with --filter, every filter exited 0).', 'stdout')
     .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'directory for the socket (the -D given to criu dump)' })
+    .options(WRITE_EXT_OPTIONS), 'feed')
+    .version(VERSION)
     .parseSync()
-  return { imagesDir: a['images-dir'], ...streamFds(a, 1) }
+  const filter = filterSpec(a)
+  return { imagesDir: a['images-dir'], ...streamFds(a, 1), filter, ext: writeExtOptions(a) }
 }

@@ -1,7 +1,7 @@
 // The inputs of a capture: the pipes CRIU passes (one per image file) and the external files
 // given with -e. Each is drained into the shards as data becomes available.
 import { bytesQueued, closeQuietly, readSome, trySetPipeSize } from '@criu-pipes/sys'
-import type { ShardWriter } from '@criu-pipes/framing'
+import type { ImageSink } from '@criu-pipes/framing'
 import type { FdKind } from '@criu-pipes/streamer'
 
 // criu-image-streamer asks 4 MiB for CRIU's pipes ("CRIU has difficulties if the pipe size is
@@ -30,7 +30,7 @@ export class Source {
   }
 
   /** Moves what poll(2) said is there into the shards; false when the input is at EOF. */
-  pump(writer: ShardWriter): boolean {
+  pump(writer: ImageSink): boolean {
     if (this.kind === 'other') return this.copy(writer)
     let n = this.ready()
     if (n === 0) return false
@@ -50,7 +50,7 @@ export class Source {
     return Math.min(bytesQueued(this.fd), MAX_BITE)
   }
 
-  private copy(writer: ShardWriter): boolean {
+  private copy(writer: ImageSink): boolean {
     this.copyBuf ??= Buffer.allocUnsafe(COPY_BITE)
     const n = readSome(this.fd, this.copyBuf)
     if (n === 0) return false

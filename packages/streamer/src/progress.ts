@@ -19,7 +19,8 @@ export class Progress {
     } catch { /* ignored on purpose, like the original */ }
   }
 
-  stats(shards: readonly ShardStat[]): void {
-    this.line(JSON.stringify({ shards: shards.map(s => ({ size: s.size, transfer_duration_millis: s.transfer_duration_millis })) }))
+  /** `extra`: the extended stream's counts (raw, stored, codecs), after criu-image-streamer's keys. */
+  stats(shards: readonly ShardStat[], extra: object | null = null): void {
+    this.line(JSON.stringify({ shards: shards.map(s => ({ size: s.size, transfer_duration_millis: s.transfer_duration_millis })), ...extra }))
   }
 }

@@ -4,6 +4,7 @@ import yargs from 'yargs'
 import { parseFdList, parseExtFiles, parseFd, type ExtFile } from './fd-lists.js'
 import { dupOf } from './default-fds.js'
 import { UsageError } from './usage-error.js'
+import { StatusLine } from '../status-line.js'
 
 export function streamCli(argv: string[], name: string, usage: string, shardsDefault: string) {
   return yargs(argv)
@@ -14,10 +15,16 @@ export function streamCli(argv: string[], name: string, usage: string, shardsDef
     .option('progress-fd', { alias: 'p', type: 'string', describe: 'fd for progress lines [default: stderr]' })
     .strict()
     .help()
+    // Usage texts are written as paragraphs: yargs wraps them (at 100 columns, as uffd-serve).
+    .wrap(100)
     .fail((msg, err) => { throw err ?? new UsageError(msg) })
 }
 
-export interface StreamFds { shardFds: number[]; extFiles: ExtFile[]; progressFd: number }
+export interface StreamFds {
+  shardFds: number[]; extFiles: ExtFile[]; progressFd: number
+  /** Show the live status line (stderr a terminal, no -p). */
+  status?: boolean
+}
 
 /** The fds, with criu-image-streamer's defaults: dups of stdin or stdout, and of stderr. */
 export function streamFds(
@@ -28,5 +35,6 @@ export function streamFds(
     shardFds: a['shard-fds'] !== undefined ? parseFdList(a['shard-fds'], '--shard-fds') : [dupOf(defaultShardFd)],
     extFiles: a['ext-file-fds'] !== undefined ? parseExtFiles(a['ext-file-fds'], '--ext-file-fds') : [],
     progressFd: a['progress-fd'] !== undefined ? parseFd(a['progress-fd'], '--progress-fd') : dupOf(2),
+    status: StatusLine.wanted(a['progress-fd'] !== undefined),
   }
 }

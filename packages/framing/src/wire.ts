@@ -1,6 +1,8 @@
-// Protobuf base-128 varints, for the markers written by hand (marker.ts, page-stream.ts). Numbers
-// stay JS numbers: every field we read is checked to be a safe integer.
+// The protobuf wire primitives the shard markers are made of (varints), shared by the marker
+// codec and the extension messages.
 import { FramingError } from './errors.js'
+
+export const WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2
 
 export function varintLength(v: number): number {
   let n = 1
@@ -14,10 +16,10 @@ export function putVarint(buf: Buffer, off: number, v: number): number {
   return off
 }
 
-export function getVarint(buf: Buffer, pos: { off: number }, end = buf.length): number {
+export function getVarint(buf: Buffer, pos: { off: number }): number {
   let v = 0, scale = 1
   for (let i = 0; i < 10; i++) {
-    if (pos.off >= end) throw new FramingError('malformed marker: varint runs past the end')
+    if (pos.off >= buf.length) throw new FramingError('malformed marker: varint runs past the end')
     const b = buf[pos.off++]!
     v += (b & 0x7f) * scale
     if (!(b & 0x80)) {

@@ -1,0 +1,238 @@
+// The read side: a shard stream with or without extensions, as file events. A stream without
+// them passes straight through (its payloads still move by splice). An extended one is checked
+// marker by marker, and its chunks are opened, decompressed and verified on the worker pool
+// while the main thread reads the next ones: the decoded bytes come out in stream order.
+// Anything wrong is one FramingError naming the file and the offset in it.
+import { WorkerPool, WorkerJobError, type Slot } from '@criu-pipes/workers'
+import type { Region } from '@criu-pipes/sys'
+import { FramingError } from '../errors.js'
+import { ImageReader, type ImageEvent, type ShardStat } from '../image-reader.js'
+import type { Marker } from '../marker.js'
+import type { ChunkHeader, StreamHeader } from './messages.js'
+import { ALL_CODECS, CODEC_NAMES, ChecksumKind, CipherKind, Codec, EXT_VERSION, LZ4_SIZE_PREFIX, MAX_RAW_CHUNK, type Codec as CodecT } from './limits.js'
+import { deriveSubkey, trailerTag, Transcript } from './seal.js'
+import { getResult, type ChunkJob, type CodecInit } from './jobs.js'
+import type { ExtReadOptions } from './options.js'
+import { ExtCounter, type ExtStats } from './stats.js'
+
+/** 'bytes': a decoded chunk; `placed`: its bytes went where the placer said, `data` is empty. */
+export type DecodedEvent = ImageEvent | { type: 'bytes'; name: string; data: Buffer; placed: boolean }
+
+/**
+ * Says where a chunk's raw bytes should go: an address of `length` bytes of the caller's memory
+ * that stays valid until close() has returned, or null for the slot (delivered as `data`).
+ */
+export type Placer = (name: string, length: number) => bigint | null
+
+const EMPTY = Buffer.alloc(0)
+// Decoded chunks in flight per worker (see ext-writer.ts).
+const SLOTS_PER_THREAD = 4
+const CHUNK_WORKER = new URL('./chunk-worker.js', import.meta.url).href
+
+interface Pending {
+  placed?: boolean
+  ev: DecodedEvent | null
+  slot: Slot | null
+  where: string
+  /** A check that waits its turn: the trailer is judged after every chunk before it. */
+  check?: () => void
+}
+
+export class DecodingReader {
+  private readonly reader: ImageReader
+  private header: StreamHeader | null = null
+  private pool: WorkerPool<ChunkJob> | null = null
+  private subkey: Buffer | null = null
+  private first = true
+  private readonly transcript = new Transcript()
+  private trailerDigest: Buffer | null = null
+  private trailerSeen = false
+  private readonly queue: Pending[] = []
+  private delivered: Slot | null = null
+  private inputDone = false
+  private readonly offsets = new Map<string, number>()
+  private readonly counter = new ExtCounter()
+
+  constructor(fds: readonly number[], private readonly opts: ExtReadOptions, private readonly place: Placer | null = null) {
+    this.reader = new ImageReader(fds)
+    this.reader.onMarker = m => this.observe(m)
+  }
+
+  /** Whether the stream uses extensions (known after the first event). */
+  get extended(): boolean { return this.header !== null }
+  stats(): ShardStat[] { return this.reader.stats() }
+  extStats(): ExtStats | null { return this.header ? this.counter.stats() : null }
+
+  /** For a status line: image bytes so far, and shard bytes when codecs make them differ (else null). */
+  progress(): [number, number | null] {
+    const onShards = this.reader.stats().reduce((a, s) => a + s.size, 0)
+    return this.header ? [this.counter.raw, onShards] : [onShards, null]
+  }
+
+  /**
+   * The next event. 'data' (a stream without extensions): take its payload with one of the
+   * payload methods. 'bytes' (an extended stream): the decoded chunk, valid until the next call.
+   */
+  next(): DecodedEvent {
+    if (this.delivered) { this.pool!.release(this.delivered); this.delivered = null }
+    if (this.first) {
+      this.first = false
+      const ev = this.read()
+      if (!this.header) {
+        if (this.opts.key) throw new FramingError('a key was given, but the stream is not encrypted')
+        if (ev) return ev
+      }
+    }
+    if (!this.header) return this.plain()
+    for (;;) {
+      const head = this.queue[0]
+      if (head && (!head.slot || this.finished(head))) {
+        this.queue.shift()
+        if (head.check) { head.check(); continue }
+        if (!head.slot) return head.ev!
+        this.delivered = head.slot
+        const name = (head.ev as { name: string }).name
+        return { type: 'bytes', name, data: head.placed ? EMPTY : getResult(head.slot).bytes, placed: head.placed ?? false }
+      }
+      if (!this.inputDone && this.pool!.available > 0) { const ev = this.read(); if (ev) this.queue.push({ ev, slot: null, where: '' }); continue }
+      if (!head) throw new Error('internal: nothing to read and nothing pending')
+      this.pool!.wait()
+    }
+  }
+
+  payloadTo(fd: number): void { this.reader.payloadTo(fd) }
+  payloadBy(move: (fd: number, size: number) => number): void { this.reader.payloadBy(move) }
+  payloadInto(buf: Buffer, offset = 0): void { this.reader.payloadInto(buf, offset) }
+  payloadIntoRegion(region: Region, offset: number): void { this.reader.payloadIntoRegion(region, offset) }
+
+  /**
+   * Stops the workers, after the jobs still running have ended: a placed chunk is being written
+   * into the caller's memory, which must not be unmapped under it.
+   */
+  close(): void {
+    if (!this.pool) return
+    for (const p of this.queue) {
+      if (!p.slot) continue
+      for (;;) {
+        try { if (this.pool.done(p.slot)) break } catch { break }
+        this.pool.wait()
+      }
+    }
+    this.pool.close()
+    this.pool = null
+  }
+
+  private plain(): ImageEvent {
+    const ev = this.reader.nextAny()
+    if (ev.type === 'header' || ev.type === 'chunk' || ev.type === 'trailer') {
+      throw new FramingError(`marker ${ev.seq}: a ${ev.type} in a stream that declared no extensions at its start`)
+    }
+    return ev
+  }
+
+  /** One marker's worth of the extended stream: a chunk goes to a worker (queued), the rest is checked and returned. */
+  private read(): DecodedEvent | null {
+    const ev = this.reader.nextAny()
+    if (this.trailerSeen && ev.type !== 'end') throw new FramingError('a marker after the image trailer')
+    switch (ev.type) {
+      case 'header':
+        if (ev.seq !== 0 || this.header) throw new FramingError(`marker ${ev.seq}: a stream header that is not the first marker`)
+        this.start(ev.header)
+        return null
+      case 'chunk':
+        if (!this.header) throw new FramingError(`marker ${ev.seq}: a chunk in a stream that declared no extensions at its start`)
+        this.submit(ev.name, ev.chunk, ev.seq, ev.shard)
+        return null
+      case 'trailer':
+        if (!this.header) throw new FramingError(`marker ${ev.seq}: an image trailer in a stream that declared no extensions at its start`)
+        // Judged once every chunk before it is: a damaged chunk is then reported as itself.
+        this.trailerSeen = true
+        this.queue.push({ ev: null, slot: null, where: '', check: () => this.checkTrailer(ev.trailer.digest, ev.trailer.tag, ev.seq) })
+        return null
+      case 'data':
+        if (this.header) throw new FramingError(`${ev.name}: plain file data (file_data) inside an extended stream`)
+        return ev
+      case 'end':
+        if (this.header && !this.trailerSeen) throw new FramingError('the stream ends without its image trailer: it was cut short or tampered with')
+        this.inputDone = true
+        return ev
+      default:
+        return ev
+    }
+  }
+
+  private observe(m: Marker): void {
+    if (m.body.kind === 'image_trailer') this.trailerDigest = this.transcript.digest()
+    else if (!this.trailerDigest) this.transcript.add(m)
+  }
+
+  private start(h: StreamHeader): void {
+    if (h.version !== EXT_VERSION) throw new FramingError(`stream format version ${h.version} is not supported (this reader knows ${EXT_VERSION})`)
+    if (h.codecs & ~ALL_CODECS) throw new FramingError(`the stream uses codecs this reader does not know (mask ${h.codecs})`)
+    if (h.checksum !== ChecksumKind.NONE && h.checksum !== ChecksumKind.XXH64) throw new FramingError(`unknown checksum kind ${h.checksum}`)
+    if (h.cipher !== CipherKind.NONE && h.cipher !== CipherKind.AES_256_GCM) throw new FramingError(`unknown cipher ${h.cipher}`)
+    if (h.cipher === CipherKind.AES_256_GCM && !this.opts.key) throw new FramingError('the stream is encrypted: give the key with --decrypt KEYFILE')
+    if (h.cipher === CipherKind.NONE && this.opts.key) throw new FramingError('a key was given, but the stream is not encrypted')
+    this.header = h
+    this.subkey = this.opts.key ? deriveSubkey(this.opts.key, h.streamId) : null
+    const init: CodecInit = { streamId: h.streamId, subkey: this.subkey, checksum: h.checksum === ChecksumKind.XXH64 }
+    this.pool = new WorkerPool<ChunkJob>({
+      handler: CHUNK_WORKER, init, threads: this.opts.threads, slots: SLOTS_PER_THREAD * this.opts.threads,
+      inputBytes: LZ4_SIZE_PREFIX + MAX_RAW_CHUNK, outputBytes: MAX_RAW_CHUNK,
+    })
+  }
+
+  private submit(name: string, c: ChunkHeader, seq: number, shard: number): void {
+    const offset = this.offsets.get(name) ?? 0
+    const where = `${name} at offset ${offset} (shard ${shard}, marker ${seq})`
+    const why = this.invalid(c)
+    if (why) throw new FramingError(`${where}: ${why}`)
+    const slot = this.pool!.acquire()!
+    try {
+      this.reader.payloadInto(slot.input, LZ4_SIZE_PREFIX)
+    } catch (e) {
+      this.pool!.release(slot)
+      throw new FramingError(`${where}: ${(e as Error).message}`)
+    }
+    const dest = this.place?.(name, c.rawLength) ?? null
+    this.pool!.submit(slot, {
+      op: 'decode', seq, name, codec: c.codec, rawLength: c.rawLength, storedLength: c.storedLength, checksum: c.checksum, tag: c.tag, dest,
+    })
+    this.offsets.set(name, offset + c.rawLength)
+    this.counter.add(c.codec, c.rawLength, c.storedLength)
+    this.queue.push({ ev: { type: 'bytes', name, data: EMPTY, placed: dest !== null }, slot, where, placed: dest !== null })
+  }
+
+  /** Every limit of a chunk, checked before a byte of it is read. */
+  private invalid(c: ChunkHeader): string | null {
+    const h = this.header!
+    if (!(c.codec in CODEC_NAMES) || !(h.codecs & (1 << c.codec))) return `codec ${c.codec} is not one the stream header declared`
+    if (c.rawLength < 1 || c.rawLength > MAX_RAW_CHUNK) return `raw length ${c.rawLength} is out of range (1..${MAX_RAW_CHUNK})`
+    const s = c.storedLength
+    const ok = ({
+      [Codec.STORED]: s === c.rawLength, [Codec.ZERO]: s === 0,
+      [Codec.LZ4]: s >= 1 && s < c.rawLength, [Codec.ZSTD]: s >= 1 && s < c.rawLength,
+    } as Record<CodecT, boolean>)[c.codec as CodecT]
+    if (!ok) return `stored length ${s} is impossible for a ${CODEC_NAMES[c.codec as CodecT]} chunk of ${c.rawLength} bytes`
+    if ((h.cipher === CipherKind.AES_256_GCM) !== (c.tag !== null)) return c.tag ? 'a tag in a stream that is not encrypted' : 'the chunk has no tag'
+    if ((h.checksum === ChecksumKind.XXH64) !== (c.checksum !== null)) return c.checksum !== null ? 'a checksum the stream header did not declare' : 'the chunk has no checksum'
+    return null
+  }
+
+  private finished(p: Pending): boolean {
+    try {
+      return this.pool!.done(p.slot!)
+    } catch (err) {
+      if (err instanceof WorkerJobError) throw new FramingError(`${p.where}: ${err.message}`)
+      throw err
+    }
+  }
+
+  private checkTrailer(digest: Buffer, tag: Buffer | null, seq: number): void {
+    const bad = (): never => { throw new FramingError(`image trailer (marker ${seq}): it does not match the markers before it (a marker was changed, dropped or added)`) }
+    if (!this.trailerDigest || !digest.equals(this.trailerDigest)) bad()
+    if (this.subkey) {
+      if (!tag || !trailerTag(this.subkey, this.header!.streamId, seq, digest).equals(tag)) bad()
+    } else if (tag) bad()
+  }
+}

@@ -1,0 +1,35 @@
+// The numbers of the stream extensions (see README, "The shard format"), each named once.
+
+/** STREAM_HEADER.version this code writes and the only one it reads. */
+export const EXT_VERSION = 1
+
+/** Codec of a CHUNK: how its stored bytes give its raw bytes. */
+export const Codec = { STORED: 0, LZ4: 1, ZSTD: 2, ZERO: 3 } as const
+export type Codec = (typeof Codec)[keyof typeof Codec]
+export const CODEC_NAMES: Record<Codec, string> = { 0: 'stored', 1: 'lz4', 2: 'zstd', 3: 'zero' }
+export const ALL_CODECS = (1 << 4) - 1
+
+export const ChecksumKind = { NONE: 0, XXH64: 1 } as const
+export const CipherKind = { NONE: 0, AES_256_GCM: 1 } as const
+
+/**
+ * The largest raw chunk a reader accepts: every buffer of the read side is sized from it before
+ * a single byte is read, so a lying length can never make a reader allocate more. Writers use
+ * EXT_CHUNK; 1 MiB leaves room for a future writer with larger chunks.
+ */
+export const MAX_RAW_CHUNK = 1 << 20
+/**
+ * Raw bytes per chunk written: large enough that a codec call and a marker cost little per byte,
+ * small enough that the shard balancer can still steer compressed data around a slow consumer
+ * (a 256 KiB chunk of a typical heap is 40-80 KiB stored).
+ */
+export const EXT_CHUNK = 256 * 1024
+export const STREAM_ID_BYTES = 16
+export const TAG_BYTES = 16
+/** SHA-256 of the marker transcript, in IMAGE_TRAILER. */
+export const DIGEST_BYTES = 32
+/**
+ * The read side puts a chunk's stored bytes this far into its slot: lz4-napi wants an LZ4 block
+ * preceded by its raw length (u32 LE), which the worker writes in front without a copy.
+ */
+export const LZ4_SIZE_PREFIX = 4

@@ -1,0 +1,47 @@
+// The opt-in options of the extended stream, as the binaries take them.
+import { Codec } from './limits.js'
+
+export type CompressMode = 'none' | 'lz4' | 'zstd' | 'auto'
+
+export interface ExtWriteOptions {
+  compress: CompressMode
+  /** zstd level for `--compress zstd:LEVEL` (default ZSTD_DEFAULT_LEVEL). */
+  level: number
+  checksum: boolean
+  /** 32-byte key (key-file.ts), or null. */
+  key: Buffer | null
+  threads: number
+}
+
+export interface ExtReadOptions { key: Buffer | null; threads: number }
+
+export const ZSTD_DEFAULT_LEVEL = 1
+// zstd-napi accepts levels down to its fast modes (-131072) and up to 22; beyond 19 needs a
+// large window that no chunk has.
+export const ZSTD_MIN_LEVEL = -50
+export const ZSTD_MAX_LEVEL = 19
+
+/** `none|lz4|zstd[:LEVEL]|auto`; null when the value is not one of those. */
+export function parseCompress(value: string): { compress: CompressMode; level: number } | null {
+  const m = /^(none|lz4|auto|zstd)(?::(-?\d+))?$/.exec(value)
+  if (!m) return null
+  const compress = m[1] as CompressMode
+  if (m[2] !== undefined && compress !== 'zstd') return null
+  const level = m[2] !== undefined ? Number(m[2]) : ZSTD_DEFAULT_LEVEL
+  if (level < ZSTD_MIN_LEVEL || level > ZSTD_MAX_LEVEL) return null
+  return { compress, level }
+}
+
+/** Whether the options need the extended stream at all: without them it stays criu-image-streamer's. */
+export const isExtended = (o: ExtWriteOptions): boolean => o.compress !== 'none' || o.checksum || o.key !== null
+
+/** The codecs a writer with these options may put in its stream (STREAM_HEADER.codecs). */
+export function codecsOf(compress: CompressMode): number {
+  const bit = (c: Codec): number => 1 << c
+  switch (compress) {
+    case 'none': return bit(Codec.STORED)
+    case 'lz4': return bit(Codec.STORED) | bit(Codec.LZ4)
+    case 'zstd': return bit(Codec.STORED) | bit(Codec.ZSTD)
+    case 'auto': return bit(Codec.STORED) | bit(Codec.ZSTD) | bit(Codec.ZERO)
+  }
+}

@@ -1,0 +1,87 @@
+// Everything about AES-256-GCM in the stream, on both sides and on every thread, in one place.
+//  - One key file (32 bytes) may protect many streams, so no stream uses it directly: each uses
+//    a subkey HKDF-SHA256(key, salt = its random 16-byte stream id). Under that subkey the nonce
+//    of a marker is its seq (96-bit big-endian counter), and every seq occurs once per stream:
+//    a nonce never repeats under one key.
+//  - A chunk's associated data binds the stream id, its seq, its header (codec, lengths) and the
+//    name of the file it belongs to: a chunk cannot be moved, reordered, replayed or relabelled.
+//  - The trailer's tag (GCM over no plaintext) binds the SHA-256 of every marker before it, so
+//    a marker that is not a chunk (filename, file_eof) cannot be forged, dropped or renumbered.
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, type Hash } from 'node:crypto'
+import { encodeMarker, type Marker } from '../marker.js'
+import { TAG_BYTES } from './limits.js'
+
+const CIPHER = 'aes-256-gcm'
+const SUBKEY_INFO = 'criu-pipes stream subkey v1 aes-256-gcm'
+const CHUNK_AAD = Buffer.from('criu-pipes chunk v1\0')
+const TRAILER_AAD = Buffer.from('criu-pipes trailer v1\0')
+export const KEY_BYTES = 32
+
+export function deriveSubkey(key: Uint8Array, streamId: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', key, streamId, SUBKEY_INFO, KEY_BYTES))
+}
+
+function nonce(seq: number): Buffer {
+  const n = Buffer.alloc(12)
+  n.writeBigUInt64BE(BigInt(seq), 4)
+  return n
+}
+
+export interface ChunkContext { streamId: Uint8Array; seq: number; codec: number; rawLength: number; storedLength: number; name: string }
+
+export function chunkAad(c: ChunkContext): Buffer {
+  const fixed = Buffer.alloc(8 + 1 + 4 + 4)
+  fixed.writeBigUInt64LE(BigInt(c.seq), 0)
+  fixed.writeUInt8(c.codec, 8)
+  fixed.writeUInt32LE(c.rawLength, 9)
+  fixed.writeUInt32LE(c.storedLength, 13)
+  return Buffer.concat([CHUNK_AAD, c.streamId, fixed, Buffer.from(c.name)])
+}
+
+/** Encrypts `data` (a chunk's stored bytes); returns the ciphertext (same length) and tag. */
+export function sealChunk(subkey: Uint8Array, c: ChunkContext, data: Uint8Array): { ciphertext: Buffer; tag: Buffer } {
+  const cipher = createCipheriv(CIPHER, subkey, nonce(c.seq), { authTagLength: TAG_BYTES })
+  cipher.setAAD(chunkAad(c))
+  const ciphertext = cipher.update(data)
+  cipher.final()
+  return { ciphertext, tag: cipher.getAuthTag() }
+}
+
+/** Decrypts and authenticates; throws when the tag does not match (damage, wrong key, moved chunk). */
+export function openChunk(subkey: Uint8Array, c: ChunkContext, ciphertext: Uint8Array, tag: Uint8Array): Buffer {
+  const d = createDecipheriv(CIPHER, subkey, nonce(c.seq), { authTagLength: TAG_BYTES })
+  d.setAAD(chunkAad(c))
+  d.setAuthTag(tag)
+  const plain = d.update(ciphertext)
+  try {
+    d.final()
+  } catch {
+    throw new Error('authentication failed (wrong key, or the chunk was damaged or moved)')
+  }
+  return plain
+}
+
+function trailerAad(streamId: Uint8Array, seq: number, digest: Uint8Array): Buffer {
+  const s = Buffer.alloc(8)
+  s.writeBigUInt64LE(BigInt(seq))
+  return Buffer.concat([TRAILER_AAD, streamId, s, digest])
+}
+
+export function trailerTag(subkey: Uint8Array, streamId: Uint8Array, seq: number, digest: Uint8Array): Buffer {
+  const cipher = createCipheriv(CIPHER, subkey, nonce(seq), { authTagLength: TAG_BYTES })
+  cipher.setAAD(trailerAad(streamId, seq, digest))
+  cipher.final()
+  return cipher.getAuthTag()
+}
+
+/**
+ * SHA-256 over the canonical encoding of every marker of a stream, in seq order, from the
+ * stream header up to the trailer. Both sides compute it (the reader re-encodes what it decoded:
+ * the encoding is canonical, so equal markers give equal bytes).
+ */
+export class Transcript {
+  private readonly hash: Hash = createHash('sha256')
+  add(m: Marker): void { this.hash.update(encodeMarker(m)) }
+  addEncoded(bytes: Uint8Array): void { this.hash.update(bytes) }
+  digest(): Buffer { return this.hash.copy().digest() }
+}

@@ -1,0 +1,22 @@
+import { CODEC_NAMES, type Codec } from './limits.js'
+
+/** What the stats JSON gains for an extended stream: raw and stored bytes, and raw bytes per codec. */
+export interface ExtStats { raw: number; stored: number; codecs: Record<string, number> }
+
+export class ExtCounter {
+  raw = 0
+  stored = 0
+  private readonly byCodec = new Map<number, number>()
+
+  add(codec: number, raw: number, stored: number): void {
+    this.raw += raw
+    this.stored += stored
+    this.byCodec.set(codec, (this.byCodec.get(codec) ?? 0) + raw)
+  }
+
+  stats(): ExtStats {
+    const codecs: Record<string, number> = {}
+    for (const [c, n] of [...this.byCodec].sort((a, b) => a[0] - b[0])) codecs[CODEC_NAMES[c as Codec]] = n
+    return { raw: this.raw, stored: this.stored, codecs }
+  }
+}

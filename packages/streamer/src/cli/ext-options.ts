@@ -1,0 +1,38 @@
+// The options of the extended stream (README, "Compression, checksums, encryption"), parsed one
+// way for every binary: img-split writes it, img-join and img-buffer read it (and img-join may
+// write it again).
+import {
+  defaultThreads, parseCompress, readKeyFile, isExtended, ZSTD_DEFAULT_LEVEL, type ExtReadOptions, type ExtWriteOptions,
+} from '@criu-pipes/framing'
+import { UsageError } from './usage-error.js'
+
+export const WRITE_EXT_OPTIONS = {
+  compress: { type: 'string', describe: 'none|lz4|zstd[:LEVEL]|auto, chosen per chunk [default: none]' },
+  checksum: { type: 'boolean', describe: 'XXH64 of every chunk [default: on with --compress or --encrypt]' },
+  encrypt: { type: 'string', describe: 'AES-256-GCM with the 32-byte key in this file (mode 0600)' },
+  threads: { type: 'number', describe: 'worker threads for the codecs [default: the number of cores]' },
+} as const
+
+export const READ_EXT_OPTIONS = {
+  decrypt: { type: 'string', describe: 'the key file of an encrypted stream' },
+  threads: { type: 'number', describe: 'worker threads for the codecs [default: the number of cores]' },
+} as const
+
+function threads(value: number | undefined): number {
+  if (value === undefined) return defaultThreads()
+  if (!Number.isInteger(value) || value < 1 || value > 256) throw new UsageError(`--threads: "${value}" is not a thread count (1..256)`)
+  return value
+}
+
+/** The write options; null when none is given, so the stream stays criu-image-streamer's. */
+export function writeExtOptions(a: { compress?: string | undefined; checksum?: boolean | undefined; encrypt?: string | undefined; threads?: number | undefined }): ExtWriteOptions | null {
+  const c = a.compress === undefined ? { compress: 'none' as const, level: ZSTD_DEFAULT_LEVEL } : parseCompress(a.compress)
+  if (!c) throw new UsageError(`--compress: "${a.compress}" is not none, lz4, zstd[:LEVEL] or auto`)
+  const key = a.encrypt !== undefined ? readKeyFile(a.encrypt) : null
+  const o: ExtWriteOptions = { ...c, key, checksum: a.checksum ?? (c.compress !== 'none' || key !== null), threads: threads(a.threads) }
+  return isExtended(o) ? o : null
+}
+
+export function readExtOptions(a: { decrypt?: string | undefined; threads?: number | undefined }): ExtReadOptions {
+  return { key: a.decrypt !== undefined ? readKeyFile(a.decrypt) : null, threads: threads(a.threads) }
+}

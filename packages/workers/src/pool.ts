@@ -1,0 +1,128 @@
+// THE worker pool: a fixed set of worker_threads over a fixed set of chunk buffers in shared
+// memory, driven from a synchronous main thread. The binaries' main loops are poll(2) loops over
+// CRIU's socket and pipes, never yielding to Node's event loop; so jobs go out by postMessage
+// (delivered without the sender's event loop) and come back through shared memory plus one byte
+// on a notify pipe, whose read end the main loop can poll with its other fds. Memory is what
+// the constructor allocates, slots x (input + output), and never grows with the work.
+import { Worker } from 'node:worker_threads'
+import { O_CLOEXEC, O_NONBLOCK, POLLIN, closeQuietly, makePipe, poll, readSome } from '@criu-pipes/sys'
+import { BUSY, CONTROL_INTS, DONE, FAILED, FREE, allocate, slotViews, type PoolMemory, type Slot } from './layout.js'
+
+export interface PoolOptions<I> {
+  /** URL of the handler module (see handler.ts), e.g. `new URL('./my-handler.js', import.meta.url).href`. */
+  handler: string
+  /** Given to the handler's factory in each worker (structured-cloned). */
+  init: I
+  threads: number
+  slots: number
+  inputBytes: number
+  outputBytes: number
+}
+
+/** A job that threw in its worker; the message is the worker's. */
+export class WorkerJobError extends Error {
+  override name = 'WorkerJobError'
+}
+
+export class WorkerPool<P = unknown> {
+  readonly threads: number
+  readonly slots: readonly Slot[]
+  /** Bytes of shared memory the pool holds, fixed at construction. */
+  readonly memoryBytes: number
+  /** Readable when some job has finished since the last wait()/drainNotify(): poll it with your own fds. */
+  readonly notifyFd: number
+  private readonly notifyWrite: number
+  private readonly control: Int32Array
+  private readonly workers: Worker[]
+  private readonly load: number[]
+  private readonly owner: number[]
+  private readonly free: number[]
+  private readonly scratch = Buffer.alloc(256)
+  private closed = false
+
+  constructor(opts: PoolOptions<unknown>) {
+    if (opts.threads < 1 || opts.slots < 1) throw new Error('a worker pool needs at least one thread and one slot')
+    const memory: PoolMemory = allocate(opts.slots, opts.inputBytes, opts.outputBytes)
+    this.memoryBytes = memory.data.byteLength + memory.meta.byteLength + memory.control.byteLength
+    this.control = new Int32Array(memory.control)
+    this.slots = slotViews(memory)
+    this.free = this.slots.map(s => s.index).reverse()
+    this.owner = this.slots.map(() => -1)
+    // Non-blocking read end: drained without waiting. The write end blocks, which never happens:
+    // at most one byte per slot is ever unread, far below a pipe's capacity.
+    ;[this.notifyFd, this.notifyWrite] = makePipe(O_CLOEXEC | O_NONBLOCK)
+    this.threads = opts.threads
+    const workerData = { memory, handler: opts.handler, init: opts.init, notifyFd: this.notifyWrite }
+    this.workers = Array.from({ length: opts.threads }, () => {
+      // execArgv: [] so a worker does not inherit the parent's loaders (a test runner's hooks
+      // made each thread take a quarter of a second to start).
+      const w = new Worker(new URL('./worker-main.js', import.meta.url), { workerData, execArgv: [] })
+      w.unref()
+      return w
+    })
+    this.load = this.workers.map(() => 0)
+  }
+
+  /** Slots neither submitted nor holding an unreleased result. */
+  get available(): number { return this.free.length }
+
+  /** A free slot, or null when every slot is in use (wait, or take results, and release). */
+  acquire(): Slot | null {
+    const i = this.free.pop()
+    return i === undefined ? null : this.slots[i]!
+  }
+
+  /** Hands the slot to the least loaded worker. */
+  submit(slot: Slot, params: P): void {
+    let w = 0
+    for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[w]!) w = i
+    this.load[w]!++
+    this.owner[slot.index] = w
+    Atomics.store(this.control, slot.index * CONTROL_INTS, BUSY)
+    this.workers[w]!.postMessage({ slot: slot.index, params })
+  }
+
+  /** True once the slot's job has finished; throws the worker's error if it failed. */
+  done(slot: Slot): boolean {
+    const state = Atomics.load(this.control, slot.index * CONTROL_INTS)
+    if (state === FAILED) {
+      const n = Atomics.load(this.control, slot.index * CONTROL_INTS + 1)
+      throw new WorkerJobError(slot.output.toString('utf8', 0, n))
+    }
+    return state === DONE
+  }
+
+  /** Gives the slot back (its result read, or abandoned). */
+  release(slot: Slot): void {
+    const w = this.owner[slot.index]!
+    if (w >= 0) { this.load[w]!--; this.owner[slot.index] = -1 }
+    Atomics.store(this.control, slot.index * CONTROL_INTS, FREE)
+    this.free.push(slot.index)
+  }
+
+  /** Blocks until some job finishes (or `timeoutMs` passes); returns at once if one already has unseen. */
+  wait(timeoutMs = -1): void {
+    if (this.drainNotify() > 0) return
+    poll([{ fd: this.notifyFd, events: POLLIN }], timeoutMs)
+    this.drainNotify()
+  }
+
+  /** Empties the notify pipe; returns how many completions it announced. */
+  drainNotify(): number {
+    let total = 0
+    for (;;) {
+      const n = readSome(this.notifyFd, this.scratch)
+      if (n <= 0) return total
+      total += n
+    }
+  }
+
+  /** Stops the threads. Jobs still running are abandoned. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    for (const w of this.workers) void w.terminate()
+    closeQuietly(this.notifyFd)
+    closeQuietly(this.notifyWrite)
+  }
+}

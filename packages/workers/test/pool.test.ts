@@ -1,0 +1,54 @@
+import t from 'tap'
+import { WorkerPool, WorkerJobError } from '../src/index.js'
+
+const handler = new URL('./fixtures/xor-handler.js', import.meta.url).href
+
+// The main thread never yields to its event loop between submit and result, as in the binaries.
+function runAll(pool: WorkerPool<{ length: number; fail?: string; spinMs?: number }>, jobs: number) {
+  const order: number[] = []
+  const queue: { slot: NonNullable<ReturnType<typeof pool.acquire>>; job: number }[] = []
+  let next = 0
+  while (order.length < jobs) {
+    let slot
+    while (next < jobs && (slot = pool.acquire())) {
+      slot.input.fill(next & 0xff, 0, 1000)
+      pool.submit(slot, { length: 1000, spinMs: next % 3 === 0 ? 5 : 0 })
+      queue.push({ slot, job: next++ })
+    }
+    const head = queue[0]!
+    if (!pool.done(head.slot)) { pool.wait(); continue }
+    queue.shift()
+    if (head.slot.output[999] !== ((head.job & 0xff) ^ 0x5a) || head.slot.meta.readUInt32LE(0) !== 1000) throw new Error(`job ${head.job}: wrong output`)
+    order.push(head.job)
+    pool.release(head.slot)
+  }
+  return order
+}
+
+t.test('jobs run on the workers and come back in submission order from a blocking main loop', t => {
+  const pool = new WorkerPool<{ length: number; spinMs?: number }>({ handler, init: { key: 0x5a }, threads: 2, slots: 4, inputBytes: 4096, outputBytes: 4096 })
+  t.equal(pool.memoryBytes, 4 * 8192 + 4 * 64 + 4 * 8)
+  const order = runAll(pool, 50)
+  t.same(order, Array.from({ length: 50 }, (_, i) => i))
+  t.equal(pool.available, 4, 'every slot back')
+  pool.close()
+  t.end()
+})
+
+t.test('a job that throws fails with its message; a handler that cannot load fails every job', t => {
+  const pool = new WorkerPool<{ length: number; fail?: string }>({ handler, init: { key: 1 }, threads: 1, slots: 1, inputBytes: 16, outputBytes: 64 })
+  const slot = pool.acquire()!
+  t.equal(pool.acquire(), null, 'the pool is fixed')
+  pool.submit(slot, { length: 1, fail: 'boom on purpose' })
+  while (!((): boolean => { try { return pool.done(slot) } catch (e) { t.type(e, WorkerJobError); t.equal((e as Error).message, 'boom on purpose'); return true } })()) pool.wait()
+  pool.release(slot)
+  pool.close()
+  const broken = new WorkerPool<{ length: number }>({ handler: new URL('./fixtures/missing.js', import.meta.url).href, init: {}, threads: 1, slots: 1, inputBytes: 16, outputBytes: 256 })
+  const s = broken.acquire()!
+  broken.submit(s, { length: 1 })
+  let err: unknown = null
+  while (!err) { try { if (broken.done(s)) break } catch (e) { err = e } if (!err) broken.wait() }
+  t.match((err as Error).message, /worker could not load/)
+  broken.close()
+  t.end()
+})
