@@ -36,6 +36,11 @@ PORT=${POSTCOPY_PORT:-27182}
 # How long to wait (tries of 0.1 s) for the workload, the dump and the restore.
 TRIES=600
 
+# CRIU's page server sizes its lazy pipe to 4 MiB; without CAP_SYS_RESOURCE that needs this.
+if [ "$(cat /proc/sys/fs/pipe-max-size)" -lt 4194304 ]; then
+  echo "postcopy-ssh: fs.pipe-max-size is below 4 MiB: CRIU's page server cannot serve lazy pages (sysctl fs.pipe-max-size=4194304)" >&2
+  exit 1
+fi
 mkdir -p "$RUN/src-images" "$RUN/dst-images" "$RUN/dst-work"
 LOG=$RUN/memhog.log
 
