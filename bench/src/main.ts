@@ -23,8 +23,9 @@ import { lazy } from './benchmarks/lazy.js'
 import { compress } from './benchmarks/compress.js'
 import { ssh } from './benchmarks/ssh.js'
 import { objectStore } from './benchmarks/object-store.js'
+import { postcopy } from './benchmarks/postcopy.js'
 
-const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, ssh, objectStore]
+const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, ssh, objectStore, postcopy]
 
 const USAGE = `usage: pnpm bench [--quick] [options]      (or: node bench/dist/src/main.js ...)
 

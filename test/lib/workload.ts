@@ -12,7 +12,7 @@ import { forget, killGroup, killOnExit } from './cleanup.js'
 import { pidAlive, procStat, waitSessionGone } from './procfs.js'
 import { sleep, waitFor } from './wait.js'
 
-export type WorkloadMode = 'plain' | 'events'
+export type WorkloadMode = 'plain' | 'events' | 'random'
 /** 'pattern': every word pseudo-random (incompressible); 'mixed': compresses like an app's heap */
 export type WorkloadMemory = 'pattern' | 'mixed'
 /** hugehog's: private and shared MAP_HUGETLB memory, or one of the two. */

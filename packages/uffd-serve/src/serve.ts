@@ -13,12 +13,31 @@ import type { Log } from './log.js'
 import type { Options } from './options.js'
 import type { PageSource } from './page-source.js'
 import { PageServerSource } from './page-server-source.js'
+import { killRestoredTree } from './fail-stop.js'
+import { StreamSource } from './stream-source.js'
+import type { OwedPages } from './daemon.js'
+import type { ImageSet } from './images.js'
+
+/** How long the feeder may take to say hello (an ssh login included). */
+const HELLO_TIMEOUT_MS = 60_000
+/** After the close, how long the channel's command (ssh) may take to exit before we stop waiting. */
+const COMMAND_EXIT_MS = 10_000
 
 async function numericAddress(address: string): Promise<string> {
   return isIP(address) ? address : (await lookup(address)).address
 }
 
 async function openSource(opts: Options, images: ReturnType<typeof loadImageSet>): Promise<PageSource> {
+  if (opts.pagesFrom !== undefined) {
+    const src = 'cmd' in opts.pagesFrom ? StreamSource.fromCommand(opts.pagesFrom.cmd) : StreamSource.overFds(...opts.pagesFrom.fds)
+    try {
+      src.hello([...images.tasks.values()].reduce((n, t) => n + t.lazyPages, 0), HELLO_TIMEOUT_MS)
+    } catch (e) {
+      src.abort()
+      throw e
+    }
+    return src
+  }
   if (opts.pageServer === undefined) return DirectorySource.open(images)
   const { address, port, proto } = opts.pageServer
   return PageServerSource.connect(await numericAddress(address), port, proto)
@@ -56,14 +75,37 @@ async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log
       listener.close()
     }
     const channel = new RestoreChannel(conn, images.taskCount)
-    const stats = new Daemon(channel, images, source, log, { maxPushRate: opts.maxPushRate }).run()
+    const onFailure = (err: Error, owed: OwedPages[]): Error => failStop(err, owed, images, opts, log)
+    const stats = new Daemon(channel, images, source, log, { maxPushRate: opts.maxPushRate, onFailure }).run()
     ok = true
     return stats
   } finally {
+    if (source.stream !== undefined) log.info(source.stream.summary())
     if (!ok) source.abort()
     else {
       // Every page is in place whatever the server says now; CRIU ignores this answer too.
       try { source.close() } catch (e) { log.warn(`closing ${source.name}: ${(e as Error).message}`) }
     }
+    if (source instanceof StreamSource) {
+      const code = await source.commandExit(COMMAND_EXIT_MS)
+      if (ok && code !== undefined && code !== 0) log.warn(`${source.name} exited ${code}`)
+    }
   }
+}
+
+/**
+ * The daemon failed while processes still owe pages, their uffds still open. By default the
+ * restored tree is killed now, before those uffds close and the kernel starts answering faults
+ * with zero pages (fail-stop.ts); --on-source-loss=zero leaves it running, as CRIU would.
+ */
+function failStop(err: Error, owed: OwedPages[], images: ImageSet, opts: Options, log: Log): Error {
+  const pages = owed.reduce((n, o) => n + o.pages, 0)
+  const cause = err.message.replace(/\s*\n\s*/g, ' ')
+  if (opts.onSourceLoss === 'zero') {
+    return new Error(`${cause}; --on-source-loss=zero: the restored tree runs on and reads zero pages where ${pages} pages were owed`)
+  }
+  const killed = killRestoredTree(owed.map((o) => o.pid), images.pids)
+  log.debug(`fail-stop: SIGKILL ${killed.join(' ') || '(nothing found)'}`)
+  return new Error(`${cause}; ${pages} pages were still owed, so the restored tree was killed ` +
+    `(${killed.length} process${killed.length === 1 ? '' : 'es'}) rather than left to read zero pages (--on-source-loss=zero keeps it)`)
 }
