@@ -1,5 +1,5 @@
-// Every script in scripts/scenarios/ is run by a test here: its name appears in one of the
-// scenario test files (a new scenario without a test fails this).
+// Every script in scripts/scenarios/ is run by a test: its name appears in one of the scenario
+// or end-to-end test files (a new scenario without a test fails this).
 import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -11,7 +11,9 @@ t.test('every scenario script has a test', async t => {
     .filter(f => f.endsWith('.sh') && f !== 'lib.sh').map(f => f.slice(0, -3))
   t.ok(scripts.length >= 5, `${scripts.length} scenario scripts`)
   const here = dirname(fileURLToPath(import.meta.url))
-  const tests = readdirSync(here).filter(f => f.endsWith('.test.js') && !f.startsWith('every-script'))
-    .map(f => readFileSync(join(here, f), 'utf8')).join('\n')
-  for (const s of scripts) t.match(tests, `'${s}'`, `${s}.sh is run by a test`)
+  const tests = [here, join(here, '..', 'e2e')]
+    .flatMap(dir => readdirSync(dir).filter(f => f.endsWith('.test.js') && !f.startsWith('every-script')).map(f => join(dir, f)))
+    .map(f => readFileSync(f, 'utf8')).join('\n')
+  // Named as runScenario names it ('NAME') or as a path's last part ('NAME.sh').
+  for (const s of scripts) t.match(tests, new RegExp(`'${s}(\\.sh)?'`), `${s}.sh is run by a test`)
 })
