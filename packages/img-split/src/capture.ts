@@ -8,6 +8,7 @@ import {
   POLLIN, poll, listenUnix, acceptOne, recvFd, closeQuietly, isFifo,
 } from '@criu-pipes/sys'
 import { ShardWriter, ExtWriter, FramingError, type ExtWriteOptions } from '@criu-pipes/framing'
+import { contentWriter } from './content.js'
 import { CAPTURE_SOCKET, readRequest, Progress, StatusLine, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { Source } from './sources.js'
 import { SyncSocket, SYNC_POLL_MS } from './sync-socket.js'
@@ -20,6 +21,9 @@ export interface CaptureOptions {
   /** Compression, checksums, encryption (the extended stream); null: criu-image-streamer's stream. */
   ext?: ExtWriteOptions | null
   status?: boolean
+  /** Incremental checkpoints (content.ts): where this checkpoint's index goes, and the base's index. */
+  indexOut?: string | null
+  baseIndex?: string | null
 }
 
 export interface CaptureResult { sizes: number[]; durationMs: number; files: number }
@@ -41,7 +45,8 @@ export function capture(opts: CaptureOptions): CaptureResult {
   // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
   const shardWriter = new ShardWriter(opts.shardFds)
   const ext = opts.ext ? new ExtWriter(shardWriter, opts.ext) : null
-  const writer = ext ?? shardWriter
+  const content = contentWriter(ext ?? shardWriter, opts)
+  const writer = content ?? ext ?? shardWriter
   const status = new StatusLine('img-split', opts.status ?? false)
   const onShards = (): number => writer.sizes().reduce((a, b) => a + b, 0)
   const listener = listenUnix(join(opts.imagesDir, CAPTURE_SOCKET))
@@ -118,6 +123,7 @@ export function capture(opts: CaptureOptions): CaptureResult {
     }
     writer.endImage()
   } finally {
+    content?.close()
     for (const s of sources) s.close()
     closeQuietly(criu)
     sync.close()
@@ -126,6 +132,6 @@ export function capture(opts: CaptureOptions): CaptureResult {
   }
   const durationMs = Math.round(performance.now() - (started ?? connectedAt))
   const sizes = writer.sizes()
-  progress.stats(sizes.map(size => ({ size, transfer_duration_millis: durationMs })), ext?.stats() ?? null)
+  progress.stats(sizes.map(size => ({ size, transfer_duration_millis: durationMs })), ext || content ? { ...ext?.stats(), ...(content ? { content: content.stats() } : {}) } : null)
   return { sizes, durationMs, files: seen.size }
 }
