@@ -96,9 +96,7 @@ int main(int argc, char **argv) {
   long mib = strtol(argv[1], NULL, 10);
   long touches = argc > 3 ? strtol(argv[3], NULL, 10) : 2000;
   if (mib < 1 || touches < 1) { fprintf(stderr, "faulttouch: bad MIB or TOUCHES\n"); return 2; }
-  logfd = open(argv[2], O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (logfd < 0) { perror("faulttouch: open log"); return 2; }
-  become_dumpable();
+  start_logging(argv[2], "faulttouch");
   npages = (size_t)mib * (1024 * 1024 / PAGE);
   base = mmap(NULL, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) die("mmap");

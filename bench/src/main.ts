@@ -20,14 +20,15 @@ import { checkpoint } from './benchmarks/checkpoint.js'
 import { restore } from './benchmarks/restore.js'
 import { joinBench } from './benchmarks/join.js'
 import { lazy } from './benchmarks/lazy.js'
+import { compress } from './benchmarks/compress.js'
 
-const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy]
+const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress]
 
 const USAGE = `usage: pnpm bench [--quick] [options]      (or: node bench/dist/src/main.js ...)
 
   --quick                 small sizes, one run (what the test suite runs)
   --runs N                runs per benchmark, contenders interleaved (default 5; quick 1)
-  --size SIZE             workload memory for the real-CRIU benchmarks 2, 3, 5 (default 2G; quick 64M)
+  --size SIZE             workload memory for the real-CRIU benchmarks 2, 3, 5, 6 (default 2G; quick 64M)
   --synthetic-size SIZE   page data of the synthetic capture, benchmark 1 (default 16G; quick 256M)
   --join-size SIZE        page data in the 4 shards of benchmark 4 (default: --size; quick 128M)
   --only LIST             comma list of: ${BENCHMARKS.map((b) => b.id).join(', ')}

@@ -9,8 +9,8 @@ import t, { type Test } from 'tap'
 import { criuAvailable, repoRoot } from '@criu-pipes/e2e/harness'
 import type { BenchmarkResult, Report } from '../src/report.js'
 
-const IDS = ['capture', 'checkpoint', 'restore', 'join', 'lazy']
-const NEED_CRIU = ['checkpoint', 'restore']
+const IDS = ['capture', 'checkpoint', 'restore', 'join', 'lazy', 'compress']
+const NEED_CRIU = ['checkpoint', 'restore', 'compress']
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
 

@@ -8,13 +8,9 @@ import { DumpClient } from '@criu-pipes/streamer'
 import { close, writeAll, SysError } from '@criu-pipes/sys'
 import { encodeMarker } from '@criu-pipes/framing'
 import { tmpDir } from '../lib/tmp-dir.js'
+import { pattern } from '../lib/pattern.js'
 import { bin, startShell } from '../lib/bins.js'
 
-const pattern = (n: number, seed: number) => {
-  const b = Buffer.alloc(n)
-  for (let i = 0; i + 4 <= n; i += 4) b.writeUInt32LE((i * 2654435761 + seed) >>> 0, i)
-  return b
-}
 
 const image = () => ({
   'pagemap-1.img': pattern(20_000, 1),

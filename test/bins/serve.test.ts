@@ -9,13 +9,9 @@ import { close, closeQuietly } from '@criu-pipes/sys'
 import { encodeMarker } from '@criu-pipes/framing'
 import { FILES_MAGIC, encodeImage, encodeMessage, varintField, lenField, parseImage, decodeMessage } from '@criu-pipes/criu-image'
 import { tmpDir } from '../lib/tmp-dir.js'
+import { pattern } from '../lib/pattern.js'
 import { bin, startShell } from '../lib/bins.js'
 
-const pattern = (n: number, seed: number) => {
-  const b = Buffer.alloc(n)
-  for (let i = 0; i + 4 <= n; i += 4) b.writeUInt32LE((i * 2654435761 + seed) >>> 0, i)
-  return b
-}
 
 /** A listening TCP socket entry of files.img (file_entry{type=INETSK, id, isk{..., proto, state, src_port}}). */
 function filesImg(port: number): Buffer {

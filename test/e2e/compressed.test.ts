@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { execSync } from 'node:child_process'
 import {
-  needCriu, runCriu, startRestore, startWorkload, tmpDir, workloadFromPid, waitFor, CriuError,
+  needCriu, runCriu, startWorkload, tmpDir, waitFor, CriuError, restoredAndVerified,
 } from '../lib/index.js'
 import { bin, startShell } from '../lib/bins.js'
 
@@ -41,16 +41,6 @@ async function dumped(t: Test, dir: string, splitArgs: string) {
   return { w, stats }
 }
 
-async function restoredAndVerified(t: Test, args: string[], logPath: string) {
-  const r = await startRestore(args)
-  t.teardown(() => r.kill())
-  const rw = workloadFromPid(r.pid, logPath)
-  t.ok(rw.alive(), 'the restored workload runs')
-  t.equal(await rw.verify(), OK, 'memory intact after restore')
-  t.equal(await rw.verify(), OK, 'and it keeps running')
-  await r.kill()
-}
-
 function keyFile(dir: string): string {
   const p = join(dir, 'key')
   writeFileSync(p, randomBytes(32), { mode: 0o600 })
@@ -62,7 +52,7 @@ async function servedAndRestored(t: Test, dir: string, args: string, logPath: st
   mkdirSync(srvDir)
   const srv = await startShell(`exec ${bin('img-buffer')} -D ${srvDir} ${args} 2>${dir}/serve.err`)
   await waitSocket(join(srvDir, 'streamer-serve.sock'))
-  await restoredAndVerified(t, ['-D', srvDir, '--stream'], logPath)
+  await restoredAndVerified(t, ['-D', srvDir, '--stream'], logPath, OK)
   const r = await srv.done
   t.equal(r.exitCode, 0, readFileSync(join(dir, 'serve.err'), 'utf8'))
 }
@@ -85,7 +75,7 @@ t.test('--compress lz4 over 2 shard pipes, live into img-buffer; criu restore --
   await waitSocket(join(srvDir, 'streamer-serve.sock'))
   const stats = JSON.parse(readFileSync(join(dir, 'serve-progress'), 'utf8').split('\n')[0]!) as { codecs: Record<string, number> }
   t.ok((stats.codecs.lz4 ?? 0) > 0, `img-buffer decoded lz4 chunks (${JSON.stringify(stats.codecs)})`)
-  await restoredAndVerified(t, ['-D', srvDir, '--stream'], w.logPath)
+  await restoredAndVerified(t, ['-D', srvDir, '--stream'], w.logPath, OK)
   const p = await pipeline.done
   t.equal(p.exitCode, 0, p.stderr + readFileSync(join(dir, 'split.err'), 'utf8'))
 })
@@ -98,7 +88,7 @@ t.test('--compress zstd into 2 shard files; img-join -D; plain criu restore -D',
   const out = join(dir, 'out')
   const j = await (await startShell(`${bin('img-join')} -s 3,4 -D ${out} 3<${dir}/s0 4<${dir}/s1`)).done
   t.equal(j.exitCode, 0, j.stderr)
-  await restoredAndVerified(t, ['-D', out], w.logPath)
+  await restoredAndVerified(t, ['-D', out], w.logPath, OK)
 })
 
 t.test('--compress auto --encrypt KEY over 2 shards; img-buffer --decrypt; criu restore --stream', async t => {
@@ -123,7 +113,7 @@ t.test('--compress auto --encrypt KEY; img-join -D --decrypt; plain criu restore
   const out = join(dir, 'out')
   const j = await (await startShell(`${bin('img-join')} -s 3,4 -D ${out} --decrypt ${key} 3<${dir}/s0 4<${dir}/s1`)).done
   t.equal(j.exitCode, 0, j.stderr)
-  await restoredAndVerified(t, ['-D', out], w.logPath)
+  await restoredAndVerified(t, ['-D', out], w.logPath, OK)
 })
 
 t.test('an extended stream turned plain by img-join, served by img-buffer', async t => {

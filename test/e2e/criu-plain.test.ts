@@ -1,24 +1,41 @@
 // Proves the harness against real CRIU: a plain dump (tasks are killed) and a plain restore
 // bring a 64 MiB workload back with its memory intact, and it keeps running.
 import t from 'tap'
-import { mkdirSync, openSync, writeSync, closeSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs'
+import { deflateRawSync } from 'node:zlib'
 import { join } from 'node:path'
 import {
   needCriu, runCriu, startRestore, startWorkload, tmpDir, workloadFromPid, procStat, sleep,
-  type WorkloadMode,
+  type WorkloadMemory, type WorkloadMode,
 } from '../lib/index.js'
 
 const MIB = 64
 const NPAGES = (MIB << 20) / 4096
 
-for (const mode of ['plain', 'events'] as WorkloadMode[]) {
-  t.test(`${mode} workload: dump -t PID, restore, memory intact, keeps running`, async (t) => {
+/** deflate level 1 output / input over the dump's pages-*.img (the page data) */
+function deflatedRatio(images: string): number {
+  let raw = 0
+  let packed = 0
+  for (const f of readdirSync(images).filter((n) => /^pages-\d+\.img$/.test(n))) {
+    const data = readFileSync(join(images, f))
+    raw += data.length
+    packed += deflateRawSync(data, { level: 1 }).length
+  }
+  if (raw < NPAGES * 4096) throw new Error(`${images}: only ${raw} bytes of pages, expected ${NPAGES * 4096} or more`)
+  return packed / raw
+}
+const pct = (r: number) => `${(100 * r).toFixed(1)} %`
+
+const VARIANTS: [WorkloadMode, WorkloadMemory][] = [['plain', 'pattern'], ['events', 'pattern'], ['plain', 'mixed'], ['events', 'mixed']]
+
+for (const [mode, memory] of VARIANTS) {
+  t.test(`${mode} workload, ${memory} memory: dump -t PID, restore, memory intact, keeps running`, async (t) => {
     if (!(await needCriu(t))) return
     const dir = tmpDir(t)
     const images = join(dir, 'images')
     mkdirSync(images)
 
-    const w = await startWorkload({ mib: MIB, mode, dir })
+    const w = await startWorkload({ mib: MIB, mode, memory, dir })
     t.teardown(() => w.kill())
     await w.waitReady()
     // let the events mode run a few ticks (fork, DONTNEED, munmap/mmap, mremap) first
@@ -28,6 +45,9 @@ for (const mode of ['plain', 'events'] as WorkloadMode[]) {
     await runCriu(['dump', '-t', String(w.pid), '-D', images])
     const ex = await w.exited
     t.equal(ex.signal, 'SIGKILL', 'criu dump kills the dumped tasks')
+    const ratio = deflatedRatio(images)
+    if (memory === 'mixed') t.ok(ratio < 0.3, `mixed memory compresses like a heap: deflate -1 makes the pages ${pct(ratio)}`)
+    else t.ok(ratio > 0.99, `pattern memory does not compress: deflate -1 leaves the pages at ${pct(ratio)}`)
 
     const r = await startRestore(['-D', images])
     t.teardown(() => r.kill())
@@ -48,10 +68,10 @@ for (const mode of ['plain', 'events'] as WorkloadMode[]) {
   })
 }
 
-t.test('verify() catches corruption (written through /proc/PID/mem)', async (t) => {
+for (const memory of ['pattern', 'mixed'] as WorkloadMemory[]) t.test(`verify() catches corruption of ${memory} memory (written through /proc/PID/mem)`, async (t) => {
   if (process.getuid?.() !== 0) return t.plan(0, 'needs root to write /proc/PID/mem')
   const dir = tmpDir(t)
-  const w = await startWorkload({ mib: 8, dir })
+  const w = await startWorkload({ mib: 8, memory, dir })
   t.teardown(() => w.kill())
   await w.waitReady()
   const map = w.map()

@@ -3,7 +3,7 @@
 // real `criu page-server --lazy-pages`; true post-copy migration from a frozen `criu dump
 // --lazy-pages`; and the refusal of a directory that has no page data.
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream'
 import { execa } from 'execa'
 import t, { type Test } from 'tap'
 import {
-  buildWorkload, killGroup, needCriu, procStat, repoRoot, runCriu, spawnCriu, startRestore, startWorkload, tmpDir,
+  buildWorkload, killGroup, needCriu, pidAlive, procStat, repoRoot, runCriu, spawnCriu, startRestore, startWorkload, tmpDir,
   sleep, waitFor, workloadFromPid, type Workload,
 } from '../lib/index.js'
 
@@ -42,10 +42,13 @@ interface UffdServe {
   kill(): void
 }
 
-/** Starts uffd-serve with --status-fd 3 (as zdtm does), logging at -v4 to lazy-pages.log in `work`. */
-function startUffdServe(t: Test, work: string, args: string[]): UffdServe {
+/**
+ * Starts uffd-serve with --status-fd 3 (as zdtm does), logging at -v4 to lazy-pages.log in `work`
+ * (to stderr, a pipe to us, with `logFile: false`).
+ */
+function startUffdServe(t: Test, work: string, args: string[], { logFile = true } = {}): UffdServe {
   const child = spawn(process.execPath, [UFFD_SERVE, 'lazy-pages', '--no-default-config', '-W', work,
-    '-o', 'lazy-pages.log', '-v4', '--status-fd', String(STATUS_FD), ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] })
+    ...(logFile ? ['-o', 'lazy-pages.log'] : []), '-v4', '--status-fd', String(STATUS_FD), ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] })
   const errs: Buffer[] = []
   child.stderr!.on('data', (b: Buffer) => errs.push(b))
   const status = child.stdio[STATUS_FD] as Readable
@@ -131,6 +134,21 @@ async function restoreAndVerify(t: Test, w: Workload, restoreArgs: string[], dae
   return restoreMs
 }
 
+/**
+ * `criu restore --lazy-pages` of `dst` through the daemon listening in `work`: the restored
+ * workload verifies, then again once `daemonDone` (the daemon's end, checked by the caller) is over.
+ */
+async function verifiedLazyRestore(t: Test, w: Workload, dst: string, work: string, daemonDone: () => Promise<void>): Promise<void> {
+  const r = await startRestore(['-D', dst, '-W', work, '--lazy-pages'])
+  t.teardown(() => r.kill())
+  const rw = workloadFromPid(r.pid, w.logPath)
+  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'memory intact after the lazy restore')
+  await daemonDone()
+  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'and still intact once the daemon is done')
+  await r.kill()
+  await rw.exited
+}
+
 t.test('local: made-lazy DST restored, pages served from the full SRC', async (t) => {
   if (!(await needCriu(t))) return
   const dir = tmpDir(t)
@@ -153,6 +171,39 @@ t.test('local: made-lazy DST restored, pages served from the full SRC', async (t
   await workloadFromPid(full.pid, w.logPath).exited
   t.comment(`${MIB} MiB: criu restore --lazy-pages to running ${lazyMs.toFixed(0)} ms, ` +
     `all pages delivered ${done?.[1] ?? '?'} s after the restore connected; full criu restore ${fullMs.toFixed(0)} ms`)
+})
+
+t.test('-d without -o: the daemon\'s stderr was a pipe whose reader is gone; a real lazy restore; the log kills nothing', async (t) => {
+  if (!(await needCriu(t))) return
+  const dir = tmpDir(t)
+  const { w, src, dst } = await dumpAndMakeLazy(t, dir, 'plain')
+  const work = join(dir, 'work')
+  mkdirSync(work)
+  // -v4 and no -o: every fault is a line for stderr, the pipe to the starter, which exits now.
+  const d = startUffdServe(t, work, ['-D', src, '-d', '--pidfile', 'uffd-serve.pid'], { logFile: false })
+  t.equal(await d.ready, true)
+  t.equal((await d.exit).code, 0, 'the starter exits 0; nobody reads its stderr pipe any more')
+  const daemon = Number(readFileSync(join(work, 'uffd-serve.pid'), 'utf8'))
+  t.teardown(() => { try { process.kill(daemon, 'SIGKILL') } catch { /* gone */ } })
+  t.equal(readlinkSync(`/proc/${daemon}/fd/2`), '/dev/null', 'the daemon\'s stderr is /dev/null')
+  await verifiedLazyRestore(t, w, dst, work, async () => {
+    await waitFor('the daemon to deliver every page and exit', () => (pidAlive(daemon) ? undefined : true), { timeoutMs: 60_000 })
+  })
+})
+
+t.test('-o /dev/full: every log write fails (ENOSPC); a real lazy restore is served to the end all the same', async (t) => {
+  if (!(await needCriu(t))) return
+  const dir = tmpDir(t)
+  const { w, src, dst } = await dumpAndMakeLazy(t, dir, 'plain')
+  const work = join(dir, 'work')
+  mkdirSync(work)
+  const d = startUffdServe(t, work, ['-D', src, '-o', '/dev/full'], { logFile: false })
+  t.equal(await d.ready, true)
+  await verifiedLazyRestore(t, w, dst, work, async () => {
+    const { code, stderr } = await d.exit
+    t.equal(code, 0, `uffd-serve exits 0 ${stderr}`)
+    t.match(stderr, /^uffd-serve: warning: \d+ log lines were dropped: the log write failed \(ENOSPC\)\n$/, 'and says once that its log was lost')
+  })
 })
 
 t.test('events: fork, madvise, munmap and mremap during the lazy phase', async (t) => {

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execSync } from 'node:child_process'
 import {
-  needCriu, runCriu, startRestore, startWorkload, tmpDir, workloadFromPid, waitFor, CriuError,
+  needCriu, runCriu, startWorkload, tmpDir, waitFor, CriuError, restoredAndVerified,
 } from '../lib/index.js'
 import { bin, startShell } from '../lib/bins.js'
 
@@ -22,16 +22,6 @@ async function runningWorkload(t: Test, dir: string, mib = MIB) {
   t.teardown(() => w.kill())
   await w.waitReady()
   return w
-}
-
-async function restoredAndVerified(t: Test, args: string[], logPath: string) {
-  const r = await startRestore(args)
-  t.teardown(() => r.kill())
-  const rw = workloadFromPid(r.pid, logPath)
-  t.ok(rw.alive(), 'the restored workload runs')
-  t.equal(await rw.verify(), OK, 'memory intact after restore')
-  t.equal(await rw.verify(), OK, 'and it keeps running')
-  await r.kill()
 }
 
 t.test('dump through img-split into 1 shard file; img-join -D; plain criu restore -D', async t => {
@@ -56,7 +46,7 @@ t.test('dump through img-split into 1 shard file; img-join -D; plain criu restor
   const j = await (await startShell(`${bin('img-join')} -D ${out} < ${dir}/shard`)).done
   t.equal(j.exitCode, 0, j.stderr)
   t.ok(existsSync(join(out, 'inventory.img')) && existsSync(join(out, `core-${w.pid}.img`)), 'image files extracted')
-  await restoredAndVerified(t, ['-D', out], w.logPath)
+  await restoredAndVerified(t, ['-D', out], w.logPath, OK)
 })
 
 t.test('3 shards live from img-split into img-buffer; criu restore --stream; a tar travels along', async t => {
@@ -79,7 +69,7 @@ t.test('3 shards live from img-split into img-buffer; criu restore --stream; a t
   const lines = readFileSync(join(dir, 'serve-progress'), 'utf8').split('\n')
   t.match(lines[0], /^\{"shards":\[(\{"size":\d+,"transfer_duration_millis":\d+\},?){3}\]\}$/, 'img-buffer: stats of 3 shards first')
   t.equal(lines[1], 'socket-init', 'then socket-init')
-  await restoredAndVerified(t, ['-D', srvDir, '--stream'], w.logPath)
+  await restoredAndVerified(t, ['-D', srvDir, '--stream'], w.logPath, OK)
   const p = await pipeline.done
   t.equal(p.exitCode, 0, p.stderr + readFileSync(join(dir, 'split.err'), 'utf8'))
   await waitFor('tar to finish', () => existsSync(join(dir, 'restored', 'scratch.bin')) ? true : undefined)
@@ -104,7 +94,7 @@ t.test('dump through img-split into 2 shard files; img-buffer serves the files (
   const hwm = Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${srv.pid}/status`, 'utf8'))![1]) * 1024
   // Copied, the image alone would take its size on top of node's own ~60-90 MiB.
   t.ok(hwm < MIB << 20, `the ${MIB} MiB image was not copied into img-buffer (peak RSS ${(hwm / 2 ** 20).toFixed(0)} MiB)`)
-  await restoredAndVerified(t, ['-D', srvDir, '--stream'], w.logPath)
+  await restoredAndVerified(t, ['-D', srvDir, '--stream'], w.logPath, OK)
   const r = await srv.done
   t.equal(r.exitCode, 0, readFileSync(join(dir, 'serve.err'), 'utf8'))
 })

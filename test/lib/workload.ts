@@ -1,9 +1,9 @@
-// The memhog workload (test/fixtures/memhog.c) as a test object. It runs as a child of the
-// test process (so Node reaps it as soon as CRIU's dump kills it: no zombie holds its pid
-// when we restore) in its own session (detached: true), so `criu dump -t PID` needs no
-// --shell-job, with stdio on /dev/null. Its log is the channel back: `ready <pid>`,
-// `verified <n> ok`, `CORRUPT page <n>`. A restored memhog keeps appending to the same log
-// path, so workloadFromPid() gives the same verify() for it.
+// The memhog workload (test/fixtures/memhog.c), or its hugetlb sibling hugehog.c, as a test
+// object. It runs as a child of the test process (so Node reaps it as soon as CRIU's dump kills
+// it: no zombie holds its pid when we restore) in its own session (detached: true), so
+// `criu dump -t PID` needs no --shell-job, with stdio on /dev/null. Its log is the channel
+// back: `ready <pid>`, `verified <n> ok`, `CORRUPT page <n>`. A restored memhog keeps appending
+// to the same log path, so workloadFromPid() gives the same verify() for it.
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
@@ -14,15 +14,27 @@ import { sleep, waitFor } from './wait.js'
 
 /** churn:PCT / churn-copy:PCT: each churn() rewrites PCT % of the pages (incremental checkpoints). */
 export type WorkloadMode = 'plain' | 'events' | `churn:${number}` | `churn-copy:${number}`
+/** 'pattern': every word pseudo-random (incompressible); 'mixed': compresses like an app's heap */
+export type WorkloadMemory = 'pattern' | 'mixed'
+/** hugehog's: private and shared MAP_HUGETLB memory, or one of the two. */
+export type HugehogMode = 'both' | 'shared' | 'private'
 
 export interface WorkloadOptions {
-  /** MiB of private anonymous memory to fill */
+  /** test/fixtures/<program>.c (default memhog) */
+  program?: 'memhog' | 'hugehog'
+  /** memhog: MiB of private anonymous memory to fill; hugehog: huge pages of each kind */
   mib: number
-  /** 'events' also forks, madvise(DONTNEED)s, munmaps and mremaps every tick */
-  mode?: WorkloadMode
+  /** memhog: 'events' also forks, madvise(DONTNEED)s, munmaps and mremaps every tick */
+  mode?: WorkloadMode | HugehogMode
+  /**
+   * memhog: 'mixed' fills the memory like an application's heap (objects, zero pages, text, a little
+   * random; see test/fixtures/memhog.c): lz4 -1 makes it about 23 %, zstd -1 about 13 %.
+   * Default 'pattern': one pseudo-random word after another, which no codec can shrink.
+   */
+  memory?: WorkloadMemory
   /** cwd of the workload, and where its log goes */
   dir: string
-  /** default <dir>/memhog.log */
+  /** default <dir>/<program>.log */
   logPath?: string
   /** pattern seed (default the program's) */
   seed?: number
@@ -59,9 +71,12 @@ export interface Workload {
 }
 
 export async function startWorkload(opts: WorkloadOptions): Promise<Workload> {
-  const bin = await buildWorkload()
-  const logPath = opts.logPath ?? join(opts.dir, 'memhog.log')
-  const args = [String(opts.mib), logPath, opts.mode ?? 'plain']
+  const program = opts.program ?? 'memhog'
+  if (opts.memory === 'mixed' && program !== 'memhog') throw new Error(`${program} has no mixed memory`)
+  const bin = await buildWorkload(program)
+  const logPath = opts.logPath ?? join(opts.dir, `${program}.log`)
+  const mode = opts.mode ?? (program === 'hugehog' ? 'both' : 'plain')
+  const args = [String(opts.mib), logPath, opts.memory === 'mixed' ? `${mode},mixed` : mode]
   if (opts.seed !== undefined) args.push(String(opts.seed))
   const child = execa(bin, args, { cwd: opts.dir, detached: true, stdio: 'ignore', reject: false })
   const pid = await new Promise<number>((res, rej) => {

@@ -3,15 +3,15 @@
 // started pipeline that must not be left behind.
 import { readdirSync, lstatSync } from 'node:fs'
 import { join } from 'node:path'
-import { startWorkload, workloadFromPid, type Workload } from '@criu-pipes/e2e/harness'
+import { startWorkload, workloadFromPid, type Workload, type WorkloadMemory } from '@criu-pipes/e2e/harness'
 import type { Ctx } from '../context.js'
 import { toMib } from '../lib/units.js'
 import type { Group } from '../lib/procs.js'
 import { readOr } from '../lib/wait.js'
 
-/** A fresh memhog of the workload size, ready (its pattern written). */
-export async function freshMemhog(ctx: Ctx, name: string): Promise<Workload> {
-  const w = await startWorkload({ mib: toMib(ctx.sizes.workload), dir: ctx.work.sub(name) })
+/** A fresh memhog of the workload size, ready (its memory written: the pattern, or mixed). */
+export async function freshMemhog(ctx: Ctx, name: string, memory: WorkloadMemory = 'pattern'): Promise<Workload> {
+  const w = await startWorkload({ mib: toMib(ctx.sizes.workload), dir: ctx.work.sub(name), memory })
   await w.waitReady(300_000)
   return w
 }

@@ -9,9 +9,9 @@ import { join } from 'node:path'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
 import { runCriuMeasured, startRestoreMeasured } from '../lib/criu.js'
-import { bin, binPath, q, readStart, readUsage, runGroup, seconds, startGroup, tail } from '../lib/procs.js'
+import { bin, binPath, q, readStart, readUsage, runGroup, seconds, startGroup, tail, type Usage } from '../lib/procs.js'
 import { GB, MIB, formatSize } from '../lib/units.js'
-import { waitForLine } from '../lib/wait.js'
+import { readOr, waitForLine } from '../lib/wait.js'
 import { target } from '../report.js'
 import { deadGroup, expectVerified, freshMemhog, npagesOf, restored, watch } from './common.js'
 
@@ -58,38 +58,69 @@ async function restorePlain(ctx: Ctx, d: Draft, run: number, img: Image): Promis
   }
 }
 
-async function restoreBuffered(ctx: Ctx, d: Draft, run: number, img: Image): Promise<void> {
+export interface BufferedRestore {
+  /** img-buffer's fork to the restored tasks resumed */
+  runningS: number
+  /** of it, criu restore's fork to resumed */
+  criuPartS: number
+  criuCpuS: number
+  /** img-buffer's rusage */
+  usage: Usage
+}
+
+/** img-buffer ended before serving: it refused the shards (for instance a codec it cannot read yet). */
+export class NotServed extends Error {}
+
+/**
+ * img-buffer reading `shards` (files) + `criu restore --stream`, the restored workload verified
+ * page by page before it is killed. `flags`: more img-buffer options (e.g. a key).
+ */
+export async function restoreBuffered(ctx: Ctx, shards: readonly string[], logPath: string, flags: readonly string[] = []): Promise<BufferedRestore> {
   const work = ctx.work.sub('restore-buffer')
   const serve = ctx.work.sub('restore-serve', true)
   const usage = join(work, 'img-buffer.usage')
   const progress = join(work, 'progress')
   const errFile = join(work, 'img-buffer.err')
+  const fds = shards.map((_, i) => 3 + i)
   const g = await startGroup(`${q(ctx.natives.measure)} ${q(usage)} node ${q(binPath('img-buffer'))} -D ${q(serve)} ` +
-    `-s 3 3<${q(img.shard)} -p 9 9>${q(progress)} 2>${q(errFile)}`)
+    `-s ${fds.join(',')} ${shards.map((f, i) => `${fds[i]}<${q(f)}`).join(' ')} ${flags.map(q).join(' ')} -p 9 9>${q(progress)} 2>${q(errFile)}`)
   const state = watch(g, errFile)
   try {
-    await waitForLine(progress, /^socket-init$/m, 'img-buffer to serve', { dead: () => deadGroup(state), timeoutMs: 300_000 })
-    const r = await startRestoreMeasured(ctx.natives, ['-D', serve, '--stream'], work, 'restore')
     try {
-      const start = readStart(usage)!
-      d.rec.add(BUFFER, run, 'running', 'time to running', 's', seconds(start, r.runningNs))
-      d.rec.add(BUFFER, run, 'criu_part', 'of it criu restore', 's', seconds(r.startNs, r.runningNs))
-      expectVerified(await restored(r.pid, img.logPath).verify(120_000), npagesOf(ctx))
+      await waitForLine(progress, /^socket-init$/m, 'img-buffer to serve', { dead: () => deadGroup(state), timeoutMs: 300_000 })
+    } catch (e) {
+      if (!state.ended) throw e
+      throw new NotServed(`img-buffer refused the shards: ${tail(readOr(errFile), 300).split('\n')[0] ?? ''}`)
+    }
+    const r = await startRestoreMeasured(ctx.natives, ['-D', serve, '--stream'], work, 'restore')
+    let runningS: number
+    let criuPartS: number
+    let criuCpuS: number
+    try {
+      runningS = seconds(readStart(usage)!, r.runningNs)
+      criuPartS = seconds(r.startNs, r.runningNs)
+      expectVerified(await restored(r.pid, logPath).verify(120_000), npagesOf(ctx))
     } finally {
-      const u = await r.kill()
-      d.rec.add(BUFFER, run, 'criu_cpu', 'criu CPU', 's', u.cpuS)
+      criuCpuS = (await r.kill()).cpuS
     }
     const done = await g.done
     if (done.exitCode !== 0) throw new Error(`img-buffer: exit ${done.exitCode}: ${tail(done.stderr)}`)
-    const u = readUsage(usage)
-    d.rec.add(BUFFER, run, 'cpu', 'img-buffer CPU', 'CPU-s/GB', u.cpuS / (img.bytes / GB))
-    d.rec.add(BUFFER, run, 'rss', 'img-buffer peak RSS', 'MiB', u.maxRss / MIB)
-    d.rec.add(BUFFER, run, 'rss_ratio', 'peak RSS / image', 'x', u.maxRss / img.bytes)
+    return { runningS, criuPartS, criuCpuS, usage: readUsage(usage) }
   } finally {
     g.kill()
     await g.done
     rmSync(serve, { recursive: true, force: true })
   }
+}
+
+async function restoreFromShard(ctx: Ctx, d: Draft, run: number, img: Image): Promise<void> {
+  const r = await restoreBuffered(ctx, [img.shard], img.logPath)
+  d.rec.add(BUFFER, run, 'running', 'time to running', 's', r.runningS)
+  d.rec.add(BUFFER, run, 'criu_part', 'of it criu restore', 's', r.criuPartS)
+  d.rec.add(BUFFER, run, 'criu_cpu', 'criu CPU', 's', r.criuCpuS)
+  d.rec.add(BUFFER, run, 'cpu', 'img-buffer CPU', 'CPU-s/GB', r.usage.cpuS / (img.bytes / GB))
+  d.rec.add(BUFFER, run, 'rss', 'img-buffer peak RSS', 'MiB', r.usage.maxRss / MIB)
+  d.rec.add(BUFFER, run, 'rss_ratio', 'peak RSS / image', 'x', r.usage.maxRss / img.bytes)
 }
 
 export const restore: Benchmark = {
@@ -105,7 +136,7 @@ export const restore: Benchmark = {
     for (let run = 0; run < ctx.runs; run++) {
       ctx.log(`restore: run ${run + 1}/${ctx.runs}`)
       await restorePlain(ctx, d, run, img)
-      await restoreBuffered(ctx, d, run, img)
+      await restoreFromShard(ctx, d, run, img)
     }
     const r = d.rec.median(BUFFER, 'running') / d.rec.median(PLAIN, 'running')
     d.ratios.push({ name: `${BUFFER} / ${PLAIN}`, value: r, of: 'time to running' })

@@ -1,11 +1,20 @@
 // Shard plumbing shared by the benchmarks: N named pipes, each drained by the C `drain` (splice
 // to /dev/null: the cheapest consumer that still empties a pipe, as ssh or a file writer would
 // have to; redirecting a shard fd straight to /dev/null would skip the pipe altogether), and the
-// synthetic producer.
+// synthetic producer. The drains can emulate one link of a fixed rate that they share, as shards
+// leaving through one NIC do, and an external filter (a codec such as `lz4 -1`, the README's
+// per-shard recipe) can sit between a shard and its drain.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Natives } from '../lib/native.js'
-import { parseEndLine, q } from '../lib/procs.js'
+import { parseEndLine, q, readUsage } from '../lib/procs.js'
+
+export interface DrainOptions {
+  /** rate of the one link all the drains share (their sum), bytes/s; 0 or absent: as fast as splice goes */
+  rate?: number
+  /** argv of a filter between each shard and its drain (run under `measure`) */
+  filter?: readonly string[]
+}
 
 export interface DrainedShards {
   /** `-s` value: 3,4,... */
@@ -16,29 +25,40 @@ export interface DrainedShards {
   start: string
   /** shell: wait for every drain, failing if one failed */
   wait: string
-  /** when the last drain saw EOF, and the bytes they moved in all */
-  result(): { endNs: bigint; bytes: number }
+  /** when the last drain saw EOF, the bytes they moved in all, and the filters' CPU seconds */
+  result(): { endNs: bigint; bytes: number; filterCpuS: number }
 }
 
-export function drainedShards(natives: Natives, dir: string, n: number): DrainedShards {
+export function drainedShards(natives: Natives, dir: string, n: number, opts: DrainOptions = {}): DrainedShards {
   const idx = [...Array(n).keys()]
   const fifo = (i: number) => q(join(dir, `shard${i}`))
   const out = (i: number) => join(dir, `drain${i}.out`)
+  const usage = (i: number) => join(dir, `filter${i}.usage`)
+  const drain = `${q(natives.drain)}${opts.rate ? ` ${Math.round(opts.rate)} ${q(join(dir, 'link'))}` : ''}`
+  const filter = opts.filter
+  const consumer = (i: number) => filter
+    ? `${q(natives.measure)} ${q(usage(i))} ${filter.map(q).join(' ')} < ${fifo(i)} | ${drain} > ${q(out(i))}`
+    : `${drain} < ${fifo(i)} > ${q(out(i))}`
   return {
     list: idx.map((i) => 3 + i).join(','),
     redirs: idx.map((i) => `${3 + i}>${fifo(i)}`).join(' '),
     start: `mkfifo ${idx.map(fifo).join(' ')} && drains= && ` +
-      idx.map((i) => `{ ${q(natives.drain)} < ${fifo(i)} > ${q(out(i))} & drains="$drains $!"; }`).join(' && '),
+      idx.map((i) => `{ ${consumer(i)} & drains="$drains $!"; }`).join(' && '),
     wait: 'for d in $drains; do wait $d || exit 1; done',
     result() {
       let endNs = 0n
       let bytes = 0
+      let filterCpuS = 0
       for (const i of idx) {
         const r = parseEndLine(readFileSync(out(i), 'utf8'), `drain of shard ${i}`)
         if (r.endNs > endNs) endNs = r.endNs
         bytes += r.bytes
+        if (!filter) continue
+        const u = readUsage(usage(i))
+        if (u.status !== 0) throw new Error(`${filter.join(' ')} of shard ${i}: wait status ${u.status}`)
+        filterCpuS += u.cpuS
       }
-      return { endNs, bytes }
+      return { endNs, bytes, filterCpuS }
     },
   }
 }

@@ -15,6 +15,7 @@ export {
 export { entryBytes, findEntryIndex, isPresent, pagesFileName, pagesOffsets, presentBytes } from './pages.js'
 export { decodeMm, encodeMm, type Mm, type Vma } from './mm.js'
 export { isLazyVma } from './lazy-vma.js'
+export { isPrivateHugetlb, privateHugetlbWithPages } from './hugetlb.js'
 export * from './vma-bits.js'
 export { decodePstree, encodePstree, type PstreeEntry } from './pstree.js'
 export { CRTOOLS_IMAGES_V1_1, decodeInventory, encodeInventory, type Inventory } from './inventory.js'

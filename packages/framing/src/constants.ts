@@ -13,5 +13,9 @@ export const SHARD_PIPE_SIZE = 1 << 20
 export const MIN_CHUNK = 4096
 export const chunkFor = (capacity: number, shards = 2): number =>
   Math.max((shards === 1 ? capacity : capacity / 4) - MARKER_COST, MIN_CHUNK)
+// A rest of a burst this short rides with the data before it rather than cost a marker and a
+// splice of its own (a 1 MiB burst from CRIU would otherwise leave a page after a one-shard
+// chunk); it overcommits a shard pipe by at most this much, so that splice may wait a moment.
+export const TAIL_MERGE = 64 * 1024
 // Read side: 512 KiB shard pipes hold two chunks in flight.
 export const READ_SHARD_PIPE_SIZE = 512 * 1024

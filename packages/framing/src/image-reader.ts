@@ -1,7 +1,7 @@
 // File-level view of a shard stream: which file is open, where its bytes are, when it ends.
 // All the validation of the stream's structure lives here, so extract, merge and serve agree on
 // what a good stream is and refuse a damaged one the same way.
-import { Region, copyExact, readFull, readToPtr } from '@criu-pipes/sys'
+import { Region, checkSpan, copyExact, readFull, readToPtr } from '@criu-pipes/sys'
 import { ShardSet, type ShardIn } from './shard-set.js'
 import { FramingError } from './errors.js'
 import { checkFileName } from './names.js'
@@ -61,6 +61,16 @@ export class ImageReader {
   nextAny(): ImageEvent | ExtEvent {
     if (this.owed) throw new Error(`internal: ${this.owed.size} payload bytes of ${this.current} not consumed`)
     if (this.ended) return { type: 'end' }
+    // A loop, not a recursion: a filename marker naming the already open file again yields no
+    // event, and a crafted stream can hold millions of them in a row.
+    for (;;) {
+      const ev = this.step()
+      if (ev) return ev
+    }
+  }
+
+  /** One marker's event, or null for a marker that only switches back to an open file. */
+  private step(): ImageEvent | ExtEvent | null {
     const got = this.set.next()
     if (!got) {
       const open = [...this.open]
@@ -74,7 +84,7 @@ export class ImageReader {
         const name = checkFileName(body.name)
         if (this.done.has(name)) throw new FramingError(`${name}: appears twice in the image`)
         this.current = name
-        if (this.open.has(name)) return this.nextAny()
+        if (this.open.has(name)) return null
         this.open.add(name)
         return { type: 'open', name }
       }
@@ -103,6 +113,9 @@ export class ImageReader {
         if (this.open.size) {
           throw new FramingError(`image_eof while ${this.open.size} file(s) are still open: ${[...this.open].slice(0, 3).join(', ')}`)
         }
+        // A capture that ended the stream after a dump that wrote nothing (criu-image-streamer
+        // does) did not capture anything: nothing downstream may take it for an image.
+        if (this.done.size === 0) throw new FramingError('empty image: image_eof before any file (the dump that wrote it failed)')
         this.set.expectEnd()
         this.ended = true
         return { type: 'end' }
@@ -123,12 +136,15 @@ export class ImageReader {
 
   /** Reads the pending payload into memory. */
   payloadInto(buf: Buffer, offset = 0): void {
+    checkSpan('payloadInto', buf.length, offset, this.owedSize())
     const { shard, size } = this.take()
     this.account(shard, size, readFull(shard.fd, buf, offset, size))
   }
 
   /** Reads the pending payload into mmap'd memory at `region.ptr + offset`. */
   payloadIntoRegion(region: Region, offset: number): void {
+    if (!region.mapped) throw new Error('payloadIntoRegion: the region is unmapped')
+    checkSpan('payloadIntoRegion', region.length, offset, this.owedSize())
     const { shard, size } = this.take()
     let done = 0
     while (done < size) {
@@ -137,6 +153,11 @@ export class ImageReader {
       done += n
     }
     this.account(shard, size, done)
+  }
+
+  private owedSize(): number {
+    if (!this.owed) throw new Error('internal: no payload pending')
+    return this.owed.size
   }
 
   private take(): { shard: ShardIn; size: number } {

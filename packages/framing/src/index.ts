@@ -19,3 +19,4 @@ export { IndexWriter, readIndex, type ContentIndex } from './content/index-file.
 export { isPagesFile } from './ext/refs.js'
 export { CONTENT_CHUNK, MAX_REF_RUN } from './ext/limits.js'
 export type { ChunkRef } from './ext/messages.js'
+export type { ImageSink } from './sink.js'

@@ -5,7 +5,7 @@ import {
 } from '@criu-pipes/sys'
 import { encodeMarker, type MarkerBody } from './marker.js'
 import { FramingError } from './errors.js'
-import { MARKER_COST, SHARD_PIPE_SIZE, chunkFor } from './constants.js'
+import { MARKER_COST, SHARD_PIPE_SIZE, TAIL_MERGE, chunkFor } from './constants.js'
 import { checkFileName } from './names.js'
 
 interface Shard { index: number; fd: number; isPipe: boolean; remaining: number; size: number }
@@ -51,8 +51,9 @@ export class ShardWriter {
   spliceFrom(name: string, srcFd: number, length: number): void {
     this.switchTo(name)
     while (length > 0) {
-      const n = Math.min(length, this.chunk)
-      const shard = this.writeMarker({ kind: 'file_data', size: n }, n)
+      const shard = this.pickShard(MARKER_COST + Math.min(length, this.chunk))
+      const n = this.grow(shard, length)
+      this.sendMarker(shard, { kind: 'file_data', size: n })
       const moved = this.guard(shard, () => copyExact(srcFd, shard.fd, n, SPLICE_F_MORE))
       shard.size += moved
       if (moved < n) throw new FramingError(`${name}: input ended ${n - moved} bytes early`)
@@ -108,11 +109,31 @@ export class ShardWriter {
   }
 
   private writeMarker(body: MarkerBody, dataLen: number): Shard {
-    const bytes = encodeMarker({ seq: this.seq++, body })
     const shard = this.pickShard(MARKER_COST + dataLen)
+    this.sendMarker(shard, body)
+    return shard
+  }
+
+  private sendMarker(shard: Shard, body: MarkerBody): void {
+    const bytes = encodeMarker({ seq: this.seq++, body })
     this.guard(shard, () => writeAll(shard.fd, bytes))
     shard.size += bytes.length
-    return shard
+  }
+
+  /**
+   * How much of `length` goes after one marker to `shard`, which pickShard charged a chunk: the
+   * chunk, plus whatever more its pipe has room for (while the consumers keep up, a burst from
+   * CRIU goes whole, one marker and one splice as with a single shard; a slow shard has no room
+   * and gets no more than a chunk), plus a rest of up to TAIL_MERGE that would otherwise cost a
+   * marker and a splice of its own.
+   */
+  private grow(shard: Shard, length: number): number {
+    let n = Math.min(length, this.chunk)
+    const more = Math.min(length - n, Math.max(shard.remaining, 0))
+    n += more
+    if (length - n <= TAIL_MERGE) n = length
+    shard.remaining -= n - Math.min(length, this.chunk)
+    return n
   }
 
   /**

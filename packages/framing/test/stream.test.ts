@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, openSync, closeSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
-import { makePipe, close } from '@criu-pipes/sys'
+import { makePipe, close, setPipeSize, writeAll, bytesQueued } from '@criu-pipes/sys'
 import { ShardWriter, ImageReader, encodeMarker, FramingError, type MarkerBody } from '../src/index.js'
 
 interface Files { [name: string]: Buffer }
@@ -91,6 +91,51 @@ t.test('pipes: a writer thread and the reader polling 4 shards move 40 MB', asyn
   let ok = true
   for (let i = 0; i < 40; i++) if (big[i << 20] !== i || big[(i << 20) + 1048575] !== i) ok = false
   t.ok(ok, 'content in order')
+})
+
+t.test('a burst from CRIU goes whole to a shard with room: one data marker per burst, over 1, 2 and 4 shards', async t => {
+  const BURST = 1 << 20 // what a full 1 MiB CRIU pipe holds
+  const BURSTS = 3
+  for (const n of [1, 2, 4]) {
+    const pipes = Array.from({ length: n }, () => makePipe())
+    // the reader in a worker counts the data markers and checks the bytes
+    const code = `
+      const { workerData, parentPort } = require('node:worker_threads');
+      import(workerData.framing).then(({ ImageReader }) => {
+        const r = new ImageReader(workerData.fds);
+        let markers = 0, bytes = 0, ok = true;
+        for (let ev; (ev = r.next()).type !== 'end';) {
+          if (ev.type !== 'data') continue;
+          markers++;
+          const b = Buffer.alloc(ev.size); r.payloadInto(b);
+          for (let i = 0; i < b.length; i += 4096) if (b[i] !== (((bytes + i) / 4096) & 0xff)) ok = false;
+          bytes += b.length;
+        }
+        parentPort.postMessage({ markers, bytes, ok });
+      });`
+    const framing = new URL('../src/index.js', import.meta.url).href
+    const worker = new Worker(code, { eval: true, workerData: { fds: pipes.map(p => p[0]), framing } })
+    const got = new Promise<{ markers: number; bytes: number; ok: boolean }>(res => worker.once('message', res))
+    const w = new ShardWriter(pipes.map(p => p[1]))
+    const [src, srcIn] = makePipe()
+    setPipeSize(srcIn, BURST)
+    const data = Buffer.alloc(BURST)
+    for (let b = 0; b < BURSTS; b++) {
+      for (let i = 0; i < BURST; i += 4096) data.fill(((b * BURST + i) / 4096) & 0xff, i, i + 4096)
+      writeAll(srcIn, data)
+      w.spliceFrom('pages-1.img', src, BURST)
+      // the consumers keep up: every shard empty again before the next burst
+      while (pipes.some(p => bytesQueued(p[1]) > 0)) await new Promise(res => setTimeout(res, 1))
+    }
+    w.endFile('pages-1.img')
+    w.endImage()
+    pipes.forEach(p => close(p[1]))
+    close(src); close(srcIn)
+    const r = await got
+    await new Promise(res => worker.on('exit', res))
+    pipes.forEach(p => close(p[0]))
+    t.same(r, { markers: BURSTS, bytes: BURSTS * BURST, ok: true }, `${n} shard(s): ${BURSTS} bursts, ${BURSTS} data markers, bytes intact`)
+  }
 })
 
 // Hand-made streams for the refusals: a list of shards, each a list of markers (+ payload).

@@ -9,6 +9,7 @@ import { SERVE_SOCKET, Progress, StatusLine, readRequest, writeReply, checkDataF
 import { drain } from './drain.js'
 import { Transfer } from './transfer.js'
 import { applyTcpRemap } from './tcp-remap.js'
+import { refuseUnstreamable } from './stream-limits.js'
 import type { StoredFile } from './store.js'
 
 export interface ServeOptions {
@@ -31,6 +32,7 @@ export function serve(opts: ServeOptions): void {
   progress.stats(stats, extStats)
   try {
     if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)
+    refuseUnstreamable(files)
     const listener = listenUnix(join(opts.imagesDir, SERVE_SOCKET))
     progress.line('socket-init')
     const criu = acceptOne(listener)

@@ -30,8 +30,9 @@ export class Transfer {
   /** The next chunk to stage, and how much of it is staged. */
   private chunk = 0
   private offset = 0
-  /** Bytes in the staging pipe, not yet in CRIU's. */
+  /** Bytes in the staging pipe, not yet in CRIU's; bytes put in CRIU's. */
   private staged = 0
+  private sent = 0
   private readonly stageOut: number
   private readonly stageIn: number
   private watched = false
@@ -61,6 +62,7 @@ export class Transfer {
         const n = spliceSome(this.stageOut, this.fd, this.staged, SPLICE_F_NONBLOCK)
         if (n < 0) return this.waitForRoom()
         this.staged -= n
+        this.sent += n
         if (this.staged > 0) {
           // Short: CRIU's pipe is full. Stage more while CRIU reads.
           this.stage()
@@ -68,7 +70,9 @@ export class Transfer {
         }
       }
     } catch (e) {
-      if (e instanceof SysError && e.errno === EPIPE) throw new FramingError(`while serving ${this.name}: CRIU closed its end of the pipe`)
+      if (e instanceof SysError && e.errno === EPIPE) {
+        throw new FramingError(`while serving ${this.name}: CRIU closed its end of the pipe, with ${this.file.size - this.sent} of its ${this.file.size} bytes not yet sent`)
+      }
       throw e
     }
     this.close()

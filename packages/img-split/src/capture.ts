@@ -12,6 +12,8 @@ import { contentWriter } from './content.js'
 import { CAPTURE_SOCKET, readRequest, Progress, StatusLine, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { Source } from './sources.js'
 import { SyncSocket, SYNC_POLL_MS } from './sync-socket.js'
+import { shardSink } from './shard-sink.js'
+import { LAST_IMAGE, PRE_FREEZE_FILE, checkDumpSent, checkShards, shardsDone } from './completion.js'
 
 export interface CaptureOptions {
   imagesDir: string
@@ -20,6 +22,7 @@ export interface CaptureOptions {
   progressFd: number
   /** Compression, checksums, encryption (the extended stream); null: criu-image-streamer's stream. */
   ext?: ExtWriteOptions | null
+  /** Show the live status line. */
   status?: boolean
   /** Incremental checkpoints (content.ts): where this checkpoint's index goes, and the base's index. */
   indexOut?: string | null
@@ -28,18 +31,10 @@ export interface CaptureOptions {
 
 export interface CaptureResult { sizes: number[]; durationMs: number; files: number }
 
-// cpuinfo.img (only with --cpu-cap=image) is written before the tasks are frozen; any other
-// request means the application is frozen: the moment to print checkpoint-start.
-const PRE_FREEZE_FILE = 'cpuinfo.img'
-// CRIU writes inventory.img last, after every other image. A dump that closes the socket without
-// it failed; finishing the stream anyway would hand a broken image downstream as a good one.
-const LAST_IMAGE = 'inventory.img'
-// How much one input may move before the others (and CRIU's socket) get a look again.
-const PUMP_BUDGET = 16 << 20
-
 export function capture(opts: CaptureOptions): CaptureResult {
-  for (const fd of opts.shardFds) checkDataFd(fd, 'shard')
+  const shardKinds = opts.shardFds.map(fd => checkDataFd(fd, 'shard'))
   const extKinds = opts.extFiles.map(e => checkDataFd(e.fd, `external file ${e.name}`))
+  const extNames = new Set(opts.extFiles.map(e => e.name))
   mkdirSync(opts.imagesDir, { recursive: true })
   const progress = new Progress(opts.progressFd)
   // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
@@ -49,6 +44,7 @@ export function capture(opts: CaptureOptions): CaptureResult {
   const writer = content ?? ext ?? shardWriter
   const status = new StatusLine('img-split', opts.status ?? false)
   const onShards = (): number => writer.sizes().reduce((a, b) => a + b, 0)
+  const sinks = opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
   const listener = listenUnix(join(opts.imagesDir, CAPTURE_SOCKET))
   const sync = new SyncSocket(opts.imagesDir)
   progress.line('socket-init')
@@ -57,34 +53,42 @@ export function capture(opts: CaptureOptions): CaptureResult {
   const seen = new Set<string>()
   let criu = -1
   let criuDone = false
+  let imageEnded = false
   let started: number | null = null
   let connectedAt = 0
+  const endImage = (): void => {
+    checkDumpSent(seen, extNames)
+    writer.endImage()
+    imageEnded = true
+    for (const s of sinks) s.finish()
+  }
 
   try {
     while (!criuDone || sources.length > 0) {
-      sync.answerIfDrained(sources.length, opts.shardFds)
       const polled = criu < 0 && !criuDone ? [listener] : criuDone ? [] : [criu]
       // With the extensions, the pool's notify fd too: finished chunks go out while inputs are idle.
       const fds = [...polled, ...sources.map(s => s.fd), ...(ext ? [ext.pollFd] : []), sync.fd]
-      // A source CRIU sends below is appended after the polled ones and has no revents yet.
-      const polledSources = sources.length
       const revents = poll(fds.map(fd => ({ fd, events: POLLIN })), sync.waiting ? SYNC_POLL_MS : -1)
-      if (revents[fds.length - 1]) sync.accept()
-      if (revents[0] && criu < 0 && !criuDone) {
+      // By fd, never by position: a pipe received in this round was not polled, and must not be
+      // read from another fd's slot (it would be taken for a finished, empty file and closed).
+      const ready = new Map(fds.map((fd, i) => [fd, revents[i] ?? 0]))
+      if (ready.get(sync.fd)) sync.accept()
+      if (criu < 0 && !criuDone && ready.get(listener)) {
         criu = acceptOne(listener)
         closeQuietly(listener)
         connectedAt = performance.now()
-        opts.extFiles.forEach((e, i) => sources.push(new Source(e.name, e.fd, extKinds[i] === 'pipe')))
+        opts.extFiles.forEach((e, i) => sources.push(new Source(e.name, e.fd, extKinds[i]!)))
         opts.extFiles.forEach(e => seen.add(e.name))
         continue
       }
-      if (revents[0] && criu >= 0) {
+      if (criu >= 0 && ready.get(criu)) {
         const name = readRequest(criu)
         if (name === null) {
           closeQuietly(criu)
           criu = -1
           criuDone = true
         } else {
+          if (imageEnded) throw new FramingError(`CRIU sent ${name} after its post-dump hook, when the image was already complete`)
           if (seen.has(name)) throw new FramingError(`CRIU sent ${name} twice`)
           seen.add(name)
           if (started === null && name !== PRE_FREEZE_FILE) {
@@ -94,34 +98,31 @@ export function capture(opts: CaptureOptions): CaptureResult {
           const { fd } = recvFd(criu)
           if (fd === null) throw new FramingError(`CRIU sent no pipe for ${name}`)
           if (!isFifo(fd)) { closeQuietly(fd); throw new FramingError(`CRIU sent ${name} on an fd that is not a pipe`) }
-          sources.push(new Source(name, fd, true))
+          sources.push(new Source(name, fd, 'pipe'))
         }
       }
-      const base = polled.length
       status.update(() => (ext ? [ext.stats().raw, onShards()] : [onShards(), null]))
-      if (ext && revents[base + polledSources]) ext.service()
-      for (let i = polledSources - 1; i >= 0; i--) {
-        if (!revents[base + i]) continue
+      if (ext && ready.get(ext.pollFd)) ext.service()
+      for (let i = sources.length - 1; i >= 0; i--) {
         const src = sources[i]!
-        let n = src.ready()
-        if (n > 0) {
-          // Keep pumping while data keeps coming: a poll(2) per burst costs as much as the burst.
-          let budget = PUMP_BUDGET
-          do {
-            writer.spliceFrom(src.name, src.fd, n)
-            budget -= n
-          } while (budget > 0 && (n = src.ready()) > 0)
-        } else {
-          writer.endFile(src.name)
-          src.close()
-          sources.splice(i, 1)
-        }
+        if (!ready.get(src.fd) || src.pump(writer)) continue
+        writer.endFile(src.name)
+        src.close()
+        sources.splice(i, 1)
+      }
+      // The post-dump hook runs once CRIU has written inventory.img and closed every pipe, and
+      // nothing comes after it (completion.ts): end the image now, and answer once every
+      // consumer holds it all. Until then the dumped process stays frozen.
+      if (sync.waiting && criu >= 0 && sources.length === 0 && seen.has(LAST_IMAGE) && quiet(criu)) {
+        if (!imageEnded) endImage()
+        if (shardsDone(sinks)) sync.answerOk()
       }
     }
-    if (!seen.has(LAST_IMAGE) && [...seen].some(n => n !== PRE_FREEZE_FILE && !opts.extFiles.some(e => e.name === n))) {
-      throw new FramingError(`CRIU closed the connection without sending ${LAST_IMAGE}: the dump failed, the stream is left unfinished`)
-    }
-    writer.endImage()
+    // CRIU waits for its post-dump script before it closes the socket: a hook still waiting now
+    // died (or was never CRIU's), and CRIU has taken the dump for failed.
+    if (sync.waiting) throw new FramingError('CRIU ended the dump while its post-dump hook was still waiting: the dump failed')
+    if (!imageEnded) endImage()
+    checkShards(sinks)
   } finally {
     content?.close()
     for (const s of sources) s.close()
@@ -135,3 +136,6 @@ export function capture(opts: CaptureOptions): CaptureResult {
   progress.stats(sizes.map(size => ({ size, transfer_duration_millis: durationMs })), ext || content ? { ...ext?.stats(), ...(content ? { content: content.stats() } : {}) } : null)
   return { sizes, durationMs, files: seen.size }
 }
+
+/** Nothing more from CRIU is waiting to be read on its socket. */
+const quiet = (fd: number): boolean => poll([{ fd, events: POLLIN }], 0)[0] === 0

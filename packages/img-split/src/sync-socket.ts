@@ -1,11 +1,12 @@
 // The checkpoint is not done when CRIU has written its last byte: that byte may still sit in a
-// pipe between CRIU and us, or between us and the shard's reader. CRIU runs its post-dump action
-// script after closing every image and BEFORE it kills the dumped tasks, so a hook that asks us
-// "is everything out?" and fails otherwise makes `criu dump` fail and leaves the process running
-// when the capture cannot finish. This socket answers that question: `ok` once every input is
-// drained and every pipe shard has been read empty by its consumer.
+// pipe between CRIU and us, or between us and the shard's reader, and image_eof is not written
+// yet. CRIU runs its post-dump action script after closing every image and BEFORE it kills the
+// dumped tasks, so a hook that asks us "is everything out?" and fails otherwise makes `criu
+// dump` fail and leaves the process running when the capture cannot finish. This socket carries
+// that question; the capture decides when to answer `ok` (see capture.ts). A hook whose
+// connection closes without `ok` fails the dump.
 import { join } from 'node:path'
-import { acceptOne, bytesQueued, closeQuietly, isFifo, listenUnix, writeSome } from '@criu-pipes/sys'
+import { acceptOne, closeQuietly, listenUnix, writeSome } from '@criu-pipes/sys'
 
 export const SYNC_SOCKET = 'img-split.sync.sock'
 // While a hook waits, shards are re-checked this often (a pipe has no "became empty" event).
@@ -23,16 +24,15 @@ export class SyncSocket {
 
   get waiting(): boolean { return this.waiters.length > 0 }
 
-  /** Answers every waiting hook if nothing is left in flight. */
-  answerIfDrained(inputsOpen: number, shardFds: readonly number[]): void {
-    if (!this.waiting || inputsOpen > 0) return
-    if (shardFds.some(fd => isFifo(fd) && bytesQueued(fd) > 0)) return
+  /** Tells every waiting hook that the capture is complete. */
+  answerOk(): void {
     for (const fd of this.waiters.splice(0)) {
-      writeSome(fd, Buffer.from('ok\n'))
+      try { writeSome(fd, Buffer.from('ok\n')) } catch { /* that hook is gone: CRIU sees it fail */ }
       closeQuietly(fd)
     }
   }
 
+  /** Waiting hooks see their connection close without `ok`: they fail the dump. */
   close(): void {
     for (const fd of this.waiters.splice(0)) closeQuietly(fd)
     closeQuietly(this.fd)

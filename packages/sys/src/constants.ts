@@ -8,6 +8,8 @@ export const F_SETPIPE_SZ = 1031
 export const F_GETPIPE_SZ = 1032
 
 export const FIONREAD = 0x541b
+// SIOCOUTQ (= TIOCOUTQ): bytes a socket has sent that its peer has not consumed yet (TCP: not acked).
+export const SIOCOUTQ = 0x5411
 
 export const SPLICE_F_MOVE = 1
 export const SPLICE_F_NONBLOCK = 2
@@ -41,3 +43,4 @@ export const ENOENT = 2
 export const ESRCH = 3
 export const EPERM = 1
 export const EBUSY = 16
+export const ENOTTY = 25

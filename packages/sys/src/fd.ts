@@ -4,10 +4,12 @@
 import { c, errno } from './libc.js'
 import { EAGAIN, EINTR, F_GETFL, F_SETFL, O_NONBLOCK } from './constants.js'
 import { SysError, check } from './errors.js'
+import { checkSpan } from './bounds.js'
 import { waitReadable, waitWritable } from './poll.js'
 
 /** One read(2). Returns the byte count (0 = EOF), or -1 when a non-blocking fd has nothing yet. */
 export function readSome(fd: number, buf: Buffer, offset = 0, length = buf.length - offset): number {
+  checkSpan('read', buf.length, offset, length)
   for (;;) {
     const n = Number(c.read(fd, offset === 0 ? buf : buf.subarray(offset), length))
     if (n >= 0) return n
@@ -19,6 +21,7 @@ export function readSome(fd: number, buf: Buffer, offset = 0, length = buf.lengt
 
 /** Reads until `length` bytes are in or EOF; returns how many arrived (less than asked = EOF). */
 export function readFull(fd: number, buf: Buffer, offset = 0, length = buf.length - offset): number {
+  checkSpan('read', buf.length, offset, length)
   let done = 0
   while (done < length) {
     const n = readSome(fd, buf, offset + done, length - done)
@@ -31,6 +34,7 @@ export function readFull(fd: number, buf: Buffer, offset = 0, length = buf.lengt
 
 /** One write(2). Returns the byte count, or -1 when a non-blocking fd is full. */
 export function writeSome(fd: number, buf: Buffer, offset = 0, length = buf.length - offset): number {
+  checkSpan('write', buf.length, offset, length)
   for (;;) {
     const n = Number(c.write(fd, offset === 0 ? buf : buf.subarray(offset), length))
     if (n >= 0) return n
@@ -42,6 +46,7 @@ export function writeSome(fd: number, buf: Buffer, offset = 0, length = buf.leng
 
 /** Writes every byte, waiting for room as needed. */
 export function writeAll(fd: number, buf: Buffer, offset = 0, length = buf.length - offset): void {
+  checkSpan('write', buf.length, offset, length)
   let done = 0
   while (done < length) {
     const n = writeSome(fd, buf, offset + done, length - done)
@@ -61,6 +66,15 @@ export function closeQuietly(fd: number): void {
 
 export function dup(fd: number): number {
   return check(c.dup(fd) as number, 'dup', `fd ${fd}`)
+}
+
+/** Makes `newFd` refer to what `oldFd` does (closing what it referred to), as dup2(2). */
+export function dup2(oldFd: number, newFd: number): void {
+  for (;;) {
+    if ((c.dup2(oldFd, newFd) as number) >= 0) return
+    const err = errno()
+    if (err !== EINTR) throw new SysError('dup2', err, `fd ${oldFd} -> ${newFd}`)
+  }
 }
 
 export function setNonBlocking(fd: number, nonBlocking: boolean): void {

@@ -5,6 +5,7 @@ import { fstatSync } from 'node:fs'
 import { c, errno } from './libc.js'
 import { EAGAIN, EINTR } from './constants.js'
 import { SysError, check } from './errors.js'
+import { checkSpan } from './bounds.js'
 
 export function isRegularFile(fd: number): boolean {
   try {
@@ -17,6 +18,15 @@ export function isRegularFile(fd: number): boolean {
 /** The file's size now (a file still being written grows). */
 export function fileSize(fd: number): number {
   return fstatSync(fd).size
+}
+
+/** fsync(2): the file's data and metadata are on stable storage when it returns. */
+export function fsync(fd: number): void {
+  for (;;) {
+    if ((c.fsync(fd) as number) === 0) return
+    const err = errno()
+    if (err !== EINTR) throw new SysError('fsync', err, `fd ${fd}`)
+  }
 }
 
 /** lseek(2); returns the new offset. Seeking past the end of a regular file is allowed (and reads EOF there). */
@@ -35,6 +45,7 @@ export function fadvise(fd: number, offset: number, length: number, advice: numb
 
 /** pread(2) until `length` bytes are in or the file ends; returns how many arrived. */
 export function preadFull(fd: number, buf: Buffer, position: number, offset = 0, length = buf.length - offset): number {
+  checkSpan('pread', buf.length, offset, length)
   let done = 0
   while (done < length) {
     const n = Number(c.pread(fd, buf.subarray(offset + done), length - done, position + done))

@@ -1,5 +1,6 @@
 export * from './constants.js'
 export { SysError, check } from './errors.js'
+export { checkSpan } from './bounds.js'
 export { address, view } from './libc.js'
 export * from './poll.js'
 export * from './epoll.js'

@@ -1,6 +1,7 @@
 import { c, errno, view } from './libc.js'
 import { EAGAIN, EINTR, PAGE_SIZE } from './constants.js'
 import { SysError, check } from './errors.js'
+import { checkSpan } from './bounds.js'
 import { waitReadable } from './poll.js'
 
 const PROT_READ = 1
@@ -17,7 +18,7 @@ const MAP_FAILED = (1n << 64n) - 1n
 export class Region {
   readonly ptr: bigint
   readonly length: number
-  private mapped = true
+  private isMapped = true
   constructor(length: number) {
     const p = BigInt(c.mmap(null, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) as bigint)
     if (p === MAP_FAILED || p === -1n) throw new SysError('mmap', errno(), `${length} bytes`)
@@ -27,6 +28,8 @@ export class Region {
 
   /** A Buffer over [offset, offset+len) of the region; valid only until unmap(). */
   buffer(offset = 0, len = this.length - offset): Buffer {
+    if (!this.isMapped) throw new Error('Region: buffer() of an unmapped region')
+    checkSpan('Region.buffer', this.length, offset, len)
     return view(this.ptr + BigInt(offset), len)
   }
 
@@ -43,9 +46,12 @@ export class Region {
     return (c.madvise(start, Number(end - start), MADV_POPULATE_WRITE) as number) === 0
   }
 
+  /** False once unmap() has returned the memory: no view of it may be taken after that. */
+  get mapped(): boolean { return this.isMapped }
+
   unmap(): void {
-    if (!this.mapped) return
-    this.mapped = false
+    if (!this.isMapped) return
+    this.isMapped = false
     check(c.munmap(this.ptr, this.length) as number, 'munmap')
   }
 }

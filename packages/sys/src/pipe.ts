@@ -5,6 +5,7 @@ import { SysError, check } from './errors.js'
 import { waitReadable, waitWritable } from './poll.js'
 import { address } from './libc.js'
 import { readFull, writeAll } from './fd.js'
+import { checkSpan } from './bounds.js'
 
 /** pipe2(2): returns [readEnd, writeEnd]. */
 export function makePipe(flags = O_CLOEXEC): [number, number] {
@@ -144,6 +145,7 @@ export function vmspliceSome(fd: number, ptr: bigint, length: number, gift = fal
  * caller must not touch or reuse them afterwards, only munmap them.
  */
 export function vmspliceAll(fd: number, ptr: bigint | Buffer, length: number, gift = false): void {
+  if (typeof ptr !== 'bigint') checkSpan('vmsplice', ptr.length, 0, length)
   const base = typeof ptr === 'bigint' ? ptr : address(ptr)
   let done = 0
   while (done < length) {

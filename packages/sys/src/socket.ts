@@ -1,7 +1,7 @@
 import { renameSync, unlinkSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { c, errno } from './libc.js'
-import { EAGAIN, EINTR, O_CLOEXEC } from './constants.js'
+import { EAGAIN, EINTR, O_CLOEXEC, SIOCOUTQ } from './constants.js'
 import { SysError, check } from './errors.js'
 import { waitReadable } from './poll.js'
 
@@ -73,4 +73,14 @@ export function connectUnix(path: string): number {
     c.close(fd)
     throw new SysError('connect', err, path)
   }
+}
+
+const outq = new Int32Array(1)
+/**
+ * SIOCOUTQ: bytes sent on this socket that are not consumed yet. For AF_UNIX that is what the peer
+ * has not read (0 once it has read everything); for TCP, what the peer's kernel has not acked.
+ */
+export function bytesUnsent(fd: number): number {
+  check(c.ioctlPtr(fd, SIOCOUTQ, outq) as number, 'ioctl(SIOCOUTQ)', `fd ${fd}`)
+  return outq[0]!
 }

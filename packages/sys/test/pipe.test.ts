@@ -27,7 +27,9 @@ t.test('pipe sizes: 1 MiB is granted, above pipe-max-size is EPERM', async t => 
   let err: unknown
   try { setPipeSize(w, max * 2) } catch (e) { err = e }
   t.ok(err instanceof SysError && err.errno === EPERM && /F_SETPIPE_SZ/.test(err.message), String(err))
-  t.equal(trySetPipeSize(w, max * 2), 1 << 20, 'trySetPipeSize keeps the old size')
+  // The lazy-pages e2e test raises pipe-max-size for CRIU's page server while other test files
+  // run, so the expectation is the limit read just now, not a fixed 1 MiB.
+  t.equal(trySetPipeSize(w, max * 2), max, 'trySetPipeSize settles for pipe-max-size')
   close(r); close(w)
 })
 

@@ -1,27 +1,33 @@
 // -d/--daemon: Node cannot fork(), so the daemon is a detached copy of this command without -d.
 // The parent waits until the copy listens (its status byte), writes --pidfile with the copy's pid,
 // passes readiness on to its own --status-fd, and exits: what `criu lazy-pages -d` looks like
-// from outside. If the copy fails first, its error becomes ours.
+// from outside. If the copy fails first, its error becomes ours. The copy's stderr is a pipe to
+// us until then; it moves its stderr to its log (or /dev/null) before it says it is ready, since
+// our end of that pipe goes away with us.
 import { spawn } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { signalReady } from './listen.js'
+import { DETACHED_OPTION } from './options.js'
 import type { Options } from './options.js'
+import type { Pidfile } from './pidfile.js'
 
 /** The fd the detached copy gets for its status byte (0-2 are its stdio). */
 const CHILD_STATUS_FD = 3
 
-/** argv without -d/--daemon and --status-fd (the copy gets its own). */
+/** Options with a value that are ours, not the copy's: readiness and the pid file are the starter's. */
+const STARTER_ONLY = ['--status-fd', '--pidfile']
+
+/** argv without -d/--daemon, --status-fd (the copy gets its own) and --pidfile (we write it). */
 export function daemonArgs(argv: readonly string[]): string[] {
   const out: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     if (a === '-d' || a === '--daemon' || a === '--daemon=true') continue
-    if (a === '--status-fd') { i++; continue }
-    if (a.startsWith('--status-fd=')) continue
+    if (STARTER_ONLY.includes(a)) { i++; continue }
+    if (STARTER_ONLY.some((o) => a.startsWith(`${o}=`))) continue
     out.push(a)
   }
-  return [...out, '--status-fd', String(CHILD_STATUS_FD)]
+  return [...out, `--${DETACHED_OPTION}`, '--status-fd', String(CHILD_STATUS_FD)]
 }
 
 function collect(stream: Readable | null): () => string {
@@ -31,7 +37,7 @@ function collect(stream: Readable | null): () => string {
 }
 
 /** Starts the detached daemon and resolves with its pid once it listens. */
-export async function daemonize(argv: readonly string[], opts: Options): Promise<number> {
+export async function daemonize(argv: readonly string[], opts: Options, pidfile: Pidfile | undefined): Promise<number> {
   const script = process.argv[1]!
   const child = spawn(process.execPath, [script, ...daemonArgs(argv)], {
     detached: true,
@@ -51,7 +57,7 @@ export async function daemonize(argv: readonly string[], opts: Options): Promise
   status.destroy()
   child.stderr?.destroy()
   child.unref()
-  if (opts.pidfile !== undefined) writeFileSync(opts.pidfile, `${child.pid}`)
+  pidfile?.write(child.pid)
   signalReady(opts.statusFd)
   return child.pid
 }

@@ -1,8 +1,14 @@
 // A log in the style of CRIU's (`(00.012345) uffd: 1-7: #PF at 0x7f...`), so that the same eyes
 // and greps (zdtm looks for "Error" and "Warn" lines) work on both. Lines are buffered and
 // written when the daemon is about to sleep, so per-fault debug lines cost no syscall each.
-import { closeSync, openSync } from 'node:fs'
-import { writeAll } from '@criu-pipes/sys'
+//
+// Logging never kills the daemon: a restored process whose daemon died reads zero pages. A write
+// that fails (a stderr pipe whose reader went away: EPIPE; a full disk or /dev/full: ENOSPC) drops
+// its lines; they are counted, and the count is logged once the log takes a write again, or at
+// close. SIGPIPE cannot kill us either: Node sets it to SIG_IGN at start-up (the daemon test
+// checks /proc/PID/status), so a dead reader is only the EPIPE above. (Node opens files O_CLOEXEC.)
+import { closeSync, constants, openSync } from 'node:fs'
+import { dup2, writeAll } from '@criu-pipes/sys'
 
 /** CRIU's log levels: -v1 errors only ... -v4 debug; the default is 2. */
 export const LOG_ERROR = 1
@@ -14,17 +20,43 @@ export const DEFAULT_VERBOSITY = LOG_WARN
 /** Flush early past this much, so a long busy stretch does not hold megabytes of text. */
 const FLUSH_AT = 64 << 10
 export const STDERR = 2
+/** What CRIU's log_init() does (O_CREAT|O_TRUNC|O_APPEND, 0600), and never through a symlink. */
+const LOG_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND | constants.O_NOFOLLOW
+const LOG_MODE = 0o600
+const DEV_NULL = '/dev/null'
+
+function errorCode(e: unknown): string {
+  const code = (e as { code?: unknown }).code
+  return typeof code === 'string' ? code : (e as Error).message
+}
 
 export class Log {
   private pending: string[] = []
   private pendingBytes = 0
   private readonly t0 = process.hrtime.bigint()
+  /** Lines lost to failed writes since the log last took one, and why the first was lost. */
+  private dropped = 0
+  private dropReason = ''
+  private stderrDetached = false
 
   private constructor(private fd: number, private readonly owned: boolean, readonly level: number) {}
 
-  /** Appends to `path` (created if needed), as CRIU does with --log-file. */
+  /**
+   * Truncates or creates `path` (mode 0600), as CRIU does with --log-file; a symlink there is
+   * refused, never followed (we run as root, the path may be in a directory others can write).
+   */
   static toFile(path: string, level: number): Log {
-    return new Log(openSync(path, 'a', 0o644), true, level)
+    try {
+      return new Log(openSync(path, LOG_FLAGS, LOG_MODE), true, level)
+    } catch (e) {
+      if (errorCode(e) === 'ELOOP') throw new Error(`log file ${path} is a symlink: refused, not followed`)
+      throw new Error(`cannot open log file ${path}: ${errorCode(e)}`)
+    }
+  }
+
+  /** A log on an fd the caller keeps (tests). */
+  static toFd(fd: number, level: number): Log {
+    return new Log(fd, false, level)
   }
 
   static toStderr(level: number): Log {
@@ -39,6 +71,31 @@ export class Log {
   /** Whether lines go to stderr (then a fatal error needs no second copy there). */
   get toStderr(): boolean {
     return this.fd === STDERR
+  }
+
+  /** Whether stderr was pointed away from whoever started us (see detachStderr). */
+  get detached(): boolean {
+    return this.stderrDetached
+  }
+
+  /** Lines dropped and not yet reported in the log. */
+  get droppedLines(): number {
+    return this.dropped
+  }
+
+  /**
+   * For the detached daemon (-d), just before it reports readiness: the stderr it inherited is a
+   * pipe to the starter, which exits then. From here on, stderr is the log file, or /dev/null
+   * without one (what CRIU's daemon does with its stdio).
+   */
+  detachStderr(): void {
+    if (this.owned && this.fd >= 0) dup2(this.fd, STDERR)
+    else {
+      const nul = openSync(DEV_NULL, constants.O_WRONLY)
+      dup2(nul, STDERR)
+      closeSync(nul)
+    }
+    this.stderrDetached = true
   }
 
   enabled(level: number): boolean {
@@ -64,17 +121,44 @@ export class Log {
   info(msg: string): void { this.put(LOG_INFO, 'uffd: ', msg) }
   debug(msg: string): void { this.put(LOG_DEBUG, 'uffd: ', msg) }
 
+  /** Writes the pending lines; on failure drops them (counted). Never throws. */
   flush(): void {
     if (this.pending.length === 0 || this.fd < 0) return
+    const lines = this.pending.length
+    if (this.dropped > 0) this.pending.unshift(this.dropNote())
     const text = Buffer.from(this.pending.join(''))
     this.pending = []
     this.pendingBytes = 0
-    writeAll(this.fd, text)
+    try {
+      writeAll(this.fd, text)
+      this.dropped = 0
+    } catch (e) {
+      if (this.dropped === 0) this.dropReason = errorCode(e)
+      this.dropped += lines
+    }
   }
 
+  /** Flushes, reports lines still dropped (on stderr when the log is elsewhere), closes. Never throws. */
   close(): void {
     this.flush()
-    if (this.owned && this.fd >= 0) closeSync(this.fd)
+    if (this.dropped > 0 && this.fd >= 0) {
+      const places: [number, string][] = [[this.fd, this.dropNote()]]
+      if (this.fd !== STDERR && !this.stderrDetached) places.push([STDERR, `uffd-serve: warning: ${this.dropText()}\n`])
+      for (const [fd, note] of places) {
+        try { writeAll(fd, Buffer.from(note)); break } catch { /* tried the next place, or nowhere left */ }
+      }
+    }
+    if (this.owned && this.fd >= 0) {
+      try { closeSync(this.fd) } catch { /* a deferred write error (NFS): nothing left to tell */ }
+    }
     this.fd = -1
+  }
+
+  private dropText(): string {
+    return `${this.dropped} log lines were dropped: the log write failed (${this.dropReason})`
+  }
+
+  private dropNote(): string {
+    return `${this.stamp()} Warn  (uffd-serve): ${this.dropText()}\n`
   }
 }

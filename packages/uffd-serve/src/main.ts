@@ -4,33 +4,41 @@
 import { hideBin } from 'yargs/helpers'
 import { writeAll } from '@criu-pipes/sys'
 import { daemonize } from './daemonize.js'
+import { signalReady } from './listen.js'
 import { Log, STDERR } from './log.js'
 import { parseOptions } from './options.js'
 import type { Options } from './options.js'
+import { Pidfile } from './pidfile.js'
 import { serve } from './serve.js'
 
-function fail(message: string, log?: Log): never {
+function fail(message: string, log?: Log, pidfile?: Pidfile): never {
+  pidfile?.abandon()
   // On stderr the plain line below is the clearer of the two.
   if (log !== undefined && !log.toStderr) log.error(message)
   log?.close()
-  // A daemon's stderr may be gone with the parent that started it; the log has the message.
-  try { writeAll(STDERR, Buffer.from(`uffd-serve: ${message}\n`)) } catch { /* nowhere to say it */ }
+  // A detached daemon's stderr is its log (which has the message) or /dev/null.
+  if (log?.detached !== true) {
+    try { writeAll(STDERR, Buffer.from(`uffd-serve: ${message}\n`)) } catch { /* nowhere to say it */ }
+  }
   process.exit(1)
 }
 
 async function main(): Promise<void> {
   const argv = hideBin(process.argv)
   let opts: Options
+  let pidfile: Pidfile | undefined
   try {
     opts = parseOptions(argv)
+    // Before anything starts: a pid file we must refuse leaves no daemon running.
+    if (opts.pidfile !== undefined) pidfile = Pidfile.create(opts.pidfile)
   } catch (e) {
     fail((e as Error).message)
   }
   if (opts.daemon) {
     try {
-      await daemonize(argv, opts)
+      await daemonize(argv, opts, pidfile)
     } catch (e) {
-      fail((e as Error).message)
+      fail((e as Error).message, undefined, pidfile)
     }
     return
   }
@@ -38,7 +46,13 @@ async function main(): Promise<void> {
   try {
     log = opts.logFile !== undefined ? Log.toFile(opts.logFile, opts.verbosity) : Log.toStderr(opts.verbosity)
     for (const w of opts.warnings) log.warn(w)
-    const stats = await serve(opts, log)
+    const theLog = log
+    const ready = (): void => {
+      pidfile?.write(process.pid)
+      if (opts.detached) theLog.detachStderr()
+      signalReady(opts.statusFd)
+    }
+    const stats = await serve(opts, log, ready)
     log.info(
       `lazy-pages done: ${stats.processes} processes, ${stats.copied}/${stats.total} pages copied, ` +
         `${stats.zeroed} zero pages; FTSR after ${(stats.restoreUs / 1e6).toFixed(3)} s, end after ${(stats.totalUs / 1e6).toFixed(3)} s`,
@@ -46,7 +60,7 @@ async function main(): Promise<void> {
     log.close()
     process.exit(0)
   } catch (e) {
-    fail((e as Error).message, log)
+    fail((e as Error).message, log, pidfile)
   }
 }
 

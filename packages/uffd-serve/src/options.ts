@@ -18,6 +18,8 @@ export interface Options {
   pageServer: { address: string; port: number; proto: PageServerProto } | undefined
   pidfile: string | undefined
   daemon: boolean
+  /** The copy that -d starts (internal): after readiness, stderr goes to the log or /dev/null. */
+  detached: boolean
   /** Background push limit in bytes per second (--max-push-rate is in MiB/s). */
   maxPushRate: number | undefined
   /** Accepted but suspicious; main logs them. */
@@ -33,6 +35,8 @@ export class UsageError extends Error {
 
 /** The sub-command a `--criu-bin` wrapper forwards to us; the only positional we accept. */
 export const LAZY_PAGES_COMMAND = 'lazy-pages'
+/** Passed by -d to the detached copy of us (see daemonize.ts); not for users. */
+export const DETACHED_OPTION = 'detached-daemon'
 /** With --page-server and no --address, CRIU's getaddrinfo(NULL) means the loopback. */
 const DEFAULT_ADDRESS = '127.0.0.1'
 
@@ -98,6 +102,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('max-push-rate', { type: 'number', describe: 'cap background push at this many MiB/s (faults are never held back)' })
     .option('pidfile', { type: 'string', describe: 'write our pid (with -d, the daemon\'s) here' })
     .option('daemon', { alias: 'd', type: 'boolean', default: false, describe: 'detach once listening' })
+    .option(DETACHED_OPTION, { type: 'boolean', default: false, hidden: true })
     .option('default-config', { type: 'boolean', hidden: true, describe: 'CRIU config files are not read anyway' })
     .option('tls', { type: 'boolean', hidden: true })
     .option('tls-cacert', { type: 'string', hidden: true })
@@ -147,6 +152,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
       : undefined,
     pidfile: args.pidfile !== undefined ? inDir(workDir, args.pidfile) : undefined,
     daemon: args.daemon,
+    detached: args[DETACHED_OPTION],
     maxPushRate: pushRate(args['max-push-rate']),
     warnings,
   }

@@ -2,14 +2,13 @@
 // orderly close of the page source only if every page got where it belonged.
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
-import { writeFileSync } from 'node:fs'
 import { acceptOne, closeQuietly } from '@criu-pipes/sys'
 import { Daemon } from './daemon.js'
 import type { DaemonStats } from './daemon.js'
 import { DirectorySource } from './directory-source.js'
 import { RestoreChannel } from './handshake.js'
 import { loadImageSet } from './images.js'
-import { listenLazySocket, removeSocketFile, signalReady } from './listen.js'
+import { listenLazySocket, removeSocketFile } from './listen.js'
 import type { Log } from './log.js'
 import type { Options } from './options.js'
 import type { PageSource } from './page-source.js'
@@ -25,7 +24,8 @@ async function openSource(opts: Options, images: ReturnType<typeof loadImageSet>
   return PageServerSource.connect(await numericAddress(address), port, proto)
 }
 
-export async function serve(opts: Options, log: Log): Promise<DaemonStats> {
+/** `ready` runs once lazy-pages.socket listens: the pid file, stderr and --status-fd are main's. */
+export async function serve(opts: Options, log: Log, ready: () => void): Promise<DaemonStats> {
   const images = loadImageSet(opts.imagesDir)
   log.info(`${opts.imagesDir}: ${images.taskCount} tasks, ${images.tasks.size} with memory images`)
   const source = await openSource(opts, images)
@@ -34,8 +34,7 @@ export async function serve(opts: Options, log: Log): Promise<DaemonStats> {
   try {
     const listener = listenLazySocket(opts.workDir)
     log.debug(`Waiting for incoming connections on ${listener.path}`)
-    if (opts.pidfile !== undefined) writeFileSync(opts.pidfile, `${process.pid}`)
-    signalReady(opts.statusFd)
+    ready()
     let conn: number
     try {
       conn = acceptOne(listener.fd)

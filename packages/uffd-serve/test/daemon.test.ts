@@ -4,7 +4,7 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
@@ -59,6 +59,12 @@ function probeNow(region: Region, i: number): [number, number, number] {
   return [b.readUInt32LE(0), b.readUInt32LE(4), b[PAGE_SIZE - 1]!]
 }
 
+/** Pages of LAYOUT not as the images say, once our uffd is gone: lazy ones hold their data, the rest zero. */
+function badPages(region: Region): number[] {
+  return LAYOUT.entries.flatMap((e) => range(e.page, e.page + e.nrPages).filter((i) =>
+    JSON.stringify(probeNow(region, i)) !== JSON.stringify(e.flags & PE_LAZY ? probeOf(i) : ZERO)))
+}
+
 t.test('serves faults before FTSR, pushes the rest after it, skips a zombie, exits 0', async (t) => {
   const dir = tmpDir(t)
   const task = lazyTask(t)
@@ -76,13 +82,7 @@ t.test('serves faults before FTSR, pushes the rest after it, skips a zombie, exi
   const { code, stderr } = await d.exit
   t.equal(code, 0, stderr)
   task.done()
-  for (const e of LAYOUT.entries) {
-    for (const i of range(e.page, e.page + e.nrPages)) {
-      const want = e.flags & PE_LAZY ? probeOf(i) : ZERO
-      if (JSON.stringify(probeNow(task.region, i)) !== JSON.stringify(want)) { t.fail(`page ${i}`); return }
-    }
-  }
-  t.pass('every lazy page holds its image data')
+  t.same(badPages(task.region), [], 'every lazy page holds its image data')
   const log = readFileSync(join(dir, 'lazy-pages.log'), 'utf8')
   t.match(log, `UFFD transferred pages: (${LAYOUT.lazyPages}/${LAYOUT.lazyPages})`)
   t.match(log, 'Zombie PID: 4243')
@@ -288,6 +288,8 @@ t.test('-d detaches once listening and writes --pidfile', async (t) => {
   t.equal(code, 0, 'the starter exits 0')
   const pid = Number(readFileSync(join(dir, 'lazy.pid'), 'utf8'))
   t.ok(pid > 0 && pid !== d.child.pid, 'pidfile names the daemon')
+  t.equal(statSync(join(dir, 'lazy.pid')).mode & 0o777, 0o600, 'pid file mode 0600')
+  t.equal(readlinkSync(`/proc/${pid}/fd/2`), join(dir, 'lazy-pages.log'), 'the daemon\'s stderr is its log, not the starter\'s pipe')
   const sim = new RestoreSim(dir)
   sim.task(PID, task.arm())
   t.same(await touchPages(task.region.ptr, [2]), [probeOf(2)])
@@ -296,6 +298,135 @@ t.test('-d detaches once listening and writes --pidfile', async (t) => {
   for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25))
   t.notOk(alive(pid), 'the daemon finished')
   t.match(readFileSync(join(dir, 'lazy-pages.log'), 'utf8'), 'UFFD transferred pages: (60/60)')
+})
+
+/**
+ * A daemon that dies answers no fault, and the worker touching our pages would wait forever: once
+ * `gone` resolves, let go of our uffd, so the faults resolve as zero pages and the test fails on
+ * the data instead of hanging.
+ */
+function releaseWhenGone(gone: Promise<unknown>, task: Task): void {
+  void gone.then(() => task.done())
+}
+
+async function gone(pid: number): Promise<void> {
+  while (alive(pid)) await new Promise((r) => setTimeout(r, 25))
+}
+
+/** A whole simulated restore of one task whose lazy `pages` fault (all of them lazy). */
+async function servedRestore(t: Test, dir: string, task: Task, pages: number[]): Promise<void> {
+  const sim = new RestoreSim(dir)
+  sim.task(PID, task.arm())
+  t.same(await touchPages(task.region.ptr, pages), pages.map(probeOf), 'faults are served')
+  sim.finish()
+  sim.close()
+}
+
+/** SIGPIPE's bit in /proc/PID/status SigIgn (signal 13). */
+const SIGPIPE_BIT = 1n << 12n
+
+t.test('-d without -o: stderr was a pipe whose reader went away; a client connects; logging kills nothing', async (t) => {
+  const dir = tmpDir(t)
+  const task = lazyTask(t)
+  writeImages(dir, { pid: PID, base: task.base, ...LAYOUT })
+  // -v4: every fault logs a line, and all of it goes to stderr, which was the starter's pipe.
+  const d = startDaemon(['-D', dir, '-d', '--pidfile', 'lazy.pid', '-v4'])
+  t.equal(await d.ready, true)
+  t.equal((await d.exit).code, 0, 'the starter exits 0, and with it the reader of that pipe')
+  const pid = Number(readFileSync(join(dir, 'lazy.pid'), 'utf8'))
+  releaseWhenGone(gone(pid), task)
+  t.equal(readlinkSync(`/proc/${pid}/fd/2`), '/dev/null', 'the daemon\'s stderr is /dev/null, not a dead pipe')
+  const sigIgn = BigInt(`0x${/^SigIgn:\s+([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]}`)
+  t.ok(sigIgn & SIGPIPE_BIT, 'SIGPIPE is ignored')
+  await servedRestore(t, dir, task, [2, 30, 45])
+  await gone(pid)
+  task.done()
+  t.same(badPages(task.region), [], 'every lazy page holds its image data: the daemon lived to push them all')
+})
+
+t.test('-o /dev/full: every log write fails (ENOSPC); the daemon serves on and says so once, at exit', async (t) => {
+  const dir = tmpDir(t)
+  const task = lazyTask(t)
+  writeImages(dir, { pid: PID, base: task.base, ...LAYOUT })
+  const d = startDaemon(['-D', dir, '-o', '/dev/full', '-v4'])
+  releaseWhenGone(d.exit, task)
+  t.equal(await d.ready, true)
+  await servedRestore(t, dir, task, [3, 25, 45])
+  const { code, stderr } = await d.exit
+  t.equal(code, 0, stderr)
+  t.match(stderr, /^uffd-serve: warning: \d+ log lines were dropped: the log write failed \(ENOSPC\)\n$/, 'one line says so')
+  task.done()
+  t.same(badPages(task.region), [], 'every lazy page holds its image data')
+})
+
+t.test('-o /dev/full and a fatal error: one line each, no stack trace', async (t) => {
+  const dir = tmpDir(t)
+  const task = lazyTask(t)
+  writeImages(dir, { pid: PID, base: task.base, ...LAYOUT })
+  const d = startDaemon(['-D', dir, '-o', '/dev/full'])
+  t.equal(await d.ready, true)
+  const sim = new RestoreSim(dir)
+  sim.task(PID, task.arm())
+  sim.close()
+  const { code, stderr } = await d.exit
+  t.equal(code, 1)
+  t.match(stderr, /^uffd-serve: warning: \d+ log lines were dropped: the log write failed \(ENOSPC\)\nuffd-serve: criu restore closed lazy-pages.socket after 1 of 1 tasks[^\n]*\n$/)
+})
+
+for (const daemon of [false, true]) {
+  t.test(`${daemon ? '-d: ' : ''}a symlink planted at the pid file path is refused before anything starts, its target untouched`, async (t) => {
+    const dir = tmpDir(t)
+    writeImages(dir, { pid: PID, base: 0x7f0000000000, ...LAYOUT })
+    const target = join(dir, 'precious')
+    writeFileSync(target, 'precious\n')
+    symlinkSync(target, join(dir, 'lazy.pid'))
+    symlinkSync(join(dir, 'nothing-here'), join(dir, 'dangling.pid'))
+    for (const [name, what] of [['lazy.pid', 'to a file'], ['dangling.pid', 'dangling']] as const) {
+      const d = startDaemon(['-D', dir, '--pidfile', name, ...(daemon ? ['-d'] : [])])
+      const ready = await d.ready
+      if (ready) d.child.kill() // what the defect looked like: it went on and wrote through the symlink
+      t.equal(ready, false, `${what}: never ready`)
+      const { code, stderr } = await d.exit
+      t.equal(code, 1, `${what}: exit 1`)
+      t.equal(stderr, `uffd-serve: pid file ${join(dir, name)} already exists (a stale one, or a symlink): refused\n`, `${what}: one line`)
+      t.ok(lstatSync(join(dir, name)).isSymbolicLink(), `${what}: the symlink is left as it was`)
+      t.notOk(existsSync(join(dir, 'lazy-pages.socket')), `${what}: nothing listens`)
+    }
+    t.equal(readFileSync(target, 'utf8'), 'precious\n', 'the target keeps its contents')
+    t.notOk(existsSync(join(dir, 'nothing-here')), 'the dangling target was not created')
+  })
+}
+
+t.test('a symlink planted at the log path is refused, its target untouched; a real log is truncated, mode 0600', async (t) => {
+  const dir = tmpDir(t)
+  writeImages(dir, { pid: PID, base: 0x7f0000000000, ...LAYOUT })
+  const target = join(dir, 'precious')
+  writeFileSync(target, 'precious\n')
+  symlinkSync(target, join(dir, 'lazy-pages.log'))
+  const d = startDaemon(['-D', dir, '-o', 'lazy-pages.log', '-v4'])
+  const ready = await d.ready
+  if (ready) d.child.kill()
+  t.equal(ready, false, 'never ready')
+  const { code, stderr } = await d.exit
+  t.equal(code, 1)
+  t.equal(stderr, `uffd-serve: log file ${join(dir, 'lazy-pages.log')} is a symlink: refused, not followed\n`)
+  t.equal(readFileSync(target, 'utf8'), 'precious\n', 'the target keeps its contents')
+  t.notOk(existsSync(join(dir, 'lazy-pages.socket')), 'nothing listens')
+
+  writeFileSync(join(dir, 'old.log'), 'an earlier run\n'.repeat(100))
+  const task = lazyTask(t)
+  writeImages(dir, { pid: PID, base: task.base, ...LAYOUT })
+  const d2 = startDaemon(['-D', dir, '-o', 'old.log', '-v4'])
+  t.equal(await d2.ready, true)
+  const log = readFileSync(join(dir, 'old.log'), 'utf8')
+  t.notMatch(log, 'an earlier run', 'truncated, as CRIU does')
+  new RestoreSim(dir).close()
+  t.equal((await d2.exit).code, 1)
+  const d3 = startDaemon(['-D', dir, '-o', 'new.log'])
+  t.equal(await d3.ready, true)
+  t.equal(statSync(join(dir, 'new.log')).mode & 0o777, 0o600, 'a new log is mode 0600')
+  new RestoreSim(dir).close()
+  t.equal((await d3.exit).code, 1)
 })
 
 function alive(pid: number): boolean {

@@ -70,7 +70,10 @@ t.test('--address without --page-server is ignored with a warning, as CRIU ignor
   t.match(o.warnings[0], /ignored without --page-server/)
 })
 
-t.test('-d re-runs the same command without -d and with its own status fd', async (t) => {
+t.test('-d re-runs the same command without -d and with its own status fd; the pid file is the starter\'s', async (t) => {
   t.same(daemonArgs(['lazy-pages', '-d', '-D', '/d', '--status-fd', '5', '--pidfile', 'x']),
-    ['lazy-pages', '-D', '/d', '--pidfile', 'x', '--status-fd', '3'])
+    ['lazy-pages', '-D', '/d', '--detached-daemon', '--status-fd', '3'])
+  t.same(daemonArgs(['-D', '/d', '--pidfile=x', '--status-fd=4', '-d']), ['-D', '/d', '--detached-daemon', '--status-fd', '3'])
+  t.equal(parseOptions(['--detached-daemon', '-D', '/d']).detached, true)
+  t.equal(parseOptions(['-D', '/d']).detached, false)
 })

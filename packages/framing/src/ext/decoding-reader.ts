@@ -23,7 +23,13 @@ export type DecodedEvent = ImageEvent | { type: 'bytes'; name: string; data: Buf
 const SLOTS_PER_THREAD = 4
 const CHUNK_WORKER = new URL('./chunk-worker.js', import.meta.url).href
 
-interface Pending { ev: DecodedEvent | null; slot: Slot | null; where: string }
+interface Pending {
+  ev: DecodedEvent | null
+  slot: Slot | null
+  where: string
+  /** A check that waits its turn: the trailer is judged after every chunk before it. */
+  check?: () => void
+}
 
 export class DecodingReader {
   private readonly reader: ImageReader
@@ -76,6 +82,7 @@ export class DecodingReader {
       const head = this.queue[0]
       if (head && (!head.slot || this.finished(head))) {
         this.queue.shift()
+        if (head.check) { head.check(); continue }
         if (!head.slot) return head.ev!
         this.delivered = head.slot
         const name = (head.ev as { name: string }).name
@@ -121,7 +128,9 @@ export class DecodingReader {
         return null
       case 'trailer':
         if (!this.header) throw new FramingError(`marker ${ev.seq}: an image trailer in a stream that declared no extensions at its start`)
-        this.checkTrailer(ev.trailer.digest, ev.trailer.tag, ev.seq)
+        // Judged once every chunk before it is: a damaged chunk is then reported as itself.
+        this.trailerSeen = true
+        this.queue.push({ ev: null, slot: null, where: '', check: () => this.checkTrailer(ev.trailer.digest, ev.trailer.tag, ev.seq) })
         return null
       case 'data':
         if (this.header) throw new FramingError(`${ev.name}: plain file data (file_data) inside an extended stream`)
@@ -231,6 +240,5 @@ export class DecodingReader {
     if (this.subkey) {
       if (!tag || !trailerTag(this.subkey, this.header!.streamId, seq, digest).equals(tag)) bad()
     } else if (tag) bad()
-    this.trailerSeen = true
   }
 }

@@ -2,7 +2,7 @@
 // checksummed and sealed, and come back out to the shards strictly in the order they went in,
 // each marker with the seq it was given when it went in (the nonce and associated data need it
 // before the worker runs). The main thread only reads inputs and writes shards; memory is the
-// pool's, fixed: slots x (EXT_CHUNK + OUTPUT_BYTES). When the shards are slow, the write of the
+// pool's, fixed: (4 x threads + 3) slots x (EXT_CHUNK + OUTPUT_BYTES), about 2 MiB per thread. When the shards are slow, the write of the
 // oldest chunk blocks; no slot comes free, so no input is read, and CRIU's pipes fill: the
 // back-pressure reaches CRIU as without compression.
 import { randomBytes } from 'node:crypto'
@@ -14,6 +14,7 @@ import type { MarkerBody } from '../marker.js'
 import type { ShardWriter } from '../writer.js'
 import { ChecksumKind, CipherKind, Codec, EXT_CHUNK, EXT_VERSION, RefKind, STREAM_ID_BYTES } from './limits.js'
 import type { ChunkRef } from './messages.js'
+import type { ImageSink } from '../sink.js'
 import { deriveSubkey, trailerTag, Transcript } from './seal.js'
 import { getResult, type ChunkJob, type CodecInit } from './jobs.js'
 import { codecsOf, type ExtWriteOptions } from './options.js'
@@ -25,11 +26,13 @@ import { ExtCounter, type ExtStats } from './stats.js'
 export const SLOTS_PER_THREAD = 4
 // A slot's output holds any codec's worst case for EXT_CHUNK (zstd: +1/256, lz4: +1/255 +16).
 export const OUTPUT_BYTES = EXT_CHUNK + EXT_CHUNK / 128 + 64
+// Files whose next chunk may be filling at once (pagemap and pages, and one more).
+const MAX_PARTIAL = 3
 const CHUNK_WORKER = new URL('./chunk-worker.js', import.meta.url).href
 
 interface Entry { seq: number; name: string; body: MarkerBody | null; slot: Slot | null; rawLength: number }
 
-export class ExtWriter {
+export class ExtWriter implements ImageSink {
   private readonly pool: WorkerPool<ChunkJob>
   private readonly queue: Entry[] = []
   private readonly transcript = new Transcript()
@@ -39,6 +42,7 @@ export class ExtWriter {
   private readonly counter = new ExtCounter()
   private seq = 0
   private current: string | null = null
+  private readonly partial = new Map<string, { slot: Slot; length: number }>()
   private shardWaitMs = 0
   private workerWaitMs = 0
 
@@ -47,7 +51,7 @@ export class ExtWriter {
     this.adaptive = opts.compress === 'auto' ? new AdaptiveLevel() : null
     const init: CodecInit = { streamId: this.streamId, subkey: this.subkey, checksum: opts.checksum }
     this.pool = new WorkerPool<ChunkJob>({
-      handler: CHUNK_WORKER, init, threads: opts.threads, slots: SLOTS_PER_THREAD * opts.threads,
+      handler: CHUNK_WORKER, init, threads: opts.threads, slots: SLOTS_PER_THREAD * opts.threads + MAX_PARTIAL,
       inputBytes: EXT_CHUNK, outputBytes: OUTPUT_BYTES,
     })
     this.enqueue({
@@ -71,25 +75,25 @@ export class ExtWriter {
 
   /** Takes `length` bytes of `name` from `srcFd` (ready to read: they are not waited for). */
   spliceFrom(name: string, srcFd: number, length: number): void {
-    this.switchTo(name)
     while (length > 0) {
-      const n = Math.min(length, EXT_CHUNK)
-      const slot = this.freeSlot()
-      const got = readFull(srcFd, slot.input, 0, n)
-      if (got < n) { this.pool.release(slot); throw new FramingError(`${name}: input ended ${n - got} bytes early`) }
-      this.submit(name, slot, n)
+      const p = this.partialFor(name)
+      const n = Math.min(length, EXT_CHUNK - p.length)
+      const got = readFull(srcFd, p.slot.input, p.length, n)
+      p.length += got
+      if (got < n) throw new FramingError(`${name}: input ended ${n - got} bytes early`)
+      if (p.length === EXT_CHUNK) this.submitPartial(name)
       length -= n
     }
   }
 
   /** Bytes held in memory (re-encoding a stream, tests). */
   write(name: string, data: Buffer): void {
-    this.switchTo(name)
-    for (let off = 0; off < data.length; off += EXT_CHUNK) {
-      const n = Math.min(data.length - off, EXT_CHUNK)
-      const slot = this.freeSlot()
-      data.copy(slot.input, 0, off, off + n)
-      this.submit(name, slot, n)
+    for (let off = 0; off < data.length;) {
+      const p = this.partialFor(name)
+      const n = data.copy(p.slot.input, p.length, off, Math.min(data.length, off + EXT_CHUNK - p.length))
+      p.length += n
+      off += n
+      if (p.length === EXT_CHUNK) this.submitPartial(name)
     }
   }
 
@@ -98,6 +102,7 @@ export class ExtWriter {
   /** The next bytes of `name` are content the receiver's base holds (incremental, content/). */
   ref(name: string, ref: ChunkRef): void {
     if (!this.opts.refs) throw new Error('internal: a reference in a stream that did not declare them')
+    this.submitPartial(name)
     this.switchTo(name)
     this.enqueue({ kind: 'chunk_ref', ref }, name)
     this.counter.addRef(ref.length)
@@ -105,6 +110,7 @@ export class ExtWriter {
 
   /** Ends a file and writes out everything in flight: when the last input ends, nothing is left inside. */
   endFile(name: string): void {
+    this.submitPartial(name)
     this.switchTo(name)
     this.enqueue({ kind: 'file_eof' }, name)
     this.current = null
@@ -113,6 +119,7 @@ export class ExtWriter {
 
   /** The trailer (authenticating every marker before it), then image_eof. */
   endImage(): void {
+    for (const name of [...this.partial.keys()]) this.submitPartial(name)
     this.flush(true)
     const digest = this.transcript.digest()
     const tag = this.subkey ? trailerTag(this.subkey, this.streamId, this.seq, digest) : null
@@ -140,6 +147,30 @@ export class ExtWriter {
     this.queue.push({ seq: this.seq++, name, body, slot: null, rawLength: 0 })
   }
 
+  /**
+   * The slot filling up with `name`'s next chunk. Inputs arrive in whatever bursts the pipes
+   * give (often far less than a chunk); collecting them into whole chunks keeps the ratio, the
+   * zero detection and the per-marker costs those of full chunks. A few files fill at once (CRIU
+   * writes pagemap and pages interleaved); beyond MAX_PARTIAL the oldest goes as it is.
+   */
+  private partialFor(name: string): { slot: Slot; length: number } {
+    const p = this.partial.get(name)
+    if (p) return p
+    if (this.partial.size >= MAX_PARTIAL) this.submitPartial(this.partial.keys().next().value!)
+    const fresh = { slot: this.freeSlot(), length: 0 }
+    this.partial.set(name, fresh)
+    return fresh
+  }
+
+  private submitPartial(name: string): void {
+    const p = this.partial.get(name)
+    if (!p) return
+    this.partial.delete(name)
+    if (p.length === 0) { this.pool.release(p.slot); return }
+    this.switchTo(name)
+    this.submit(name, p.slot, p.length)
+  }
+
   private submit(name: string, slot: Slot, rawLength: number): void {
     const seq = this.seq++
     const codec = this.adaptive ? this.adaptive.codec : this.opts.compress === 'lz4' ? Codec.LZ4 : this.opts.compress === 'zstd' ? Codec.ZSTD : Codec.STORED
@@ -153,6 +184,7 @@ export class ExtWriter {
     for (;;) {
       const slot = this.pool.acquire()
       if (slot) return slot
+      if (this.queue.length === 0) throw new Error('internal: every slot is a partial chunk')
       this.flush(false, true)
     }
   }

@@ -1,0 +1,82 @@
+// When does a shard's consumer have everything? The post-dump hook may answer ok only then: until
+// it answers, CRIU keeps the dumped process frozen; once it has, CRIU kills it. What "has
+// everything" means depends on what the shard is, so each shard gets a sink that knows.
+//
+// The contract (a filter sink, for `--filter CMD`, plugs in the same way):
+//   finish()  once, after image_eof was written: nothing more will be written to the shard
+//             (a file is fsynced here; a filter would have its stdin closed here);
+//   failed()  why this shard can no longer reach its consumer, or null; asked before drained();
+//   drained() true once the consumer holds every byte.
+// The capture loop is synchronous (poll(2)): the answers must come from system calls made on
+// the spot (FIONREAD, SIOCOUTQ, poll with no wait, waitid WNOHANG), never from Node events.
+import { POLLERR, POLLOUT, bytesQueued, bytesUnsent, fsync, poll } from '@criu-pipes/sys'
+import type { FdKind } from '@criu-pipes/streamer'
+
+export interface ShardSink {
+  finish(): void
+  failed(): string | null
+  drained(): boolean
+}
+
+/** POLLERR on a pipe's write end: no reader left; on a socket: the peer reset the connection. */
+const hasError = (fd: number): boolean => ((poll([{ fd, events: POLLOUT }], 0)[0] ?? 0) & POLLERR) !== 0
+
+/** A pipe is drained when its reader has taken every byte (FIONREAD 0). */
+class PipeSink implements ShardSink {
+  constructor(private readonly fd: number, private readonly what: string) {}
+  finish(): void {}
+  failed(): string | null {
+    const left = bytesQueued(this.fd)
+    // A reader that took everything and then left did get the whole stream.
+    return left > 0 && hasError(this.fd) ? `${this.what}: its reader went away (EPIPE) with ${left} bytes unread` : null
+  }
+  drained(): boolean { return bytesQueued(this.fd) === 0 }
+}
+
+/**
+ * A socket is drained when its peer has consumed every byte (SIOCOUTQ 0). A UNIX peer that
+ * closes with bytes unread drops them and resets us (POLLERR): that is a failure, although the
+ * queue then reads empty.
+ */
+class SocketSink implements ShardSink {
+  constructor(private readonly fd: number, private readonly what: string) {}
+  finish(): void {}
+  failed(): string | null {
+    return hasError(this.fd) ? `${this.what}: its reader went away (ECONNRESET) before reading everything` : null
+  }
+  drained(): boolean { return bytesUnsent(this.fd) === 0 }
+}
+
+/** A regular file holds the shard once it is written and fsynced: a power cut then loses nothing. */
+class FileSink implements ShardSink {
+  private error: string | null = null
+  private synced = false
+  constructor(private readonly fd: number, private readonly what: string) {}
+  finish(): void {
+    try {
+      fsync(this.fd)
+      this.synced = true
+    } catch (e) {
+      this.error = `${this.what}: ${(e as Error).message}`
+    }
+  }
+  failed(): string | null { return this.error }
+  drained(): boolean { return this.synced }
+}
+
+/** /dev/null and other devices: what was written is gone or delivered; nothing to wait for. */
+class DeviceSink implements ShardSink {
+  finish(): void {}
+  failed(): string | null { return null }
+  drained(): boolean { return true }
+}
+
+export function shardSink(fd: number, kind: FdKind, index: number): ShardSink {
+  const what = `shard ${index} (fd ${fd})`
+  switch (kind) {
+    case 'pipe': return new PipeSink(fd, what)
+    case 'socket': return new SocketSink(fd, what)
+    case 'file': return new FileSink(fd, what)
+    case 'other': return new DeviceSink()
+  }
+}
