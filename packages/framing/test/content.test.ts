@@ -35,6 +35,7 @@ function capture(dir: string, name: string, files: Files, opts: { base?: string;
       w.endFile(n)
     }
     w.endImage()
+    w.commitIndex()
   } finally {
     w.close()
     ext?.close()

@@ -123,6 +123,7 @@ export function capture(opts: CaptureOptions): CaptureResult {
     if (sync.waiting) throw new FramingError('CRIU ended the dump while its post-dump hook was still waiting: the dump failed')
     if (!imageEnded) endImage()
     checkShards(sinks)
+    content?.commitIndex()
   } finally {
     content?.close()
     for (const s of sources) s.close()

@@ -104,9 +104,13 @@ export class ContentWriter {
     this.out.endFile(name)
   }
 
-  /** The image is complete: so is its index. */
-  endImage(): void {
-    this.out.endImage()
+  endImage(): void { this.out.endImage() }
+
+  /**
+   * Writes the index, once the image is complete AND delivered (the capture's last check): the
+   * next round must never take for the receiver's base an image the receiver may not have.
+   */
+  commitIndex(): void {
     this.opts.index?.finish()
     this.finished = true
   }
