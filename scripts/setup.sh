@@ -11,6 +11,17 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$P
 fi
 command -v cc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gcc >/dev/null; }
 { command -v lz4 && command -v zstd; } >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq lz4 zstd >/dev/null; }
+# openssh-server for the two-host scenarios (scripts/lib/two-hosts.sh runs its own sshd from
+# its own config). Installing it must not start the system's sshd: where no policy-rc.d
+# forbids that already, one does for the length of the install.
+if [ ! -x /usr/sbin/sshd ]; then
+  policy=/usr/sbin/policy-rc.d own_policy=""
+  if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && own_policy=1; fi
+  { apt-get install -y -qq openssh-server >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq openssh-server >/dev/null; }; } || rc=$?
+  [ -z "$own_policy" ] || rm -f "$policy"
+  [ -z "${rc:-}" ] || exit "$rc"
+fi
 pnpm install --frozen-lockfile --reporter=silent
 stamp=node_modules/.tap-built
 if [ ! -e "$stamp" ] || [ .taprc -nt "$stamp" ]; then node_modules/.bin/tap build >/dev/null && touch "$stamp"; fi
