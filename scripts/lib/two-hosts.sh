@@ -6,13 +6,13 @@
 #
 # Sourced (scenario scripts):
 #   source scripts/lib/two-hosts.sh
-#   two_hosts_up [--rate 1gbit]       # sets the TWO_HOSTS_* variables below, exports them
+#   two_hosts_up [--rate 1gbit] [--path DIR]   # sets the TWO_HOSTS_* variables below, exports them
 #   trap two_hosts_down EXIT          # nothing left behind, also when the script fails
 #   on_src CMD...                     # CMD in the source namespace ("this host")
 #   on_src ssh -F "$TWO_HOSTS_SSH_CONFIG" dst CMD    # CMD on the destination, over ssh
 #   on_dst_ssh CMD...                 # the same, shorter
 # Run (tests, other languages):
-#   eval "$(bash scripts/lib/two-hosts.sh up [--rate R])"   # prints `export TWO_HOSTS_...=...`
+#   eval "$(bash scripts/lib/two-hosts.sh up [--rate R] [--path DIR])"   # prints `export TWO_HOSTS_...=...`
 #   bash scripts/lib/two-hosts.sh down "$TWO_HOSTS_DIR"
 #
 # Variables: TWO_HOSTS_DIR (private 0700 dir: keys, ssh_config, sshd log; `down` removes it),
@@ -32,6 +32,8 @@
 # - sshd runs from its own config in TWO_HOSTS_DIR, key-only, listening only on the dst veth
 #   address; StrictModes is off because the dir sits under /tmp (mode 1777), which sshd's
 #   path check rejects even though the dir itself is 0700 and root's.
+# - --path DIR puts DIR first on the PATH of every ssh session (sshd's SetEnv), so that
+#   `ssh dst 'img-buffer ...'` finds the binaries as on a host where they are installed.
 # - --rate caps the link with a tbf qdisc on both veth ends (this kernel has tbf, not netem).
 # - sshd needs its privilege-separation dir /run/sshd; it is created if missing and left in
 #   place (it belongs to the openssh-server package, and another run's sshd may be using it).
@@ -52,10 +54,11 @@ on_dst() { nsenter --net="/run/netns/$TWO_HOSTS_DST_NS" "$@"; }
 on_dst_ssh() { on_src ssh -F "$TWO_HOSTS_SSH_CONFIG" dst "$@"; }
 
 two_hosts_up() {
-  local rate=""
+  local rate="" path=""
   while [ $# -gt 0 ]; do
     case $1 in
       --rate) rate=${2:?--rate needs a value such as 1gbit}; shift 2 ;;
+      --path) path=${2:?--path needs a directory}; shift 2 ;;
       *) two_hosts_err "unknown option $1"; return 2 ;;
     esac
   done
@@ -81,7 +84,7 @@ two_hosts_up() {
   two_hosts_env > "$TWO_HOSTS_DIR/env"
 
   local rc=0
-  two_hosts_build "$rate" || rc=$?
+  two_hosts_build "$rate" "$path" || rc=$?
   if [ "$rc" != 0 ]; then
     [ -f "$TWO_HOSTS_DIR/sshd.log" ] && sed 's/^/two-hosts: sshd: /' "$TWO_HOSTS_DIR/sshd.log" >&2
     two_hosts_down
@@ -98,7 +101,7 @@ two_hosts_env() {
 }
 
 two_hosts_build() {
-  local rate=$1 d=$TWO_HOSTS_DIR
+  local rate=$1 path=$2 d=$TWO_HOSTS_DIR
   ip netns add "$TWO_HOSTS_SRC_NS" && ip netns add "$TWO_HOSTS_DST_NS" || return 1
   ip link add "$TWO_HOSTS_SRC_IF" netns "$TWO_HOSTS_SRC_NS" type veth \
     peer name "$TWO_HOSTS_DST_IF" netns "$TWO_HOSTS_DST_NS" || return 1
@@ -132,6 +135,7 @@ PrintMotd no
 AcceptEnv none
 LogLevel ERROR
 EOF
+  [ -z "$path" ] || echo "SetEnv PATH=$path:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" >> "$d/sshd_config"
   cat > "$TWO_HOSTS_SSH_CONFIG" <<EOF
 Host dst
   HostName $TWO_HOSTS_DST_ADDR

@@ -26,6 +26,8 @@ export interface TwoHosts {
 export interface TwoHostsOptions {
   /** A tbf cap on both veth ends, in tc's units (e.g. '1gbit'). */
   rate?: string
+  /** A directory put first on the PATH of every ssh session (where the binaries are). */
+  path?: string
   /** At most 6 characters; names every interface and namespace of the run. */
   prefix?: string
 }
@@ -34,7 +36,7 @@ const script = () => join(repoRoot(), 'scripts', 'lib', 'two-hosts.sh')
 
 /** Brings the two hosts up; registered for teardown on `t` when given. */
 export async function twoHostsUp(t?: TeardownHost, opts: TwoHostsOptions = {}): Promise<TwoHosts> {
-  const args = ['up', ...(opts.rate ? ['--rate', opts.rate] : [])]
+  const args = ['up', ...(opts.rate ? ['--rate', opts.rate] : []), ...(opts.path ? ['--path', opts.path] : [])]
   const env = opts.prefix ? { TWO_HOSTS_PREFIX: opts.prefix } : {}
   const r = await execa('bash', [script(), ...args], { env, reject: false, timeout: 60_000 })
   if (r.exitCode !== 0) throw new Error(`two-hosts up failed (exit ${r.exitCode}): ${r.stderr.trim()}`)
