@@ -21,8 +21,9 @@ import { restore } from './benchmarks/restore.js'
 import { joinBench } from './benchmarks/join.js'
 import { lazy } from './benchmarks/lazy.js'
 import { compress } from './benchmarks/compress.js'
+import { precopy } from './benchmarks/precopy.js'
 
-const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress]
+const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, precopy]
 
 const USAGE = `usage: pnpm bench [--quick] [options]      (or: node bench/dist/src/main.js ...)
 

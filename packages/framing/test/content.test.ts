@@ -81,7 +81,7 @@ function rounds(t: Test, ext?: ExtWriteOptions) {
   const old = r1['pages-1.img']!
   const changed = Buffer.from(old)
   pages(10).copy(changed, 50 * PAGE) // pages 50..59 rewritten
-  old.copy(changed, 200 * PAGE, 10 * PAGE, 11 * PAGE) // page 200 a copy of page 10
+  old.copy(changed, 200 * PAGE, 10 * PAGE, 20 * PAGE) // pages 200..209 a copy of pages 10..19
   const r2: Files = {
     'pagemap-1.img': randomBytes(310),
     // three new pages first: every later page shifted by three pages
@@ -97,7 +97,8 @@ t.test('a delta against its base reads back byte for byte: shifted, rewritten an
   for (const [what, ext] of [['plain', undefined], ['zstd + checksums', { ...plain, compress: 'zstd' as const, checksum: true }]] as const) {
     const { dir, r1, r2, two } = rounds(t, ext)
     t.equal(two.stats.pages, 303 + 2 + 40, `${what}: every page hashed`)
-    t.equal(two.stats.refPages, 290 + 2 + 40, `${what}: the unchanged, shifted and copied pages are references`)
+    // runs: 0..49, 60..199, the copy, 210..299 and pages-2.img; the last 2 pages are too short a run
+    t.equal(two.stats.refPages, 50 + 140 + 10 + 90 + 40, `${what}: the unchanged, shifted and copied pages are references`)
     t.ok(two.stats.refs <= 8, `${what}: in a few runs (${two.stats.refs})`)
     t.same(read([two.shard], baseDir(dir, r1)), r2, `${what}: rebuilt from base + delta`)
     t.equal(readIndex(join(dir, 'r2.idx')).count, 345, `${what}: and round 2 wrote its own index`)
