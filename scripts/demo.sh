@@ -19,9 +19,11 @@ wait_for() { for _ in $(seq 500); do eval "$1" && return 0; sleep 0.02; done; ec
 cc -O2 -o "$work/memhog" test/fixtures/memhog.c
 mkdir -p "$work/dump" "$work/serve"
 say "starting a workload with $MIB MiB of patterned memory"
-"$work/memhog" "$MIB" "$work/app.log" & pids+=($!)
+# A subshell that only waits for the workload: when criu dump kills it, it is reaped there and
+# quietly (bash would print "Killed" for a job of ours killed by a signal).
+( "$work/memhog" "$MIB" "$work/app.log" & { wait; } 2>/dev/null ) & pids+=($!)
 wait_for "grep -q '^ready' $work/app.log"
-pid=$(awk '/^ready/{print $2}' "$work/app.log")
+pid=$(awk '/^ready/{print $2}' "$work/app.log"); pids+=("$pid")
 kill -USR1 "$pid"; wait_for "grep -q '^verified' $work/app.log"
 echo "pid $pid: $(grep '^verified' "$work/app.log" | tail -1)"
 
@@ -31,7 +33,7 @@ split=$!
 wait_for "[ -S $work/dump/streamer-capture.sock ]"
 start=$(date +%s.%N)
 "$CRIU" dump -t "$pid" -D "$work/dump" --stream -o dump.log
-{ wait "${pids[0]}"; } 2>/dev/null || true   # the dumped workload was killed by criu: reap it
+wait "${pids[0]}"   # the dumped workload was killed by criu: its pid is free once this returns
 wait "$split"
 end=$(date +%s.%N)
 echo "dump took $(awk "BEGIN{printf \"%.2f\", $end - $start}") s; shards: $(du -h "$work/shard0" "$work/shard1" | awk '{print $1}' | paste -sd' ')"

@@ -22,8 +22,9 @@ import { joinBench } from './benchmarks/join.js'
 import { lazy } from './benchmarks/lazy.js'
 import { compress } from './benchmarks/compress.js'
 import { precopy } from './benchmarks/precopy.js'
+import { ssh } from './benchmarks/ssh.js'
 
-const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, precopy]
+const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, ssh, precopy]
 
 const USAGE = `usage: pnpm bench [--quick] [options]      (or: node bench/dist/src/main.js ...)
 

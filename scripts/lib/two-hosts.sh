@@ -132,7 +132,6 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 PrintMotd no
-AcceptEnv none
 LogLevel ERROR
 EOF
   [ -z "$path" ] || echo "SetEnv PATH=$path:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" >> "$d/sshd_config"

@@ -1,12 +1,15 @@
+import { createRequire } from 'node:module'
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { formatSize } from './format-size.js'
 import { makeLazy } from './make-lazy.js'
 
 const NAME = 'crit-make-lazy'
+// --version: this package's own version (yargs finds no package.json from an ES module).
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 const USAGE = `usage: ${NAME} SRC DST`
 const DESCRIPTION =
-  'Write DST as `criu dump --lazy-pages` would have: SRC without its lazily restorable pages.\n' +
+  'Write DST as `criu dump --lazy-pages` would have: SRC without its lazily restorable pages. ' +
   'DST restores only with `criu restore --lazy-pages` and a lazy-pages daemon reading SRC.'
 
 function parse(): { src: string; dst: string } {
@@ -19,7 +22,7 @@ function parse(): { src: string; dst: string } {
     )
     .strict()
     .help()
-    .version(false)
+    .version(VERSION)
     .fail((msg: string | undefined, err: Error | undefined) => {
       throw new Error(`${msg ?? err?.message ?? 'bad usage'} (${USAGE})`)
     })

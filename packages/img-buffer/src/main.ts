@@ -1,5 +1,8 @@
-import { runMain } from '@criu-pipes/streamer'
+import { runMain, withShardFilters } from '@criu-pipes/streamer'
 import { parseOptions } from './options.js'
 import { serve } from './serve.js'
 
-runMain('img-buffer', () => { serve(parseOptions()) })
+runMain('img-buffer', () => {
+  const o = parseOptions()
+  withShardFilters('drain', o.filter, o.shardFds, (shardFds, filters) => serve({ ...o, shardFds, confirmShards: filters ? () => filters.finish() : undefined }))
+})

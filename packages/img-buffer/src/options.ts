@@ -1,16 +1,22 @@
+import { createRequire } from 'node:module'
 import { hideBin } from 'yargs/helpers'
-import { streamCli, streamFds, parsePortRemaps, READ_EXT_OPTIONS, readExtOptions } from '@criu-pipes/streamer'
+import { streamCli, streamFds, parsePortRemaps, filterOptions, filterSpec, READ_EXT_OPTIONS, readExtOptions, type FilterSpec } from '@criu-pipes/streamer'
 import type { ServeOptions } from './serve.js'
 
-export function parseOptions(argv = hideBin(process.argv)): ServeOptions {
-  const a = streamCli(argv, 'img-buffer', '$0 -D DIR [-s FD,...] [-e NAME:FD,...] [-p FD] [--tcp-listen-remap OLD:NEW,...] [--decrypt KEYFILE] [--threads N]\n\n' +
-    'Reads a shard stream (default: stdin) into memory, then serves `criu restore --stream -D DIR`\n' +
+// --version: this package's own version (yargs finds no package.json from an ES module).
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
+
+export function parseOptions(argv = hideBin(process.argv)): ServeOptions & { filter: FilterSpec | null } {
+  const a = filterOptions(streamCli(argv, 'img-buffer', '$0 -D DIR [-s FD,...] [-n N --filter CMD] [-e NAME:FD,...] [-p FD] [--tcp-listen-remap OLD:NEW,...] [--decrypt KEYFILE] [--base DIR] [--threads N]\n\n' +
+    'Reads a shard stream (default: stdin) into memory, then serves `criu restore --stream -D DIR` ' +
     'on DIR/streamer-serve.sock, freeing each file as CRIU takes it. -e sends an external file to its own fd.', 'stdin')
     .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'directory for the socket (the -D given to criu restore)' })
     .option('tcp-listen-remap', { type: 'string', describe: 'change listening TCP ports in files.img, OLD:NEW,...' })
-    .options(READ_EXT_OPTIONS)
+    .options(READ_EXT_OPTIONS), 'drain')
+    .version(VERSION)
     .parseSync()
   return {
+    filter: filterSpec(a),
     ext: readExtOptions(a),
     imagesDir: a['images-dir'],
     ...streamFds(a, 0),

@@ -21,6 +21,8 @@ export interface ServeOptions {
   /** How to read an extended stream (key, threads); a plain stream ignores it. */
   ext?: ExtReadOptions
   status?: boolean
+  /** Called once every shard is drained, before the socket exists: throws to refuse the image (a shard filter failed). */
+  confirmShards?: (() => void) | undefined
 }
 
 export function serve(opts: ServeOptions): void {
@@ -29,8 +31,9 @@ export function serve(opts: ServeOptions): void {
   mkdirSync(opts.imagesDir, { recursive: true })
   const progress = new Progress(opts.progressFd)
   const { files, stats, extStats } = drain(opts.shardFds, opts.extFiles, opts.ext, new StatusLine('img-buffer', opts.status ?? false))
-  progress.stats(stats, extStats)
   try {
+    opts.confirmShards?.()
+    progress.stats(stats, extStats)
     if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)
     refuseUnstreamable(files)
     const listener = listenUnix(join(opts.imagesDir, SERVE_SOCKET))

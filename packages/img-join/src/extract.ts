@@ -8,7 +8,11 @@ import { writeAll } from '@criu-pipes/sys'
 import { Progress, StatusLine, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { ExtOutputs } from './ext-files.js'
 
-export interface ExtractOptions { shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number; ext?: ExtReadOptions; status?: boolean }
+export interface ExtractOptions {
+  shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number; ext?: ExtReadOptions; status?: boolean
+  /** Called once the stream is read, before any file is renamed into place: throws to refuse it (a shard filter failed). */
+  confirmShards?: (() => void) | undefined
+}
 
 const PARTIAL_DIR = '.img-join.partial'
 // O_NOFOLLOW and O_EXCL: a name is only ever created fresh, never through a planted symlink.
@@ -49,6 +53,7 @@ export function extract(opts: ExtractOptions): string[] {
         written.push(ev.name)
       }
     }
+    opts.confirmShards?.()
     for (const name of written) renameSync(join(partial, name), join(opts.imagesDir, name))
   } finally {
     for (const fd of open.values()) closeSync(fd)

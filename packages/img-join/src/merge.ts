@@ -12,6 +12,8 @@ export interface MergeOptions {
   /** Writing the merged stream extended (recompressed, re-encrypted); null/absent: plain. */
   out?: ExtWriteOptions | null
   status?: boolean
+  /** Called once every shard is read, before image_eof goes out: throws to leave the output unfinished (a shard filter failed). */
+  confirmShards?: (() => void) | undefined
 }
 
 export function merge(opts: MergeOptions): void {
@@ -43,6 +45,7 @@ export function merge(opts: MergeOptions): void {
         writer.endFile(ev.name)
       }
     }
+    opts.confirmShards?.()
     writer.endImage()
   } finally {
     ext.finishAll()

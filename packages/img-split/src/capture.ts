@@ -12,7 +12,7 @@ import { contentWriter } from './content.js'
 import { CAPTURE_SOCKET, readRequest, Progress, StatusLine, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
 import { Source } from './sources.js'
 import { SyncSocket, SYNC_POLL_MS } from './sync-socket.js'
-import { shardSink } from './shard-sink.js'
+import { shardSink, type ShardSink } from './shard-sink.js'
 import { LAST_IMAGE, PRE_FREEZE_FILE, checkDumpSent, checkShards, shardsDone } from './completion.js'
 
 export interface CaptureOptions {
@@ -27,6 +27,8 @@ export interface CaptureOptions {
   /** Incremental checkpoints (content.ts): where this checkpoint's index goes, and the base's index. */
   indexOut?: string | null
   baseIndex?: string | null
+  /** One sink per shard instead of the fd's own kind: with --filter, each knows when its filter is done. */
+  shardSinks?: readonly ShardSink[] | undefined
 }
 
 export interface CaptureResult { sizes: number[]; durationMs: number; files: number }
@@ -44,7 +46,7 @@ export function capture(opts: CaptureOptions): CaptureResult {
   const writer = content ?? ext ?? shardWriter
   const status = new StatusLine('img-split', opts.status ?? false)
   const onShards = (): number => writer.sizes().reduce((a, b) => a + b, 0)
-  const sinks = opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
+  const sinks = opts.shardSinks ?? opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
   const listener = listenUnix(join(opts.imagesDir, CAPTURE_SOCKET))
   const sync = new SyncSocket(opts.imagesDir)
   progress.line('socket-init')

@@ -1,9 +1,14 @@
 import { hideBin } from 'yargs/helpers'
-import { runMain } from '@criu-pipes/streamer'
+import { runMain, withShardFilters } from '@criu-pipes/streamer'
 import { parseOptions } from './options.js'
 import { capture } from './capture.js'
 import { isActionHookCall, runActionHook } from './action-hook.js'
 
 const argv = hideBin(process.argv)
 if (isActionHookCall(argv, process.env)) runMain('img-split', () => runActionHook(process.env))
-else runMain('img-split', () => { capture(parseOptions(argv)) })
+else {
+  runMain('img-split', () => {
+    const o = parseOptions(argv)
+    withShardFilters('feed', o.filter, o.shardFds, (shardFds, filters) => capture({ ...o, shardFds, shardSinks: filters?.sinks() }))
+  })
+}

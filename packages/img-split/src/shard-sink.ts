@@ -7,9 +7,11 @@
 //             (a file is fsynced here; a filter would have its stdin closed here);
 //   failed()  why this shard can no longer reach its consumer, or null; asked before drained();
 //   drained() true once the consumer holds every byte.
+// The filter sinks are streamer's ShardFilters.sinks(): finish() closes the filter's stdin,
+// failed() names a filter that exited non-zero or was killed, drained() is true once it exited 0.
 // The capture loop is synchronous (poll(2)): the answers must come from system calls made on
 // the spot (FIONREAD, SIOCOUTQ, poll with no wait, waitid WNOHANG), never from Node events.
-import { POLLERR, POLLOUT, bytesQueued, bytesUnsent, fsync, poll } from '@criu-pipes/sys'
+import { EINVAL, POLLERR, POLLOUT, SysError, bytesQueued, bytesUnsent, fsync, poll } from '@criu-pipes/sys'
 import type { FdKind } from '@criu-pipes/streamer'
 
 export interface ShardSink {
@@ -44,7 +46,9 @@ class SocketSink implements ShardSink {
   failed(): string | null {
     return hasError(this.fd) ? `${this.what}: its reader went away (ECONNRESET) before reading everything` : null
   }
-  drained(): boolean { return bytesUnsent(this.fd) === 0 }
+  // Queue first, error second: a peer that closes with bytes unread raises the error and only
+  // then drops the queue, so an empty queue with no error after it was really read.
+  drained(): boolean { return bytesUnsent(this.fd) === 0 && !hasError(this.fd) }
 }
 
 /** A regular file holds the shard once it is written and fsynced: a power cut then loses nothing. */
@@ -64,11 +68,22 @@ class FileSink implements ShardSink {
   drained(): boolean { return this.synced }
 }
 
-/** /dev/null and other devices: what was written is gone or delivered; nothing to wait for. */
+/**
+ * Devices: a block device holds the shard once fsynced, like a file; /dev/null and other
+ * character devices cannot sync (EINVAL) and have nothing to wait for.
+ */
 class DeviceSink implements ShardSink {
-  finish(): void {}
-  failed(): string | null { return null }
-  drained(): boolean { return true }
+  private error: string | null = null
+  constructor(private readonly fd: number, private readonly what: string) {}
+  finish(): void {
+    try {
+      fsync(this.fd)
+    } catch (e) {
+      if (!(e instanceof SysError && e.errno === EINVAL)) this.error = `${this.what}: ${(e as Error).message}`
+    }
+  }
+  failed(): string | null { return this.error }
+  drained(): boolean { return this.error === null }
 }
 
 export function shardSink(fd: number, kind: FdKind, index: number): ShardSink {
@@ -77,6 +92,6 @@ export function shardSink(fd: number, kind: FdKind, index: number): ShardSink {
     case 'pipe': return new PipeSink(fd, what)
     case 'socket': return new SocketSink(fd, what)
     case 'file': return new FileSink(fd, what)
-    case 'other': return new DeviceSink()
+    case 'other': return new DeviceSink(fd, what)
   }
 }

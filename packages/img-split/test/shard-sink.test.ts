@@ -4,7 +4,7 @@ import t from 'tap'
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { makePipe, close, readFull, writeAll } from '@criu-pipes/sys'
+import { makePipe, close, readFull, writeAll, listenUnix, connectUnix, acceptOne } from '@criu-pipes/sys'
 import { shardSink } from '../src/shard-sink.js'
 
 t.test('a pipe: drained once read empty; failed if its reader leaves bytes behind', async t => {
@@ -42,6 +42,40 @@ t.test('a regular file: drained once fsynced', async t => {
   t.equal(sink.failed(), null)
   closeSync(fd)
   t.equal(readFileSync(join(dir, 'shard'), 'utf8'), 'stream')
+})
+
+t.test('a UNIX socket: drained once its peer read everything, never when it left bytes unread', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'sink-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  let n = 0
+  const pair = (): [number, number] => {
+    const path = join(dir, `s${n++}`)
+    const l = listenUnix(path)
+    const c = connectUnix(path)
+    const a = acceptOne(l)
+    close(l)
+    return [a, c]
+  }
+  const [ours, peer] = pair()
+  const sink = shardSink(ours, 'socket', 0)
+  writeAll(ours, Buffer.from('image_eof'))
+  sink.finish()
+  t.notOk(sink.drained(), 'bytes not yet read by the peer')
+  // The peer leaves with the bytes unread: the kernel resets us and drops the queue, which then
+  // reads empty. That must never count as drained.
+  close(peer)
+  t.notOk(sink.drained(), 'an emptied queue after a reset is not a drained shard')
+  t.match(sink.failed(), /^shard 0 \(fd \d+\): its reader went away \(ECONNRESET\)/)
+  close(ours)
+
+  const [ours2, peer2] = pair()
+  const done = shardSink(ours2, 'socket', 1)
+  writeAll(ours2, Buffer.from('all'))
+  readFull(peer2, Buffer.alloc(3))
+  close(peer2)
+  t.ok(done.drained(), 'a peer that read everything and left')
+  t.equal(done.failed(), null)
+  close(ours2)
 })
 
 t.test('/dev/null: nothing to wait for', async t => {

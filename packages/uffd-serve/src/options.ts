@@ -3,11 +3,15 @@
 //   ... --page-server --port 12345 --address 127.0.0.1
 // Paths are made absolute here, against the directory we were started in; relative log and pid
 // files go in the work dir, as CRIU (which chdir()s there) would put them.
+import { createRequire } from 'node:module'
 import { isAbsolute, resolve } from 'node:path'
 import yargs from 'yargs'
 import { DEFAULT_VERBOSITY } from './log.js'
 import { PAGE_SERVER_PROTOS } from './page-server-proto.js'
 import type { PageServerProto } from './page-server-proto.js'
+
+// --version: this package's own version (yargs finds no package.json from an ES module).
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 
 export interface Options {
   imagesDir: string
@@ -112,7 +116,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('tls-no-cn-verify', { type: 'boolean', hidden: true })
     .strictOptions()
     .help()
-    .version(false)
+    .version(VERSION)
     .exitProcess(true)
     .fail((msg, err) => { throw err ?? new UsageError(msg) })
     .wrap(100)

@@ -15,6 +15,8 @@ export function streamCli(argv: string[], name: string, usage: string, shardsDef
     .option('progress-fd', { alias: 'p', type: 'string', describe: 'fd for progress lines [default: stderr]' })
     .strict()
     .help()
+    // Usage texts are written as paragraphs: yargs wraps them (at 100 columns, as uffd-serve).
+    .wrap(100)
     .fail((msg, err) => { throw err ?? new UsageError(msg) })
 }
 

@@ -1,0 +1,42 @@
+// Watching child processes from synchronous code. Node's child_process reaps its own children
+// on its event loop, which our binaries do not return to while they move data; and a second
+// reaper would steal the exit status from it. So: a pidfd to poll(2) for the exit, and
+// waitid(WNOWAIT) to read the status while leaving the zombie for Node (or pid 1) to reap.
+import { constants } from 'node:os'
+import { c, errno } from './libc.js'
+import { EINTR } from './constants.js'
+import { SysError, check } from './errors.js'
+
+// pidfd_open(2) has one number on every architecture (the unified table of Linux >= 5.1).
+const SYS_PIDFD_OPEN = 434
+const P_PID = 1
+const WNOHANG = 1
+const WEXITED = 4
+const WNOWAIT = 0x01000000
+// siginfo_t is 128 bytes; for SIGCHLD, si_code at 8, si_pid at 16, si_status at 24 (64-bit ABIs).
+const SIGINFO_SIZE = 128
+const CLD_EXITED = 1
+
+const signalName = new Map<number, string>(Object.entries(constants.signals).map(([name, num]) => [num, name]))
+
+/** How a child ended: its exit code, or the signal that killed it. */
+export type ExitStatus = { code: number; signal: null } | { code: null; signal: string }
+
+/** A pollable fd that becomes readable (POLLIN) when process `pid` has exited. */
+export function pidfdOpen(pid: number): number {
+  return Number(check(c.syscall2(SYS_PIDFD_OPEN, pid, 0) as bigint | number, 'pidfd_open', `pid ${pid}`))
+}
+
+/** The exit status of child `pid` if it has exited (null while it runs); never reaps it. */
+export function peekExit(pid: number): ExitStatus | null {
+  const info = Buffer.alloc(SIGINFO_SIZE)
+  for (;;) {
+    if ((c.waitid(P_PID, pid, info, WEXITED | WNOHANG | WNOWAIT) as number) >= 0) break
+    const err = errno()
+    if (err !== EINTR) throw new SysError('waitid', err, `pid ${pid}`)
+  }
+  if (info.readInt32LE(16) === 0) return null
+  const status = info.readInt32LE(24)
+  if (info.readInt32LE(8) === CLD_EXITED) return { code: status, signal: null }
+  return { code: null, signal: signalName.get(status) ?? `signal ${status}` }
+}
