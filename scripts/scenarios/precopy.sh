@@ -1,86 +1,64 @@
 #!/usr/bin/env bash
 # Pre-copy migration by content between two hosts (README, "Incremental checkpoints"): two
-# network namespaces joined by a veth pair, a real sshd in the destination (scripts/lib/two-hosts.sh).
+# network namespaces joined by a veth pair with a real sshd on the destination
+# (scripts/lib/two-hosts.sh), the link capped at RATE (tbf).
 #   round 1: criu dump --leave-running --stream | img-split --index-out  ==ssh==>  img-join -D base
-#   the workload goes on and rewrites PCT % of its pages
+#   the workload goes on and rewrites PCT % of its pages (memhog churn mode, SIGUSR2)
 #   round 2: criu dump --stream | img-split --base-index  ==ssh==>  img-buffer --base base
-#            criu restore --stream on the destination; the restored memhog verifies every page.
-# Prints each round's bytes and the downtime (final dump start to the restored process running).
-#
-#   bash scripts/scenarios/precopy.sh [MIB [PCT [RATE]]]     # defaults 256 MiB, 1 %, 250mbit (tbf)
-# Needs root, CRIU 4.1 ($CRIU or .criu/bin/criu) and openssh-server (scripts/setup.sh).
-set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-MIB=${1:-256} PCT=${2:-1} RATE=${3:-250mbit}
-CRIU=${CRIU:-$repo/.criu/bin/criu}
+#            criu restore --stream on the destination; the restored process must keep running
+#            with every page intact, and the final round must have sent less than a tenth.
+# Prints each round's stats and the downtime (final dump start to the restored process running).
+#   MIB=256 PCT=1 RATE=250mbit bash scripts/scenarios/precopy.sh       (defaults 64, 1, 250mbit)
+source "$(dirname "$0")/lib.sh"
+PCT=${PCT:-1} RATE=${RATE:-250mbit}
+# shellcheck disable=SC1091
+source "$REPO/scripts/lib/two-hosts.sh"
 export TWO_HOSTS_PREFIX=h9pc
-# shellcheck source=../lib/two-hosts.sh
-source "$repo/scripts/lib/two-hosts.sh"
 
-work=$(mktemp -d /tmp/h9pc-run.XXXXXX)
-pid=""
-cleanup() {
-  [ -z "$pid" ] || kill -9 "$pid" 2>/dev/null || true
-  [ -z "${restored:-}" ] || kill -9 "$restored" 2>/dev/null || true
-  two_hosts_down 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'echo "precopy: failed at line $LINENO" >&2; cat "$work"/*.err >&2 2>/dev/null || true' ERR
-
-# The binaries (and criu) on the PATH of both "hosts", as where they are installed.
-mkdir "$work/bin"
-for b in img-split img-join img-buffer; do ln -s "$repo/packages/$b/bin/$b.js" "$work/bin/$b"; done
-ln -s "$CRIU" "$work/bin/criu"
-export PATH="$work/bin:$PATH"
-two_hosts_up --rate "$RATE" --path "$work/bin"
-ssh_dst() { on_dst_ssh "$@"; }
-
-cc -O2 -o "$work/memhog" "$repo/test/fixtures/memhog.c"
-src=$work/src dst=$work/dst      # one file system, two hosts: src/ is the source's, dst/ the destination's
+say "two hosts: network namespaces joined by a veth pair ($RATE), sshd on the destination"
+two_hosts_up --rate "$RATE" --path "$bindir" || fail "could not bring the two hosts up"
+at_exit two_hosts_down
+src=$work/src dst=$work/dst     # one file system: src/ is the source host's, dst/ the destination's
 mkdir -p "$src" "$dst"
-log=$work/memhog.log
-on_src setsid "$work/memhog" "$MIB" "$log" "churn:$PCT" </dev/null >/dev/null 2>&1 &
-until pid=$(awk '/^ready/ {print $2}' "$log" 2>/dev/null) && [ -n "$pid" ]; do sleep 0.05; done
-echo "precopy: memhog $pid, $MIB MiB, link $RATE"
 
-waitfile() { until [ -e "$1" ]; do sleep 0.02; done; }
+say "starting a workload with $MIB MiB on the source host, rewriting $PCT % of its pages on SIGUSR2"
+WL_MODE="churn:$PCT" start_workload nsenter --net="/run/netns/$TWO_HOSTS_SRC_NS"
 stats() { sed -n 3p "$1"; }
+now() { date +%s.%N; }
 
-# Round 1: the process keeps running; the destination keeps the image as the base.
+say "round 1: the process keeps running; the destination keeps the image as its base"
 on_src img-split -D "$src/r1" --index-out "$src/r1.idx" -p 9 9>"$work/r1.progress" 2>"$work/r1.err" |
-  ssh_dst "img-join -D $dst/base" &
-job=$!
-waitfile "$src/r1/streamer-capture.sock"
-t0=$(date +%s.%N)
-on_src criu dump -t "$pid" -D "$src/r1" --stream --leave-running -o dump.log --action-script "$(command -v img-split)"
-wait "$job"
-t1=$(date +%s.%N)
-echo "precopy: round 1 (process running): $(stats "$work/r1.progress") in $(echo "$t1 - $t0" | bc) s"
+  on_dst_ssh "img-join -D $dst/base" & job=$!; scenario_pids+=("$job")
+wait_for "[ -S $src/r1/streamer-capture.sock ]" "img-split to listen"
+on_src criu dump -t "$WL_PID" -D "$src/r1" --stream --leave-running -o dump.log --action-script "$bindir/img-split" ||
+  fail "round 1: criu dump failed: $(tail -3 "$src/r1/dump.log")"
+wait "$job" || fail "round 1: the capture or img-join failed: $(cat "$work/r1.err")"
+echo "round 1: $(stats "$work/r1.progress")"
+workload_gone && fail "the workload did not survive round 1 (--leave-running)"
 
-kill -USR2 "$pid"
-until grep -q '^churned' "$log"; do sleep 0.05; done
-echo "precopy: memhog $(grep '^churned' "$log" | tail -1)"
+kill -USR2 "$WL_PID"
+wait_for "grep -q '^churned' $WL_LOG" "the workload to rewrite its pages"
+echo "the workload $(grep '^churned' "$WL_LOG" | tail -1)"
 
-# Round 2, final: only what changed crosses the link; the rest is read from the base.
+say "round 2, final: only what changed crosses the link, the rest comes from the base"
 on_src img-split -D "$src/r2" --base-index "$src/r1.idx" -p 9 9>"$work/r2.progress" 2>"$work/r2.err" |
-  ssh_dst "img-buffer -D $dst/rs --base $dst/base" &
-job=$!
-waitfile "$src/r2/streamer-capture.sock"
-t0=$(date +%s.%N)
-on_src criu dump -t "$pid" -D "$src/r2" --stream -o dump.log --action-script "$(command -v img-split)"
-pid=""
-td=$(date +%s.%N)
-ssh_dst "until [ -S $dst/rs/streamer-serve.sock ]; do sleep 0.02; done; criu restore -D $dst/rs --stream -d --pidfile $dst/restored.pid -o restore.log"
-t1=$(date +%s.%N)
-wait "$job"
-restored=$(cat "$dst/restored.pid")
-echo "precopy: round 2 (final): $(stats "$work/r2.progress")"
-echo "precopy: downtime (final dump start to restored process running): $(echo "$t1 - $t0" | bc) s (the dump $(echo "$td - $t0" | bc) s)"
-
-n=$(wc -l < "$log")
-kill -USR1 "$restored"
-until tail -n +"$((n + 1))" "$log" | grep -qE '^(verified|CORRUPT)'; do sleep 0.05; done
-line=$(tail -n +"$((n + 1))" "$log" | grep -E '^(verified|CORRUPT)' | head -1)
-echo "precopy: restored memhog $restored: $line"
-[[ $line == verified* ]]
+  on_dst_ssh "img-buffer -D $dst/rs --base $dst/base" & job=$!; scenario_pids+=("$job")
+wait_for "[ -S $src/r2/streamer-capture.sock ]" "img-split to listen"
+t0=$(now)
+on_src criu dump -t "$WL_PID" -D "$src/r2" --stream -o dump.log --action-script "$bindir/img-split" ||
+  fail "round 2: criu dump failed: $(tail -3 "$src/r2/dump.log")"
+t1=$(now)
+on_dst_ssh "until [ -S $dst/rs/streamer-serve.sock ]; do sleep 0.02; done; criu restore -D $dst/rs --stream -d -o restore.log" ||
+  fail "criu restore on the destination failed: $(tail -3 "$dst/rs/restore.log")"
+wait_restored
+t2=$(now)
+wait "$job" || fail "round 2: the capture or img-buffer failed: $(cat "$work/r2.err")"
+r2=$(stats "$work/r2.progress")
+echo "round 2: $r2"
+echo "downtime: $(echo "$t2 - $t0" | bc) s (the final dump $(echo "$t1 - $t0" | bc) s)"
+check_restored "$WL_PID"
+full=$(stats "$work/r1.progress" | sed 's/.*"size":\([0-9]*\).*/\1/')
+sent=$(echo "$r2" | sed 's/.*"shards":\[{"size":\([0-9]*\).*/\1/')
+[ "$sent" -lt $((full / 10)) ] || fail "round 2 sent $sent bytes, not less than a tenth of the full image ($full)"
+echo "round 2 sent $sent bytes, $(echo "scale=2; 100 * $sent / $full" | bc) % of the full image ($full)"
+pass

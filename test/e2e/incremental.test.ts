@@ -10,7 +10,7 @@ import t, { type Test } from 'tap'
 import { existsSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  needCriu, runCriu, startRestore, startWorkload, tmpDir, workloadFromPid, waitFor, sleep, repoRoot, type Workload, type WorkloadMode,
+  needCriu, runCriu, startRestore, startWorkload, tmpDir, workloadFromPid, waitFor, sleep, type Workload, type WorkloadMode,
 } from '../lib/index.js'
 import { bin, startShell } from '../lib/bins.js'
 
@@ -198,15 +198,4 @@ t.test('refused, nothing restored or extracted: a wrong base, a damaged page in 
     t.notOk(existsSync(join(out, 'inventory.img')), 'img-join left no image')
   }
   t.notOk(existsSync(`/proc/${w.pid}/status`), 'no process was restored')
-})
-
-t.test('scripts/scenarios/precopy.sh: pre-copy between two network-namespace hosts over a real sshd', async t => {
-  if (!(await needCriu(t))) return
-  if (!existsSync('/usr/sbin/sshd')) return t.plan(0, 'no /usr/sbin/sshd (scripts/setup.sh installs openssh-server)')
-  const r = await (await startShell(`bash ${join(repoRoot(), 'scripts/scenarios/precopy.sh')} 64 1`, { timeoutMs: 300_000 })).done
-  t.equal(r.exitCode, 0, `the scenario passes: ${r.stderr.slice(-600)}`)
-  t.match(r.stdout, new RegExp(`^precopy: restored memhog \\d+: ${OK}$`, 'm'), 'the workload restored on the destination verifies every page')
-  const final = /^precopy: round 2 \(final\): (.*)$/m.exec(r.stdout)
-  const stats = JSON.parse(final?.[1] ?? '{}') as Stats
-  t.ok(stats.shards[0]!.size < (MIB << 20) * 0.05, `the final round sent ${stats.shards[0]!.size} bytes over ssh`)
 })
