@@ -7,7 +7,7 @@ import { chmodSync, closeSync, mkdirSync, openSync, symlinkSync, writeFileSync, 
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import {
-  ContentWriter, DecodingReader, ExtWriter, IndexWriter, ShardWriter, readIndex, type ExtWriteOptions,
+  ContentWriter, ExtWriter, IndexWriter, ShardWriter, readIndex, type ExtWriteOptions,
 } from '../src/index.js'
 import { parseShard, readImage, tmp, writeShard, type Files } from './ext/streams.js'
 
@@ -51,24 +51,7 @@ function baseDir(dir: string, files: Files): string {
   return d
 }
 
-function read(paths: string[], base: string | null): Files {
-  const fds = paths.map(p => openSync(p, 'r'))
-  const r = new DecodingReader(fds, { key: null, threads: 2, base })
-  const parts = new Map<string, Buffer[]>()
-  const out: Files = {}
-  try {
-    for (let ev = r.next(); ev.type !== 'end'; ev = r.next()) {
-      if (ev.type === 'open') parts.set(ev.name, [])
-      else if (ev.type === 'bytes') parts.get(ev.name)!.push(Buffer.from(ev.data))
-      else if (ev.type === 'data') { const b = Buffer.alloc(ev.size); r.payloadInto(b); parts.get(ev.name)!.push(b) }
-      else out[ev.name] = Buffer.concat(parts.get(ev.name)!)
-    }
-  } finally {
-    r.close()
-    fds.forEach(closeSync)
-  }
-  return out
-}
+const read = (paths: string[], base: string | null): Files => readImage(paths, null, 2, base)
 
 const pages = (n: number) => randomBytes(n * PAGE)
 
