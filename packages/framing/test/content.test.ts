@@ -51,7 +51,7 @@ function baseDir(dir: string, files: Files): string {
   return d
 }
 
-const read = (paths: string[], base: string | null): Files => readImage(paths, null, 2, base)
+const read = (paths: string[], base: string | null, key: Buffer | null = null): Files => readImage(paths, key, 2, base)
 
 const pages = (n: number) => randomBytes(n * PAGE)
 
@@ -59,7 +59,7 @@ function rounds(t: Test, ext?: ExtWriteOptions) {
   const dir = tmp(t)
   const r1: Files = { 'pagemap-1.img': randomBytes(300), 'pages-1.img': pages(300), 'pages-2.img': pages(40), 'core-1.img': randomBytes(5000) }
   const one = capture(dir, 'r1', r1, { indexOut: join(dir, 'r1.idx'), ...(ext ? { ext } : {}) })
-  t.same(read([one.shard], null), r1, 'round 1 reads back as it was written')
+  t.same(read([one.shard], null, ext?.key ?? null), r1, 'round 1 reads back as it was written')
   t.equal(one.stats.indexEntries, 340, 'every whole page of the pages files is indexed')
   const old = r1['pages-1.img']!
   const changed = Buffer.from(old)
@@ -77,13 +77,16 @@ function rounds(t: Test, ext?: ExtWriteOptions) {
 }
 
 t.test('a delta against its base reads back byte for byte: shifted, rewritten and copied pages', t => {
-  for (const [what, ext] of [['plain', undefined], ['zstd + checksums', { ...plain, compress: 'zstd' as const, checksum: true }]] as const) {
+  const key = randomBytes(32)
+  for (const [what, ext] of [
+    ['plain', undefined], ['zstd + checksums', { ...plain, compress: 'zstd' as const, checksum: true }], ['encrypted', { ...plain, key }],
+  ] as const) {
     const { dir, r1, r2, two } = rounds(t, ext)
     t.equal(two.stats.pages, 303 + 2 + 40, `${what}: every page hashed`)
     // runs: 0..49, 60..199, the copy, 210..299 and pages-2.img; the last 2 pages are too short a run
     t.equal(two.stats.refPages, 50 + 140 + 10 + 90 + 40, `${what}: the unchanged, shifted and copied pages are references`)
     t.ok(two.stats.refs <= 8, `${what}: in a few runs (${two.stats.refs})`)
-    t.same(read([two.shard], baseDir(dir, r1)), r2, `${what}: rebuilt from base + delta`)
+    t.same(read([two.shard], baseDir(dir, r1), ext?.key ?? null), r2, `${what}: rebuilt from base + delta`)
     t.equal(readIndex(join(dir, 'r2.idx')).count, 345, `${what}: and round 2 wrote its own index`)
   }
   t.end()
