@@ -16,9 +16,15 @@ export function drain(shardFds: readonly number[], extFiles: readonly ExtFile[],
   // A shard pipe from `cat`, ssh or lz4 has the default 64 KiB: a read(2) and a wake-up per 64 KiB.
   // Give it the capacity img-split gives its own shard pipes (only ever grow one).
   for (const fd of shardFds) if (isFifo(fd) && pipeSize(fd) < SHARD_PIPE_SIZE) trySetPipeSize(fd, SHARD_PIPE_SIZE)
-  // An extended stream's chunks are decoded on worker threads into 'bytes' events, copied into the store.
-  const reader = new DecodingReader(shardFds, extOpts)
+  // An extended stream's chunks are decoded on worker threads straight into the store's memory
+  // (placed; the reader reads ahead, so a file may get its first chunk before its 'open').
   const files = new Map<string, StoredFile>()
+  const fileFor = (name: string): StoredFile => {
+    let f = files.get(name)
+    if (!f) files.set(name, f = new StoredFile())
+    return f
+  }
+  const reader = new DecodingReader(shardFds, extOpts, (name, length) => (ext.has(name) ? null : fileFor(name).reserve(length)))
   try {
     for (let ev = reader.next(); ev.type !== 'end'; ev = reader.next()) {
       status.update(() => reader.progress())
@@ -29,8 +35,8 @@ export function drain(shardFds: readonly number[], extFiles: readonly ExtFile[],
         if (ev.type === 'close') { closeQuietly(extFd); ext.delete(ev.name) }
         continue
       }
-      if (ev.type === 'open') files.set(ev.name, new StoredFile())
-      else if (ev.type === 'bytes') files.get(ev.name)!.append(ev.data)
+      if (ev.type === 'open') fileFor(ev.name)
+      else if (ev.type === 'bytes') { if (!ev.placed) files.get(ev.name)!.append(ev.data) }
       else if (ev.type === 'data') {
         const f = files.get(ev.name)!
         reader.payloadBy((fd, size) => {
@@ -40,6 +46,8 @@ export function drain(shardFds: readonly number[], extFiles: readonly ExtFile[],
       } else files.get(ev.name)!.seal()
     }
   } catch (e) {
+    // Workers may still be writing into placed chunks: they end before the memory goes.
+    reader.close()
     for (const f of files.values()) f.free()
     throw e
   } finally {

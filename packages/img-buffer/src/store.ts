@@ -31,6 +31,8 @@ export class StoredFile {
   /** The first bytes, while the file may still turn out to be small. */
   private small: Buffer | null = null
   private nextRegion = FIRST_REGION
+  /** Whether the file's chunks are placed by reserve() (decided by its first chunk), or appended. */
+  private placing: boolean | null = null
   /** How much of the last region has its pages allocated. */
   private populated = 0
 
@@ -59,6 +61,26 @@ export class StoredFile {
     return done
   }
 
+  /**
+   * Room for the next `length` bytes, to be written by someone else (a worker decoding a chunk):
+   * their address, or null for a file that started small enough for its Buffer (then append()
+   * every chunk of it). The
+   * bytes count as the file's at once; the writer must have finished before anyone reads them.
+   */
+  reserve(length: number): bigint | null {
+    // Decided at the first chunk, then kept: a file's bytes must stay in order, and appended
+    // bytes arrive later than reserved ones would.
+    this.placing ??= !this.staysSmall(length)
+    if (!this.placing) return null
+    this.seal()
+    const tail = this.chunks[this.chunks.length - 1]
+    const last = tail?.kind === 'region' && tail.region.length - tail.length >= length ? tail : this.newRegion(length)
+    const at = last.region.ptr + BigInt(last.length)
+    last.length += length
+    this.size += length
+    return at
+  }
+
   /** Copies bytes held in memory (a decoded chunk of an extended stream) into the file's regions. */
   append(data: Buffer): void {
     if (this.staysSmall(data.length)) {
@@ -72,6 +94,11 @@ export class StoredFile {
       const tail = this.chunks[this.chunks.length - 1]
       const last = tail?.kind === 'region' && tail.length < tail.region.length ? tail : this.newRegion()
       const n = Math.min(last.region.length - last.length, data.length - done)
+      // Pages allocated in one pass, as in fill(), not faulted in one by one by the copy.
+      if (last.length + n > this.populated) {
+        last.region.populate(this.populated, last.length + n - this.populated)
+        this.populated = last.length + n
+      }
       data.copy(last.region.buffer(last.length, n), 0, done, done + n)
       last.length += n
       done += n
@@ -141,8 +168,8 @@ export class StoredFile {
     return done
   }
 
-  private newRegion(): Chunk & { kind: 'region' } {
-    const region = new Region(this.nextRegion)
+  private newRegion(atLeast = 0): Chunk & { kind: 'region' } {
+    const region = new Region(Math.max(this.nextRegion, atLeast))
     this.nextRegion = Math.min(this.nextRegion * 2, MAX_REGION)
     this.populated = 0
     const chunk = { kind: 'region' as const, region, length: 0 }

@@ -9,9 +9,12 @@ import { Progress, StatusLine, checkDataFd, type ExtFile } from '@criu-pipes/str
 import { ExtOutputs } from './ext-files.js'
 
 export interface ExtractOptions {
-  shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number; ext?: ExtReadOptions; status?: boolean
+  shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number
   /** Called once the stream is read, before any file is renamed into place: throws to refuse it (a shard filter failed). */
   confirmShards?: (() => void) | undefined
+  /** How to read an extended stream (key, threads, base). */
+  ext?: ExtReadOptions
+  status?: boolean
 }
 
 const PARTIAL_DIR = '.img-join.partial'

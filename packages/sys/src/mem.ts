@@ -41,9 +41,7 @@ export class Region {
    * or cannot do it now; the pages then come by page faults, as usual.
    */
   populate(offset: number, len: number): boolean {
-    const start = (this.ptr + BigInt(offset)) & ~BigInt(PAGE_SIZE - 1)
-    const end = (this.ptr + BigInt(offset + len) + BigInt(PAGE_SIZE - 1)) & ~BigInt(PAGE_SIZE - 1)
-    return (c.madvise(start, Number(end - start), MADV_POPULATE_WRITE) as number) === 0
+    return populateRange(this.ptr + BigInt(offset), len)
   }
 
   /** False once unmap() has returned the memory: no view of it may be taken after that. */
@@ -54,6 +52,13 @@ export class Region {
     this.isMapped = false
     check(c.munmap(this.ptr, this.length) as number, 'munmap')
   }
+}
+
+/** Region.populate for any address range (a worker thread filling part of a region). */
+export function populateRange(ptr: bigint, len: number): boolean {
+  const start = ptr & ~BigInt(PAGE_SIZE - 1)
+  const end = (ptr + BigInt(len) + BigInt(PAGE_SIZE - 1)) & ~BigInt(PAGE_SIZE - 1)
+  return (c.madvise(start, Number(end - start), MADV_POPULATE_WRITE) as number) === 0
 }
 
 /** read(2) into raw memory; returns bytes (0 = EOF), waiting on EAGAIN. */

@@ -17,13 +17,22 @@ import { getResult, type ChunkJob, type CodecInit } from './jobs.js'
 import type { ExtReadOptions } from './options.js'
 import { ExtCounter, type ExtStats } from './stats.js'
 
-export type DecodedEvent = ImageEvent | { type: 'bytes'; name: string; data: Buffer }
+/** 'bytes': a decoded chunk; `placed`: its bytes went where the placer said, `data` is empty. */
+export type DecodedEvent = ImageEvent | { type: 'bytes'; name: string; data: Buffer; placed: boolean }
 
+/**
+ * Says where a chunk's raw bytes should go: an address of `length` bytes of the caller's memory
+ * that stays valid until close() has returned, or null for the slot (delivered as `data`).
+ */
+export type Placer = (name: string, length: number) => bigint | null
+
+const EMPTY = Buffer.alloc(0)
 // Decoded chunks in flight per worker (see ext-writer.ts).
 const SLOTS_PER_THREAD = 4
 const CHUNK_WORKER = new URL('./chunk-worker.js', import.meta.url).href
 
 interface Pending {
+  placed?: boolean
   ev: DecodedEvent | null
   slot: Slot | null
   where: string
@@ -47,7 +56,7 @@ export class DecodingReader {
   private readonly counter = new ExtCounter()
   private base: BaseDir | null = null
 
-  constructor(fds: readonly number[], private readonly opts: ExtReadOptions) {
+  constructor(fds: readonly number[], private readonly opts: ExtReadOptions, private readonly place: Placer | null = null) {
     this.reader = new ImageReader(fds)
     this.reader.onMarker = m => this.observe(m)
   }
@@ -86,7 +95,7 @@ export class DecodingReader {
         if (!head.slot) return head.ev!
         this.delivered = head.slot
         const name = (head.ev as { name: string }).name
-        return { type: 'bytes', name, data: getResult(head.slot).bytes }
+        return { type: 'bytes', name, data: head.placed ? EMPTY : getResult(head.slot).bytes, placed: head.placed ?? false }
       }
       if (!this.inputDone && this.pool!.available > 0) { const ev = this.read(); if (ev) this.queue.push({ ev, slot: null, where: '' }); continue }
       if (!head) throw new Error('internal: nothing to read and nothing pending')
@@ -99,7 +108,23 @@ export class DecodingReader {
   payloadInto(buf: Buffer, offset = 0): void { this.reader.payloadInto(buf, offset) }
   payloadIntoRegion(region: Region, offset: number): void { this.reader.payloadIntoRegion(region, offset) }
 
-  close(): void { this.pool?.close(); this.base?.close() }
+  /**
+   * Stops the workers, after the jobs still running have ended: a placed chunk is being written
+   * into the caller's memory, which must not be unmapped under it.
+   */
+  close(): void {
+    this.base?.close()
+    if (!this.pool) return
+    for (const p of this.queue) {
+      if (!p.slot) continue
+      for (;;) {
+        try { if (this.pool.done(p.slot)) break } catch { break }
+        this.pool.wait()
+      }
+    }
+    this.pool.close()
+    this.pool = null
+  }
 
   private plain(): ImageEvent {
     const ev = this.reader.nextAny()
@@ -182,12 +207,13 @@ export class DecodingReader {
       this.pool!.release(slot)
       throw new FramingError(`${where}: ${(e as Error).message}`)
     }
+    const dest = this.place?.(name, c.rawLength) ?? null
     this.pool!.submit(slot, {
-      op: 'decode', seq, name, codec: c.codec, rawLength: c.rawLength, storedLength: c.storedLength, checksum: c.checksum, tag: c.tag,
+      op: 'decode', seq, name, codec: c.codec, rawLength: c.rawLength, storedLength: c.storedLength, checksum: c.checksum, tag: c.tag, dest,
     })
     this.offsets.set(name, offset + c.rawLength)
     this.counter.add(c.codec, c.rawLength, c.storedLength)
-    this.queue.push({ ev: { type: 'bytes', name, data: Buffer.alloc(0) }, slot, where })
+    this.queue.push({ ev: { type: 'bytes', name, data: EMPTY, placed: dest !== null }, slot, where, placed: dest !== null })
   }
 
   /** A reference: checked here, read from the base and verified on a worker, delivered as bytes in stream order. */
@@ -206,7 +232,8 @@ export class DecodingReader {
     this.pool!.submit(slot, { op: 'ref', seq, name, fd, baseFile: r.baseFile, offset: r.baseOffset, length: r.length, hash: r.hash })
     this.offsets.set(name, offset + r.length)
     this.counter.addRef(r.length)
-    this.queue.push({ ev: { type: 'bytes', name, data: Buffer.alloc(0) }, slot, where })
+    // Not placed: the verified run is delivered from the slot (the store copies it).
+    this.queue.push({ ev: { type: 'bytes', name, data: EMPTY, placed: false }, slot, where, placed: false })
   }
 
   /** Every limit of a chunk, checked before a byte of it is read. */

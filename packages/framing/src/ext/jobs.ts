@@ -31,6 +31,8 @@ export interface DecodeJob {
   storedLength: number
   checksum: bigint | null
   tag: Uint8Array | null
+  /** Where the raw bytes go: memory of the main thread's (an mmap'd region), or null: slot.output. */
+  dest: bigint | null
 }
 
 /** Read side of incremental streams: read a referenced run from the base and check its hash. */
