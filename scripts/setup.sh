@@ -31,3 +31,5 @@ stamp=node_modules/.tap-built
 if [ ! -e "$stamp" ] || [ .taprc -nt "$stamp" ]; then node_modules/.bin/tap build >/dev/null && touch "$stamp"; fi
 bash scripts/install-criu.sh
 node_modules/.bin/tsc -b
+# Ceph RGW and the S3 clients for the object-store scenarios (scripts/lib/ceph-rgw.sh).
+bash scripts/install-ceph.sh

@@ -23,14 +23,15 @@ import { lazy } from './benchmarks/lazy.js'
 import { compress } from './benchmarks/compress.js'
 import { precopy } from './benchmarks/precopy.js'
 import { ssh } from './benchmarks/ssh.js'
+import { objectStore } from './benchmarks/object-store.js'
 
-const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, ssh, precopy]
+const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, ssh, objectStore, precopy]
 
 const USAGE = `usage: pnpm bench [--quick] [options]      (or: node bench/dist/src/main.js ...)
 
   --quick                 small sizes, one run (what the test suite runs)
   --runs N                runs per benchmark, contenders interleaved (default 5; quick 1)
-  --size SIZE             workload memory for the real-CRIU benchmarks 2, 3, 5, 6 (default 2G; quick 64M)
+  --size SIZE             workload memory for the real-CRIU benchmarks 2, 3, 5, 6, 8 (default 2G; quick 64M)
   --synthetic-size SIZE   page data of the synthetic capture, benchmark 1 (default 16G; quick 256M)
   --join-size SIZE        page data in the 4 shards of benchmark 4 (default: --size; quick 128M)
   --only LIST             comma list of: ${BENCHMARKS.map((b) => b.id).join(', ')}

@@ -104,6 +104,16 @@ check_restored() {
   verify_workload "$pid" "restored process, still running"
 }
 
+# After a failed dump: the checkpointed process is still there, untouched, every page intact now
+# and again a moment later.
+check_still_running() {
+  say "the process must still be running, untouched"
+  workload_gone && fail "the process is gone: the failed upload cost the process"
+  verify_workload "$WL_PID" "the process after the failed dump"
+  sleep 0.5
+  verify_workload "$WL_PID" "the process after the failed dump, still running"
+}
+
 # Prints the code block that follows `<!-- scenario: NAME -->` in README.md, with every /tmp/
 # path moved into this run's work dir (so parallel runs do not meet).
 readme_recipe() {
