@@ -144,6 +144,10 @@ export function createHandler(init: CodecInit) {
     if (!runHash(pageHashes.subarray(0, pages * REF_HASH_BYTES)).equals(Buffer.from(job.hash))) {
       throw new Error(`the base's ${job.baseFile} does not hold the referenced content at ${job.offset} (${job.length} bytes): a wrong base, or a damaged page in it`)
     }
+    if (job.dest !== null) {
+      populateRange(job.dest, job.length)
+      into.copy(view(job.dest, job.length))
+    }
     putResult(slot, { codec: Codec.STORED, inInput: true, offset: LZ4_SIZE_PREFIX, length: job.length, checksum: null, tag: null })
   }
 

@@ -229,11 +229,12 @@ export class DecodingReader {
     let fd: number
     try { fd = this.base!.fd(r.baseFile) } catch (e) { throw new FramingError(`${where}: ${(e as Error).message}`) }
     const slot = this.pool!.acquire()!
-    this.pool!.submit(slot, { op: 'ref', seq, name, fd, baseFile: r.baseFile, offset: r.baseOffset, length: r.length, hash: r.hash })
+    // Placed like a chunk, in stream order: the placer hands out the file's memory as they come.
+    const dest = this.place?.(name, r.length) ?? null
+    this.pool!.submit(slot, { op: 'ref', seq, name, fd, baseFile: r.baseFile, offset: r.baseOffset, length: r.length, hash: r.hash, dest })
     this.offsets.set(name, offset + r.length)
     this.counter.addRef(r.length)
-    // Not placed: the verified run is delivered from the slot (the store copies it).
-    this.queue.push({ ev: { type: 'bytes', name, data: EMPTY, placed: false }, slot, where, placed: false })
+    this.queue.push({ ev: { type: 'bytes', name, data: EMPTY, placed: dest !== null }, slot, where, placed: dest !== null })
   }
 
   /** Every limit of a chunk, checked before a byte of it is read. */

@@ -46,6 +46,8 @@ export interface RefJob {
   offset: number
   length: number
   hash: Uint8Array
+  /** Where the verified bytes go (DecodingReader's Placer), or null: delivered from the slot. */
+  dest: bigint | null
 }
 
 export type ChunkJob = EncodeJob | DecodeJob | RefJob
