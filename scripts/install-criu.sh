@@ -27,8 +27,13 @@ suite=${CRIU_DEBIAN_SUITE:-trixie} # the Debian release whose criu (>= 4.0) we t
 die() { echo "install-criu: $*" >&2; exit 1; }
 is_root() { [ "$(id -u)" -eq 0 ]; }
 # Parallel setup.sh runs (several developers, one checkout) may install at once: serialise them.
-lock="${TMPDIR:-/tmp}/criu-pipes-install-criu.$(id -u).$(echo "$repo" | cksum | cut -d' ' -f1).lock"
-exec 9>"$lock" && flock 9 || die "cannot lock $lock"
+# The lock lives in .criu/ itself, a directory only we can write to: a predictable name in /tmp
+# could be a symlink another user planted, and opening it would write through it as root.
+mkdir -p "$dest"
+{ [ -d "$dest" ] && [ ! -L "$dest" ] && [ -O "$dest" ] && [ -z "$(find "$dest" -maxdepth 0 -perm /022)" ]; } \
+  || die "$dest must be a directory of ours that nobody else can write to (not a symlink, not group- or world-writable)"
+lock=$dest/install.lock
+exec 9>>"$lock" && flock 9 || die "cannot lock $lock"
 
 # criu_version BIN: prints e.g. 4.1.1, or nothing.
 criu_version() { "$1" --version 2>/dev/null | sed -n 's/^Version: *//p' | head -1; }
@@ -176,7 +181,8 @@ pkgs=$(closure criu patchelf) || die "apt-cache depends failed for criu"
 (cd "$work/debs" && papt apt-get download -qq $pkgs >"$work/download.log" 2>&1) ||
   die "apt-get download failed: $(grep -E '^E: ' "$work/download.log" | head -1)"
 
-rm -rf "$dest"
+# Everything but the lock we hold (a new lock file would let a second run in).
+find "$dest" -mindepth 1 -maxdepth 1 ! -name install.lock -exec rm -rf {} +
 mkdir -p "$dest/root" "$dest/bin"
 for deb in "$work"/debs/*.deb; do dpkg-deb -x "$deb" "$dest/root"; done
 ld="$dest/root/usr/lib64/ld-linux-x86-64.so.2"

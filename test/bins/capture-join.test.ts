@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execSync } from 'node:child_process'
-import { DumpClient } from '@criu-pipes/streamer'
+import { DumpClient, waitForSocket } from '@criu-pipes/streamer'
 import { close, writeAll, SysError } from '@criu-pipes/sys'
 import { encodeMarker } from '@criu-pipes/framing'
 import { tmpDir } from '../lib/tmp-dir.js'
@@ -45,6 +45,8 @@ t.test('1 shard to a file, progress lines, img-join -D extracts it', async t => 
   const dir = tmpDir(t)
   const files = image()
   const cap = await startShell(`${bin('img-split')} -D ${dir} -p 3 3>${dir}/progress > ${dir}/shard`)
+  waitForSocket(join(dir, 'streamer-capture.sock'))
+  t.equal(statSync(join(dir, 'streamer-capture.sock')).mode & 0o777, 0o600, 'socket mode 0600')
   dump(dir, files, { cpuinfo: true })
   const r = await cap.done
   t.equal(r.exitCode, 0, r.stderr)
@@ -53,7 +55,7 @@ t.test('1 shard to a file, progress lines, img-join -D extracts it', async t => 
   t.equal(lines[1], 'checkpoint-start')
   t.match(lines[2], /^\{"shards":\[\{"size":\d+,"transfer_duration_millis":\d+\}\]\}$/)
   t.equal(JSON.parse(lines[2]!).shards[0].size, statSync(join(dir, 'shard')).size, 'size counts the framing')
-  t.equal(statSync(join(dir, 'streamer-capture.sock')).mode & 0o777, 0o600, 'socket mode 0600')
+  t.same(readdirSync(dir).filter(n => n.endsWith('.sock')), [], 'no socket left once img-split is done')
   const j = await startShell(`${bin('img-join')} -D ${dir}/out < ${dir}/shard`)
   const jr = await j.done
   t.equal(jr.exitCode, 0, jr.stderr)

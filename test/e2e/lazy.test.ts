@@ -2,101 +2,22 @@
 // full images; the same while the workload forks, madvises, munmaps and mremaps; served by a
 // real `criu page-server --lazy-pages`; true post-copy migration from a frozen `criu dump
 // --lazy-pages`; and the refusal of a directory that has no page data.
-import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Readable } from 'node:stream'
 import { execa } from 'execa'
 import t, { type Test } from 'tap'
 import {
-  buildWorkload, killGroup, needCriu, pidAlive, procStat, repoRoot, runCriu, spawnCriu, startRestore, startWorkload, tmpDir,
-  sleep, waitFor, workloadFromPid, type Workload,
+  allDelivered, freePort, lazyDumpInNs, needCriu, pidAlive, procStat, raisePipeMaxSize, repoRoot, rootSummary, runCriu,
+  spawnCriu, startRestore, startUffdServe, startWorkload, tmpDir, sleep, waitFor, workloadFromPid, type UffdServe, type Workload,
 } from '../lib/index.js'
 
 const MIB = 256
 const NPAGES = (MIB << 20) / 4096
-const UFFD_SERVE = join(repoRoot(), 'packages', 'uffd-serve', 'bin', 'uffd-serve.js')
 const MAKE_LAZY = join(repoRoot(), 'packages', 'crit-make-lazy', 'bin', 'crit-make-lazy.js')
-const PIPE_MAX_SIZE = '/proc/sys/fs/pipe-max-size'
-/** CRIU's page server sizes its lazy pipe to 4 MiB and, without CAP_SYS_RESOURCE, needs this. */
-const PAGE_SERVER_PIPE = 4 << 20
-const STATUS_FD = 3
 /** MiB/s: 256 MiB take ~4 s to push... */
 const EVENTS_PUSH_MIB_S = 64
 /** ...and the workload runs ~15 ticks of events before the full verify. */
 const EVENTS_RUN_MS = 1500
-interface Summary {
-  copied: number
-  total: number
-  /** pages dropped by REMOVE/UNMAP (or found already there): owed no more */
-  skipped: number
-  exited: boolean
-}
-
-interface UffdServe {
-  ready: Promise<boolean>
-  exit: Promise<{ code: number | null; stderr: string }>
-  logPath: string
-  kill(): void
-}
-
-/**
- * Starts uffd-serve with --status-fd 3 (as zdtm does), logging at -v4 to lazy-pages.log in `work`
- * (to stderr, a pipe to us, with `logFile: false`).
- */
-function startUffdServe(t: Test, work: string, args: string[], { logFile = true } = {}): UffdServe {
-  const child = spawn(process.execPath, [UFFD_SERVE, 'lazy-pages', '--no-default-config', '-W', work,
-    ...(logFile ? ['-o', 'lazy-pages.log'] : []), '-v4', '--status-fd', String(STATUS_FD), ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] })
-  const errs: Buffer[] = []
-  child.stderr!.on('data', (b: Buffer) => errs.push(b))
-  const status = child.stdio[STATUS_FD] as Readable
-  const ready = new Promise<boolean>((res) => {
-    status.once('data', (b: Buffer) => res(b[0] === 0))
-    status.once('close', () => res(false))
-  })
-  const exit = new Promise<{ code: number | null; stderr: string }>((res) =>
-    child.once('close', (code) => res({ code, stderr: Buffer.concat(errs).toString() })))
-  const kill = (): void => { if (child.exitCode === null) child.kill('SIGKILL') }
-  t.teardown(kill)
-  return { ready, exit, logPath: join(work, 'lazy-pages.log'), kill }
-}
-
-/** The transfer summary of the restored task itself (not of the children it forked). */
-function rootSummary(logPath: string): Summary | undefined {
-  const log = readFileSync(logPath, 'utf8')
-  const first = /Received PID: (\d+), uffd: (\d+)/.exec(log)
-  if (!first) return undefined
-  const m = new RegExp(`${first[1]}-${first[2]}: UFFD transferred pages: \\((\\d+)/(\\d+)\\)(.*)`).exec(log)
-  if (!m) return undefined
-  return {
-    copied: Number(m[1]), total: Number(m[2]),
-    skipped: Number(/(\d+) skipped/.exec(m[3]!)?.[1] ?? 0), exited: m[3]!.includes('process exited'),
-  }
-}
-
-/** Every page the task was owed got there, but for those its own munmap/madvise made moot. */
-function allDelivered(s: Summary | undefined): boolean {
-  return s !== undefined && !s.exited && s.total >= NPAGES && s.copied + s.skipped === s.total
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((res) => s.listen(0, '127.0.0.1', res))
-  const { port } = s.address() as AddressInfo
-  await new Promise((res) => s.close(res))
-  return port
-}
-
-/** Raises fs.pipe-max-size for CRIU's lazy page server (see PAGE_SERVER_PIPE); restored at teardown. */
-function raisePipeMaxSize(t: Test): void {
-  const old = readFileSync(PIPE_MAX_SIZE, 'utf8').trim()
-  if (Number(old) >= PAGE_SERVER_PIPE) return
-  writeFileSync(PIPE_MAX_SIZE, String(PAGE_SERVER_PIPE))
-  t.teardown(() => writeFileSync(PIPE_MAX_SIZE, old))
-}
-
 /** A workload dumped plainly into dir/src and made lazy into dir/dst. */
 async function dumpAndMakeLazy(t: Test, dir: string, mode: 'plain' | 'events'): Promise<{ w: Workload; src: string; dst: string }> {
   const src = join(dir, 'src')
@@ -128,7 +49,7 @@ async function restoreAndVerify(t: Test, w: Workload, restoreArgs: string[], dae
   const { code, stderr } = await daemon.exit
   t.equal(code, 0, `uffd-serve exits 0 ${stderr}`)
   const root = rootSummary(daemon.logPath)
-  t.ok(allDelivered(root), `every lazy page delivered to the restored task: ${JSON.stringify(root)}`)
+  t.ok(allDelivered(root, NPAGES), `every lazy page delivered to the restored task: ${JSON.stringify(root)}`)
   await r.kill()
   await rw.exited
   return restoreMs
@@ -243,16 +164,6 @@ t.test('remote: criu page-server --lazy-pages serves SRC, uffd-serve --page-serv
   t.equal(served.exitCode, 0, 'the page server got PS_IOV_CLOSE and exited 0')
 })
 
-/** The host pid of the only child of `pid`. */
-function onlyChild(pid: number): number | undefined {
-  try {
-    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)
-    return kids.length === 1 ? Number(kids[0]) : undefined
-  } catch {
-    return undefined
-  }
-}
-
 t.test('post-copy: criu dump --lazy-pages, then uffd-serve --page-server from the frozen source', async (t) => {
   if (!(await needCriu(t))) return
   raisePipeMaxSize(t)
@@ -261,21 +172,8 @@ t.test('post-copy: criu dump --lazy-pages, then uffd-serve --page-server from th
   mkdirSync(images)
   // The source stays frozen (alive) until the transfer ends, so the restored copy needs its own
   // pid namespace to get the same pids: the workload runs as init of a new one.
-  const logPath = join(dir, 'memhog.log')
-  const ns = execa('unshare', ['-pf', await buildWorkload(), String(MIB), logPath, 'plain'],
-    { cwd: dir, detached: true, stdio: 'ignore', reject: false })
-  t.teardown(() => killGroup(ns.pid!))
-  const pid = await waitFor('the namespaced workload', () => onlyChild(ns.pid!))
-  await waitFor('memhog ready', () => (/^ready 1$/m.test(existsSync(logPath) ? readFileSync(logPath, 'utf8') : '') ? true : undefined))
-  const source = workloadFromPid(pid, logPath)
-  t.equal(await source.verify(), `verified ${NPAGES} ok`, 'verified before the dump')
-
-  const port = await freePort()
-  const dump = spawnCriu(['dump', '-t', String(pid), '-D', images, '--lazy-pages', '--address', '127.0.0.1', '--port', String(port)])
-  t.teardown(() => { dump.child.kill('SIGKILL') })
-  await waitFor('the lazy dump to serve pages', () =>
-    existsSync(dump.logPath) && readFileSync(dump.logPath, 'utf8').includes('Starting lazy pages server') ? true : undefined,
-    { timeoutMs: 60_000 })
+  const { source, ns, dump, port } = await lazyDumpInNs(t, dir, images, MIB)
+  const { pid, logPath } = source
   const pagesBytes = readdirSync(images).filter((f) => f.startsWith('pages-'))
     .reduce((n, f) => n + readFileSync(join(images, f)).length, 0)
   t.ok(pagesBytes < 1 << 20, `the lazy dump left ${pagesBytes} bytes of pages on disk`)
@@ -289,7 +187,7 @@ t.test('post-copy: criu dump --lazy-pages, then uffd-serve --page-server from th
   const { code, stderr } = await d.exit
   t.equal(code, 0, `uffd-serve exits 0 ${stderr}`)
   const root = rootSummary(d.logPath)
-  t.ok(allDelivered(root) && root?.skipped === 0, `all pages came over TCP: ${JSON.stringify(root)}`)
+  t.ok(allDelivered(root, NPAGES) && root?.skipped === 0, `all pages came over TCP: ${JSON.stringify(root)}`)
   const dumped = await dump.child
   t.equal(dumped.exitCode, 0, 'the lazy dump finished')
   await ns

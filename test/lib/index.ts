@@ -10,7 +10,12 @@ export { tmpDir, type TeardownHost } from './tmp-dir.js'
 export { shell } from './shell.js'
 export { waitFor, sleep, type WaitOptions } from './wait.js'
 export { killGroup } from './cleanup.js'
+export {
+  UFFD_SERVE, PAGE_FEED, startUffdServe, rootSummary, allDelivered, freePort, raisePipeMaxSize, childrenOf, onlyChild,
+  lazyDumpInNs, type Summary, type UffdServe, type LazyDump,
+} from './lazy.js'
 export { restoredAndVerified } from './verified-restore.js'
+export { testUser, type TestUser } from './test-user.js'
 export { reserveHugePages } from './hugepages.js'
 export { runScenario } from './scenario.js'
 export { twoHostsUp, type TwoHosts, type TwoHostsOptions } from './two-hosts.js'

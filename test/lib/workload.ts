@@ -12,8 +12,11 @@ import { forget, killGroup, killOnExit } from './cleanup.js'
 import { pidAlive, procStat, waitSessionGone } from './procfs.js'
 import { sleep, waitFor } from './wait.js'
 
-/** churn:PCT / churn-copy:PCT: each churn() rewrites PCT % of the pages (incremental checkpoints). */
-export type WorkloadMode = 'plain' | 'events' | `churn:${number}` | `churn-copy:${number}`
+/**
+ * 'random': the memhog of the page stream tests; churn:PCT / churn-copy:PCT: each churn()
+ * rewrites PCT % of the pages (incremental checkpoints).
+ */
+export type WorkloadMode = 'plain' | 'events' | 'random' | `churn:${number}` | `churn-copy:${number}`
 /** 'pattern': every word pseudo-random (incompressible); 'mixed': compresses like an app's heap */
 export type WorkloadMemory = 'pattern' | 'mixed'
 /** hugehog's: private and shared MAP_HUGETLB memory, or one of the two. */

@@ -3,6 +3,9 @@
 // one stream, and `cat` of the same 4 files (the baseline: a plain sequential copy), each to
 // /dev/null, to a pipe drained by splice, and into tmpfs (img-join -D extracts the image files;
 // cat writes one file). GB/s = shard bytes / wall time of the process (node startup included).
+// On disk (the work dir, not tmpfs) img-join -D fsyncs every file and the directory before it
+// exits 0 (durability, issue 11): its baseline there is cat into one file fsynced at the end
+// (dd conv=fsync), and plain cat to disk shows what the fsync itself costs.
 import { rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Benchmark, Ctx, Draft } from '../context.js'
@@ -11,11 +14,14 @@ import { GB, MIB, formatSize } from '../lib/units.js'
 import { producerCmd } from './shards.js'
 
 const N = 4
-type Dest = 'null' | 'pipe' | 'tmpfs'
-const DESTS: Dest[] = ['null', 'pipe', 'tmpfs']
-const DEST_LABEL: Record<Dest, string> = { null: '> /dev/null', pipe: '| drain', tmpfs: '-> tmpfs' }
-const CAT = (d: Dest) => `cat ${DEST_LABEL[d]}`
-const JOIN = (d: Dest) => (d === 'tmpfs' ? 'img-join -D tmpfs' : `img-join ${DEST_LABEL[d]}`)
+type Dest = 'null' | 'pipe' | 'tmpfs' | 'disk'
+const DESTS: Dest[] = ['null', 'pipe', 'tmpfs', 'disk']
+const DEST_LABEL: Record<Dest, string> = { null: '> /dev/null', pipe: '| drain', tmpfs: '-> tmpfs', disk: '-> disk' }
+const CAT = (d: Dest) => (d === 'disk' ? 'cat -> disk + fsync' : `cat ${DEST_LABEL[d]}`)
+const CAT_NO_SYNC = 'cat -> disk'
+const JOIN = (d: Dest) => (d === 'tmpfs' || d === 'disk' ? `img-join -D ${d}` : `img-join ${DEST_LABEL[d]}`)
+const onDisk = (d: Dest) => d === 'disk'
+type Tool = 'cat' | 'cat-no-sync' | 'join'
 
 async function makeShards(ctx: Ctx): Promise<{ files: string[]; bytes: number }> {
   const dir = ctx.work.sub('join-setup')
@@ -33,21 +39,22 @@ function bin(): string {
   return `node ${q(binPath('img-split'))}`
 }
 
-async function one(ctx: Ctx, d: Draft, run: number, shards: { files: string[]; bytes: number }, tool: 'cat' | 'join', dest: Dest): Promise<void> {
+async function one(ctx: Ctx, d: Draft, run: number, shards: { files: string[]; bytes: number }, tool: Tool, dest: Dest): Promise<void> {
   const dir = ctx.work.sub(`join-${tool}-${dest}`)
-  const out = ctx.work.sub(`join-${tool}-${dest}-out`, true)
+  const out = ctx.work.sub(`join-${tool}-${dest}-out`, !onDisk(dest))
   const usage = join(dir, 'usage')
-  const inputs = tool === 'cat'
+  const inputs = tool !== 'join'
     ? `cat ${shards.files.map(q).join(' ')}`
     : `node ${q(binPath('img-join'))} -s ${shards.files.map((_, i) => 3 + i).join(',')} -p 9 9>/dev/null ` +
-      `${shards.files.map((f, i) => `${3 + i}<${q(f)}`).join(' ')}${dest === 'tmpfs' ? ` -D ${q(join(out, 'images'))}` : ''}`
+      `${shards.files.map((f, i) => `${3 + i}<${q(f)}`).join(' ')}${dest === 'tmpfs' || onDisk(dest) ? ` -D ${q(join(out, 'images'))}` : ''}`
   const target = dest === 'null' ? '> /dev/null'
     : dest === 'pipe' ? `| ${q(ctx.natives.drain)} > /dev/null`
-    : tool === 'cat' ? `> ${q(join(out, 'all.bin'))}` : ''
+    : tool === 'cat' && onDisk(dest) ? `| dd of=${q(join(out, 'all.bin'))} bs=1M conv=fsync status=none`
+    : tool !== 'join' ? `> ${q(join(out, 'all.bin'))}` : ''
   try {
     await runGroup(`${q(ctx.natives.measure)} ${q(usage)} ${inputs} ${target}`, `${tool} ${dest}`)
     const u = readUsage(usage)
-    const name = tool === 'cat' ? CAT(dest) : JOIN(dest)
+    const name = tool === 'cat' ? CAT(dest) : tool === 'cat-no-sync' ? CAT_NO_SYNC : JOIN(dest)
     d.rec.add(name, run, 'gbps', 'throughput', 'GB/s', shards.bytes / GB / u.wallS)
     d.rec.add(name, run, 'cpu', 'CPU', 'CPU-s/GB', u.cpuS / (shards.bytes / GB))
     d.rec.add(name, run, 'rss', 'peak RSS', 'MiB', u.maxRss / MIB)
@@ -65,10 +72,12 @@ export const joinBench: Benchmark = {
     const shards = await makeShards(ctx)
     d.facts.shards = { label: 'shard bytes', unit: 'MiB', value: shards.bytes / MIB }
     for (const dest of DESTS) { d.rec.contender(CAT(dest), true); d.rec.contender(JOIN(dest)) }
+    d.rec.contender(CAT_NO_SYNC, true)
     try {
       for (let run = 0; run < ctx.runs; run++) {
         ctx.log(`join: run ${run + 1}/${ctx.runs}`)
         for (const dest of DESTS) {
+          if (onDisk(dest)) await one(ctx, d, run, shards, 'cat-no-sync', dest)
           await one(ctx, d, run, shards, 'cat', dest)
           await one(ctx, d, run, shards, 'join', dest)
         }
@@ -79,5 +88,7 @@ export const joinBench: Benchmark = {
     for (const dest of DESTS) {
       d.ratios.push({ name: `${JOIN(dest)} / ${CAT(dest)}`, value: d.rec.median(JOIN(dest), 'gbps') / d.rec.median(CAT(dest), 'gbps'), of: 'throughput' })
     }
+    // What durability costs: the same bytes to disk with and without the final fsync.
+    d.ratios.push({ name: `${CAT('disk')} / ${CAT_NO_SYNC}`, value: d.rec.median(CAT('disk'), 'gbps') / d.rec.median(CAT_NO_SYNC, 'gbps'), of: 'throughput' })
   },
 }

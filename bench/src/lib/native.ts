@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import { repoRoot } from '@criu-pipes/e2e/harness'
 
-export const NATIVE_PROGRAMS = ['measure', 'drain', 'producer', 'capture-c', 'faulttouch'] as const
+export const NATIVE_PROGRAMS = ['measure', 'drain', 'producer', 'capture-c', 'faulttouch', 'delay-relay'] as const
 export type NativeProgram = (typeof NATIVE_PROGRAMS)[number]
 export type Natives = Record<NativeProgram, string>
 

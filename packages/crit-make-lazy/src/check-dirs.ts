@@ -1,16 +1,28 @@
 import { existsSync, lstatSync, readFileSync, readdirSync, realpathSync, statSync, type Stats } from 'node:fs'
 import { basename, dirname, join, resolve, sep } from 'node:path'
 import { CRTOOLS_IMAGES_V1_1, decodeInventory } from '@criu-pipes/criu-image'
+import { close, openPrivateDir, pathAt, statAt } from '@criu-pipes/sys'
 import { MakeLazyError } from './make-lazy-error.js'
 
-/** SRC must be a CRIU image directory this tool understands: its inventory says so. */
-export function checkSrc(src: string): void {
+/**
+ * SRC must be a directory that passes the trust rule (see openPrivateDir) and a CRIU image
+ * directory this tool understands: its inventory says so. Returns SRC open as a directory fd,
+ * through which it is read from now on (the caller closes it).
+ */
+export function checkSrc(src: string): number {
   if (!existsSync(src) || !statSync(src).isDirectory()) throw new MakeLazyError(`${src} is not a directory`)
-  const inventory = join(src, 'inventory.img')
-  if (!existsSync(inventory)) throw new MakeLazyError(`${src} is not a CRIU image directory: no inventory.img`)
-  const { imgVersion } = decodeInventory(readFileSync(inventory), inventory)
-  if (imgVersion !== CRTOOLS_IMAGES_V1_1) {
-    throw new MakeLazyError(`${inventory}: img_version ${imgVersion} is not supported (expected ${CRTOOLS_IMAGES_V1_1})`)
+  const fd = openPrivateDir(src)
+  try {
+    if (statAt(fd, 'inventory.img') === null) throw new MakeLazyError(`${src} is not a CRIU image directory: no inventory.img`)
+    const inventory = join(src, 'inventory.img')
+    const { imgVersion } = decodeInventory(readFileSync(pathAt(fd, 'inventory.img')), inventory)
+    if (imgVersion !== CRTOOLS_IMAGES_V1_1) {
+      throw new MakeLazyError(`${inventory}: img_version ${imgVersion} is not supported (expected ${CRTOOLS_IMAGES_V1_1})`)
+    }
+    return fd
+  } catch (e) {
+    close(fd)
+    throw e
   }
 }
 

@@ -8,8 +8,11 @@ import { MakeLazyError } from './make-lazy-error.js'
  * its head is read.
  */
 
-/** Neither restore nor a lazy-pages daemon reads these; a stale socket would even get in the way. */
-const SKIPPED = [/\.log$/, /^stats-/, /\.socket$/]
+/**
+ * Neither restore nor a lazy-pages daemon reads these; a stale socket would even get in the way.
+ * Sockets (streamer-capture.sock, lazy-pages.socket, ...) are skipped by their type, whatever the name.
+ */
+const SKIPPED = [/\.log$/, /^stats-/]
 const TASK_PAGEMAP = /^pagemap-(\d+)\.img$/
 const SHMEM_PAGEMAP = /^pagemap-shmem-\d+\.img$/
 /** CRIU's link from an incremental dump to the previous one (--prev-images-dir). */
@@ -36,7 +39,7 @@ export function classify(src: string): SrcListing {
   const out: SrcListing = { copy: [], links: [], parent: false, taskPagemaps: [], shmemPagemaps: [], skipped: [] }
   for (const name of readdirSync(src).sort()) {
     const st = lstatSync(join(src, name))
-    if (SKIPPED.some((re) => re.test(name))) {
+    if (st.isSocket() || SKIPPED.some((re) => re.test(name))) {
       out.skipped.push(name)
     } else if (st.isSymbolicLink()) {
       if (name === PARENT_LINK) out.parent = true

@@ -1,6 +1,7 @@
 import { COPYFILE_EXCL } from 'node:constants'
 import { chmodSync, copyFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
+import { closeQuietly, openPrivateDir, pathAt } from '@criu-pipes/sys'
 import { buildThenRename } from './build-then-rename.js'
 import { PARENT_LINK, classify } from './classify.js'
 import { checkDst, checkSrc } from './check-dirs.js'
@@ -26,26 +27,48 @@ const PERMISSION_BITS = 0o7777
  * Everything is checked before the first byte is written, and DST appears only when complete.
  */
 export function makeLazy(src: string, dst: string): MakeLazyResult {
-  checkSrc(src)
-  checkDst(src, dst)
-  const listing = classify(src)
-  const plans = planPagemaps(src, listing)
-  const rewritten = new Set(plans.map((p) => p.pagesName))
-  const mode = (name: string): number => statSync(join(src, name)).mode & PERMISSION_BITS
-
-  buildThenRename(dst, (tmp) => {
-    for (const name of listing.copy) {
-      if (!rewritten.has(name)) copyFileSync(join(src, name), join(tmp, name), COPYFILE_EXCL)
+  // Both directories pass the trust rule (see openPrivateDir) and are used through their fds:
+  // SRC is read, and DST built and renamed, in the directories that were checked.
+  const srcFd = checkSrc(src)
+  let parentFd = -1
+  let building = ''
+  try {
+    checkDst(src, dst)
+    parentFd = openPrivateDir(dirname(resolve(dst)))
+    return makeLazyIn(pathAt(srcFd), src, parentFd, dst, (tmp) => { building = tmp })
+  } catch (e) {
+    // Name the directories as the user did, not by the /proc/self/fd paths used to reach them.
+    if (e instanceof Error) {
+      e.message = e.message.replaceAll(pathAt(srcFd), src)
+      if (building) e.message = e.message.replaceAll(building, dst)
     }
-    for (const name of listing.links) symlinkSync(readlinkSync(join(src, name)), join(tmp, name))
+    throw e
+  } finally {
+    closeQuietly(srcFd)
+    closeQuietly(parentFd)
+  }
+}
+
+function makeLazyIn(from: string, src: string, parentFd: number, dst: string, onTmp: (tmp: string) => void): MakeLazyResult {
+  const listing = classify(from)
+  const plans = planPagemaps(from, listing)
+  const rewritten = new Set(plans.map((p) => p.pagesName))
+  const mode = (name: string): number => statSync(join(from, name)).mode & PERMISSION_BITS
+
+  buildThenRename(parentFd, basename(resolve(dst)), (tmp) => {
+    onTmp(tmp)
+    for (const name of listing.copy) {
+      if (!rewritten.has(name)) copyFileSync(join(from, name), join(tmp, name), COPYFILE_EXCL)
+    }
+    for (const name of listing.links) symlinkSync(readlinkSync(join(from, name)), join(tmp, name))
     if (listing.parent) {
-      symlinkSync(parentLinkTarget(src, dst, readlinkSync(join(src, PARENT_LINK))), join(tmp, PARENT_LINK))
+      symlinkSync(parentLinkTarget(src, dst, readlinkSync(join(from, PARENT_LINK))), join(tmp, PARENT_LINK))
     }
     for (const p of plans) {
       writeFileSync(join(tmp, p.pagemapName), p.pagemap, { mode: mode(p.pagemapName), flag: 'wx' })
-      if (p.hasPages) copyRanges(join(src, p.pagesName), join(tmp, p.pagesName), p.keep, mode(p.pagesName))
+      if (p.hasPages) copyRanges(join(from, p.pagesName), join(tmp, p.pagesName), p.keep, mode(p.pagesName))
     }
-    chmodSync(tmp, statSync(src).mode & PERMISSION_BITS)
+    chmodSync(tmp, statSync(from).mode & PERMISSION_BITS)
   })
-  return { srcBytes: dirSize(src), dstBytes: dirSize(dst), lazyPages: plans.reduce((n, p) => n + p.strippedPages, 0) }
+  return { srcBytes: dirSize(from), dstBytes: dirSize(dst), lazyPages: plans.reduce((n, p) => n + p.strippedPages, 0) }
 }

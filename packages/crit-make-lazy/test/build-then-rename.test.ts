@@ -1,7 +1,14 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
-import { buildThenRename } from '../src/build-then-rename.js'
+import { close, openPrivateDir } from '@criu-pipes/sys'
+import { buildThenRename as buildIn } from '../src/build-then-rename.js'
+
+/** DST as a path, its parent opened (and checked) for the call, as makeLazy does. */
+function buildThenRename(dst: string, build: (tmp: string) => void): void {
+  const parent = openPrivateDir(join(dst, '..'))
+  try { buildIn(parent, dst.slice(dst.lastIndexOf('/') + 1), build) } finally { close(parent) }
+}
 
 t.test('the directory appears complete, or not at all', async (t) => {
   const dir = t.testdir()

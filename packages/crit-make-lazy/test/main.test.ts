@@ -168,3 +168,18 @@ t.test('usage errors are one line too', async (t) => {
   t.equal(help.exitCode, 0)
   t.match(help.stdout, /crit-make-lazy <src> <dst>/)
 })
+
+t.test('durable: every file of DST and DST itself are fsynced before the rename, the parent after it', async (t) => {
+  const dir = t.testdir()
+  writeImageDir(join(dir, 'src'), TASKS)
+  const trace = join(dir, 'trace')
+  // strace shows the calls the process makes; a power cut is what it protects against.
+  const r = await execa('strace', ['-f', '-qq', '-e', 'trace=fsync,rename,renameat,renameat2', '-o', trace, 'node', BIN, join(dir, 'src'), join(dir, 'dst')], { reject: false })
+  t.equal(r.exitCode, 0, r.stderr)
+  const calls = readFileSync(trace, 'utf8').split('\n').filter((l) => /fsync\(|rename/.test(l))
+  const rename = calls.findIndex((l) => /rename.*\.dst\.crit-make-lazy-/.test(l))
+  t.ok(rename > 0, 'DST comes in by one rename')
+  const files = readdirSync(join(dir, 'dst')).filter((n) => lstatSync(join(dir, 'dst', n)).isFile()).length
+  t.ok(calls.slice(0, rename).filter((l) => l.includes('fsync(')).length >= files + 1, `${files} files and the directory fsynced before it`)
+  t.ok(calls.slice(rename + 1).some((l) => l.includes('fsync(')), 'the parent fsynced after it')
+})

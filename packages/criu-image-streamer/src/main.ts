@@ -5,5 +5,5 @@ import { run } from './run.js'
 runMain('criu-image-streamer', () => {
   const o = parseOptions()
   if (o === 'version') { process.stdout.write(VERSION_LINE + '\n'); return }
-  run(o)
+  return run(o)
 })

@@ -5,14 +5,14 @@ import { dupOf } from '@criu-pipes/streamer'
 import type { StreamerOptions } from './options.js'
 
 /** Runs the criu-pipes role behind each subcommand, with the original's default fds. */
-export function run(o: StreamerOptions): void {
+export async function run(o: StreamerOptions): Promise<void> {
   const progressFd = o.progressFd ?? dupOf(2)
   switch (o.mode) {
     case 'capture':
-      capture({ imagesDir: o.imagesDir, shardFds: o.shardFds ?? [dupOf(1)], extFiles: o.extFiles, progressFd })
+      await capture({ imagesDir: o.imagesDir, shardFds: o.shardFds ?? [dupOf(1)], extFiles: o.extFiles, progressFd })
       break
     case 'serve':
-      serve({ imagesDir: o.imagesDir, shardFds: o.shardFds ?? [dupOf(0)], extFiles: o.extFiles, progressFd, tcpListenRemap: o.tcpListenRemap })
+      await serve({ imagesDir: o.imagesDir, shardFds: o.shardFds ?? [dupOf(0)], extFiles: o.extFiles, progressFd, tcpListenRemap: o.tcpListenRemap })
       break
     case 'extract':
       extract({ imagesDir: o.imagesDir, shardFds: o.shardFds ?? [dupOf(0)], extFiles: o.extFiles, progressFd })

@@ -20,9 +20,11 @@ export const Field = {
   IMAGE_TRAILER: 8, // ends an extended image: authenticates/checksums the marker transcript
   CHUNK_REF: 9, // incremental: content the receiver's base already holds (hash, length)
   // post-copy page stream (10..15)
-  PAGE_RANGE: 10,
-  PAGE_REQUEST: 11,
-  PAGES_DONE: 12,
+  PAGE_RANGE: 10, // feeder -> daemon: one run of pages of one process; its bytes follow
+  PAGE_REQUEST: 11, // daemon -> feeder: a fault wants this run first
+  PAGES_DONE: 12, // daemon -> feeder: every page arrived; feeder -> daemon: session closed
+  PAGE_HELLO: 13, // feeder -> daemon, first: stream version, page size, what is to come
+  PAGE_PUSH: 14, // daemon -> feeder: the restore finished (FTSR), start the background push
 } as const
 
 export type FieldName = keyof typeof Field

@@ -5,6 +5,10 @@ export { checkFileName } from './names.js'
 export { Field, type FieldName } from './extensions.js'
 export { ShardWriter, type ShardWriterOptions } from './writer.js'
 export { ImageReader, type ImageEvent, type ShardStat } from './image-reader.js'
+export {
+  PAGE_STREAM_VERSION, PAGE_STREAM_PAGE_SIZE, MAX_RANGE_PAGES, MAX_PAGE_MARKER_LEN, PageStreamDecoder, decodePageMarker,
+  encodeDone, encodeHello, encodePush, encodeRangeHeader, encodeRequest, type PageMessage, type PageRun,
+} from './page-stream.js'
 export { type ExtEvent } from './image-reader.js'
 export { ExtWriter } from './ext/ext-writer.js'
 export { DecodingReader, type DecodedEvent, type Placer } from './ext/decoding-reader.js'

@@ -4,5 +4,5 @@ import { serve } from './serve.js'
 
 runMain('img-buffer', () => {
   const o = parseOptions()
-  withShardFilters('drain', o.filter, o.shardFds, (shardFds, filters) => serve({ ...o, shardFds, confirmShards: filters ? () => filters.finish() : undefined }))
+  return withShardFilters('drain', o.filter, o.shardFds, (shardFds, filters) => serve({ ...o, shardFds, confirmShards: filters ? () => filters.finish() : undefined }))
 })

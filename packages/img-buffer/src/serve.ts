@@ -1,11 +1,11 @@
 // img-buffer's role: drain the shards, then serve `criu restore --stream`. CRIU reads files in
 // an order of its own (inventory.img, written last, is read first), hence the buffering; each file
 // is handed over once and its memory freed as it goes.
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
-import { EPOLLIN, epollAdd, epollCreate, epollDel, epollWait, listenUnix, acceptOne, recvFd, closeQuietly } from '@criu-pipes/sys'
+import { EPOLLIN, epollAdd, epollCreate, epollDel, epollWait, recvFd, closeQuietly, openPrivateDir, ServerSocket, claimSocketName } from '@criu-pipes/sys'
 import { FramingError, type ExtReadOptions } from '@criu-pipes/framing'
-import { SERVE_SOCKET, Progress, StatusLine, readRequest, writeReply, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
+import {
+  SERVE_SOCKET, Progress, StatusLine, readRequest, writeReply, checkDataFd, type ExtFile,
+} from '@criu-pipes/streamer'
 import { drain } from './drain.js'
 import { Transfer } from './transfer.js'
 import { applyTcpRemap } from './tcp-remap.js'
@@ -25,24 +25,36 @@ export interface ServeOptions {
   confirmShards?: (() => void) | undefined
 }
 
-export function serve(opts: ServeOptions): void {
+export async function serve(opts: ServeOptions): Promise<void> {
   for (const fd of opts.shardFds) checkDataFd(fd, 'shard')
   for (const e of opts.extFiles) checkDataFd(e.fd, `external file ${e.name}`)
-  mkdirSync(opts.imagesDir, { recursive: true })
-  const progress = new Progress(opts.progressFd)
-  const { files, stats, extStats } = drain(opts.shardFds, opts.extFiles, opts.ext, new StatusLine('img-buffer', opts.status ?? false))
+  // The socket goes in a directory nobody else controls (see openPrivateDir), held by fd.
+  const dir = openPrivateDir(opts.imagesDir, { create: true })
+  let listener: ServerSocket | undefined
   try {
-    opts.confirmShards?.()
-    progress.stats(stats, extStats)
-    if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)
-    refuseUnstreamable(files)
-    const listener = listenUnix(join(opts.imagesDir, SERVE_SOCKET))
-    progress.line('socket-init')
-    const criu = acceptOne(listener)
-    closeQuietly(listener)
-    serveRequests(criu, files)
+    // Before the drain, which may take long: a live server there is refused now, and a stale
+    // socket left by a dead one is removed, so that nobody takes it for ours being ready.
+    claimSocketName(dir, SERVE_SOCKET, opts.imagesDir)
+    const progress = new Progress(opts.progressFd)
+    const { files, stats, extStats } = drain(opts.shardFds, opts.extFiles, opts.ext, new StatusLine('img-buffer', opts.status ?? false))
+    try {
+      opts.confirmShards?.()
+      progress.stats(stats, extStats)
+      if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)
+      refuseUnstreamable(files)
+      listener = ServerSocket.listen(dir, SERVE_SOCKET, opts.imagesDir)
+      const connected = listener.acceptAsync() // signal handlers in place before anyone is told
+      progress.line('socket-init')
+      const criu = await connected
+      // CRIU connects once: the socket file is of no use from now on.
+      listener.close()
+      serveRequests(criu, files)
+    } finally {
+      for (const f of files.values()) f.free()
+    }
   } finally {
-    for (const f of files.values()) f.free()
+    listener?.close()
+    closeQuietly(dir)
   }
 }
 

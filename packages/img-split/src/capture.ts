@@ -2,17 +2,15 @@
 // image file sends a request and the read end of a pipe; many files are open at once (pagemap and
 // pages are written interleaved), so every pipe is multiplexed with poll(2), and each burst of data
 // is spliced into the shard with the most room.
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
 import {
-  POLLIN, poll, listenUnix, acceptOne, recvFd, closeQuietly, isFifo,
+  POLLIN, poll, recvFd, closeQuietly, isFifo, openPrivateDir, ServerSocket,
 } from '@criu-pipes/sys'
-import { ShardWriter, ExtWriter, FramingError, type ExtWriteOptions } from '@criu-pipes/framing'
-import { contentWriter } from './content.js'
-import { CAPTURE_SOCKET, readRequest, Progress, StatusLine, checkDataFd, type ExtFile } from '@criu-pipes/streamer'
+import { ShardWriter, ExtWriter, FramingError, type ContentWriter, type ExtWriteOptions } from '@criu-pipes/framing'
+import { CAPTURE_SOCKET, readRequest, Progress, StatusLine, checkDataFd, type ExtFile, type FdKind } from '@criu-pipes/streamer'
 import { Source } from './sources.js'
 import { SyncSocket, SYNC_POLL_MS } from './sync-socket.js'
 import { shardSink, type ShardSink } from './shard-sink.js'
+import { contentWriter } from './content.js'
 import { LAST_IMAGE, PRE_FREEZE_FILE, checkDumpSent, checkShards, shardsDone } from './completion.js'
 
 export interface CaptureOptions {
@@ -20,6 +18,8 @@ export interface CaptureOptions {
   shardFds: number[]
   extFiles: ExtFile[]
   progressFd: number
+  /** One sink per shard instead of the fd's own kind: with --filter, each knows when its filter is done. */
+  shardSinks?: readonly ShardSink[] | undefined
   /** Compression, checksums, encryption (the extended stream); null: criu-image-streamer's stream. */
   ext?: ExtWriteOptions | null
   /** Show the live status line. */
@@ -27,37 +27,61 @@ export interface CaptureOptions {
   /** Incremental checkpoints (content.ts): where this checkpoint's index goes, and the base's index. */
   indexOut?: string | null
   baseIndex?: string | null
-  /** One sink per shard instead of the fd's own kind: with --filter, each knows when its filter is done. */
-  shardSinks?: readonly ShardSink[] | undefined
 }
 
 export interface CaptureResult { sizes: number[]; durationMs: number; files: number }
 
-export function capture(opts: CaptureOptions): CaptureResult {
+export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
   const shardKinds = opts.shardFds.map(fd => checkDataFd(fd, 'shard'))
   const extKinds = opts.extFiles.map(e => checkDataFd(e.fd, `external file ${e.name}`))
   const extNames = new Set(opts.extFiles.map(e => e.name))
-  mkdirSync(opts.imagesDir, { recursive: true })
-  const progress = new Progress(opts.progressFd)
-  // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
-  const shardWriter = new ShardWriter(opts.shardFds)
-  const ext = opts.ext ? new ExtWriter(shardWriter, opts.ext) : null
-  const content = contentWriter(ext ?? shardWriter, opts)
-  const writer = content ?? ext ?? shardWriter
+  // The sockets go in a directory nobody else controls (see openPrivateDir), held by fd.
+  const dir = openPrivateDir(opts.imagesDir, { create: true })
+  let listener: ServerSocket | undefined
+  let sync: SyncSocket | undefined
+  let ext: ExtWriter | null = null
+  let content: ContentWriter | null = null
+  try {
+    const progress = new Progress(opts.progressFd)
+    // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
+    const shardWriter = new ShardWriter(opts.shardFds)
+    ext = opts.ext ? new ExtWriter(shardWriter, opts.ext) : null
+    content = contentWriter(ext ?? shardWriter, opts)
+    const sinks = opts.shardSinks ?? opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
+    listener = ServerSocket.listen(dir, CAPTURE_SOCKET, opts.imagesDir)
+    sync = new SyncSocket(dir, opts.imagesDir)
+    const connected = listener.acceptAsync() // signal handlers in place before anyone is told
+    progress.line('socket-init')
+    const criu = await connected
+    // CRIU connects once: the socket file is of no use from now on.
+    listener.close()
+    return captureFrom(criu, sync, ext, content, content ?? ext ?? shardWriter, sinks, progress, opts, extKinds, extNames)
+  } finally {
+    content?.close()
+    listener?.close()
+    sync?.close()
+    ext?.close()
+    closeQuietly(dir)
+  }
+}
+
+/** The capture once CRIU is connected on `criuFd`: requests, pipes, the hook, until CRIU is done. */
+function captureFrom(
+  criuFd: number, sync: SyncSocket, ext: ExtWriter | null, content: ContentWriter | null, writer: ShardWriter | ExtWriter | ContentWriter,
+  sinks: readonly ShardSink[], progress: Progress,
+  opts: CaptureOptions, extKinds: readonly FdKind[], extNames: ReadonlySet<string>,
+): CaptureResult {
   const status = new StatusLine('img-split', opts.status ?? false)
   const onShards = (): number => writer.sizes().reduce((a, b) => a + b, 0)
-  const sinks = opts.shardSinks ?? opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
-  const listener = listenUnix(join(opts.imagesDir, CAPTURE_SOCKET))
-  const sync = new SyncSocket(opts.imagesDir)
-  progress.line('socket-init')
-
   const sources: Source[] = []
   const seen = new Set<string>()
-  let criu = -1
+  let criu = criuFd
   let criuDone = false
   let imageEnded = false
   let started: number | null = null
-  let connectedAt = 0
+  const connectedAt = performance.now()
+  opts.extFiles.forEach((e, i) => sources.push(new Source(e.name, e.fd, extKinds[i]!)))
+  opts.extFiles.forEach(e => seen.add(e.name))
   const endImage = (): void => {
     checkDumpSent(seen, extNames)
     writer.endImage()
@@ -67,7 +91,7 @@ export function capture(opts: CaptureOptions): CaptureResult {
 
   try {
     while (!criuDone || sources.length > 0) {
-      const polled = criu < 0 && !criuDone ? [listener] : criuDone ? [] : [criu]
+      const polled = criuDone ? [] : [criu]
       // With the extensions, the pool's notify fd too: finished chunks go out while inputs are idle.
       const fds = [...polled, ...sources.map(s => s.fd), ...(ext ? [ext.pollFd] : []), sync.fd]
       const revents = poll(fds.map(fd => ({ fd, events: POLLIN })), sync.waiting ? SYNC_POLL_MS : -1)
@@ -75,14 +99,6 @@ export function capture(opts: CaptureOptions): CaptureResult {
       // read from another fd's slot (it would be taken for a finished, empty file and closed).
       const ready = new Map(fds.map((fd, i) => [fd, revents[i] ?? 0]))
       if (ready.get(sync.fd)) sync.accept()
-      if (criu < 0 && !criuDone && ready.get(listener)) {
-        criu = acceptOne(listener)
-        closeQuietly(listener)
-        connectedAt = performance.now()
-        opts.extFiles.forEach((e, i) => sources.push(new Source(e.name, e.fd, extKinds[i]!)))
-        opts.extFiles.forEach(e => seen.add(e.name))
-        continue
-      }
       if (criu >= 0 && ready.get(criu)) {
         const name = readRequest(criu)
         if (name === null) {
@@ -127,11 +143,8 @@ export function capture(opts: CaptureOptions): CaptureResult {
     checkShards(sinks)
     content?.commitIndex()
   } finally {
-    content?.close()
     for (const s of sources) s.close()
     closeQuietly(criu)
-    sync.close()
-    ext?.close()
     status.clear()
   }
   const durationMs = Math.round(performance.now() - (started ?? connectedAt))

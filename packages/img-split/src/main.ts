@@ -9,6 +9,6 @@ if (isActionHookCall(argv, process.env)) runMain('img-split', () => runActionHoo
 else {
   runMain('img-split', () => {
     const o = parseOptions(argv)
-    withShardFilters('feed', o.filter, o.shardFds, (shardFds, filters) => capture({ ...o, shardFds, shardSinks: filters?.sinks() }))
+    return withShardFilters('feed', o.filter, o.shardFds, async (shardFds, filters) => { await capture({ ...o, shardFds, shardSinks: filters?.sinks() }) })
   })
 }

@@ -5,22 +5,27 @@
 // dump` fail and leaves the process running when the capture cannot finish. This socket carries
 // that question; the capture decides when to answer `ok` (see capture.ts). A hook whose
 // connection closes without `ok` fails the dump.
-import { join } from 'node:path'
-import { acceptOne, closeQuietly, listenUnix, writeSome } from '@criu-pipes/sys'
+import { ServerSocket, closeQuietly, writeSome } from '@criu-pipes/sys'
 
 export const SYNC_SOCKET = 'img-split.sync.sock'
 // While a hook waits, shards are re-checked this often (a pipe has no "became empty" event).
 export const SYNC_POLL_MS = 10
 
 export class SyncSocket {
-  readonly fd: number
+  private readonly server: ServerSocket
   private readonly waiters: number[] = []
 
-  constructor(imagesDir: string) {
-    this.fd = listenUnix(join(imagesDir, SYNC_SOCKET), 0o600, 16)
+  /** Listens on SYNC_SOCKET in the (checked) images directory open at `dirFd`. */
+  constructor(dirFd: number, dirPath: string) {
+    this.server = ServerSocket.listen(dirFd, SYNC_SOCKET, dirPath, 16)
   }
 
-  accept(): void { this.waiters.push(acceptOne(this.fd)) }
+  get fd(): number { return this.server.fd }
+
+  accept(): void {
+    const fd = this.server.accept()
+    if (fd !== null) this.waiters.push(fd)
+  }
 
   get waiting(): boolean { return this.waiters.length > 0 }
 
@@ -35,6 +40,6 @@ export class SyncSocket {
   /** Waiting hooks see their connection close without `ok`: they fail the dump. */
   close(): void {
     for (const fd of this.waiters.splice(0)) closeQuietly(fd)
-    closeQuietly(this.fd)
+    this.server.close()
   }
 }

@@ -20,12 +20,12 @@ export function fileSize(fd: number): number {
   return fstatSync(fd).size
 }
 
-/** fsync(2): the file's data and metadata are on stable storage when it returns. */
-export function fsync(fd: number): void {
+/** fsync(2): the file's data and metadata (a directory's entries) are on stable storage when it returns. */
+export function fsync(fd: number, detail = `fd ${fd}`): void {
   for (;;) {
     if ((c.fsync(fd) as number) === 0) return
     const err = errno()
-    if (err !== EINTR) throw new SysError('fsync', err, `fd ${fd}`)
+    if (err !== EINTR) throw new SysError('fsync', err, detail)
   }
 }
 

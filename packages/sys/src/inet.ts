@@ -61,6 +61,21 @@ export function setTcpNoDelay(fd: number, on = true): void {
   check(c.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, val, 4) as number, 'setsockopt(TCP_NODELAY)')
 }
 
+const SOL_SOCKET = 1
+const SO_LINGER = 13
+
+/**
+ * SO_LINGER {on, 0}: from now on a close(2), ours or the kernel's when the process dies, resets
+ * the connection (RST) instead of ending it (FIN). CRIU's lazy page server takes a plain EOF for
+ * the end of a successful transfer and kills its frozen source; a reset is an error, after which
+ * it resumes the source. So a page-server client arms this for the session and disarms it
+ * (`on` false) only for its orderly close.
+ */
+export function setResetOnClose(fd: number, on: boolean): void {
+  const val = new Int32Array([on ? 1 : 0, 0]) // struct linger { int l_onoff; int l_linger }
+  check(c.setsockopt(fd, SOL_SOCKET, SO_LINGER, val, 8) as number, 'setsockopt(SO_LINGER)')
+}
+
 /**
  * Connects a blocking, close-on-exec TCP socket to a numeric address and sets TCP_NODELAY.
  * Throws a SysError naming the peer (ECONNREFUSED when nothing listens).

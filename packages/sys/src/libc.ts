@@ -7,7 +7,8 @@ import koffi from 'koffi'
 
 const libc = koffi.load('libc.so.6')
 
-type Fn = (...args: any[]) => any // koffi functions are untyped; the wrappers give them types.
+// koffi functions are untyped; the wrappers give them types. `async` runs one on a libuv thread.
+type Fn = ((...args: any[]) => any) & { async: (...args: any[]) => void }
 
 export const c = {
   read: libc.func('intptr_t read(int fd, void *buf, size_t count)') as Fn,
@@ -17,6 +18,12 @@ export const c = {
   posix_fadvise: libc.func('int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)') as Fn,
   close: libc.func('int close(int fd)') as Fn,
   fsync: libc.func('int fsync(int fd)') as Fn,
+  openat: libc.func('int openat(int dirfd, const char *path, int flags, uint32_t mode)') as Fn,
+  mkdirat: libc.func('int mkdirat(int dirfd, const char *path, uint32_t mode)') as Fn,
+  unlinkat: libc.func('int unlinkat(int dirfd, const char *path, int flags)') as Fn,
+  renameat2: libc.func('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)') as Fn,
+  // statx, not fstatat: struct statx has one layout on every architecture, struct stat does not.
+  statx: libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)') as Fn,
   dup: libc.func('int dup(int fd)') as Fn,
   dup2: libc.func('int dup2(int oldfd, int newfd)') as Fn,
   pipe2: libc.func('int pipe2(void *fds, int flags)') as Fn,

@@ -30,3 +30,27 @@ export function waitFd(fd: number, events: number, timeoutMs = -1): number {
 
 export const waitReadable = (fd: number, timeoutMs = -1): number => waitFd(fd, POLLIN, timeoutMs)
 export const waitWritable = (fd: number, timeoutMs = -1): number => waitFd(fd, POLLOUT, timeoutMs)
+
+/**
+ * poll(2) without blocking the event loop: the call runs on a libuv thread, so signal handlers
+ * (and timers) run meanwhile. For the long waits of a server before its one client arrives,
+ * where an operator's Ctrl-C must still clean up. Node joins its threads at exit, so whoever
+ * exits while this waits must first make one of the fds readable (ServerSocket has a wake-up
+ * pipe for that). Returns the revents, like poll().
+ */
+export function pollAsync(reqs: readonly PollRequest[], timeoutMs = -1): Promise<number[]> {
+  const buf = Buffer.alloc(POLLFD_SIZE * reqs.length)
+  reqs.forEach((r, i) => { buf.writeInt32LE(r.fd, i * POLLFD_SIZE); buf.writeInt16LE(r.events, i * POLLFD_SIZE + 4) })
+  return new Promise((resolve, reject) => {
+    const once = (): void => {
+      c.poll.async(buf, reqs.length, timeoutMs, (err: unknown, n: number) => {
+        if (err) return reject(err)
+        if (n >= 0) return resolve(reqs.map((_, i) => buf.readUInt16LE(i * POLLFD_SIZE + 6)))
+        const e = errno()
+        if (e === EINTR) return once()
+        reject(new SysError('poll', e))
+      })
+    }
+    once()
+  })
+}

@@ -1,13 +1,14 @@
-import { renameSync, unlinkSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { basename, dirname } from 'node:path'
 import { c, errno } from './libc.js'
-import { EAGAIN, EINTR, O_CLOEXEC, SIOCOUTQ } from './constants.js'
+import { EAGAIN, EINTR, O_CLOEXEC, O_NONBLOCK, ENOENT, SIOCOUTQ } from './constants.js'
 import { SysError, check } from './errors.js'
 import { waitReadable } from './poll.js'
+import { AT_FDCWD, O_DIRECTORY, O_RDONLY, S_IFSOCK, openAt, pathAt, renameAt, statAt, unlinkAt } from './at.js'
 
 const AF_UNIX = 1
 const SOCK_STREAM = 1
 const SOCK_CLOEXEC = O_CLOEXEC
+const SOCK_NONBLOCK = O_NONBLOCK
 // sizeof(struct sockaddr_un): u16 family + char sun_path[108]. CRIU truncates longer paths silently;
 // we refuse them instead.
 const SUN_PATH_MAX = 108
@@ -25,25 +26,41 @@ function sockaddrUn(path: string): Buffer {
 }
 
 /**
- * Binds and listens on a UNIX stream socket at `path` (an old socket file is replaced). The file is
- * created with `mode` (0600 by default) by narrowing the umask around bind(2), so there is no window
- * in which another user could connect. It is bound under a temporary name and renamed into place
- * once listening: whoever sees the file can connect at once (CRIU connects once, with no retry).
+ * Binds and listens on a UNIX stream socket at `path` (an old socket file is replaced). See
+ * listenUnixAt; this opens the parent directory by path, for callers that have no checked dir
+ * fd. Bound through the directory's fd, so only the name is limited by sun_path, not the path.
  */
 export function listenUnix(path: string, mode = 0o600, backlog = 1): number {
-  sockaddrUn(path) // refuse a path too long for sun_path before anything is created
-  const tmp = join(dirname(path), `.sock-${process.pid}`)
-  const addr = sockaddrUn(tmp)
-  try { unlinkSync(tmp) } catch { /* nothing left over */ }
+  const dir = openAt(AT_FDCWD, dirname(path), O_RDONLY | O_DIRECTORY, 0)
+  try {
+    return listenUnixAt(dir, basename(path), mode, backlog)
+  } finally {
+    c.close(dir)
+  }
+}
+
+/**
+ * Binds and listens on a UNIX stream socket named `name` in the directory open at `dirFd` (an
+ * old file of that name is replaced: callers decide first whether one may be, see probeUnixAt).
+ * The file is created with `mode` (0600 by default) by narrowing the umask around bind(2), so
+ * there is no window in which another user could connect. It is bound under a temporary name
+ * and renamed into place once listening: whoever sees the file can connect at once (CRIU
+ * connects once, with no retry). bind(2) only takes a path: /proc/self/fd/N/NAME reaches the
+ * directory through its fd, however deep it is.
+ */
+export function listenUnixAt(dirFd: number, name: string, mode = 0o600, backlog = 1): number {
+  const tmp = `.sock-${process.pid}`
+  const addr = sockaddrUn(pathAt(dirFd, tmp))
+  try { unlinkAt(dirFd, tmp) } catch { /* nothing left over */ }
   const fd = check(c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) as number, 'socket')
   const old = process.umask(~mode & 0o777)
   try {
-    check(c.bind(fd, addr, SOCKADDR_UN_SIZE) as number, 'bind', path)
-    check(c.listen(fd, backlog) as number, 'listen', path)
-    renameSync(tmp, path)
+    check(c.bind(fd, addr, SOCKADDR_UN_SIZE) as number, 'bind', name)
+    check(c.listen(fd, backlog) as number, 'listen', name)
+    renameAt(dirFd, tmp, dirFd, name)
   } catch (e) {
     c.close(fd)
-    try { unlinkSync(tmp) } catch { /* not created */ }
+    try { unlinkAt(dirFd, tmp) } catch { /* not created */ }
     throw e
   } finally {
     process.umask(old)
@@ -64,14 +81,86 @@ export function acceptOne(listenFd: number): number {
 
 /** Connects to a UNIX stream socket (used by tests and the CRIU simulator). */
 export function connectUnix(path: string): number {
-  const addr = sockaddrUn(path)
-  const fd = check(c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) as number, 'socket')
+  return connectAddr(sockaddrUn(path), path, null)
+}
+
+/** Connects to the socket `name` in the directory open at `dirFd`. */
+export function connectUnixAt(dirFd: number, name: string): number {
+  return connectAddr(sockaddrUn(pathAt(dirFd, name)), name, null)
+}
+
+function connectAddr(addr: Buffer, what: string, bindTo: Buffer | null, flags = 0): number {
+  const fd = check(c.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0) as number, 'socket')
+  if (bindTo !== null && (c.bind(fd, bindTo, bindTo.length) as number) < 0) {
+    const err = errno()
+    c.close(fd)
+    throw new SysError('bind', err, 'probe address')
+  }
   for (;;) {
     if ((c.connect(fd, addr, SOCKADDR_UN_SIZE) as number) === 0) return fd
     const err = errno()
     if (err === EINTR) continue
     c.close(fd)
-    throw new SysError('connect', err, path)
+    throw new SysError('connect', err, what)
+  }
+}
+
+// A probe connects from this abstract address (a leading NUL: no file), so that the listener
+// can tell it from a real client and drop it: our probe must not be taken for CRIU.
+const PROBE_PREFIX = 'criu-pipes-probe'
+const ECONNREFUSED = 111
+let probes = 0
+
+export type SocketState = 'absent' | 'stale' | 'live' | 'not-a-socket'
+
+/**
+ * What sits at `name` in `dirFd`: nothing, a socket nobody listens on any more (left by a
+ * process that died), a live one (something accepted our connect), or something else.
+ */
+export function probeUnixAt(dirFd: number, name: string): SocketState {
+  const st = statAt(dirFd, name)
+  if (st === null) return 'absent'
+  if (st.type !== S_IFSOCK) return 'not-a-socket'
+  let fd: number
+  try {
+    // Non-blocking: with the listener's backlog full, a blocking connect would wait for an accept.
+    fd = connectAddr(sockaddrUn(pathAt(dirFd, name)), name, abstractAddr(`${PROBE_PREFIX}-${process.pid}-${probes++}`), SOCK_NONBLOCK)
+  } catch (e) {
+    if (e instanceof SysError && e.errno === EAGAIN) return 'live' // listening, and busy
+    if (e instanceof SysError && (e.errno === ECONNREFUSED || e.errno === ENOENT)) return e.errno === ENOENT ? 'absent' : 'stale'
+    throw e
+  }
+  c.close(fd)
+  return 'live'
+}
+
+function abstractAddr(name: string): Buffer {
+  const bytes = Buffer.from(name)
+  const addr = Buffer.alloc(2 + 1 + bytes.length)
+  addr.writeUInt16LE(AF_UNIX, 0)
+  bytes.copy(addr, 3)
+  return addr
+}
+
+/**
+ * accept4(2) of one waiting connection (the listener must be readable, or block): the client's
+ * fd, or null when it was another process's probeUnixAt (closed at once), or nothing is waiting
+ * on a non-blocking listener.
+ */
+export function acceptClient(listenFd: number): number | null {
+  const peer = Buffer.alloc(SOCKADDR_UN_SIZE)
+  const len = new Uint32Array([SOCKADDR_UN_SIZE])
+  for (;;) {
+    const fd = c.accept4(listenFd, peer, len, SOCK_CLOEXEC) as number
+    if (fd >= 0) {
+      const isProbe = len[0]! > 3 && peer[2] === 0 && peer.toString('latin1', 3, len[0]).startsWith(PROBE_PREFIX)
+      if (!isProbe) return fd
+      c.close(fd)
+      return null
+    }
+    const err = errno()
+    if (err === EAGAIN) return null
+    if (err !== EINTR) throw new SysError('accept4', err)
   }
 }
 

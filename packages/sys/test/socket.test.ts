@@ -1,9 +1,9 @@
 import t from 'tap'
-import { mkdtempSync, statSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, statSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  listenUnix, acceptOne, connectUnix, sendFd, recvFd, makePipe, writeAll, readFull, close, bytesQueued, waitReadable,
+  listenUnix, acceptOne, connectUnix, connectUnixAt, openPrivateDir, sendFd, recvFd, makePipe, writeAll, readFull, close, bytesQueued, waitReadable,
 } from '../src/index.js'
 
 t.test('UNIX socket 0600, fd passing with one byte, EOF', async t => {
@@ -36,6 +36,12 @@ t.test('UNIX socket 0600, fd passing with one byte, EOF', async t => {
   for (const fd of [got.fd!, w, server, l]) close(fd)
 })
 
-t.test('a socket path longer than sun_path is refused clearly', async t => {
-  t.throws(() => listenUnix('/tmp/' + 'x'.repeat(120)), /socket path too long/)
+t.test('a socket path longer than sun_path: connect refuses it clearly, the dir-fd calls reach it', async t => {
+  const deep = join(t.testdir(), 'd'.repeat(100))
+  mkdirSync(deep)
+  const l = listenUnix(join(deep, 's.sock'))
+  t.throws(() => connectUnix(join(deep, 's.sock')), /socket path too long/)
+  const dir = openPrivateDir(deep)
+  const c = connectUnixAt(dir, 's.sock')
+  for (const fd of [c, l, dir]) close(fd)
 })

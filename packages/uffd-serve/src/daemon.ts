@@ -2,17 +2,20 @@
 // is pending; retry copies the kernel refused; only when nothing was pending, and after FTSR,
 // push the lowest lazy range of the first process that has one, in growing chunks. A process
 // whose memory is all there is let go (its uffd closed); the daemon is done when all are, and
-// FTSR has been seen.
-import { POLLERR, POLLHUP, POLLIN, POLLNVAL, Region, UFFD_MSG_SIZE, closeQuietly, decodeUffdMsg, poll, readSome } from '@criu-pipes/sys'
+// FTSR has been seen. With a page stream the source pushes instead: at FTSR the feeder is told to
+// start, and what arrives is copied into every process that still owes it.
+import { POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, Region, UFFD_MSG_SIZE, closeQuietly, decodeUffdMsg, poll, readSome } from '@criu-pipes/sys'
 import type { PollRequest } from '@criu-pipes/sys'
+import { PAGE_SIZE } from '@criu-pipes/criu-image'
 import { MAX_CHUNK } from './chunk.js'
 import { handleMessage } from './events.js'
 import { RestoreChannel, RestoreProtocolError } from './handshake.js'
 import type { ImageSet } from './images.js'
 import { LazyProcess } from './lazy-process.js'
 import type { Log } from './log.js'
-import type { PageSource } from './page-source.js'
+import type { Arrival, PageSource, PageStream } from './page-source.js'
 import { LazyRanges } from './ranges.js'
+import { StreamLostError } from './stream-source.js'
 import { PushThrottle } from './throttle.js'
 import { Transfer } from './transfer.js'
 import type { Outcome } from './transfer.js'
@@ -38,6 +41,18 @@ export interface DaemonStats {
 export interface DaemonOptions {
   /** Bytes per second for background push; undefined: as fast as it goes. */
   maxPushRate?: number
+  /**
+   * Called when the daemon fails while processes still owe pages, BEFORE their uffds are closed
+   * (from then on the kernel would answer their faults with zero pages). Returns the error to
+   * throw instead (fail-stop.ts kills the restored tree here).
+   */
+  onFailure?: (err: Error, owed: OwedPages[]) => Error
+}
+
+/** A process that still misses pages when the daemon stops. */
+export interface OwedPages {
+  pid: number
+  pages: number
 }
 
 export class Daemon {
@@ -52,10 +67,13 @@ export class Daemon {
   private tFtsr = 0n
 
   private readonly throttle: PushThrottle
+  private readonly stream: PageStream | undefined
+  private streamEnded = false
 
   constructor(private readonly channel: RestoreChannel, private readonly images: ImageSet,
-    source: PageSource, private readonly log: Log, opts: DaemonOptions = {}) {
+    source: PageSource, private readonly log: Log, private readonly opts: DaemonOptions = {}) {
     this.throttle = new PushThrottle(opts.maxPushRate)
+    this.stream = source.stream
     this.buf = new Region(MAX_CHUNK)
     this.xfer = new Transfer(source, this.buf, log)
   }
@@ -72,6 +90,10 @@ export class Daemon {
         if (!busy) this.background()
         this.reap()
       }
+    } catch (e) {
+      const owed = this.live.filter((p) => !p.gone && p.owed > 0).map((p) => ({ pid: p.pid, pages: p.owed }))
+      if (owed.length > 0 && this.opts.onFailure !== undefined) throw this.opts.onFailure(e as Error, owed)
+      throw e
     } finally {
       this.buf.unmap()
       for (const p of this.live) p.close()
@@ -94,6 +116,7 @@ export class Daemon {
     if (this.live.some((p) => p.hasInFlight() && !p.gone)) return this.stalled ? STALL_WAIT_MS : 0
     if (!this.channel.finished) return -1
     if (this.live.some((p) => p.isDone())) return 0
+    if (this.stream !== undefined) return this.heldWork(this.stream) ? 0 : -1
     return this.live.some((p) => !p.ranges.isEmpty()) ? this.throttle.waitMs() : -1
   }
 
@@ -106,6 +129,12 @@ export class Daemon {
     if (sock) reqs.push({ fd: this.channel.fd, events: POLLIN })
     const polled = [...this.live]
     for (const p of polled) reqs.push({ fd: p.fd, events: POLLIN })
+    const st = this.stream !== undefined && !this.streamEnded ? this.stream : undefined
+    const pollWrite = st?.wantsWrite() ?? false
+    if (st !== undefined) {
+      reqs.push({ fd: st.readFd, events: POLLIN })
+      if (pollWrite) reqs.push({ fd: st.writeFd, events: POLLOUT })
+    }
     const revents = poll(reqs, timeout)
     let busy = false
     let i = 0
@@ -124,8 +153,74 @@ export class Daemon {
       }
     }
     this.live.push(...children)
+    if (st !== undefined) {
+      const rd = revents[i++]!
+      if (pollWrite && revents[i++]! !== 0) st.flush()
+      if (rd !== 0) {
+        busy = true
+        this.onStream(st)
+      }
+    }
     if (busy) this.stalled = false
     return busy
+  }
+
+  /** Copies what arrived into every process that owes it; then lets go of what nobody needs. */
+  private onStream(st: PageStream): void {
+    const { arrivals, eof } = st.pump()
+    for (const a of arrivals) this.deliver(a)
+    this.releaseHeld(st)
+    if (!eof) return
+    this.streamEnded = true
+    const owed = this.live.reduce((n, p) => n + (p.gone ? 0 : p.owed), 0)
+    if (owed > 0 || !this.channel.finished) {
+      throw new StreamLostError(`the page stream ended before every page was delivered (${owed} pages still owed): the feeder or its channel went away`)
+    }
+  }
+
+  private releaseHeld(st: PageStream): void {
+    st.release((pid, s, e) => this.live.some((p) => p.pid === pid && !p.gone && p.needsImg(s, e)))
+  }
+
+  /** Some process owes pages that are held already (see copyHeld). */
+  private heldWork(st: PageStream): boolean {
+    return this.live.some((p) => !p.gone && !p.ranges.isEmpty() && !p.hasInFlight() &&
+      st.heldRuns(p.pid).some((a) => p.ranges.byImg(a.img, a.img + a.nrPages * PAGE_SIZE).length > 0))
+  }
+
+  /**
+   * Idle, with a page stream: pages held for one process that another still owes (a child
+   * forked while they were in flight for its parent) go in now; nothing else would bring them.
+   */
+  private copyHeld(st: PageStream): void {
+    let copied = false
+    for (const p of this.live) {
+      if (p.gone || p.ranges.isEmpty() || p.hasInFlight()) continue
+      for (const a of st.heldRuns(p.pid)) {
+        for (const piece of p.ranges.takeImg(a.img, a.img + a.nrPages * PAGE_SIZE)) {
+          if (p.gone) break
+          this.settle(p, this.xfer.copy(p, piece, false))
+          copied = true
+        }
+      }
+    }
+    if (copied) this.releaseHeld(st)
+  }
+
+  private deliver(a: Arrival): void {
+    const end = a.img + a.nrPages * PAGE_SIZE
+    for (const p of this.live) {
+      if (p.pid !== a.pid) continue
+      // Awaited pieces first: a thread sleeps on each.
+      for (const piece of p.awaiting.takeImg(a.img, end)) {
+        if (p.gone) break
+        this.settle(p, this.xfer.copy(p, piece, true))
+      }
+      for (const piece of p.ranges.takeImg(a.img, end)) {
+        if (p.gone) break
+        this.settle(p, this.xfer.copy(p, piece, false))
+      }
+    }
   }
 
   private onRestoreSocket(): void {
@@ -139,6 +234,7 @@ export class Daemon {
           break
         case 'finished':
           this.tFtsr = process.hrtime.bigint()
+          this.stream?.startPush()
           this.log.info(`restore finished (FTSR): ${this.channel.received} tasks, ${this.live.length} with lazy memory`)
           break
         case 'eof':
@@ -225,6 +321,7 @@ export class Daemon {
   private background(): void {
     if (!this.channel.finished) return
     this.reap(true)
+    if (this.stream !== undefined) return this.copyHeld(this.stream) // the feeder pushes the rest
     const p = this.live.find((q) => !q.ranges.isEmpty() && !q.hasInFlight())
     if (p !== undefined && this.throttle.waitMs() === 0) this.pushChunk(p)
   }

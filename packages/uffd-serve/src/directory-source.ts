@@ -34,8 +34,8 @@ export class DirectorySource implements PageSource {
   private readonly tasks = new Map<number, TaskData>()
   private parent: DirectorySource | undefined
 
-  private constructor(readonly dir: string) {
-    this.name = `directory ${dir}`
+  private constructor(readonly dir: string, label: string) {
+    this.name = `directory ${label}`
   }
 
   /**
@@ -44,7 +44,7 @@ export class DirectorySource implements PageSource {
    * hand the process zero pages where its memory was.
    */
   static open(images: ImageSet): DirectorySource {
-    const src = new DirectorySource(images.dir)
+    const src = new DirectorySource(images.dir, images.label)
     try {
       const parentDir = join(images.dir, 'parent')
       const hasParent = existsSync(join(parentDir, 'pstree.img'))
@@ -60,11 +60,11 @@ export class DirectorySource implements PageSource {
       }
       if (missing > 0) {
         throw new NoPageDataError(
-          `${images.dir} has no data for ${missing} lazy pages (a crit-make-lazy output?): ` +
+          `${images.label} has no data for ${missing} lazy pages (a crit-make-lazy output?): ` +
             'point -D at the full images or use --page-server',
         )
       }
-      if (needParent) src.parent = DirectorySource.open(loadImageSet(parentDir))
+      if (needParent) src.parent = DirectorySource.open(loadImageSet(parentDir, join(images.label, 'parent')))
       return src
     } catch (e) {
       src.close()

@@ -21,9 +21,14 @@ export interface TaskImages {
 }
 
 export interface ImageSet {
+  /** Where the files are read from (a checked directory's /proc/self/fd path). */
   dir: string
+  /** The directory as the user named it, for messages. */
+  label: string
   /** pstree.img entries: how many (pid, uffd) records the restore will send, zombies included. */
   taskCount: number
+  /** Every pid of pstree.img, zombies included. */
+  pids: number[]
   /** Tasks with a pagemap, by the pid in the images. */
   tasks: Map<number, TaskImages>
 }
@@ -50,12 +55,12 @@ export function loadTask(dir: string, pid: number): TaskImages {
   }
 }
 
-export function loadImageSet(dir: string): ImageSet {
-  if (!existsSync(join(dir, 'pstree.img'))) throw new Error(`${dir} has no pstree.img: not a CRIU image directory`)
+export function loadImageSet(dir: string, label = dir): ImageSet {
+  if (!existsSync(join(dir, 'pstree.img'))) throw new Error(`${label} has no pstree.img: not a CRIU image directory`)
   const pstree = decodePstree(read(dir, 'pstree.img'), 'pstree.img')
   const tasks = new Map<number, TaskImages>()
   for (const { pid } of pstree) {
     if (existsSync(join(dir, `pagemap-${pid}.img`))) tasks.set(pid, loadTask(dir, pid))
   }
-  return { dir, taskCount: pstree.length, tasks }
+  return { dir, label, taskCount: pstree.length, pids: pstree.map((e) => e.pid), tasks }
 }

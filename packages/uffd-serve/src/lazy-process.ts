@@ -11,6 +11,11 @@ export class LazyProcess {
   /** `pid-fd`, CRIU's prefix for per-process log lines. */
   readonly label: string
   readonly inFlight = new LazyRanges()
+  /**
+   * Taken out and asked for upstream (a page stream), copied when the pages arrive: a thread may
+   * sleep on the first page of each. Not retried by the loop, so never "in flight" for polling.
+   */
+  readonly awaiting = new LazyRanges()
   /** Fault pages outside the lazy ranges whose UFFDIO_ZEROPAGE must be retried. */
   readonly zeroInFlight = new Set<number>()
   readonly chunk = new ChunkSize()
@@ -41,6 +46,7 @@ export class LazyProcess {
   fork(childFd: number): LazyProcess {
     const ranges = this.ranges.clone()
     for (const r of this.inFlight) ranges.insert(r)
+    for (const r of this.awaiting) ranges.insert(r)
     return new LazyProcess(this.pid, childFd, ranges, ranges.pages)
   }
 
@@ -49,17 +55,27 @@ export class LazyProcess {
   }
 
   isInFlight(page: number): boolean {
-    return this.inFlight.has(page) || this.zeroInFlight.has(page)
+    return this.inFlight.has(page) || this.zeroInFlight.has(page) || this.awaiting.has(page)
+  }
+
+  /** Pages still owed to the process: what a lost page source would leave as zero pages. */
+  get owed(): number {
+    return this.ranges.pages + this.inFlight.pages + this.awaiting.pages + this.zeroInFlight.size
+  }
+
+  /** Some of its pages with dump-time addresses in [imgStart, imgEnd) are still owed. */
+  needsImg(imgStart: number, imgEnd: number): boolean {
+    return [this.ranges, this.inFlight, this.awaiting].some((r) => r.byImg(imgStart, imgEnd).length > 0)
   }
 
   /** Nothing left to deliver (or nobody to deliver it to): the process can be let go. */
   isDone(): boolean {
-    return this.gone || (this.ranges.isEmpty() && !this.hasInFlight())
+    return this.gone || (this.ranges.isEmpty() && !this.hasInFlight() && this.awaiting.isEmpty())
   }
 
   /** Forgets [start, end) (REMOVE, UNMAP); returns the pages that were still owed there. */
   drop(start: number, end: number): number {
-    let n = this.ranges.drop(start, end) + this.inFlight.drop(start, end)
+    let n = this.ranges.drop(start, end) + this.inFlight.drop(start, end) + this.awaiting.drop(start, end)
     for (const a of this.zeroInFlight) if (a >= start && a < end) { this.zeroInFlight.delete(a); n++ }
     return n
   }
@@ -67,6 +83,7 @@ export class LazyProcess {
   remap(from: number, to: number, len: number): void {
     this.ranges.remap(from, to, len)
     this.inFlight.remap(from, to, len)
+    this.awaiting.remap(from, to, len)
     const moved = [...this.zeroInFlight].filter((a) => a >= from && a < from + len)
     for (const a of moved) this.zeroInFlight.delete(a)
     for (const a of moved) this.zeroInFlight.add(a + to - from)
@@ -90,6 +107,7 @@ export class LazyProcess {
     closeQuietly(this.fd)
     this.ranges.take(0, Number.MAX_SAFE_INTEGER)
     this.inFlight.take(0, Number.MAX_SAFE_INTEGER)
+    this.awaiting.take(0, Number.MAX_SAFE_INTEGER)
     this.zeroInFlight.clear()
   }
 

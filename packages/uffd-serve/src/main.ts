@@ -2,7 +2,7 @@
 // uffd-serve [lazy-pages] -D DIR [-W DIR] [--page-server --address A --port P] [--status-fd N] ...
 // Exit 0 once every lazy page is delivered; 1 with one line `uffd-serve: ...` otherwise.
 import { hideBin } from 'yargs/helpers'
-import { writeAll } from '@criu-pipes/sys'
+import { closeQuietly, openPrivateDir, writeAll } from '@criu-pipes/sys'
 import { daemonize } from './daemonize.js'
 import { signalReady } from './listen.js'
 import { Log, STDERR } from './log.js'
@@ -29,6 +29,9 @@ async function main(): Promise<void> {
   let pidfile: Pidfile | undefined
   try {
     opts = parseOptions(argv)
+    // The directories pass the trust rule before anything is made in them (the pid file and the
+    // log may go in the work dir); serve() then works through fds of its own.
+    for (const [dir, create] of [[opts.imagesDir, false], [opts.workDir, true]] as const) closeQuietly(openPrivateDir(dir, { create }))
     // Before anything starts: a pid file we must refuse leaves no daemon running.
     if (opts.pidfile !== undefined) pidfile = Pidfile.create(opts.pidfile)
   } catch (e) {

@@ -7,6 +7,8 @@ import { createRequire } from 'node:module'
 import { isAbsolute, resolve } from 'node:path'
 import yargs from 'yargs'
 import { DEFAULT_VERBOSITY } from './log.js'
+import { SOURCE_LOSS_POLICIES } from './fail-stop.js'
+import type { SourceLossPolicy } from './fail-stop.js'
 import { PAGE_SERVER_PROTOS } from './page-server-proto.js'
 import type { PageServerProto } from './page-server-proto.js'
 
@@ -20,6 +22,10 @@ export interface Options {
   logFile: string | undefined
   verbosity: number
   pageServer: { address: string; port: number; proto: PageServerProto } | undefined
+  /** Pages from a page stream: over two fds, or over a command's stdin/stdout. */
+  pagesFrom: { fds: [number, number] } | { cmd: string } | undefined
+  /** What to do with the restored tree if the page source is lost before every page is in. */
+  onSourceLoss: SourceLossPolicy
   pidfile: string | undefined
   daemon: boolean
   /** The copy that -d starts (internal): after readiness, stderr goes to the log or /dev/null. */
@@ -83,6 +89,18 @@ function pushRate(mibPerSecond: number | undefined): number | undefined {
   return mibPerSecond * MIB
 }
 
+function streamOption(cmd: string | undefined, fds: string | undefined): Options['pagesFrom'] {
+  if (cmd !== undefined && fds !== undefined) throw new UsageError('--pages-from-cmd and --pages-fds are two channels: pick one')
+  if (cmd !== undefined) {
+    if (cmd.trim() === '') throw new UsageError('--pages-from-cmd needs a command')
+    return { cmd }
+  }
+  if (fds === undefined) return undefined
+  const m = /^(\d+),(\d+)$/.exec(fds)
+  if (!m) throw new UsageError(`--pages-fds takes R,W (two fd numbers), not ${fds}`)
+  return { fds: [Number(m[1]), Number(m[2])] }
+}
+
 function inDir(dir: string, p: string): string {
   return isAbsolute(p) ? p : resolve(dir, p)
 }
@@ -92,7 +110,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
   const { rest, verbosity } = takeVerbosity(argv)
   const args = yargs(rest)
     .scriptName('uffd-serve')
-    .usage('$0 [lazy-pages] -D DIR [-W DIR] [--page-server --address A --port P] [options]\n\n' +
+    .usage('$0 [lazy-pages] -D DIR [-W DIR] [--page-server --address A --port P | --pages-from-cmd CMD | --pages-fds R,W] [options]\n\n' +
       'A userfaultfd lazy-pages daemon for `criu restore --lazy-pages`, a drop-in for `criu lazy-pages`.')
     .option('images-dir', { alias: 'D', type: 'string', default: '.', describe: 'images: the full dump (or, with --page-server, its made-lazy copy)' })
     .option('work-dir', { alias: 'W', type: 'string', describe: 'where lazy-pages.socket and relative log files go (default: the images dir)' })
@@ -103,6 +121,9 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('address', { type: 'string', describe: `page server address (default ${DEFAULT_ADDRESS})` })
     .option('port', { type: 'number', describe: 'page server TCP port' })
     .option('page-server-proto', { type: 'string', choices: PAGE_SERVER_PROTOS, default: '4.1', describe: 'page-server wire format: 4.1 (24-byte header) or 4.2 (32-byte)' })
+    .option('pages-from-cmd', { type: 'string', describe: 'pages from a page stream on the stdout of `sh -c CMD`, requests to its stdin (e.g. \'ssh src page-feed -D DIR --port P\')' })
+    .option('pages-fds', { type: 'string', describe: 'pages from a page stream read from fd R, requests written to fd W (R,W; the same fd for a socket)' })
+    .option('on-source-loss', { type: 'string', choices: SOURCE_LOSS_POLICIES, default: 'kill', describe: 'page source lost before every page arrived: kill the restored tree (default), or zero: CRIU\'s behaviour, later faults read zero pages' })
     .option('max-push-rate', { type: 'number', describe: 'cap background push at this many MiB/s (faults are never held back)' })
     .option('pidfile', { type: 'string', describe: 'write our pid (with -d, the daemon\'s) here' })
     .option('daemon', { alias: 'd', type: 'boolean', default: false, describe: 'detach once listening' })
@@ -145,6 +166,8 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     warnings.push('--address/--port are ignored without --page-server: lazy-pages.socket is always in the work dir')
   }
   if (pageServer && port === undefined) throw new UsageError('--page-server needs --port')
+  const pagesFrom = streamOption(args['pages-from-cmd'], args['pages-fds'])
+  if (pagesFrom !== undefined && pageServer) throw new UsageError('--page-server and a page stream (--pages-from-cmd, --pages-fds) are two sources: pick one')
   return {
     imagesDir,
     workDir,
@@ -154,6 +177,8 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     pageServer: pageServer
       ? { address: args.address ?? DEFAULT_ADDRESS, port: port!, proto: args['page-server-proto'] as PageServerProto }
       : undefined,
+    pagesFrom,
+    onSourceLoss: args['on-source-loss'] as SourceLossPolicy,
     pidfile: args.pidfile !== undefined ? inDir(workDir, args.pidfile) : undefined,
     daemon: args.daemon,
     detached: args[DETACHED_OPTION],

@@ -3,7 +3,7 @@
 // order anyway, and a request is at most one background chunk (4 MiB), so the daemon's loop is
 // never held for longer than one such transfer.
 import { PAGE_SIZE } from '@criu-pipes/criu-image'
-import { EPIPE, SysError, closeQuietly, connectTcp, readFull, writeAll } from '@criu-pipes/sys'
+import { EPIPE, SysError, closeQuietly, connectTcp, readFull, setResetOnClose, writeAll } from '@criu-pipes/sys'
 import type { Region } from '@criu-pipes/sys'
 import type { PageSource } from './page-source.js'
 import { PS_GET_REPLY, PS_IOV_CLOSE, PS_IOV_GET, decodeIov, encodeIov, iovSize } from './page-server-proto.js'
@@ -24,10 +24,17 @@ export class PageServerSource implements PageSource {
     this.header = Buffer.alloc(iovSize(proto))
   }
 
-  /** `address` must be numeric; main resolves names before it goes synchronous. */
+  /**
+   * `address` must be numeric; main resolves names before it goes synchronous. The session is
+   * armed to reset on close (setResetOnClose): CRIU 4.1's lazy page server treats a plain EOF as
+   * success (page-xfer.c page_server_serve: only a page-RECEIVING server checks for the close),
+   * so without it our exit, even a crash, would make a lazy dump kill its frozen source.
+   */
   static connect(address: string, port: number, proto: PageServerProto): PageServerSource {
     const name = `page server ${address.includes(':') ? `[${address}]` : address}:${port} (protocol ${proto})`
-    return new PageServerSource(connectTcp(address, port), name, proto)
+    const fd = connectTcp(address, port)
+    setResetOnClose(fd, true)
+    return new PageServerSource(fd, name, proto)
   }
 
   /** Exposed for tests that play the server side over a socketpair. */
@@ -78,6 +85,8 @@ export class PageServerSource implements PageSource {
       writeAll(fd, encodeIov(this.proto, { cmd: PS_IOV_CLOSE, nrPages: 0, vaddr: 0, dstId: 0 }))
       const status = Buffer.alloc(CLOSE_STATUS_SIZE)
       if (readFull(fd, status) < CLOSE_STATUS_SIZE) throw new Error(`${this.name} did not answer PS_IOV_CLOSE`)
+      // The server now waits for our EOF: a plain one this time.
+      setResetOnClose(fd, false)
       return status.readInt32LE(0)
     } finally {
       closeQuietly(fd)
@@ -88,6 +97,7 @@ export class PageServerSource implements PageSource {
     this.closeSession()
   }
 
+  /** Closes with a reset (armed at connect): a lazy dump then resumes its frozen source. */
   abort(): void {
     closeQuietly(this.fd)
     this.fd = -1

@@ -97,6 +97,28 @@ export class LazyRanges {
     return out
   }
 
+  /**
+   * The run-time pieces whose dump-time addresses fall in [imgStart, imgEnd): what a page source
+   * that delivers by dump-time address (the page stream) has just made available. A linear scan:
+   * ranges are few (one per VMA, plus the splits of events).
+   */
+  byImg(imgStart: number, imgEnd: number): LazyRange[] {
+    const out: LazyRange[] = []
+    for (const r of this.list) {
+      const s = Math.max(r.img, imgStart)
+      const e = Math.min(r.img + (r.end - r.start), imgEnd)
+      if (s < e) out.push(slice(r, r.start + (s - r.img), r.start + (e - r.img)))
+    }
+    return out
+  }
+
+  /** Removes and returns byImg(imgStart, imgEnd). */
+  takeImg(imgStart: number, imgEnd: number): LazyRange[] {
+    const pieces = this.byImg(imgStart, imgEnd)
+    for (const p of pieces) this.take(p.start, p.end)
+    return pieces
+  }
+
   /** Removes [start, end); returns the number of pages that were there. */
   drop(start: number, end: number): number {
     return this.take(start, end).reduce((n, r) => n + rangePages(r), 0)

@@ -2,23 +2,42 @@
 // orderly close of the page source only if every page got where it belonged.
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
-import { acceptOne, closeQuietly } from '@criu-pipes/sys'
+import { closeQuietly, openPrivateDir, pathAt } from '@criu-pipes/sys'
 import { Daemon } from './daemon.js'
 import type { DaemonStats } from './daemon.js'
 import { DirectorySource } from './directory-source.js'
 import { RestoreChannel } from './handshake.js'
 import { loadImageSet } from './images.js'
-import { listenLazySocket, removeSocketFile } from './listen.js'
+import { listenLazySocket } from './listen.js'
 import type { Log } from './log.js'
 import type { Options } from './options.js'
 import type { PageSource } from './page-source.js'
 import { PageServerSource } from './page-server-source.js'
+import { killRestoredTree } from './fail-stop.js'
+import { StreamSource } from './stream-source.js'
+import type { OwedPages } from './daemon.js'
+import type { ImageSet } from './images.js'
+
+/** How long the feeder may take to say hello (an ssh login included). */
+const HELLO_TIMEOUT_MS = 60_000
+/** After the close, how long the channel's command (ssh) may take to exit before we stop waiting. */
+const COMMAND_EXIT_MS = 10_000
 
 async function numericAddress(address: string): Promise<string> {
   return isIP(address) ? address : (await lookup(address)).address
 }
 
 async function openSource(opts: Options, images: ReturnType<typeof loadImageSet>): Promise<PageSource> {
+  if (opts.pagesFrom !== undefined) {
+    const src = 'cmd' in opts.pagesFrom ? StreamSource.fromCommand(opts.pagesFrom.cmd) : StreamSource.overFds(...opts.pagesFrom.fds)
+    try {
+      src.hello([...images.tasks.values()].reduce((n, t) => n + t.lazyPages, 0), HELLO_TIMEOUT_MS)
+    } catch (e) {
+      src.abort()
+      throw e
+    }
+    return src
+  }
   if (opts.pageServer === undefined) return DirectorySource.open(images)
   const { address, port, proto } = opts.pageServer
   return PageServerSource.connect(await numericAddress(address), port, proto)
@@ -26,31 +45,67 @@ async function openSource(opts: Options, images: ReturnType<typeof loadImageSet>
 
 /** `ready` runs once lazy-pages.socket listens: the pid file, stderr and --status-fd are main's. */
 export async function serve(opts: Options, log: Log, ready: () => void): Promise<DaemonStats> {
-  const images = loadImageSet(opts.imagesDir)
+  // Both directories are checked (see openPrivateDir) and used through their fds from here on.
+  const imagesFd = openPrivateDir(opts.imagesDir)
+  const workFd = opts.workDir === opts.imagesDir ? imagesFd : openPrivateDir(opts.workDir, { create: true })
+  try {
+    return await serveIn(imagesFd, workFd, opts, log, ready)
+  } finally {
+    closeQuietly(imagesFd)
+    if (workFd !== imagesFd) closeQuietly(workFd)
+  }
+}
+
+async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log, ready: () => void): Promise<DaemonStats> {
+  const images = loadImageSet(pathAt(imagesFd), opts.imagesDir)
   log.info(`${opts.imagesDir}: ${images.taskCount} tasks, ${images.tasks.size} with memory images`)
   const source = await openSource(opts, images)
   log.info(`pages come from ${source.name}`)
   let ok = false
   try {
-    const listener = listenLazySocket(opts.workDir)
-    log.debug(`Waiting for incoming connections on ${listener.path}`)
-    ready()
+    const listener = listenLazySocket(workFd, opts.workDir)
+    log.debug(`Waiting for incoming connections on ${opts.workDir}/${listener.name}`)
     let conn: number
     try {
-      conn = acceptOne(listener.fd)
+      const connected = listener.acceptAsync() // signal handlers in place before anyone is told
+      ready()
+      conn = await connected
     } finally {
-      closeQuietly(listener.fd)
-      removeSocketFile(listener)
+      // The socket file is of no use once the one connection is in.
+      listener.close()
     }
     const channel = new RestoreChannel(conn, images.taskCount)
-    const stats = new Daemon(channel, images, source, log, { maxPushRate: opts.maxPushRate }).run()
+    const onFailure = (err: Error, owed: OwedPages[]): Error => failStop(err, owed, images, opts, log)
+    const stats = new Daemon(channel, images, source, log, { maxPushRate: opts.maxPushRate, onFailure }).run()
     ok = true
     return stats
   } finally {
+    if (source.stream !== undefined) log.info(source.stream.summary())
     if (!ok) source.abort()
     else {
       // Every page is in place whatever the server says now; CRIU ignores this answer too.
       try { source.close() } catch (e) { log.warn(`closing ${source.name}: ${(e as Error).message}`) }
     }
+    if (source instanceof StreamSource) {
+      const code = await source.commandExit(COMMAND_EXIT_MS)
+      if (ok && code !== undefined && code !== 0) log.warn(`${source.name} exited ${code}`)
+    }
   }
+}
+
+/**
+ * The daemon failed while processes still owe pages, their uffds still open. By default the
+ * restored tree is killed now, before those uffds close and the kernel starts answering faults
+ * with zero pages (fail-stop.ts); --on-source-loss=zero leaves it running, as CRIU would.
+ */
+function failStop(err: Error, owed: OwedPages[], images: ImageSet, opts: Options, log: Log): Error {
+  const pages = owed.reduce((n, o) => n + o.pages, 0)
+  const cause = err.message.replace(/\s*\n\s*/g, ' ')
+  if (opts.onSourceLoss === 'zero') {
+    return new Error(`${cause}; --on-source-loss=zero: the restored tree runs on and reads zero pages where ${pages} pages were owed`)
+  }
+  const killed = killRestoredTree(owed.map((o) => o.pid), images.pids)
+  log.debug(`fail-stop: SIGKILL ${killed.join(' ') || '(nothing found)'}`)
+  return new Error(`${cause}; ${pages} pages were still owed, so the restored tree was killed ` +
+    `(${killed.length} process${killed.length === 1 ? '' : 'es'}) rather than left to read zero pages (--on-source-loss=zero keeps it)`)
 }

@@ -18,6 +18,12 @@ import { LOG_DEBUG } from './log.js'
 export type Outcome = 'done' | 'again' | 'gone'
 
 const hex = (n: number): string => `0x${n.toString(16)}`
+/**
+ * Pages asked for per fault from a page stream: the faulting page and the rest of CRIU's first
+ * background chunk (64 KiB) after it. A thread faulting its way through an array then waits one
+ * round trip per 16 pages instead of per page; the extra 60 KiB cost well under a millisecond.
+ */
+export const FAULT_READAHEAD = 16
 
 export class Transfer {
   constructor(private readonly source: PageSource, private readonly buf: Region, private readonly log: Log) {}
@@ -34,6 +40,7 @@ export class Transfer {
   copy(p: LazyProcess, r: LazyRange, wake: boolean): Outcome {
     const want = Math.min((r.end - r.start) / PAGE_SIZE, this.buf.length / PAGE_SIZE)
     const got = this.source.read(p.pid, r.img, want, this.buf)
+    if (got === 0 && this.source.stream !== undefined) return this.await(p, r)
     if (got < 1 || got > want || !Number.isInteger(got)) throw new Error(`${this.source.name} returned ${got} pages for ${want}`)
     const len = got * PAGE_SIZE
     if (r.start + len < r.end) p.ranges.insert({ start: r.start + len, end: r.end, img: r.img + len })
@@ -70,6 +77,23 @@ export class Transfer {
           throw new SysError('ioctl(UFFDIO_COPY)', res.errno, `${p.label} ${hex(r.start + off)} len ${n}`)
       }
     }
+    return 'done'
+  }
+
+  /**
+   * A page stream has not delivered `r` yet: ask for it (and for what follows it in the same
+   * range, up to FAULT_READAHEAD pages, since neighbours tend to fault next) and copy it when it
+   * comes; the daemon wakes the faulting thread then.
+   */
+  private await(p: LazyProcess, r: LazyRange): Outcome {
+    p.awaiting.insert(r)
+    let pages = (r.end - r.start) / PAGE_SIZE
+    const next = p.ranges.covering(r.end)
+    if (next !== undefined && next.start === r.end && next.img === r.img + (r.end - r.start)) {
+      pages += Math.min((next.end - next.start) / PAGE_SIZE, Math.max(0, FAULT_READAHEAD - pages))
+    }
+    this.source.stream!.request(p.pid, r.img, pages)
+    if (this.log.enabled(LOG_DEBUG)) this.log.debug(`${p.label}: request ${hex(r.img)} x${pages} upstream`)
     return 'done'
   }
 

@@ -151,7 +151,7 @@ t.test('fork while lazy: the child gets its own state, and is let go when it is 
   t.match(log, `UFFD transferred pages: (${LAYOUT.lazyPages}/${LAYOUT.lazyPages})`)
 })
 
-t.test('a work dir too deep for sun_path: bound by its relative name, as CRIU does', async (t) => {
+t.test('a work dir too deep for sun_path: bound through its fd, found by its relative name as CRIU does', async (t) => {
   const dir = tmpDir(t)
   const work = join(dir, 'w'.repeat(60), 'x'.repeat(60))
   mkdirSync(work, { recursive: true })

@@ -1,6 +1,6 @@
 // The command lines CRIU's tools and zdtm pass to `criu lazy-pages`.
 import t from 'tap'
-import { DEFAULT_VERBOSITY, UsageError, daemonArgs, parseOptions, takeVerbosity } from '../src/index.js'
+import { DEFAULT_VERBOSITY, UsageError, daemonArgs, parseFeedOptions, parseOptions, takeVerbosity } from '../src/index.js'
 
 const CWD = '/srv/run'
 
@@ -76,4 +76,29 @@ t.test('-d re-runs the same command without -d and with its own status fd; the p
   t.same(daemonArgs(['-D', '/d', '--pidfile=x', '--status-fd=4', '-d']), ['-D', '/d', '--detached-daemon', '--status-fd', '3'])
   t.equal(parseOptions(['--detached-daemon', '-D', '/d']).detached, true)
   t.equal(parseOptions(['-D', '/d']).detached, false)
+})
+
+t.test('page stream: --pages-from-cmd, --pages-fds, --on-source-loss', async (t) => {
+  const o = parseOptions(['-D', '/d', '--pages-from-cmd', 'ssh src page-feed -D /dump --port 27000'], CWD)
+  t.same(o.pagesFrom, { cmd: 'ssh src page-feed -D /dump --port 27000' })
+  t.equal(o.onSourceLoss, 'kill', 'fail-stop by default')
+  const f = parseOptions(['-D', '/d', '--pages-fds', '0,1', '--on-source-loss', 'zero'], CWD)
+  t.same(f.pagesFrom, { fds: [0, 1] })
+  t.equal(f.onSourceLoss, 'zero')
+  t.equal(parseOptions(['-D', '/d'], CWD).pagesFrom, undefined)
+  t.throws(() => parseOptions(['--pages-fds', '3'], CWD), /--pages-fds takes R,W/)
+  t.throws(() => parseOptions(['--pages-fds', '3,4', '--pages-from-cmd', 'x'], CWD), /pick one/)
+  t.throws(() => parseOptions(['--pages-fds', '3,4', '--page-server', '--port', '1'], CWD), /two sources: pick one/)
+  t.throws(() => parseOptions(['--pages-from-cmd', ' '], CWD), /needs a command/)
+  t.throws(() => parseOptions(['--on-source-loss', 'ignore'], CWD), /Invalid values/)
+})
+
+t.test('page-feed', async (t) => {
+  const o = parseFeedOptions(['-D', 'dump', '--port', '27000', '--max-rate', '8', '--via-cmd', 'ssh dst x'], CWD)
+  t.same(o, { imagesDir: '/srv/run/dump', address: '127.0.0.1', port: 27000, proto: '4.1', maxRate: 8 << 20,
+    logFile: undefined, verbosity: DEFAULT_VERBOSITY, viaCmd: 'ssh dst x' })
+  t.throws(() => parseFeedOptions(['-D', 'dump'], CWD), /Missing required argument: port/)
+  t.throws(() => parseFeedOptions(['-D', 'dump', '--port', '0'], CWD), /--port must be/)
+  t.throws(() => parseFeedOptions(['-D', 'dump', '--port', '1', '--max-rate', '-1'], CWD), /--max-rate must be/)
+  t.throws(() => parseFeedOptions(['-D', 'dump', '--port', '1', 'extra'], CWD), /Unknown argument/)
 })

@@ -137,6 +137,21 @@ t.test('PageServerSource: a server that drops the session', async (t) => {
   src.abort()
 })
 
+t.test('a page-server session resets on abort: a lazy dump then sees a failed transfer and resumes its source', async (t) => {
+  // (The orderly end, PS_IOV_CLOSE then a plain EOF, is seen by the e2e tests: the dump exits 0.)
+  const server = createServer()
+  const ended = new Promise<string>((res) => {
+    server.once('connection', (sock) => {
+      sock.once('error', (e: NodeJS.ErrnoException) => res(e.code ?? 'error'))
+      sock.once('end', () => res('EOF'))
+    })
+  })
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res))
+  PageServerSource.connect('127.0.0.1', (server.address() as AddressInfo).port, '4.1').abort()
+  t.equal(await ended, 'ECONNRESET', 'a reset, not an EOF (which CRIU 4.1 takes for success)')
+  await new Promise((res) => server.close(res))
+})
+
 t.test('connectTcp (sys): IPv4 and IPv6 loopback, a refused port, a name', async (t) => {
   for (const host of ['127.0.0.1', '::1']) {
     const server = createServer()

@@ -129,3 +129,31 @@ t.test('LazyProcess: fork copies remaining and in-flight ranges; drop and remap 
   t.ok(child.gone && child.isDone())
   t.match(child.summary(), /UFFD transferred pages: \(0\/10\) \[process exited\]/)
 })
+
+t.test('byImg and takeImg find run-time pieces by dump-time address, also after a remap', async (t) => {
+  const r = mk([0, 4], [10, 14])
+  r.remap(at(10), at(20), 4 * P) // [20, 24) now holds dump-time pages 10..13
+  t.same(pages(r.byImg(at(2), at(12))), [[2, 4, 2], [20, 22, 10]], 'the tail of one, the head of the moved one')
+  t.same(pages(r.takeImg(at(11), at(13))), [[21, 23, 11]])
+  t.same(pages(r), [[0, 4, 0], [20, 21, 10], [23, 24, 13]], 'taken out, the rest kept')
+  t.same(r.byImg(at(5), at(10)), [], 'nothing between')
+})
+
+t.test('LazyProcess: awaited pages are owed, needed, forked, dropped and remapped', async (t) => {
+  const [rfd, wfd] = makePipe()
+  t.teardown(() => { closeQuietly(rfd); closeQuietly(wfd) })
+  const p = new LazyProcess(1, rfd, mk([0, 8]), 8)
+  const [piece] = p.ranges.take(at(3), at(4))
+  p.awaiting.insert(piece!)
+  t.equal(p.owed, 8, 'still owed while awaited')
+  t.ok(p.isInFlight(at(3)), 'a second fault on it waits for the same copy')
+  t.notOk(p.hasInFlight(), 'but nothing for the loop to retry')
+  t.notOk(p.isDone())
+  t.ok(p.needsImg(at(3), at(4)))
+  const child = p.fork(wfd)
+  t.same(pages(child.ranges), [[0, 3, 0], [3, 4, 3], [4, 8, 4]], 'the child is owed the awaited page too')
+  p.remap(at(0), at(100), 8 * P)
+  t.same(pages(p.awaiting), [[103, 104, 3]], 'remapped')
+  t.equal(p.drop(at(103), at(104)), 1)
+  t.ok(p.awaiting.isEmpty())
+})

@@ -181,6 +181,10 @@ export function withShardFilters<T>(
   const filters = new ShardFilters(side, spec, shardFds)
   try {
     const r = body(filters.fds, filters)
+    // An async body (a server waiting for CRIU on the event loop): finish once it has.
+    if (r instanceof Promise) {
+      return r.then((v: unknown) => { filters.finish(); return v }).catch((e: unknown) => { throw filters.explain(e) }) as T
+    }
     filters.finish()
     return r
   } catch (e) {

@@ -1,0 +1,193 @@
+// The source side of post-copy over one channel: a client of the frozen source's lazy page
+// server (`criu dump --lazy-pages --port P`, on the loopback) that writes every lazy page as a
+// page stream on its output, in address order and as fast as the channel takes it, while it
+// reads requests on its input and answers each before anything else it has queued.
+//
+// Every lazy page is fetched from the page server and sent exactly once: a request for pages
+// already sent is dropped, since they are in the channel and the daemon owes them until they
+// arrive (CRIU's server may not serve a page twice anyway). The end decides the source's fate:
+//   PAGES_DONE from the daemon  -> PS_IOV_CLOSE: the dump kills the frozen original; we confirm
+//                                  with our own PAGES_DONE and close the channel
+//   the channel closes or breaks -> the session is dropped without PS_IOV_CLOSE: the dump
+//                                  resumes the original, and nothing is lost
+import { PAGE_SIZE } from '@criu-pipes/criu-image'
+import { PageStreamDecoder, encodeDone, encodeHello, encodeRangeHeader } from '@criu-pipes/framing'
+import type { PageMessage } from '@criu-pipes/framing'
+import { POLLIN, POLLOUT, Region, SysError, poll, readSome, setNonBlocking, writeAll } from '@criu-pipes/sys'
+import type { PollRequest } from '@criu-pipes/sys'
+import { MAX_CHUNK } from './chunk.js'
+import type { ImageSet } from './images.js'
+import type { Log } from './log.js'
+import { LOG_DEBUG } from './log.js'
+import type { PageServerSource } from './page-server-source.js'
+import { LazyRanges } from './ranges.js'
+import type { LazyRange } from './ranges.js'
+import { PushThrottle } from './throttle.js'
+import { WriteQueue } from './write-queue.js'
+
+/**
+ * Background chunk: 1 MiB. A request waits behind at most the rest of one chunk in our own
+ * buffer (plus whatever the channel buffers: pipe, socket, ssh window), while the page server's
+ * per-GET cost (a loopback round trip) stays small against the chunk's transfer.
+ */
+export const PUSH_CHUNK = 1 << 20
+const IN_BYTES = 64 << 10
+const ECONNRESET = 104
+
+/** The channel closed or broke before the daemon said every page had arrived. */
+export class ChannelLostError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ChannelLostError'
+  }
+}
+
+export interface FeedStats {
+  pushedPages: number
+  answeredPages: number
+  requests: number
+  /** Requests for pages already sent (in the channel when asked for). */
+  lateRequests: number
+  /** The page server's answer to PS_IOV_CLOSE. */
+  closeStatus: number
+}
+
+interface Piece {
+  pid: number
+  range: LazyRange
+}
+
+export class Feeder {
+  private readonly unsent = new Map<number, LazyRanges>()
+  /** Pieces taken out of `unsent` for requests, sent before anything else. */
+  private readonly urgent: Piece[] = []
+  private readonly decoder = new PageStreamDecoder()
+  private readonly inBuf = Buffer.allocUnsafe(IN_BYTES)
+  private readonly buf = new Region(MAX_CHUNK)
+  private readonly out: WriteQueue
+  /** Pages the daemon lets us push now (PAGE_PUSH credits, less what went since). */
+  private credit = 0
+  private readonly throttle: PushThrottle
+  private readonly stats: FeedStats = { pushedPages: 0, answeredPages: 0, requests: 0, lateRequests: 0, closeStatus: 0 }
+
+  constructor(images: ImageSet, private readonly server: PageServerSource, private readonly inFd: number,
+    private readonly outFd: number, private readonly log: Log, maxRate?: number) {
+    for (const t of images.tasks.values()) if (t.lazy.length > 0) this.unsent.set(t.pid, new LazyRanges(t.lazy))
+    this.throttle = new PushThrottle(maxRate)
+    setNonBlocking(inFd, true)
+    setNonBlocking(outFd, true)
+    this.out = new WriteQueue(outFd, (code) => new ChannelLostError(`the channel broke (${code}) before the destination had every page`))
+    const pages = [...images.tasks.values()].reduce((n, t) => n + t.lazyPages, 0)
+    this.out.push(encodeHello(pages))
+    log.info(`page-feed: ${pages} lazy pages of ${this.unsent.size} processes to send`)
+  }
+
+  /** Runs until the daemon's PAGES_DONE (returns) or the channel's loss (throws ChannelLostError). */
+  run(): FeedStats {
+    try {
+      for (;;) {
+        const producible = this.urgent.length > 0 || (this.credit > 0 && this.anyUnsent())
+        const wait = !this.out.pending && this.urgent.length === 0 && producible ? this.throttle.waitMs() : 0
+        const wantOut = this.out.pending || (producible && wait === 0)
+        const reqs: PollRequest[] = [{ fd: this.inFd, events: POLLIN }]
+        if (wantOut) reqs.push({ fd: this.outFd, events: POLLOUT })
+        this.log.flush()
+        const rev = poll(reqs, wait > 0 ? wait : -1)
+        if (rev[0]! !== 0 && this.onInput()) return this.finish()
+        if (wantOut && rev[1]! !== 0) this.onWritable()
+      }
+    } finally {
+      this.buf.unmap()
+    }
+  }
+
+  private anyUnsent(): boolean {
+    for (const r of this.unsent.values()) if (!r.isEmpty()) return true
+    return false
+  }
+
+  /** Reads requests and control messages; true once PAGES_DONE came. */
+  private onInput(): boolean {
+    let n: number
+    try {
+      n = readSome(this.inFd, this.inBuf)
+    } catch (e) {
+      if (e instanceof SysError && e.errno === ECONNRESET) n = 0
+      else throw e
+    }
+    if (n < 0) return false
+    if (n === 0) throw new ChannelLostError('the channel closed before the destination had every page')
+    const msgs: PageMessage[] = []
+    this.decoder.decode(this.inBuf.subarray(0, n), msgs)
+    for (const m of msgs) {
+      switch (m.kind) {
+        case 'request': this.onRequest(m.pid, m.vaddr, m.nrPages); break
+        case 'push':
+          if (this.credit === 0 && this.stats.pushedPages === 0) this.log.info(`page-feed: the restore finished, pushing (window ${m.credit} pages)`)
+          this.credit += m.credit
+          break
+        case 'done': return true
+        default: throw new Error(`unexpected ${m.kind} message from the destination`)
+      }
+    }
+    return false
+  }
+
+  private onRequest(pid: number, vaddr: number, nrPages: number): void {
+    this.stats.requests++
+    const pieces = this.unsent.get(pid)?.take(vaddr, vaddr + nrPages * PAGE_SIZE) ?? []
+    if (pieces.length === 0) this.stats.lateRequests++
+    if (this.log.enabled(LOG_DEBUG)) this.log.debug(`page-feed: request ${pid} 0x${vaddr.toString(16)} x${nrPages}: ${pieces.length} pieces unsent`)
+    // In arrival order: each has a thread waiting on it.
+    this.urgent.push(...pieces.map((range) => ({ pid, range })))
+  }
+
+  private onWritable(): void {
+    if (!this.out.pending) this.produce()
+    this.out.flush()
+  }
+
+  /** Fetches the next piece (requests first, then the push) into `buf` and queues its frame. */
+  private produce(): void {
+    let piece = this.urgent.shift()
+    const requested = piece !== undefined
+    if (piece === undefined) {
+      if (this.credit === 0 || this.throttle.waitMs() > 0) return
+      for (const [pid, ranges] of this.unsent) {
+        const first = ranges.first()
+        if (first === undefined) continue
+        const [r] = ranges.take(first.start, Math.min(first.end, first.start + Math.min(PUSH_CHUNK, this.credit * PAGE_SIZE)))
+        piece = { pid, range: r! }
+        break
+      }
+      if (piece === undefined) return
+    }
+    const { pid, range } = piece
+    const want = Math.min((range.end - range.start) / PAGE_SIZE, MAX_CHUNK / PAGE_SIZE)
+    const got = this.server.read(pid, range.img, want, this.buf)
+    const len = got * PAGE_SIZE
+    if (range.start + len < range.end) {
+      const rest = { start: range.start + len, end: range.end, img: range.img + len }
+      if (requested) this.urgent.unshift({ pid, range: rest })
+      else this.unsent.get(pid)!.insert(rest)
+    }
+    if (requested) this.stats.answeredPages += got
+    else {
+      this.stats.pushedPages += got
+      this.credit -= got
+      this.throttle.spent(len)
+    }
+    this.out.push(encodeRangeHeader({ pid, vaddr: range.img, nrPages: got }, requested), this.buf.buffer(0, len))
+  }
+
+  /**
+   * The destination has every page: finish the frame in progress, close the page-server session
+   * in order (the dump kills the original now), confirm, close the channel.
+   */
+  private finish(): FeedStats {
+    this.out.drain()
+    this.stats.closeStatus = this.server.closeSession()
+    writeAll(this.outFd, encodeDone(this.stats.closeStatus))
+    return this.stats
+  }
+}
