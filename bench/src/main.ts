@@ -21,11 +21,12 @@ import { restore } from './benchmarks/restore.js'
 import { joinBench } from './benchmarks/join.js'
 import { lazy } from './benchmarks/lazy.js'
 import { compress } from './benchmarks/compress.js'
+import { precopy } from './benchmarks/precopy.js'
 import { ssh } from './benchmarks/ssh.js'
 import { objectStore } from './benchmarks/object-store.js'
 import { postcopy } from './benchmarks/postcopy.js'
 
-const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, ssh, objectStore, postcopy]
+const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, ssh, objectStore, postcopy, precopy]
 
 const USAGE = `usage: pnpm bench [--quick] [options]      (or: node bench/dist/src/main.js ...)
 

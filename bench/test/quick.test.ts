@@ -9,8 +9,8 @@ import t, { type Test } from 'tap'
 import { criuAvailable, repoRoot } from '@criu-pipes/e2e/harness'
 import type { BenchmarkResult, Report } from '../src/report.js'
 
-const IDS = ['capture', 'checkpoint', 'restore', 'join', 'lazy', 'compress', 'ssh', 'object-store', 'postcopy']
-const NEED_CRIU = ['checkpoint', 'restore', 'compress', 'postcopy']
+const IDS = ['capture', 'checkpoint', 'restore', 'join', 'lazy', 'compress', 'ssh', 'object-store', 'postcopy', 'precopy']
+const NEED_CRIU = ['checkpoint', 'restore', 'compress', 'postcopy', 'precopy']
 const NO_TARGET = ['join', 'ssh', 'object-store']
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)

@@ -52,15 +52,15 @@ trap scenario_exit EXIT
 # Runs `cmd` at exit (after the recorded processes are killed).
 at_exit() { scenario_cleanups+=("$1"); }
 
-# Starts memhog (MIB MiB of patterned memory) as a child of this shell, optionally through a
-# prefix command (a program such as nsenter, not a shell function), and waits for it: sets
-# WL_PID, WL_START and WL_LOG.
+# Starts memhog (MIB MiB of patterned memory; WL_MODE its mode, default plain) as a child of this
+# shell, optionally through a prefix command (a program such as nsenter, not a shell function),
+# and waits for it: sets WL_PID, WL_START and WL_LOG.
 start_workload() {
   cc -O2 -o "$work/memhog" "$REPO/test/fixtures/memhog.c"
   WL_LOG=$work/app.log
   # A subshell that does nothing but wait for it: when criu dump kills the workload it is reaped
   # at once, so its pid is free for the restore (pid 1 here reaps orphans slowly), and quietly.
-  ( "$@" "$work/memhog" "$MIB" "$WL_LOG" & { wait; } 2>/dev/null ) &
+  ( "$@" "$work/memhog" "$MIB" "$WL_LOG" "${WL_MODE:-plain}" & { wait; } 2>/dev/null ) &
   scenario_pids+=("$!")
   wait_for "grep -qs '^ready' $WL_LOG" "the workload to start"
   WL_PID=$(awk '/^ready/{print $2}' "$WL_LOG")

@@ -12,7 +12,11 @@ import { forget, killGroup, killOnExit } from './cleanup.js'
 import { pidAlive, procStat, waitSessionGone } from './procfs.js'
 import { sleep, waitFor } from './wait.js'
 
-export type WorkloadMode = 'plain' | 'events' | 'random'
+/**
+ * 'random': the memhog of the page stream tests; churn:PCT / churn-copy:PCT: each churn()
+ * rewrites PCT % of the pages (incremental checkpoints).
+ */
+export type WorkloadMode = 'plain' | 'events' | 'random' | `churn:${number}` | `churn-copy:${number}`
 /** 'pattern': every word pseudo-random (incompressible); 'mixed': compresses like an app's heap */
 export type WorkloadMemory = 'pattern' | 'mixed'
 /** hugehog's: private and shared MAP_HUGETLB memory, or one of the two. */
@@ -51,6 +55,8 @@ export interface Workload {
   waitReady(timeoutMs?: number): Promise<void>
   /** SIGUSR1, then waits for a `verified <n> ok` logged after the signal; returns that line */
   verify(timeoutMs?: number): Promise<string>
+  /** churn modes: SIGUSR2, then waits for its `churned <n> gen <g>`; returns n and g */
+  churn(timeoutMs?: number): Promise<{ pages: number; gen: number }>
   /** running (exists and is not a zombie) */
   alive(): boolean
   /** signal the workload's process group (default SIGKILL) */
@@ -149,6 +155,16 @@ function makeWorkload(pid: number, logPath: string, exited: Promise<Exit>): Work
         const text = log()
         if (want.test(text)) return true
         if (gone()) throw new Error(`memhog ${pid} exited before it was ready\n${detail()}`)
+        return undefined
+      }, { timeoutMs, detail })
+    },
+    async churn(timeoutMs = 60_000) {
+      const from = logSize()
+      process.kill(pid, 'SIGUSR2')
+      return waitFor(`memhog ${pid} to log 'churned'`, () => {
+        const m = /^churned (\d+) gen (\d+)$/m.exec(logFrom(from))
+        if (m) return { pages: Number(m[1]), gen: Number(m[2]) }
+        if (gone()) throw new Error(`memhog ${pid} died before churning\n${detail()}`)
         return undefined
       }, { timeoutMs, detail })
     },

@@ -6,7 +6,7 @@ import { ShardSet, type ShardIn } from './shard-set.js'
 import { FramingError } from './errors.js'
 import { checkFileName } from './names.js'
 import type { Marker } from './marker.js'
-import type { StreamHeader, ChunkHeader, ImageTrailer } from './ext/messages.js'
+import type { StreamHeader, ChunkHeader, ImageTrailer, ChunkRef } from './ext/messages.js'
 
 export type ImageEvent =
   | { type: 'open'; name: string }
@@ -22,6 +22,7 @@ export type ExtEvent =
   | { type: 'header'; header: StreamHeader; seq: number }
   | { type: 'chunk'; name: string; chunk: ChunkHeader; seq: number; shard: number }
   | { type: 'trailer'; trailer: ImageTrailer; seq: number }
+  | { type: 'ref'; name: string; ref: ChunkRef; seq: number; shard: number }
 
 export interface ShardStat { size: number; transfer_duration_millis: number }
 
@@ -47,7 +48,7 @@ export class ImageReader {
   /** The next event of a stream without extensions; an extended stream is refused here. */
   next(): ImageEvent {
     const ev = this.nextAny()
-    if (ev.type === 'header' || ev.type === 'chunk' || ev.type === 'trailer') {
+    if (ev.type === 'header' || ev.type === 'chunk' || ev.type === 'trailer' || ev.type === 'ref') {
       throw new FramingError(`the stream uses extensions (a ${ev.type} marker, ${ev.seq}): read it with DecodingReader`)
     }
     return ev
@@ -103,6 +104,9 @@ export class ImageReader {
         if (!this.current) throw new FramingError(`shard ${shard.index}: chunk (marker ${marker.seq}) for no open file`)
         this.owed = { shard, size: body.chunk.storedLength }
         return { type: 'chunk', name: this.current, chunk: body.chunk, seq: marker.seq, shard: shard.index }
+      case 'chunk_ref':
+        if (!this.current) throw new FramingError(`shard ${shard.index}: chunk reference (marker ${marker.seq}) for no open file`)
+        return { type: 'ref', name: this.current, ref: body.ref, seq: marker.seq, shard: shard.index }
       case 'stream_header': return { type: 'header', header: body.header, seq: marker.seq }
       case 'image_trailer': return { type: 'trailer', trailer: body.trailer, seq: marker.seq }
       case 'image_eof':

@@ -8,8 +8,8 @@ import { FramingError } from './errors.js'
 import { MAX_MARKER_LEN } from './constants.js'
 import { Field } from './extensions.js'
 import {
-  encodeStreamHeader, decodeStreamHeader, encodeChunk, decodeChunk, encodeTrailer, decodeTrailer,
-  type StreamHeader, type ChunkHeader, type ImageTrailer,
+  encodeStreamHeader, decodeStreamHeader, encodeChunk, decodeChunk, encodeTrailer, decodeTrailer, encodeChunkRef, decodeChunkRef,
+  type StreamHeader, type ChunkHeader, type ImageTrailer, type ChunkRef,
 } from './ext/messages.js'
 import { WT_LEN, WT_VARINT, getVarint, putVarint, varintLength } from './wire.js'
 
@@ -22,6 +22,7 @@ export type MarkerBody =
   | { kind: 'stream_header'; header: StreamHeader }
   | { kind: 'chunk'; chunk: ChunkHeader }
   | { kind: 'image_trailer'; trailer: ImageTrailer }
+  | { kind: 'chunk_ref'; ref: ChunkRef }
 
 export interface Marker { seq: number; body: MarkerBody }
 
@@ -63,6 +64,7 @@ function extBody(b: MarkerBody): { field: number; bytes: Buffer } | null {
     case 'stream_header': return { field: Field.STREAM_HEADER, bytes: encodeStreamHeader(b.header) }
     case 'chunk': return { field: Field.CHUNK, bytes: encodeChunk(b.chunk) }
     case 'image_trailer': return { field: Field.IMAGE_TRAILER, bytes: encodeTrailer(b.trailer) }
+    case 'chunk_ref': return { field: Field.CHUNK_REF, bytes: encodeChunkRef(b.ref) }
     default: return null
   }
 }
@@ -72,6 +74,7 @@ function decodeExt(field: number, msg: Buffer): MarkerBody | null {
     case Field.STREAM_HEADER: return { kind: 'stream_header', header: decodeStreamHeader(msg) }
     case Field.CHUNK: return { kind: 'chunk', chunk: decodeChunk(msg) }
     case Field.IMAGE_TRAILER: return { kind: 'image_trailer', trailer: decodeTrailer(msg) }
+    case Field.CHUNK_REF: return { kind: 'chunk_ref', ref: decodeChunkRef(msg) }
     default: return null
   }
 }

@@ -15,7 +15,7 @@ export interface ExtractOptions {
   shardFds: number[]; imagesDir: string; extFiles: ExtFile[]; progressFd: number
   /** Called once the stream is read, before any file is renamed into place: throws to refuse it (a shard filter failed). */
   confirmShards?: (() => void) | undefined
-  /** How to read an extended stream (key, threads). */
+  /** How to read an extended stream (key, threads, base). */
   ext?: ExtReadOptions
   status?: boolean
 }

@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module'
 import { hideBin } from 'yargs/helpers'
 import {
-  streamCli, streamFds, filterOptions, filterSpec, READ_EXT_OPTIONS, WRITE_EXT_OPTIONS, readExtOptions, writeExtOptions,
-  UsageError, type StreamFds, type FilterSpec,
+  streamCli, streamFds, filterOptions, filterSpec, READ_EXT_OPTIONS, WRITE_EXT_OPTIONS, readExtOptions, writeExtOptions, UsageError,
+  type StreamFds, type FilterSpec,
 } from '@criu-pipes/streamer'
 import type { ExtReadOptions, ExtWriteOptions } from '@criu-pipes/framing'
 
@@ -12,14 +12,14 @@ const VERSION = (createRequire(import.meta.url)('../../package.json') as { versi
 export interface JoinOptions extends StreamFds {
   imagesDir: string | null
   filter: FilterSpec | null
-  /** Reading an extended stream. */
+  /** Reading an extended stream (a key, a base). */
   ext: ExtReadOptions
   /** Writing one (merge only); null: the merged stream is plain, criu-image-streamer's. */
   out: ExtWriteOptions | null
 }
 
 export function parseOptions(argv = hideBin(process.argv)): JoinOptions {
-  const a = filterOptions(streamCli(argv, 'img-join', '$0 [-s FD,...] [-n N --filter CMD] [-D DIR] [-e NAME:FD,...] [-p FD] [--decrypt KEYFILE] [--compress C ...] [--threads N]\n\n' +
+  const a = filterOptions(streamCli(argv, 'img-join', '$0 [-s FD,...] [-n N --filter CMD] [-D DIR] [-e NAME:FD,...] [-p FD] [--decrypt KEYFILE] [--base DIR] [--compress C ...] [--threads N]\n\n' +
     'Merges shards (default: stdin) into one ordered stream on stdout, or with -D extracts the ' +
     'image files into DIR for a plain `criu restore -D DIR`. -e sends an external file to its own fd.', 'stdin')
     .option('images-dir', { alias: 'D', type: 'string', describe: 'extract the files into this directory instead of merging' })

@@ -5,11 +5,12 @@
 import {
   POLLIN, poll, recvFd, closeQuietly, isFifo, openPrivateDir, ServerSocket,
 } from '@criu-pipes/sys'
-import { ShardWriter, ExtWriter, FramingError, type ExtWriteOptions } from '@criu-pipes/framing'
+import { ShardWriter, ExtWriter, FramingError, type ContentWriter, type ExtWriteOptions } from '@criu-pipes/framing'
 import { CAPTURE_SOCKET, readRequest, Progress, StatusLine, checkDataFd, type ExtFile, type FdKind } from '@criu-pipes/streamer'
 import { Source } from './sources.js'
 import { SyncSocket, SYNC_POLL_MS } from './sync-socket.js'
 import { shardSink, type ShardSink } from './shard-sink.js'
+import { contentWriter } from './content.js'
 import { LAST_IMAGE, PRE_FREEZE_FILE, checkDumpSent, checkShards, shardsDone } from './completion.js'
 
 export interface CaptureOptions {
@@ -23,6 +24,9 @@ export interface CaptureOptions {
   ext?: ExtWriteOptions | null
   /** Show the live status line. */
   status?: boolean
+  /** Incremental checkpoints (content.ts): where this checkpoint's index goes, and the base's index. */
+  indexOut?: string | null
+  baseIndex?: string | null
 }
 
 export interface CaptureResult { sizes: number[]; durationMs: number; files: number }
@@ -36,11 +40,13 @@ export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
   let listener: ServerSocket | undefined
   let sync: SyncSocket | undefined
   let ext: ExtWriter | null = null
+  let content: ContentWriter | null = null
   try {
     const progress = new Progress(opts.progressFd)
     // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
     const shardWriter = new ShardWriter(opts.shardFds)
     ext = opts.ext ? new ExtWriter(shardWriter, opts.ext) : null
+    content = contentWriter(ext ?? shardWriter, opts)
     const sinks = opts.shardSinks ?? opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
     listener = ServerSocket.listen(dir, CAPTURE_SOCKET, opts.imagesDir)
     sync = new SyncSocket(dir, opts.imagesDir)
@@ -49,8 +55,9 @@ export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
     const criu = await connected
     // CRIU connects once: the socket file is of no use from now on.
     listener.close()
-    return captureFrom(criu, sync, ext, ext ?? shardWriter, sinks, progress, opts, extKinds, extNames)
+    return captureFrom(criu, sync, ext, content, content ?? ext ?? shardWriter, sinks, progress, opts, extKinds, extNames)
   } finally {
+    content?.close()
     listener?.close()
     sync?.close()
     ext?.close()
@@ -60,7 +67,7 @@ export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
 
 /** The capture once CRIU is connected on `criuFd`: requests, pipes, the hook, until CRIU is done. */
 function captureFrom(
-  criuFd: number, sync: SyncSocket, ext: ExtWriter | null, writer: ShardWriter | ExtWriter,
+  criuFd: number, sync: SyncSocket, ext: ExtWriter | null, content: ContentWriter | null, writer: ShardWriter | ExtWriter | ContentWriter,
   sinks: readonly ShardSink[], progress: Progress,
   opts: CaptureOptions, extKinds: readonly FdKind[], extNames: ReadonlySet<string>,
 ): CaptureResult {
@@ -134,6 +141,7 @@ function captureFrom(
     if (sync.waiting) throw new FramingError('CRIU ended the dump while its post-dump hook was still waiting: the dump failed')
     if (!imageEnded) endImage()
     checkShards(sinks)
+    content?.commitIndex()
   } finally {
     for (const s of sources) s.close()
     closeQuietly(criu)
@@ -141,7 +149,7 @@ function captureFrom(
   }
   const durationMs = Math.round(performance.now() - (started ?? connectedAt))
   const sizes = writer.sizes()
-  progress.stats(sizes.map(size => ({ size, transfer_duration_millis: durationMs })), ext?.stats() ?? null)
+  progress.stats(sizes.map(size => ({ size, transfer_duration_millis: durationMs })), ext || content ? { ...ext?.stats(), ...(content ? { content: content.stats() } : {}) } : null)
   return { sizes, durationMs, files: seen.size }
 }
 

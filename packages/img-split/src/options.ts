@@ -7,15 +7,18 @@ import type { CaptureOptions } from './capture.js'
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 
 export function parseOptions(argv = hideBin(process.argv)): CaptureOptions & { filter: FilterSpec | null } {
-  const a = filterOptions(streamCli(argv, 'img-split', '$0 -D DIR [-s FD,FD...] [-n N --filter CMD] [-e NAME:FD,...] [-p FD] [--compress C] [--checksum] [--encrypt KEYFILE] [--threads N]\n\n' +
+  const a = filterOptions(streamCli(argv, 'img-split', '$0 -D DIR [-s FD,FD...] [-n N --filter CMD] [-e NAME:FD,...] [-p FD] [--compress C] [--checksum] [--encrypt KEYFILE] [--threads N] [--index-out FILE] [--base-index FILE]\n\n' +
     'Capture side of `criu dump --stream`: listens on DIR/streamer-capture.sock and splits the ' +
     'image into shards (default: stdout), readable by img-join, img-buffer and criu-image-streamer. ' +
     'Run with no arguments as CRIU\'s --action-script, it makes the dump fail unless every byte left ' +
     '(and, with --filter, every filter exited 0).', 'stdout')
     .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'directory for the socket (the -D given to criu dump)' })
-    .options(WRITE_EXT_OPTIONS), 'feed')
+    .options(WRITE_EXT_OPTIONS)
+    .option('index-out', { type: 'string', describe: 'write the content index of the pages carried to this new file (incremental checkpoints)' })
+    .option('base-index', { type: 'string', describe: 'the index of the base the receiver holds: its pages are sent as references' }), 'feed')
     .version(VERSION)
     .parseSync()
   const filter = filterSpec(a)
-  return { imagesDir: a['images-dir'], ...streamFds(a, 1), filter, ext: writeExtOptions(a) }
+  const ext = writeExtOptions(a, a['base-index'] !== undefined)
+  return { imagesDir: a['images-dir'], ...streamFds(a, 1), filter, ext, indexOut: a['index-out'] ?? null, baseIndex: a['base-index'] ?? null }
 }

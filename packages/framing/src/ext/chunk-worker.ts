@@ -10,7 +10,10 @@ import type { Slot } from '@criu-pipes/workers'
 import { populateRange, view } from '@criu-pipes/sys'
 import { Codec, LZ4_SIZE_PREFIX, MAX_RAW_CHUNK } from './limits.js'
 import { openChunk, sealChunk, type ChunkContext } from './seal.js'
-import { putResult, type ChunkJob, type CodecInit, type DecodeJob, type EncodeJob } from './jobs.js'
+import { putResult, type ChunkJob, type CodecInit, type DecodeJob, type EncodeJob, type RefJob } from './jobs.js'
+import { readSync } from 'node:fs'
+import { hashPages, runHash } from './refs.js'
+import { CONTENT_CHUNK, REF_HASH_BYTES } from './limits.js'
 
 // Native CommonJS modules: required, not imported (ESM sees no named exports in them).
 const require = createRequire(import.meta.url)
@@ -124,8 +127,33 @@ export function createHandler(init: CodecInit) {
     putResult(slot, { codec: job.codec, inInput, offset: inInput ? LZ4_SIZE_PREFIX : 0, length: raw.length, checksum: null, tag: null })
   }
 
+  const pageHashes = Buffer.alloc((MAX_RAW_CHUNK / CONTENT_CHUNK) * REF_HASH_BYTES)
+
+  // A reference is used only if what the base holds there hashes to what the sender hashed.
+  function resolve(slot: Slot, job: RefJob): void {
+    const into = slot.input.subarray(LZ4_SIZE_PREFIX, LZ4_SIZE_PREFIX + job.length)
+    let got = 0
+    while (got < job.length) {
+      const n = readSync(job.fd, into, got, job.length - got, job.offset + got)
+      if (n === 0) break
+      got += n
+    }
+    if (got < job.length) throw new Error(`the base's ${job.baseFile} ends before ${job.offset + job.length} (it has ${job.offset + got} bytes): not the base this delta was made against`)
+    const pages = job.length / CONTENT_CHUNK
+    hashPages(into, pages, pageHashes)
+    if (!runHash(pageHashes.subarray(0, pages * REF_HASH_BYTES)).equals(Buffer.from(job.hash))) {
+      throw new Error(`the base's ${job.baseFile} does not hold the referenced content at ${job.offset} (${job.length} bytes): a wrong base, or a damaged page in it`)
+    }
+    if (job.dest !== null) {
+      populateRange(job.dest, job.length)
+      into.copy(view(job.dest, job.length))
+    }
+    putResult(slot, { codec: Codec.STORED, inInput: true, offset: LZ4_SIZE_PREFIX, length: job.length, checksum: null, tag: null })
+  }
+
   return (slot: Slot, job: ChunkJob): void => {
     if (job.op === 'encode') encode(slot, job)
+    else if (job.op === 'ref') resolve(slot, job)
     else decode(slot, job)
   }
 }

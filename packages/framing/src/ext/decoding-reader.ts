@@ -8,8 +8,10 @@ import type { Region } from '@criu-pipes/sys'
 import { FramingError } from '../errors.js'
 import { ImageReader, type ImageEvent, type ShardStat } from '../image-reader.js'
 import type { Marker } from '../marker.js'
-import type { ChunkHeader, StreamHeader } from './messages.js'
-import { ALL_CODECS, CODEC_NAMES, ChecksumKind, CipherKind, Codec, EXT_VERSION, LZ4_SIZE_PREFIX, MAX_RAW_CHUNK, type Codec as CodecT } from './limits.js'
+import type { ChunkHeader, ChunkRef, StreamHeader } from './messages.js'
+import { BaseDir } from './base-dir.js'
+import { isPagesFile } from './refs.js'
+import { ALL_CODECS, CODEC_NAMES, ChecksumKind, CipherKind, Codec, EXT_VERSION, LZ4_SIZE_PREFIX, MAX_RAW_CHUNK, CONTENT_CHUNK, MAX_REF_RUN, RefKind, type Codec as CodecT } from './limits.js'
 import { deriveSubkey, trailerTag, Transcript } from './seal.js'
 import { getResult, type ChunkJob, type CodecInit } from './jobs.js'
 import type { ExtReadOptions } from './options.js'
@@ -52,6 +54,7 @@ export class DecodingReader {
   private inputDone = false
   private readonly offsets = new Map<string, number>()
   private readonly counter = new ExtCounter()
+  private base: BaseDir | null = null
 
   constructor(fds: readonly number[], private readonly opts: ExtReadOptions, private readonly place: Placer | null = null) {
     this.reader = new ImageReader(fds)
@@ -110,6 +113,7 @@ export class DecodingReader {
    * into the caller's memory, which must not be unmapped under it.
    */
   close(): void {
+    this.base?.close()
     if (!this.pool) return
     for (const p of this.queue) {
       if (!p.slot) continue
@@ -124,7 +128,7 @@ export class DecodingReader {
 
   private plain(): ImageEvent {
     const ev = this.reader.nextAny()
-    if (ev.type === 'header' || ev.type === 'chunk' || ev.type === 'trailer') {
+    if (ev.type === 'header' || ev.type === 'chunk' || ev.type === 'trailer' || ev.type === 'ref') {
       throw new FramingError(`marker ${ev.seq}: a ${ev.type} in a stream that declared no extensions at its start`)
     }
     return ev
@@ -142,6 +146,10 @@ export class DecodingReader {
       case 'chunk':
         if (!this.header) throw new FramingError(`marker ${ev.seq}: a chunk in a stream that declared no extensions at its start`)
         this.submit(ev.name, ev.chunk, ev.seq, ev.shard)
+        return null
+      case 'ref':
+        if (!this.header || this.header.refs !== RefKind.PAGES) throw new FramingError(`marker ${ev.seq}: a chunk reference in a stream that did not declare them at its start`)
+        this.submitRef(ev.name, ev.ref, ev.seq, ev.shard)
         return null
       case 'trailer':
         if (!this.header) throw new FramingError(`marker ${ev.seq}: an image trailer in a stream that declared no extensions at its start`)
@@ -173,6 +181,11 @@ export class DecodingReader {
     if (h.cipher !== CipherKind.NONE && h.cipher !== CipherKind.AES_256_GCM) throw new FramingError(`unknown cipher ${h.cipher}`)
     if (h.cipher === CipherKind.AES_256_GCM && !this.opts.key) throw new FramingError('the stream is encrypted: give the key with --decrypt KEYFILE')
     if (h.cipher === CipherKind.NONE && this.opts.key) throw new FramingError('a key was given, but the stream is not encrypted')
+    if (h.refs !== RefKind.NONE && h.refs !== RefKind.PAGES) throw new FramingError(`unknown reference kind ${h.refs}`)
+    if (h.refs === RefKind.PAGES) {
+      if (!this.opts.base) throw new FramingError('the stream is a delta against a base checkpoint: give the base directory with --base DIR')
+      this.base = new BaseDir(this.opts.base)
+    }
     this.header = h
     this.subkey = this.opts.key ? deriveSubkey(this.opts.key, h.streamId) : null
     const init: CodecInit = { streamId: h.streamId, subkey: this.subkey, checksum: h.checksum === ChecksumKind.XXH64 }
@@ -200,6 +213,27 @@ export class DecodingReader {
     })
     this.offsets.set(name, offset + c.rawLength)
     this.counter.add(c.codec, c.rawLength, c.storedLength)
+    this.queue.push({ ev: { type: 'bytes', name, data: EMPTY, placed: dest !== null }, slot, where, placed: dest !== null })
+  }
+
+  /** A reference: checked here, read from the base and verified on a worker, delivered as bytes in stream order. */
+  private submitRef(name: string, r: ChunkRef, seq: number, shard: number): void {
+    const offset = this.offsets.get(name) ?? 0
+    const where = `${name} at offset ${offset} (shard ${shard}, marker ${seq})`
+    const why = !isPagesFile(name) ? 'a chunk reference in a file that is not a pages file'
+      : !isPagesFile(r.baseFile) ? `a chunk reference into ${JSON.stringify(r.baseFile)}, which is not a pages file`
+      : r.length < CONTENT_CHUNK || r.length > MAX_REF_RUN || r.length % CONTENT_CHUNK ? `reference length ${r.length} is not a whole number of pages up to ${MAX_REF_RUN}`
+      : r.baseOffset % CONTENT_CHUNK ? `reference offset ${r.baseOffset} is not on a page boundary`
+      : null
+    if (why) throw new FramingError(`${where}: ${why}`)
+    let fd: number
+    try { fd = this.base!.fd(r.baseFile) } catch (e) { throw new FramingError(`${where}: ${(e as Error).message}`) }
+    const slot = this.pool!.acquire()!
+    // Placed like a chunk, in stream order: the placer hands out the file's memory as they come.
+    const dest = this.place?.(name, r.length) ?? null
+    this.pool!.submit(slot, { op: 'ref', seq, name, fd, baseFile: r.baseFile, offset: r.baseOffset, length: r.length, hash: r.hash, dest })
+    this.offsets.set(name, offset + r.length)
+    this.counter.addRef(r.length)
     this.queue.push({ ev: { type: 'bytes', name, data: EMPTY, placed: dest !== null }, slot, where, placed: dest !== null })
   }
 

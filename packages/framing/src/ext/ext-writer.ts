@@ -12,8 +12,9 @@ import { FramingError } from '../errors.js'
 import { checkFileName } from '../names.js'
 import type { MarkerBody } from '../marker.js'
 import type { ShardWriter } from '../writer.js'
+import { ChecksumKind, CipherKind, Codec, EXT_CHUNK, EXT_VERSION, RefKind, STREAM_ID_BYTES } from './limits.js'
+import type { ChunkRef } from './messages.js'
 import type { ImageSink } from '../sink.js'
-import { ChecksumKind, CipherKind, Codec, EXT_CHUNK, EXT_VERSION, STREAM_ID_BYTES } from './limits.js'
 import { deriveSubkey, trailerTag, Transcript } from './seal.js'
 import { getResult, type ChunkJob, type CodecInit } from './jobs.js'
 import { codecsOf, type ExtWriteOptions } from './options.js'
@@ -59,6 +60,7 @@ export class ExtWriter implements ImageSink {
         version: EXT_VERSION, codecs: codecsOf(opts.compress), streamId: this.streamId,
         checksum: opts.checksum && !opts.key ? ChecksumKind.XXH64 : ChecksumKind.NONE,
         cipher: opts.key ? CipherKind.AES_256_GCM : CipherKind.NONE,
+        refs: opts.refs ? RefKind.PAGES : RefKind.NONE,
       },
     }, '')
   }
@@ -96,6 +98,15 @@ export class ExtWriter implements ImageSink {
   }
 
   open(name: string): void { this.switchTo(name) }
+
+  /** The next bytes of `name` are content the receiver's base holds (incremental, content/). */
+  ref(name: string, ref: ChunkRef): void {
+    if (!this.opts.refs) throw new Error('internal: a reference in a stream that did not declare them')
+    this.submitPartial(name)
+    this.switchTo(name)
+    this.enqueue({ kind: 'chunk_ref', ref }, name)
+    this.counter.addRef(ref.length)
+  }
 
   /** Ends a file and writes out everything in flight: when the last input ends, nothing is left inside. */
   endFile(name: string): void {

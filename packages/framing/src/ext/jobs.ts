@@ -35,7 +35,22 @@ export interface DecodeJob {
   dest: bigint | null
 }
 
-export type ChunkJob = EncodeJob | DecodeJob
+/** Read side of incremental streams: read a referenced run from the base and check its hash. */
+export interface RefJob {
+  op: 'ref'
+  seq: number
+  name: string
+  /** The base file, opened by the main thread (fds are the process's, every thread's). */
+  fd: number
+  baseFile: string
+  offset: number
+  length: number
+  hash: Uint8Array
+  /** Where the verified bytes go (DecodingReader's Placer), or null: delivered from the slot. */
+  dest: bigint | null
+}
+
+export type ChunkJob = EncodeJob | DecodeJob | RefJob
 
 // meta layout
 const CODEC = 0, WHERE = 1, OFFSET = 4, LENGTH = 8, HAS_SUM = 12, SUM = 16, HAS_TAG = 13, TAG = 24

@@ -33,3 +33,20 @@ export const DIGEST_BYTES = 32
  * preceded by its raw length (u32 LE), which the worker writes in front without a copy.
  */
 export const LZ4_SIZE_PREFIX = 4
+
+/** STREAM_HEADER.refs: NONE, or PAGES: CHUNK_REF markers name runs of whole pages of a base checkpoint. */
+export const RefKind = { NONE: 0, PAGES: 1 } as const
+/**
+ * The content chunk of incremental checkpoints: one page. CRIU's pages files are sequences of
+ * pages whose set and order change between rounds (a new mapping, an munmap, an mremap shifts
+ * everything after it by whole pages): fixed chunks larger than a page would all misalign after
+ * the first such shift, while page chunks still match (README, "Incremental checkpoints").
+ */
+export const CONTENT_CHUNK = 4096
+/** xxh3-128: the hash of a page, and of a run of pages (the xxh3-128 of their page hashes). */
+export const REF_HASH_BYTES = 16
+/**
+ * The longest run one CHUNK_REF names: the receiver reads and verifies a run in one piece, so
+ * this bounds its memory per reference, whatever a damaged marker says.
+ */
+export const MAX_REF_RUN = 1 << 20

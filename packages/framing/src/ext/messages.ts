@@ -5,12 +5,15 @@
 //   message Chunk { uint32 codec = 1; uint32 raw_length = 2; uint32 stored_length = 3;
 //                   optional fixed64 checksum = 4; optional bytes tag = 5; }
 //   message ImageTrailer { bytes digest = 1; optional bytes tag = 2; }
+//   message ChunkRef { string base_file = 1; uint64 base_offset = 2; uint32 length = 3; bytes hash = 4; }
+// StreamHeader.refs (field 6, uint32) is RefKind: a stream that may carry ChunkRef markers says so
+// there, so a reader that cannot resolve them (h4's, criu-image-streamer) refuses it at once.
 // Zero scalars are omitted as proto3 does; checksum and tag are written whenever the stream has
 // them (a checksum of 0 too). Decoding is strict and checks only the structure (known fields,
 // wire types, sizes); what a chunk must look like in its stream is checked by the reader.
 import { FramingError } from '../errors.js'
 import { WT_I64, WT_LEN, WT_VARINT, getVarint, putVarint, varintLength } from '../wire.js'
-import { DIGEST_BYTES, STREAM_ID_BYTES, TAG_BYTES } from './limits.js'
+import { DIGEST_BYTES, REF_HASH_BYTES, STREAM_ID_BYTES, TAG_BYTES } from './limits.js'
 
 export interface StreamHeader {
   version: number
@@ -19,6 +22,8 @@ export interface StreamHeader {
   checksum: number
   cipher: number
   streamId: Buffer
+  /** RefKind: whether CHUNK_REF markers may follow (incremental, ext/refs.ts). */
+  refs: number
 }
 
 export interface ChunkHeader {
@@ -30,6 +35,13 @@ export interface ChunkHeader {
 }
 
 export interface ImageTrailer { digest: Buffer; tag: Buffer | null }
+
+/**
+ * The next `length` bytes of the open file are the bytes at `baseOffset` of `baseFile` in the
+ * base checkpoint the receiver holds; `hash` (REF_HASH_BYTES) is the run hash of those bytes
+ * (ext/refs.ts), which the receiver recomputes from what it reads there before using a byte.
+ */
+export interface ChunkRef { baseFile: string; baseOffset: number; length: number; hash: Buffer }
 
 type FieldValue = { kind: 'varint'; v: number } | { kind: 'i64'; v: bigint } | { kind: 'bytes'; v: Buffer }
 
@@ -95,13 +107,13 @@ function exact(what: string, b: Buffer | null, len: number): Buffer {
 }
 
 export function encodeStreamHeader(h: StreamHeader): Buffer {
-  return new PbWriter().uint(1, h.version).uint(2, h.codecs).uint(3, h.checksum).uint(4, h.cipher).bytes(5, h.streamId).finish()
+  return new PbWriter().uint(1, h.version).uint(2, h.codecs).uint(3, h.checksum).uint(4, h.cipher).bytes(5, h.streamId).uint(6, h.refs).finish()
 }
 
 export function decodeStreamHeader(buf: Buffer): StreamHeader {
-  const f = readFields('stream header', buf, { 1: 'varint', 2: 'varint', 3: 'varint', 4: 'varint', 5: 'bytes' })
+  const f = readFields('stream header', buf, { 1: 'varint', 2: 'varint', 3: 'varint', 4: 'varint', 5: 'bytes', 6: 'varint' })
   return {
-    version: num(f, 1), codecs: num(f, 2), checksum: num(f, 3), cipher: num(f, 4),
+    version: num(f, 1), codecs: num(f, 2), checksum: num(f, 3), cipher: num(f, 4), refs: num(f, 6),
     streamId: exact('stream header: stream id', bytesOf(f, 5), STREAM_ID_BYTES),
   }
 }
@@ -126,4 +138,18 @@ export function decodeTrailer(buf: Buffer): ImageTrailer {
   const f = readFields('image trailer', buf, { 1: 'bytes', 2: 'bytes' })
   const tag = bytesOf(f, 2)
   return { digest: exact('image trailer: digest', bytesOf(f, 1), DIGEST_BYTES), tag: tag && exact('image trailer: tag', tag, TAG_BYTES) }
+}
+
+export function encodeChunkRef(r: ChunkRef): Buffer {
+  return new PbWriter().bytes(1, Buffer.from(r.baseFile)).uint(2, r.baseOffset).uint(3, r.length).bytes(4, r.hash).finish()
+}
+
+export function decodeChunkRef(buf: Buffer): ChunkRef {
+  const f = readFields('chunk reference', buf, { 1: 'bytes', 2: 'varint', 3: 'varint', 4: 'bytes' })
+  const length = num(f, 3)
+  if (length > U32) throw new FramingError('malformed chunk reference: the length exceeds uint32')
+  return {
+    baseFile: (bytesOf(f, 1) ?? Buffer.alloc(0)).toString('utf8'), baseOffset: num(f, 2), length,
+    hash: exact('chunk reference: hash', bytesOf(f, 4), REF_HASH_BYTES),
+  }
 }

@@ -11,9 +11,16 @@ export interface ExtWriteOptions {
   /** 32-byte key (key-file.ts), or null. */
   key: Buffer | null
   threads: number
+  /** CHUNK_REF markers may follow (img-split --base-index): declared in STREAM_HEADER. */
+  refs?: boolean
 }
 
-export interface ExtReadOptions { key: Buffer | null; threads: number }
+export interface ExtReadOptions {
+  key: Buffer | null
+  threads: number
+  /** The directory of the base checkpoint that CHUNK_REF markers point into (--base DIR). */
+  base?: string | null
+}
 
 export const ZSTD_DEFAULT_LEVEL = 1
 // zstd-napi accepts levels down to its fast modes (-131072) and up to 22; beyond 19 needs a
@@ -33,7 +40,7 @@ export function parseCompress(value: string): { compress: CompressMode; level: n
 }
 
 /** Whether the options need the extended stream at all: without them it stays criu-image-streamer's. */
-export const isExtended = (o: ExtWriteOptions): boolean => o.compress !== 'none' || o.checksum || o.key !== null
+export const isExtended = (o: ExtWriteOptions): boolean => o.compress !== 'none' || o.checksum || o.key !== null || o.refs === true
 
 /** The codecs a writer with these options may put in its stream (STREAM_HEADER.codecs). */
 export function codecsOf(compress: CompressMode): number {

@@ -1,12 +1,20 @@
 import { CODEC_NAMES, type Codec } from './limits.js'
 
 /** What the stats JSON gains for an extended stream: raw and stored bytes, and raw bytes per codec. */
-export interface ExtStats { raw: number; stored: number; codecs: Record<string, number> }
+export interface ExtStats {
+  raw: number; stored: number; codecs: Record<string, number>
+  /** Incremental streams only: CHUNK_REF markers and the bytes they stand for. */
+  refs?: { count: number; bytes: number }
+}
 
 export class ExtCounter {
   raw = 0
   stored = 0
   private readonly byCodec = new Map<number, number>()
+  private refCount = 0
+  private refBytes = 0
+
+  addRef(bytes: number): void { this.refCount++; this.refBytes += bytes }
 
   add(codec: number, raw: number, stored: number): void {
     this.raw += raw
@@ -17,6 +25,8 @@ export class ExtCounter {
   stats(): ExtStats {
     const codecs: Record<string, number> = {}
     for (const [c, n] of [...this.byCodec].sort((a, b) => a[0] - b[0])) codecs[CODEC_NAMES[c as Codec]] = n
-    return { raw: this.raw, stored: this.stored, codecs }
+    const s: ExtStats = { raw: this.raw, stored: this.stored, codecs }
+    if (this.refCount) s.refs = { count: this.refCount, bytes: this.refBytes }
+    return s
   }
 }

@@ -15,6 +15,7 @@ export const WRITE_EXT_OPTIONS = {
 
 export const READ_EXT_OPTIONS = {
   decrypt: { type: 'string', describe: 'the key file of an encrypted stream' },
+  base: { type: 'string', describe: 'the base checkpoint directory (extracted by img-join -D) a delta stream refers to' },
   threads: { type: 'number', describe: 'worker threads for the codecs [default: the number of cores]' },
 } as const
 
@@ -25,14 +26,14 @@ function threads(value: number | undefined): number {
 }
 
 /** The write options; null when none is given, so the stream stays criu-image-streamer's. */
-export function writeExtOptions(a: { compress?: string | undefined; checksum?: boolean | undefined; encrypt?: string | undefined; threads?: number | undefined }): ExtWriteOptions | null {
+export function writeExtOptions(a: { compress?: string | undefined; checksum?: boolean | undefined; encrypt?: string | undefined; threads?: number | undefined }, refs = false): ExtWriteOptions | null {
   const c = a.compress === undefined ? { compress: 'none' as const, level: ZSTD_DEFAULT_LEVEL } : parseCompress(a.compress)
   if (!c) throw new UsageError(`--compress: "${a.compress}" is not none, lz4, zstd[:LEVEL] or auto`)
   const key = a.encrypt !== undefined ? readKeyFile(a.encrypt) : null
-  const o: ExtWriteOptions = { ...c, key, checksum: a.checksum ?? (c.compress !== 'none' || key !== null), threads: threads(a.threads) }
+  const o: ExtWriteOptions = { ...c, key, checksum: a.checksum ?? (c.compress !== 'none' || key !== null), threads: threads(a.threads), refs }
   return isExtended(o) ? o : null
 }
 
-export function readExtOptions(a: { decrypt?: string | undefined; threads?: number | undefined }): ExtReadOptions {
-  return { key: a.decrypt !== undefined ? readKeyFile(a.decrypt) : null, threads: threads(a.threads) }
+export function readExtOptions(a: { decrypt?: string | undefined; threads?: number | undefined; base?: string | undefined }): ExtReadOptions {
+  return { key: a.decrypt !== undefined ? readKeyFile(a.decrypt) : null, threads: threads(a.threads), base: a.base ?? null }
 }

@@ -1,0 +1,149 @@
+// Incremental checkpoints, in process: the content index file, and a delta written by
+// ContentWriter against a base read back byte for byte through DecodingReader --base, with
+// pages that were inserted (everything after them shifted), rewritten and copied; the refusals of
+// a reader that is given no base, a stream whose references it did not declare, and bad limits.
+import t, { type Test } from 'tap'
+import { chmodSync, closeSync, mkdirSync, openSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import {
+  ContentWriter, ExtWriter, IndexWriter, ShardWriter, readIndex, type ExtWriteOptions,
+} from '../src/index.js'
+import { parseShard, readImage, tmp, writeShard, type Files } from './ext/streams.js'
+
+const PAGE = 4096
+const plain: ExtWriteOptions = { compress: 'none', level: 1, checksum: false, key: null, threads: 2 }
+
+/** Writes `files` through a ContentWriter (pages files hashed); returns the shard path and the writer's stats. */
+function capture(dir: string, name: string, files: Files, opts: { base?: string; indexOut?: string; ext?: ExtWriteOptions }) {
+  const shard = join(dir, `${name}.shard`)
+  const fd = openSync(shard, 'w')
+  const sw = new ShardWriter([fd])
+  const ext = opts.base || opts.ext ? new ExtWriter(sw, { ...(opts.ext ?? plain), refs: opts.base !== undefined }) : null
+  const w = new ContentWriter(ext ?? sw, {
+    base: opts.base ? readIndex(opts.base) : null, index: opts.indexOut ? IndexWriter.create(opts.indexOut) : null, threads: 2,
+  })
+  try {
+    for (const [n, data] of Object.entries(files)) {
+      const src = join(dir, `${name}.${n}.src`)
+      writeFileSync(src, data)
+      const sfd = openSync(src, 'r')
+      w.open(n)
+      // in uneven bursts, as CRIU's pipe hands them over (partial pages included)
+      for (let off = 0; off < data.length;) { const k = Math.min(data.length - off, 70_001); w.spliceFrom(n, sfd, k); off += k }
+      closeSync(sfd)
+      w.endFile(n)
+    }
+    w.endImage()
+    w.commitIndex()
+  } finally {
+    w.close()
+    ext?.close()
+    closeSync(fd)
+  }
+  return { shard, stats: w.stats() }
+}
+
+function baseDir(dir: string, files: Files): string {
+  const d = join(dir, 'base')
+  mkdirSync(d, { mode: 0o700 })
+  for (const [n, b] of Object.entries(files)) writeFileSync(join(d, n), b, { mode: 0o600 })
+  return d
+}
+
+const read = (paths: string[], base: string | null, key: Buffer | null = null): Files => readImage(paths, key, 2, base)
+
+const pages = (n: number) => randomBytes(n * PAGE)
+
+function rounds(t: Test, ext?: ExtWriteOptions) {
+  const dir = tmp(t)
+  const r1: Files = { 'pagemap-1.img': randomBytes(300), 'pages-1.img': pages(300), 'pages-2.img': pages(40), 'core-1.img': randomBytes(5000) }
+  const one = capture(dir, 'r1', r1, { indexOut: join(dir, 'r1.idx'), ...(ext ? { ext } : {}) })
+  t.same(read([one.shard], null, ext?.key ?? null), r1, 'round 1 reads back as it was written')
+  t.equal(one.stats.indexEntries, 340, 'every whole page of the pages files is indexed')
+  const old = r1['pages-1.img']!
+  const changed = Buffer.from(old)
+  pages(10).copy(changed, 50 * PAGE) // pages 50..59 rewritten
+  old.copy(changed, 200 * PAGE, 10 * PAGE, 20 * PAGE) // pages 200..209 a copy of pages 10..19
+  const r2: Files = {
+    'pagemap-1.img': randomBytes(310),
+    // three new pages first: every later page shifted by three pages
+    'pages-1.img': Buffer.concat([pages(3), changed, old.subarray(0, 2 * PAGE)]),
+    'pages-2.img': Buffer.concat([r1['pages-2.img']!, Buffer.alloc(100, 7)]), // a partial page at the end
+    'core-1.img': randomBytes(5000),
+  }
+  const two = capture(dir, 'r2', r2, { base: join(dir, 'r1.idx'), indexOut: join(dir, 'r2.idx'), ...(ext ? { ext } : {}) })
+  return { dir, r1, r2, two }
+}
+
+t.test('a delta against its base reads back byte for byte: shifted, rewritten and copied pages', t => {
+  const key = randomBytes(32)
+  for (const [what, ext] of [
+    ['plain', undefined], ['zstd + checksums', { ...plain, compress: 'zstd' as const, checksum: true }], ['encrypted', { ...plain, key }],
+  ] as const) {
+    const { dir, r1, r2, two } = rounds(t, ext)
+    t.equal(two.stats.pages, 303 + 2 + 40, `${what}: every page hashed`)
+    // runs: 0..49, 60..199, the copy, 210..299 and pages-2.img; the last 2 pages are too short a run
+    t.equal(two.stats.refPages, 50 + 140 + 10 + 90 + 40, `${what}: the unchanged, shifted and copied pages are references`)
+    t.ok(two.stats.refs <= 8, `${what}: in a few runs (${two.stats.refs})`)
+    t.same(read([two.shard], baseDir(dir, r1), ext?.key ?? null), r2, `${what}: rebuilt from base + delta`)
+    t.equal(readIndex(join(dir, 'r2.idx')).count, 345, `${what}: and round 2 wrote its own index`)
+  }
+  t.end()
+})
+
+t.test('a delta is refused without its base, and by a reader that did not see references declared', t => {
+  const { dir, r1, two } = rounds(t)
+  t.throws(() => read([two.shard], null), /the stream is a delta against a base checkpoint: give the base directory with --base DIR/)
+  const base = baseDir(dir, r1)
+  const recs = parseShard(two.shard)
+  const h = recs[0]!.marker.body
+  if (h.kind !== 'stream_header') throw new Error('no header')
+  const p = join(dir, 'undeclared')
+  writeShard(p, [{ ...recs[0]!, marker: { ...recs[0]!.marker, body: { ...h, header: { ...h.header, refs: 0 } } } }, ...recs.slice(1)])
+  t.throws(() => read([p], base), /a chunk reference in a stream that did not declare them/)
+  const at = recs.findIndex(r => r.marker.body.kind === 'chunk_ref')
+  const bad = (change: (r: { baseFile: string; baseOffset: number; length: number }) => void, why: RegExp) => {
+    const copy = recs.map(r => ({ ...r }))
+    const body = copy[at]!.marker.body as { kind: 'chunk_ref'; ref: { baseFile: string; baseOffset: number; length: number; hash: Buffer } }
+    const ref = { ...body.ref }
+    change(ref)
+    copy[at] = { ...copy[at]!, marker: { ...copy[at]!.marker, body: { kind: 'chunk_ref', ref } } }
+    writeShard(p, copy)
+    t.throws(() => read([p], base), why)
+  }
+  bad(r => { r.length = 100 }, /reference length 100 is not a whole number of pages/)
+  bad(r => { r.length = 64 << 20 }, /reference length .* is not a whole number of pages up to/)
+  bad(r => { r.baseOffset += 1 }, /not on a page boundary/)
+  bad(r => { r.baseFile = 'core-1.img' }, /which is not a pages file/)
+  bad(r => { r.baseFile = '../pages-1.img' }, /which is not a pages file|bad image file name/)
+  bad(r => { r.baseOffset += PAGE }, /does not hold the referenced content/)
+  chmodSync(base, 0o777)
+  t.throws(() => read([two.shard], base), /base .*writable by every user/)
+  t.end()
+})
+
+t.test('the index file: never overwritten nor followed, refused when damaged or writable by others', t => {
+  const dir = tmp(t)
+  const path = join(dir, 'x.idx')
+  const w = IndexWriter.create(path)
+  const h = randomBytes(32)
+  w.add(w.fileId('pages-1.img'), 0, h, 0)
+  w.add(w.fileId('pages-2.img'), 7, h, 16)
+  w.finish()
+  const idx = readIndex(path)
+  t.same(idx.files, ['pages-1.img', 'pages-2.img'])
+  t.same([...idx.locs], [0, 0, 1, 7])
+  t.same(idx.hashes, h)
+  t.throws(() => IndexWriter.create(path), /it exists/)
+  symlinkSync(join(dir, 'elsewhere'), join(dir, 'link.idx'))
+  t.throws(() => IndexWriter.create(join(dir, 'link.idx')), /index .*link.idx: /)
+  t.throws(() => readIndex(join(dir, 'link.idx')), /symbolic link|ENOENT|no such file/i)
+  const b = readFileSync(path)
+  b[20] = b[20]! ^ 1
+  writeFileSync(join(dir, 'bad.idx'), b, { mode: 0o600 })
+  t.throws(() => readIndex(join(dir, 'bad.idx')), /checksum does not match/)
+  chmodSync(path, 0o666)
+  t.throws(() => readIndex(path), /lets other users write it/)
+  t.end()
+})
