@@ -15,7 +15,7 @@ import {
   close, uffdApi, uffdOpen, uffdRegister,
 } from '@criu-pipes/sys'
 import {
-  KOFFI, LAYOUT, MADE_LAZY, RestoreSim, ZERO, pageData, probeOf, range, startDaemon, tmpDir, touchPages, writeImages,
+  KOFFI, LAYOUT, MADE_LAZY, RestoreSim, alive, ZERO, pageData, probeOf, range, startDaemon, tmpDir, touchPages, writeImages,
 } from './fixtures/lazy-task.js'
 
 const PID = 4242
@@ -428,12 +428,3 @@ t.test('a symlink planted at the log path is refused, its target untouched; a re
   new RestoreSim(dir).close()
   t.equal((await d3.exit).code, 1)
 })
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ')
-  } catch {
-    return false
-  }
-}

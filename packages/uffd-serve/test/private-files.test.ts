@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process'
 import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs'
 import { constants } from 'node:fs'
 import { join } from 'node:path'
-import { LAYOUT, RestoreSim, startDaemon, tmpDir, writeImages } from './fixtures/lazy-task.js'
+import { LAYOUT, RestoreSim, alive, startDaemon, tmpDir, writeImages } from './fixtures/lazy-task.js'
 
 const PID = 4242
 /** A uid that is not ours (nobody). */
@@ -110,12 +110,3 @@ t.test('-d: a pid file that cannot be written (full tmpfs) fails the start and k
   t.notOk(alive(pid), 'no daemon stays behind')
   t.notOk(existsSync(join(full, 'lazy.pid')), 'the empty pid file is removed')
 })
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ')
-  } catch {
-    return false
-  }
-}
