@@ -8,7 +8,8 @@ export const MARKER_COST = 4096
 // less the marker's page, so four marker+chunk pairs fill a shard (258,048 bytes with 1 MiB
 // pipes): fine-grained enough to steer data away from a slow consumer. A single shard has
 // nothing to balance, and every chunk costs a marker write and a splice: there the chunk is a
-// whole pipe less the marker's page.
+// whole pipe less the marker's page. The read side (img-buffer's drain) asks for the same size:
+// a single-shard chunk is then about 1 MiB, and a smaller read pipe could not hold even one.
 export const SHARD_PIPE_SIZE = 1 << 20
 export const MIN_CHUNK = 4096
 export const chunkFor = (capacity: number, shards = 2): number =>
@@ -17,5 +18,3 @@ export const chunkFor = (capacity: number, shards = 2): number =>
 // splice of its own (a 1 MiB burst from CRIU would otherwise leave a page after a one-shard
 // chunk); it overcommits a shard pipe by at most this much, so that splice may wait a moment.
 export const TAIL_MERGE = 64 * 1024
-// Read side: 512 KiB shard pipes hold two chunks in flight.
-export const READ_SHARD_PIPE_SIZE = 512 * 1024

@@ -9,7 +9,7 @@ import { SysError, check } from './errors.js'
 
 // Open flags differ between architectures (O_DIRECTORY, O_NOFOLLOW): take Node's, which come
 // from the platform's headers.
-export const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_DIRECTORY } = constants
+export const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_DIRECTORY } = constants
 export const AT_FDCWD = -100
 const AT_SYMLINK_NOFOLLOW = 0x100
 const AT_REMOVEDIR = 0x200
@@ -20,12 +20,14 @@ export const RENAME_NOREPLACE = 1
 // struct statx (linux/stat.h): the same layout everywhere. Offsets of the fields used.
 const STATX_SIZE = 256
 const STATX_BASIC_STATS = 0x7ff
-const STX_UID = 20, STX_GID = 24, STX_MODE = 28, STX_INO = 32, STX_SIZE = 40, STX_DEV_MAJOR = 136, STX_DEV_MINOR = 140
+const STX_NLINK = 16, STX_UID = 20, STX_GID = 24, STX_MODE = 28, STX_INO = 32, STX_SIZE = 40, STX_DEV_MAJOR = 136, STX_DEV_MINOR = 140
 const S_IFMT = 0o170000
 export const S_IFDIR = 0o040000
 export const S_IFREG = 0o100000
 export const S_IFLNK = 0o120000
 export const S_IFSOCK = 0o140000
+export const S_IFCHR = 0o020000
+export const S_IFIFO = 0o010000
 
 export interface FileStat {
   /** st_mode: type and permission bits. */
@@ -35,6 +37,8 @@ export interface FileStat {
   ino: bigint
   dev: string
   size: number
+  /** Hard links to the inode. */
+  nlink: number
   /** The S_IF* type bits of mode. */
   type: number
 }
@@ -43,7 +47,7 @@ function decodeStatx(b: Buffer): FileStat {
   const mode = b.readUInt16LE(STX_MODE)
   return {
     mode, type: mode & S_IFMT, uid: b.readUInt32LE(STX_UID), gid: b.readUInt32LE(STX_GID),
-    ino: b.readBigUInt64LE(STX_INO), size: Number(b.readBigUInt64LE(STX_SIZE)),
+    ino: b.readBigUInt64LE(STX_INO), size: Number(b.readBigUInt64LE(STX_SIZE)), nlink: b.readUInt32LE(STX_NLINK),
     dev: `${b.readUInt32LE(STX_DEV_MAJOR)}:${b.readUInt32LE(STX_DEV_MINOR)}`,
   }
 }

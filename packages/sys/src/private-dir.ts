@@ -27,6 +27,12 @@ export class UntrustedDirError extends Error {
 export interface PrivateDirOptions {
   /** Create it (mode 0700), and every missing parent, if it does not exist. Default false. */
   create?: boolean
+  /**
+   * Accept a sticky directory others may write to (/tmp): for a file opened with the checks of
+   * private-file.ts, whose owner is checked after the open, and which nobody else may rename or
+   * remove there. Never for a directory we put sockets in or read an image from. Default false.
+   */
+  sticky?: boolean
 }
 
 /**
@@ -46,13 +52,13 @@ export function openPrivateDir(path: string, opts: PrivateDirOptions = {}): numb
     if (e.errno === ENOENT && opts.create && abs !== '/') return createPrivateDir(abs)
     throw refusal(abs, e)
   }
-  return checked(fd, abs)
+  return checked(fd, abs, opts.sticky === true)
 }
 
 /** `fd` once it passed checkPrivateDir; closed if it did not. */
-function checked(fd: number, path: string): number {
+function checked(fd: number, path: string, sticky = false): number {
   try {
-    checkPrivateDir(fd, path)
+    checkPrivateDir(fd, path, sticky)
   } catch (e) {
     c.close(fd)
     throw e
@@ -77,13 +83,13 @@ function openFdLink(path: string): number {
  * root's, and not writable by others unless sticky (/tmp), or another user could rename the
  * whole directory away and put theirs at the path.
  */
-export function checkPrivateDir(fd: number, path: string): void {
+export function checkPrivateDir(fd: number, path: string, sticky = false): void {
   const st = statFd(fd)
   const euid = process.geteuid?.() ?? 0
   if (st.uid !== 0 && st.uid !== euid) {
     throw new UntrustedDirError(`${path} belongs to uid ${st.uid}, not to root or uid ${euid}: refusing to use it`)
   }
-  if (st.mode & OTHERS_WRITE) {
+  if (st.mode & OTHERS_WRITE && !(sticky && st.mode & S_ISVTX)) {
     throw new UntrustedDirError(`${path} is writable by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)}): refusing to use it`)
   }
   // The directory's real path (no symlinks), from the fd: then each parent, up to /.

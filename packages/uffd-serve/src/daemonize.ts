@@ -3,7 +3,8 @@
 // passes readiness on to its own --status-fd, and exits: what `criu lazy-pages -d` looks like
 // from outside. If the copy fails first, its error becomes ours. The copy's stderr is a pipe to
 // us until then; it moves its stderr to its log (or /dev/null) before it says it is ready, since
-// our end of that pipe goes away with us.
+// our end of that pipe goes away with us. A pid file we cannot write (ENOSPC) fails the start,
+// and then no daemon may stay behind listening: it is killed first.
 import { spawn } from 'node:child_process'
 import type { Readable } from 'node:stream'
 import { signalReady } from './listen.js'
@@ -57,7 +58,12 @@ export async function daemonize(argv: readonly string[], opts: Options, pidfile:
   status.destroy()
   child.stderr?.destroy()
   child.unref()
-  pidfile?.write(child.pid)
+  try {
+    pidfile?.write(child.pid)
+  } catch (e) {
+    process.kill(child.pid, 'SIGKILL')
+    throw new Error(`cannot write pid file ${pidfile!.path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; the daemon (pid ${child.pid}) was killed`)
+  }
   signalReady(opts.statusFd)
   return child.pid
 }

@@ -8,7 +8,8 @@
 // close. SIGPIPE cannot kill us either: Node sets it to SIG_IGN at start-up (the daemon test
 // checks /proc/PID/status), so a dead reader is only the EPIPE above. (Node opens files O_CLOEXEC.)
 import { closeSync, constants, openSync } from 'node:fs'
-import { dup2, writeAll } from '@criu-pipes/sys'
+import { O_APPEND, O_CREAT, O_TRUNC, O_WRONLY, SysError, UntrustedFileError, dup2, openPrivateFile, writeAll } from '@criu-pipes/sys'
+import type { CheckedDir } from '@criu-pipes/sys'
 
 /** CRIU's log levels: -v1 errors only ... -v4 debug; the default is 2. */
 export const LOG_ERROR = 1
@@ -20,8 +21,8 @@ export const DEFAULT_VERBOSITY = LOG_WARN
 /** Flush early past this much, so a long busy stretch does not hold megabytes of text. */
 const FLUSH_AT = 64 << 10
 export const STDERR = 2
-/** What CRIU's log_init() does (O_CREAT|O_TRUNC|O_APPEND, 0600), and never through a symlink. */
-const LOG_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_APPEND | constants.O_NOFOLLOW
+/** What CRIU's log_init() does (O_CREAT|O_TRUNC|O_APPEND, 0600); openPrivateFile adds the checks. */
+const LOG_FLAGS = O_WRONLY | O_CREAT | O_TRUNC | O_APPEND
 const LOG_MODE = 0o600
 const DEV_NULL = '/dev/null'
 
@@ -43,14 +44,15 @@ export class Log {
 
   /**
    * Truncates or creates `path` (mode 0600), as CRIU does with --log-file; a symlink there is
-   * refused, never followed (we run as root, the path may be in a directory others can write).
+   * refused, never followed, and so are a FIFO and a file another user made (we run as root: see
+   * sys's openPrivateFile). Inside `within` (the checked work dir) it is opened through its fd.
    */
-  static toFile(path: string, level: number): Log {
+  static toFile(path: string, level: number, within?: CheckedDir): Log {
     try {
-      return new Log(openSync(path, LOG_FLAGS, LOG_MODE), true, level)
+      return new Log(openPrivateFile(path, LOG_FLAGS, LOG_MODE, within), true, level)
     } catch (e) {
-      if (errorCode(e) === 'ELOOP') throw new Error(`log file ${path} is a symlink: refused, not followed`)
-      throw new Error(`cannot open log file ${path}: ${errorCode(e)}`)
+      if (e instanceof UntrustedFileError) throw new Error(`log file ${e.message}`)
+      throw new Error(`cannot open log file ${path}: ${e instanceof SysError ? e.code : errorCode(e)}`)
     }
   }
 

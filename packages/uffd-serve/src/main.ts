@@ -3,6 +3,7 @@
 // Exit 0 once every lazy page is delivered; 1 with one line `uffd-serve: ...` otherwise.
 import { hideBin } from 'yargs/helpers'
 import { closeQuietly, openPrivateDir, writeAll } from '@criu-pipes/sys'
+import type { CheckedDir } from '@criu-pipes/sys'
 import { daemonize } from './daemonize.js'
 import { signalReady } from './listen.js'
 import { Log, STDERR } from './log.js'
@@ -27,13 +28,15 @@ async function main(): Promise<void> {
   const argv = hideBin(process.argv)
   let opts: Options
   let pidfile: Pidfile | undefined
+  let work: CheckedDir
   try {
     opts = parseOptions(argv)
-    // The directories pass the trust rule before anything is made in them (the pid file and the
-    // log may go in the work dir); serve() then works through fds of its own.
-    for (const [dir, create] of [[opts.imagesDir, false], [opts.workDir, true]] as const) closeQuietly(openPrivateDir(dir, { create }))
+    // The directories pass the trust rule before anything is made in them; the pid file and the
+    // log are opened through the work dir's fd when they are in it. serve() uses fds of its own.
+    closeQuietly(openPrivateDir(opts.imagesDir))
+    work = { fd: openPrivateDir(opts.workDir, { create: true }), path: opts.workDir }
     // Before anything starts: a pid file we must refuse leaves no daemon running.
-    if (opts.pidfile !== undefined) pidfile = Pidfile.create(opts.pidfile)
+    if (opts.pidfile !== undefined) pidfile = Pidfile.create(opts.pidfile, work)
   } catch (e) {
     fail((e as Error).message)
   }
@@ -47,7 +50,7 @@ async function main(): Promise<void> {
   }
   let log: Log | undefined
   try {
-    log = opts.logFile !== undefined ? Log.toFile(opts.logFile, opts.verbosity) : Log.toStderr(opts.verbosity)
+    log = opts.logFile !== undefined ? Log.toFile(opts.logFile, opts.verbosity, work) : Log.toStderr(opts.verbosity)
     for (const w of opts.warnings) log.warn(w)
     const theLog = log
     const ready = (): void => {

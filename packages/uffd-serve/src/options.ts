@@ -47,6 +47,11 @@ export class UsageError extends Error {
 export const LAZY_PAGES_COMMAND = 'lazy-pages'
 /** Passed by -d to the detached copy of us (see daemonize.ts); not for users. */
 export const DETACHED_OPTION = 'detached-daemon'
+/**
+ * The log of a daemon (-d) started without -o, in the work dir: its stderr is /dev/null once it
+ * detaches, so without a file the reason it died would be told to nobody.
+ */
+export const DAEMON_LOG = 'uffd-serve.log'
 /** With --page-server and no --address, CRIU's getaddrinfo(NULL) means the loopback. */
 const DEFAULT_ADDRESS = '127.0.0.1'
 
@@ -115,7 +120,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('images-dir', { alias: 'D', type: 'string', default: '.', describe: 'images: the full dump (or, with --page-server, its made-lazy copy)' })
     .option('work-dir', { alias: 'W', type: 'string', describe: 'where lazy-pages.socket and relative log files go (default: the images dir)' })
     .option('status-fd', { type: 'number', describe: 'write one \\0 byte to this fd once listening, then close it' })
-    .option('log-file', { alias: 'o', type: 'string', describe: 'log file (relative to the work dir); default stderr' })
+    .option('log-file', { alias: 'o', type: 'string', describe: `log file (relative to the work dir); default stderr, with -d ${DAEMON_LOG}` })
     .option('verbosity', { alias: 'v', type: 'number', describe: 'log level 0-4 (-v, -vv, -v4, --verbosity=4)' })
     .option('page-server', { type: 'boolean', default: false, describe: 'fetch pages from a CRIU page server' })
     .option('address', { type: 'string', describe: `page server address (default ${DEFAULT_ADDRESS})` })
@@ -172,7 +177,8 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     imagesDir,
     workDir,
     statusFd,
-    logFile: args['log-file'] !== undefined ? inDir(workDir, args['log-file']) : undefined,
+    logFile: args['log-file'] !== undefined ? inDir(workDir, args['log-file'])
+      : args.daemon || args[DETACHED_OPTION] ? inDir(workDir, DAEMON_LOG) : undefined,
     verbosity: args.verbosity !== undefined ? args.verbosity : verbosity,
     pageServer: pageServer
       ? { address: args.address ?? DEFAULT_ADDRESS, port: port!, proto: args['page-server-proto'] as PageServerProto }

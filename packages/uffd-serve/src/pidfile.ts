@@ -1,9 +1,12 @@
 // --pidfile as CRIU writes it (log.c, write_pidfile()): a new file, O_EXCL, mode 0600. It is
 // created before anything is started, so a path we must refuse (a symlink planted there, or a
 // file another daemon still owns) stops us before a daemon runs, and the pid goes in once known.
-import { closeSync, constants, openSync, unlinkSync, writeSync } from 'node:fs'
+// Opened with sys's openPrivateFile: relative to the checked work dir, or in a checked directory.
+import { closeSync, unlinkSync, writeSync } from 'node:fs'
+import { O_CREAT, O_EXCL, O_WRONLY, SysError, UntrustedFileError, openPrivateFile } from '@criu-pipes/sys'
+import type { CheckedDir } from '@criu-pipes/sys'
 
-const PIDFILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
+const PIDFILE_FLAGS = O_WRONLY | O_CREAT | O_EXCL
 const PIDFILE_MODE = 0o600
 
 export class Pidfile {
@@ -14,11 +17,12 @@ export class Pidfile {
   }
 
   /** Creates the file; refuses anything already at `path` (a symlink included: never followed). */
-  static create(path: string): Pidfile {
+  static create(path: string, within?: CheckedDir): Pidfile {
     try {
-      return new Pidfile(path, openSync(path, PIDFILE_FLAGS, PIDFILE_MODE))
+      return new Pidfile(path, openPrivateFile(path, PIDFILE_FLAGS, PIDFILE_MODE, within))
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code
+      if (e instanceof UntrustedFileError) throw new Error(`pid file ${e.message}`)
+      const code = e instanceof SysError ? e.code : undefined
       if (code === 'EEXIST' || code === 'ELOOP') throw new Error(`pid file ${path} already exists (a stale one, or a symlink): refused`)
       throw new Error(`cannot create pid file ${path}: ${code ?? (e as Error).message}`)
     }
