@@ -106,7 +106,8 @@ t.test('-d without -o: the daemon\'s stderr was a pipe whose reader is gone; a r
   t.equal((await d.exit).code, 0, 'the starter exits 0; nobody reads its stderr pipe any more')
   const daemon = Number(readFileSync(join(work, 'uffd-serve.pid'), 'utf8'))
   t.teardown(() => { try { process.kill(daemon, 'SIGKILL') } catch { /* gone */ } })
-  t.equal(readlinkSync(`/proc/${daemon}/fd/2`), '/dev/null', 'the daemon\'s stderr is /dev/null')
+  // With -d and no -o the daemon logs to WORKDIR/uffd-serve.log, stderr included: never the dead pipe.
+  t.equal(readlinkSync(`/proc/${daemon}/fd/2`), join(work, 'uffd-serve.log'), 'the daemon\'s stderr is its log file in the work dir')
   await verifiedLazyRestore(t, w, dst, work, async () => {
     await waitFor('the daemon to deliver every page and exit', () => (pidAlive(daemon) ? undefined : true), { timeoutMs: 60_000 })
   })

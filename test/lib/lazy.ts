@@ -2,6 +2,7 @@
 // daemon, its transfer summaries read back from its log, fs.pipe-max-size raised for CRIU's
 // lazy page server, and a workload dumped with `criu dump --lazy-pages` from a pid namespace of
 // its own (the frozen source stays alive, so the copy needs the same pids elsewhere).
+import { holdSysctlAtLeast } from './sysctl-hold.js'
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -88,12 +89,10 @@ export async function freePort(): Promise<number> {
   return port
 }
 
-/** Raises fs.pipe-max-size for CRIU's lazy page server (see PAGE_SERVER_PIPE); restored at teardown. */
+/** Raises fs.pipe-max-size for CRIU's lazy page server (see PAGE_SERVER_PIPE); restored once no test needs it. */
 export function raisePipeMaxSize(t: TeardownHost): void {
-  const old = readFileSync(PIPE_MAX_SIZE, 'utf8').trim()
-  if (Number(old) >= PAGE_SERVER_PIPE) return
-  writeFileSync(PIPE_MAX_SIZE, String(PAGE_SERVER_PIPE))
-  t.teardown(() => writeFileSync(PIPE_MAX_SIZE, old))
+  // Other test files raise it too, at the same time: the value found is put back by the last.
+  holdSysctlAtLeast(t, PIPE_MAX_SIZE, PAGE_SERVER_PIPE)
 }
 
 /** Host pids of the children of `pid`. */
