@@ -4,7 +4,7 @@
 // its own (the frozen source stays alive, so the copy needs the same pids elsewhere).
 import { holdSysctlAtLeast } from './sysctl-hold.js'
 import { spawn } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
