@@ -1,5 +1,7 @@
 // Passing one fd over a UNIX stream socket with SCM_RIGHTS, the way CRIU does it: one payload byte
-// (0x00) and one control message holding one fd. x86_64 layouts:
+// (0x00) and one control message holding one fd. A receiver that asked for SO_PASSPIDFD (see
+// passSenderPidfd) also gets an SCM_PIDFD message: the kernel's pidfd of the process that sent
+// that byte. x86_64 layouts:
 //   struct msghdr  { void *name@0; u32 namelen@8; iovec *iov@16; size_t iovlen@24;
 //                    void *control@32; size_t controllen@40; int flags@48 }   (56 bytes)
 //   struct cmsghdr { size_t len@0; int level@8; int type@12; } + data@16      (CMSG_SPACE(4) = 24)
@@ -10,12 +12,15 @@ import { waitReadable, waitWritable } from './poll.js'
 
 const SOL_SOCKET = 1
 const SCM_RIGHTS = 1
+const SCM_PIDFD = 4
 const MSG_CTRUNC = 0x8
 const MSG_CMSG_CLOEXEC = 0x40000000
 const MSGHDR_SIZE = 56
 const CMSG_HDR = 16
 const CMSG_SPACE_ONE_FD = 24
 const CMSG_LEN_ONE_FD = 20
+/** Room for both messages a receive may carry: SCM_RIGHTS with one fd, SCM_PIDFD. */
+const CMSG_SPACE_RECV = 2 * CMSG_SPACE_ONE_FD
 
 function msghdr(payload: Buffer, control: Buffer, iov: Buffer): Buffer {
   iov.writeBigUInt64LE(address(payload), 0)
@@ -53,6 +58,11 @@ export interface ReceivedFd {
   fd: number | null
   /** The payload byte, or null at EOF (then fd is null too). */
   byte: number | null
+  /**
+   * A pidfd of the process that sent the byte (SCM_PIDFD), when the socket passes them (see
+   * passSenderPidfd); the caller owns it. It names that process even if it has exited since.
+   */
+  sender: number | null
 }
 
 /**
@@ -61,7 +71,7 @@ export interface ReceivedFd {
  */
 export function recvFd(sock: number): ReceivedFd {
   const payload = Buffer.alloc(1)
-  const control = Buffer.alloc(CMSG_SPACE_ONE_FD)
+  const control = Buffer.alloc(CMSG_SPACE_RECV)
   const iov = Buffer.alloc(16)
   const msg = msghdr(payload, control, iov)
   let n: number
@@ -72,14 +82,21 @@ export function recvFd(sock: number): ReceivedFd {
     if (err === EAGAIN) { waitReadable(sock); continue }
     if (err !== EINTR) throw new SysError('recvmsg', err)
   }
-  if (n === 0) return { fd: null, byte: null }
+  if (n === 0) return { fd: null, byte: null, sender: null }
   const controlLen = Number(msg.readBigUInt64LE(40))
   const flags = msg.readInt32LE(48)
-  if (flags & MSG_CTRUNC) throw new Error('recvmsg: control message truncated (more than one fd sent)')
-  if (controlLen >= CMSG_LEN_ONE_FD &&
-      control.readInt32LE(8) === SOL_SOCKET && control.readInt32LE(12) === SCM_RIGHTS &&
-      Number(control.readBigUInt64LE(0)) === CMSG_LEN_ONE_FD) {
-    return { fd: control.readInt32LE(CMSG_HDR), byte: payload[0]! }
+  let fd: number | null = null
+  let sender: number | null = null
+  for (let off = 0; off + CMSG_HDR <= controlLen; off += CMSG_SPACE_ONE_FD) {
+    const len = Number(control.readBigUInt64LE(off))
+    if (len !== CMSG_LEN_ONE_FD || control.readInt32LE(off + 8) !== SOL_SOCKET) break
+    const type = control.readInt32LE(off + 12)
+    if (type === SCM_RIGHTS) fd = control.readInt32LE(off + CMSG_HDR)
+    else if (type === SCM_PIDFD) sender = control.readInt32LE(off + CMSG_HDR)
   }
-  return { fd: null, byte: payload[0]! }
+  if (flags & MSG_CTRUNC) {
+    for (const f of [fd, sender]) if (f !== null) c.close(f)
+    throw new Error('recvmsg: control message truncated (more than one fd sent)')
+  }
+  return { fd, byte: payload[0]!, sender }
 }

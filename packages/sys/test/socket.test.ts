@@ -32,7 +32,7 @@ t.test('UNIX socket 0600, fd passing with one byte, EOF', async t => {
   t.equal(tail[0], 9)
   close(client)
   waitReadable(server)
-  t.same(recvFd(server), { fd: null, byte: null }, 'EOF')
+  t.same(recvFd(server), { fd: null, byte: null, sender: null }, 'EOF')
   for (const fd of [got.fd!, w, server, l]) close(fd)
 })
 
