@@ -3,15 +3,17 @@
 //   per pstree task, in any order:  int32 pid, then one byte 0x00 carrying the uffd (SCM_RIGHTS)
 //                                   or int32 -pid and nothing else for a zombie
 //   then u32 "FTSR" once every task is restored, then EOF.
-// Sizes are read exactly: the byte that carries an fd must be read by recvmsg, not by read.
-import { POLLIN, readSome, recvFd, setNonBlocking, waitFd } from '@criu-pipes/sys'
+// Sizes are read exactly: the byte that carries an fd must be read by recvmsg, not by read. That
+// byte also brings, when the listener passes them (listen.ts), a pidfd of the task that sent it
+// (fail-stop.ts).
+import { POLLIN, closeQuietly, readSome, recvFd, setNonBlocking, waitFd } from '@criu-pipes/sys'
 
 /** LAZY_PAGES_RESTORE_FINISHED, "ReSTore Finished" read as a little-endian u32. */
 export const RESTORE_FINISHED = 0x52535446
 const INT32_SIZE = 4
 
 export type RestoreMessage =
-  | { kind: 'task'; pid: number; uffd: number }
+  | { kind: 'task'; pid: number; uffd: number; sender: number | null }
   | { kind: 'zombie'; pid: number }
   | { kind: 'finished' }
   | { kind: 'eof' }
@@ -108,11 +110,14 @@ export class RestoreChannel {
       }
       case 'uffd': {
         if ((waitFd(this.fd, POLLIN, 0) & POLLIN) === 0) return null
-        const { fd, byte } = recvFd(this.fd)
+        const { fd, byte, sender } = recvFd(this.fd)
         if (byte === null) return this.eof()
-        if (fd === null) throw new RestoreProtocolError(`criu restore sent pid ${this.pid} without a uffd`)
+        if (fd === null) {
+          if (sender !== null) closeQuietly(sender)
+          throw new RestoreProtocolError(`criu restore sent pid ${this.pid} without a uffd`)
+        }
         this.countRecord()
-        return { kind: 'task', pid: this.pid, uffd: fd }
+        return { kind: 'task', pid: this.pid, uffd: fd, sender }
       }
       case 'marker':
       case 'finished': {
