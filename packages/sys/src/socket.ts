@@ -13,7 +13,8 @@ const SOCK_NONBLOCK = O_NONBLOCK
 // we refuse them instead.
 const SUN_PATH_MAX = 108
 const SOL_SOCKET = 1
-// SO_PASSPIDFD (Linux >= 6.5), asm-generic/socket.h: the same number on x86_64 and arm64.
+// asm-generic/socket.h: the same numbers on x86_64 and arm64. SO_PASSPIDFD is Linux >= 6.5.
+const SO_PASSCRED = 16
 const SO_PASSPIDFD = 76
 const SOCKADDR_UN_SIZE = 2 + SUN_PATH_MAX
 
@@ -178,14 +179,15 @@ export function bytesUnsent(fd: number): number {
 }
 
 /**
- * SO_PASSPIDFD: every recvmsg with a control buffer on this socket (or, set on a listener, on the
- * connections it accepts) also gets SCM_PIDFD, a pidfd of the process that sent the data (see
- * recvFd). False when the kernel has no such option (Linux < 6.5).
+ * Asks that every recvmsg with a control buffer on this socket (or, set on a listener, on the
+ * connections it accepts) say who sent the data (see recvFd): SCM_PIDFD, a pidfd of the sender,
+ * where the kernel has SO_PASSPIDFD (Linux >= 6.5); else SCM_CREDENTIALS (SO_PASSCRED), its pid.
  */
-export function passSenderPidfd(fd: number): boolean {
+export function passSender(fd: number): 'pidfd' | 'pid' {
   const on = new Int32Array([1])
-  if ((c.setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, on, 4) as number) === 0) return true
+  if ((c.setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, on, 4) as number) === 0) return 'pidfd'
   const err = errno()
-  if (err === ENOPROTOOPT) return false
-  throw new SysError('setsockopt(SO_PASSPIDFD)', err)
+  if (err !== ENOPROTOOPT) throw new SysError('setsockopt(SO_PASSPIDFD)', err)
+  check(c.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, on, 4) as number, 'setsockopt(SO_PASSCRED)')
+  return 'pid'
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   listenUnix, acceptOne, connectUnix, connectUnixAt, openPrivateDir, sendFd, recvFd, makePipe, writeAll, readFull, close, bytesQueued, waitReadable,
-  passSenderPidfd, pidfdPids,
+  passSender, pidfdPids,
 } from '../src/index.js'
 
 t.test('UNIX socket 0600, fd passing with one byte, EOF', async t => {
@@ -35,15 +35,15 @@ t.test('UNIX socket 0600, fd passing with one byte, EOF', async t => {
   t.equal(tail[0], 9)
   close(client)
   waitReadable(server)
-  t.same(recvFd(server), { fd: null, byte: null, sender: null }, 'EOF')
+  t.same(recvFd(server), { fd: null, byte: null, sender: null, senderPid: null }, 'EOF')
   for (const fd of [got.fd!, w, server, l]) close(fd)
 })
 
-t.test('SO_PASSPIDFD on the listener: each fd comes with a pidfd of the process that SENT it, not the one that connected', async t => {
+t.test('passSender on the listener: each fd comes with a pidfd of the process that SENT it, not the one that connected', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'sys-sock-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const l = listenUnix(join(dir, 's.sock'))
-  t.equal(passSenderPidfd(l), true, 'Linux >= 6.5')
+  t.equal(passSender(l), 'pidfd', 'Linux >= 6.5')
   // As in a CRIU restore: we connect, a child that inherited the socket sends (the restored task).
   const client = connectUnix(join(dir, 's.sock'))
   const sys = new URL('../src/index.js', import.meta.url).href
@@ -61,7 +61,7 @@ t.test('SO_PASSPIDFD on the listener: each fd comes with a pidfd of the process 
   t.equal(pidfdPids(got.sender!), null, 'once it has exited, its pidfd says so (and names no other process)')
   close(client)
   waitReadable(server)
-  t.same(recvFd(server), { fd: null, byte: null, sender: null }, 'EOF')
+  t.same(recvFd(server), { fd: null, byte: null, sender: null, senderPid: null }, 'EOF')
   for (const fd of [got.fd!, got.sender!, server, l]) close(fd)
 })
 

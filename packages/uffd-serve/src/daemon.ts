@@ -11,6 +11,7 @@ import { MAX_CHUNK } from './chunk.js'
 import { handleMessage } from './events.js'
 import { RestoredTree } from './fail-stop.js'
 import { RestoreChannel, RestoreProtocolError } from './handshake.js'
+import type { Sender } from './handshake.js'
 import type { ImageSet } from './images.js'
 import { LazyProcess } from './lazy-process.js'
 import type { Log } from './log.js'
@@ -248,11 +249,11 @@ export class Daemon {
     }
   }
 
-  private addTask(pid: number, uffd: number, sender: number | null): void {
+  private addTask(pid: number, uffd: number, sender: Sender): void {
     const task = this.images.tasks.get(pid)
     if (task === undefined || this.seenPids.has(pid)) {
       closeQuietly(uffd)
-      if (sender !== null) closeQuietly(sender)
+      if (sender.pidfd !== null) closeQuietly(sender.pidfd)
       throw new RestoreProtocolError(
         this.seenPids.has(pid)
           ? `criu restore sent pid ${pid} twice`
@@ -260,7 +261,7 @@ export class Daemon {
       )
     }
     this.seenPids.add(pid)
-    this.tree.adopt(pid, sender)
+    this.tree.adopt(pid, uffd, sender)
     const p = new LazyProcess(pid, uffd, new LazyRanges(task.lazy), task.lazyPages)
     this.log.debug(`Received PID: ${pid}, uffd: ${uffd}`)
     this.log.debug(`${p.label}: Found ${task.lazyPages} pages to be handled by UFFD`)

@@ -7,17 +7,20 @@
 // Only processes proven to be this restore's are signalled, and only through pidfds, never by pid
 // number (another process, in another pid namespace, may have the same pid and uffd memory too):
 // - a restored task: CRIU's setup_uffd runs IN that task (criu/cr-restore.c
-//   restore_one_alive_task), opens its uffd there and sends it on lazy-pages.socket; the socket
-//   passes SCM_PIDFD (listen.ts), so the kernel hands us, with the uffd, a pidfd of the process
-//   that sent it. It must be the pid CRIU announces for that uffd in its innermost pid namespace.
+//   restore_one_alive_task), opens its uffd there and sends it on lazy-pages.socket, which passes
+//   the sender (listen.ts). With SCM_PIDFD the kernel hands us, with the uffd, a pidfd of the
+//   process that sent it. Without (Linux < 6.5) SCM_CREDENTIALS gives its pid only: the pidfd is
+//   opened then, and counts only if that process still holds the very uffd we got (kcmp), until
+//   its restorer closes it, and is alive after the check (so the pid was still its own). Either
+//   way it must be the pid CRIU announces, in its innermost pid namespace.
 // - its descendants (children forked during the lazy phase, whose uffds came with FORK events,
 //   and any later): a child listed in /proc of a proven process, pidfd opened, then checked to
 //   still be that process's child while both pidfds show them alive (so the pid numbers read
 //   were theirs). Each is SIGSTOPped before its own children are listed, so the tree stops
 //   growing while it is collected; then all are SIGKILLed.
-// A process that cannot be proven (no SCM_PIDFD: Linux < 6.5) is never signalled; the error says so.
+// A process that cannot be proven is never signalled; the error line names it.
 import { readFileSync, readdirSync } from 'node:fs'
-import { closeQuietly, pidfdOpen, pidfdPids, pidfdSignal } from '@criu-pipes/sys'
+import { closeQuietly, holdsFile, pidfdOpen, pidfdPids, pidfdSignal } from '@criu-pipes/sys'
 
 interface Proven {
   /** Our pid for it, read from its pidfd when collected. */
@@ -39,22 +42,40 @@ export class RestoredTree {
   private readonly unproven: string[] = []
 
   /**
-   * Task `pid` (its pid in the images) sent its uffd; `sender` is the pidfd that came with it,
-   * or null. Takes ownership of the pidfd.
+   * Task `pid` (its pid in the images) sent `uffd`; `sender` is what the socket said about who
+   * sent it. Takes ownership of the sender's pidfd; `uffd` stays the caller's.
    */
-  adopt(pid: number, sender: number | null): void {
-    if (sender === null) {
-      this.unproven.push(`task ${pid} (its uffd came without SCM_PIDFD: Linux < 6.5)`)
-      return
-    }
-    const pids = pidfdPids(sender)
+  adopt(pid: number, uffd: number, sender: { pidfd: number | null; pid: number | null }): void {
+    const pidfd = sender.pidfd ?? this.holderOf(pid, uffd, sender.pid)
+    if (pidfd === null) return
+    const pids = pidfdPids(pidfd)
     if (pids !== null && pids[pids.length - 1] !== pid) {
-      closeQuietly(sender)
+      closeQuietly(pidfd)
       this.unproven.push(`task ${pid} (its uffd was sent by pid ${pids.join('/')})`)
       return
     }
     // An exited sender stays on the list: signalling it is a no-op.
-    this.senders.push({ pid, pidfd: sender })
+    this.senders.push({ pid, pidfd })
+  }
+
+  /** Without SCM_PIDFD: a pidfd of `senderPid` if it provably holds `uffd` (see above). */
+  private holderOf(pid: number, uffd: number, senderPid: number | null): number | null {
+    if (senderPid === null) {
+      this.unproven.push(`task ${pid} (its uffd came with no sender)`)
+      return null
+    }
+    let pidfd: number
+    try {
+      pidfd = pidfdOpen(senderPid)
+    } catch {
+      this.unproven.push(`task ${pid} (pid ${senderPid} sent its uffd and has exited)`)
+      return null
+    }
+    if (holdsFile(senderPid, uffd) && pidfdPids(pidfd) !== null) return pidfd
+    closeQuietly(pidfd)
+    this.unproven.push(`task ${pid} (pid ${senderPid} sent its uffd, and had closed it when checked: ` +
+      'without SCM_PIDFD, Linux < 6.5, no proof)')
+    return null
   }
 
   /** SIGKILLs every process proven to be of this restore (see above). */

@@ -4,8 +4,7 @@
 //                                   or int32 -pid and nothing else for a zombie
 //   then u32 "FTSR" once every task is restored, then EOF.
 // Sizes are read exactly: the byte that carries an fd must be read by recvmsg, not by read. That
-// byte also brings, when the listener passes them (listen.ts), a pidfd of the task that sent it
-// (fail-stop.ts).
+// byte also brings, as the listener asks (listen.ts), who sent it: a pidfd, or a pid (fail-stop.ts).
 import { POLLIN, closeQuietly, readSome, recvFd, setNonBlocking, waitFd } from '@criu-pipes/sys'
 
 /** LAZY_PAGES_RESTORE_FINISHED, "ReSTore Finished" read as a little-endian u32. */
@@ -13,7 +12,7 @@ export const RESTORE_FINISHED = 0x52535446
 const INT32_SIZE = 4
 
 export type RestoreMessage =
-  | { kind: 'task'; pid: number; uffd: number; sender: number | null }
+  | { kind: 'task'; pid: number; uffd: number; sender: Sender }
   | { kind: 'zombie'; pid: number }
   | { kind: 'finished' }
   | { kind: 'eof' }
@@ -24,6 +23,12 @@ export class RestoreProtocolError extends Error {
     super(message)
     this.name = 'RestoreProtocolError'
   }
+}
+
+/** Who sent a uffd (recvFd): the kernel's pidfd of that task, or its pid, or neither. */
+export interface Sender {
+  pidfd: number | null
+  pid: number | null
 }
 
 type State = 'pid' | 'uffd' | 'marker' | 'finished' | 'closed'
@@ -110,14 +115,14 @@ export class RestoreChannel {
       }
       case 'uffd': {
         if ((waitFd(this.fd, POLLIN, 0) & POLLIN) === 0) return null
-        const { fd, byte, sender } = recvFd(this.fd)
+        const { fd, byte, sender, senderPid } = recvFd(this.fd)
         if (byte === null) return this.eof()
         if (fd === null) {
           if (sender !== null) closeQuietly(sender)
           throw new RestoreProtocolError(`criu restore sent pid ${this.pid} without a uffd`)
         }
         this.countRecord()
-        return { kind: 'task', pid: this.pid, uffd: fd, sender }
+        return { kind: 'task', pid: this.pid, uffd: fd, sender: { pidfd: sender, pid: senderPid } }
       }
       case 'marker':
       case 'finished': {

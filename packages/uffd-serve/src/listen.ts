@@ -1,6 +1,6 @@
 // The daemon's side of lazy-pages.socket: CRIU's restore connect()s to the RELATIVE name
 // "lazy-pages.socket" from inside its work dir, so we must listen on exactly that file.
-import { close, passSenderPidfd, writeAll } from '@criu-pipes/sys'
+import { close, passSender, writeAll } from '@criu-pipes/sys'
 import { ServerSocket } from '@criu-pipes/sys'
 
 export const LAZY_PAGES_SOCKET = 'lazy-pages.socket'
@@ -10,14 +10,13 @@ const BACKLOG = 10
 /**
  * Listens on lazy-pages.socket in the work dir open at `workDirFd` (checked by openPrivateDir):
  * a live socket there is refused, a stale one replaced. Bound through /proc/self/fd, so a work
- * dir too deep for sun_path needs no chdir(). The connection accepted passes SCM_PIDFD: each uffd
- * comes with a pidfd of the task that sent it, all fail-stop may signal (fail-stop.ts); on a
- * kernel without it (< 6.5) nothing is proven and fail-stop kills nothing.
+ * dir too deep for sun_path needs no chdir(). The connection accepted says who sent each uffd
+ * (SCM_PIDFD; before Linux 6.5, SCM_CREDENTIALS): fail-stop signals only those (fail-stop.ts).
  */
 export function listenLazySocket(workDirFd: number, workDir: string): ServerSocket {
   const listener = ServerSocket.listen(workDirFd, LAZY_PAGES_SOCKET, workDir, BACKLOG)
   try {
-    passSenderPidfd(listener.fd) // set before any connect: the accepted socket inherits it
+    passSender(listener.fd) // set before any connect: the accepted socket inherits it
   } catch (e) {
     listener.close()
     throw e

@@ -1,10 +1,11 @@
 // RestoredTree: what fail-stop may signal. Real processes stand in for a restored tree; the pidfd
-// a restored task's uffd comes with (SCM_PIDFD) is played by pidfd_open of the tree's root.
+// a restored task's uffd comes with (SCM_PIDFD) is played by pidfd_open of the tree's root, the
+// uffd a sender without SCM_PIDFD must still hold by a pipe it inherited.
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { pidfdOpen } from '@criu-pipes/sys'
+import { close, makePipe, pidfdOpen } from '@criu-pipes/sys'
 import { RestoredTree } from '../src/fail-stop.js'
 
 function childrenOf(pid: number): number[] {
@@ -46,7 +47,7 @@ t.test('kills the sender and every descendant, through pidfds; a bystander lives
   await until('the tree', () => descendants(root.pid!).length === 3)
   const tree = descendants(root.pid!)
   const rt = new RestoredTree()
-  rt.adopt(root.pid!, pidfdOpen(root.pid!))
+  rt.adopt(root.pid!, -1, { pidfd: pidfdOpen(root.pid!), pid: null })
   const exited = once(root, 'exit')
   t.same(rt.kill(), { killed: 4, unproven: [] }, 'the root and its three descendants')
   t.same((await exited)[1], 'SIGKILL')
@@ -58,14 +59,33 @@ t.test('kills the sender and every descendant, through pidfds; a bystander lives
 t.test('a uffd sent by another pid than CRIU announced, or without a pidfd: never signalled, named', async (t) => {
   const other = sleeper(t)
   const rt = new RestoredTree()
-  rt.adopt(other.pid! + 1, pidfdOpen(other.pid!))
-  rt.adopt(7, null)
+  rt.adopt(other.pid! + 1, -1, { pidfd: pidfdOpen(other.pid!), pid: null })
+  rt.adopt(7, -1, { pidfd: null, pid: null })
   const r = rt.kill()
   t.equal(r.killed, 0)
   t.same(r.unproven, [
     `task ${other.pid! + 1} (its uffd was sent by pid ${other.pid})`,
-    'task 7 (its uffd came without SCM_PIDFD: Linux < 6.5)',
+    'task 7 (its uffd came with no sender)',
   ])
   t.ok(alive(other.pid!), 'left alone')
+  rt.close()
+})
+
+t.test('without SCM_PIDFD: the sender by pid counts only while it holds the very file it sent', async (t) => {
+  const [r, w] = makePipe()
+  t.teardown(() => { close(r); close(w) })
+  const holder = spawn('sleep', ['100'], { stdio: ['ignore', 'ignore', 'ignore', r] }) // its fd 3 is our r
+  t.teardown(() => holder.kill('SIGKILL'))
+  const other = sleeper(t)
+  await until('both to run', () => [holder, other].every((p) => readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').startsWith('sleep')))
+  const rt = new RestoredTree()
+  rt.adopt(holder.pid!, r, { pidfd: null, pid: holder.pid! })
+  rt.adopt(other.pid!, r, { pidfd: null, pid: other.pid! })
+  const exited = once(holder, 'exit')
+  t.same(rt.kill(), { killed: 1, unproven: [
+    `task ${other.pid} (pid ${other.pid} sent its uffd, and had closed it when checked: without SCM_PIDFD, Linux < 6.5, no proof)`,
+  ] })
+  t.same((await exited)[1], 'SIGKILL', 'the holder')
+  t.ok(alive(other.pid!), 'the other left alone')
   rt.close()
 })
