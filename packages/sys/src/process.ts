@@ -1,8 +1,9 @@
-// Processes by pidfd: a handle on one process that no later process can take over, unlike its pid
-// number (reused once it is reaped). Watching child processes from synchronous code. Node's child_process reaps its own children
-// on its event loop, which our binaries do not return to while they move data; and a second
-// reaper would steal the exit status from it. So: a pidfd to poll(2) for the exit, and
-// waitid(WNOWAIT) to read the status while leaving the zombie for Node (or pid 1) to reap.
+// Processes by pidfd: a handle on one process that no later process can take over, unlike its
+// pid number (reused once it is reaped). Watching child processes from synchronous code: Node's
+// child_process reaps its own children on its event loop, which our binaries do not return to
+// while they move data; and a second reaper would steal the exit status from it. So: a pidfd to
+// poll(2) for the exit, and waitid(WNOWAIT) to read the status while leaving the zombie for Node
+// (or pid 1) to reap.
 import { readFileSync, readdirSync } from 'node:fs'
 import { constants } from 'node:os'
 import { c, errno } from './libc.js'

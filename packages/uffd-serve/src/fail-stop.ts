@@ -1,6 +1,6 @@
 // Fail-stop: when the page source is lost while restored processes still miss pages, the only
 // alternative to killing them is what CRIU does: close their userfaultfds, after which the kernel
-// answers every later fault with a zero page, and the processes run on with memory that is
+// answers every later fault there with a zero page, and the processes run on with memory that is
 // silently wrong. So by default the restored tree is SIGKILLed first (--on-source-loss=kill);
 // --on-source-loss=zero keeps CRIU's behaviour.
 //
@@ -21,6 +21,7 @@
 // A process that cannot be proven is never signalled; the error line names it.
 import { readFileSync, readdirSync } from 'node:fs'
 import { closeQuietly, holdsFile, pidfdOpen, pidfdPids, pidfdSignal } from '@criu-pipes/sys'
+import type { Sender } from './handshake.js'
 
 interface Proven {
   /** Our pid for it, read from its pidfd when collected. */
@@ -45,7 +46,7 @@ export class RestoredTree {
    * Task `pid` (its pid in the images) sent `uffd`; `sender` is what the socket said about who
    * sent it. Takes ownership of the sender's pidfd; `uffd` stays the caller's.
    */
-  adopt(pid: number, uffd: number, sender: { pidfd: number | null; pid: number | null }): void {
+  adopt(pid: number, uffd: number, sender: Sender): void {
     const pidfd = sender.pidfd ?? this.holderOf(pid, uffd, sender.pid)
     if (pidfd === null) return
     const pids = pidfdPids(pidfd)
