@@ -4,13 +4,15 @@
 // --lazy-pages`. Here the channel is a plain pipe pair (the command's stdin and stdout); the
 // ssh form between two network namespaces is in postcopy-ssh.test.ts. Also: faults served while
 // the push still runs, the events workload, and the channel cut mid-transfer (fail-stop by
-// default; CRIU's zero-page behaviour on request).
+// default, which kills the restored tree and no look-alike of it; CRIU's zero-page behaviour on
+// request).
 import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { execa } from 'execa'
 import t, { type Test } from 'tap'
 import {
-  PAGE_FEED, allDelivered, childrenOf, lazyDumpInNs, needCriu, procStat, raisePipeMaxSize, rootSummary, sleep,
-  startRestore, startUffdServe, tmpDir, waitFor, workloadFromPid, type LazyDump,
+  PAGE_FEED, allDelivered, buildWorkload, childrenOf, killGroup, lazyDumpInNs, needCriu, onlyChild, pidAlive, procStat,
+  raisePipeMaxSize, rootSummary, sleep, startRestore, startUffdServe, tmpDir, waitFor, workloadFromPid, type LazyDump,
 } from '../lib/index.js'
 
 const MIB = 128
@@ -132,7 +134,7 @@ function channelRelays(uffdServePid: number): number[] {
   })
 }
 
-async function cutMidTransfer(t: Test, extra: string[]): Promise<{ s: Setup; r: Awaited<ReturnType<typeof startRestore>>; code: number | null; stderr: string }> {
+async function cutMidTransfer(t: Test, extra: string[], beforeCut?: (restored: number) => void): Promise<{ s: Setup; r: Awaited<ReturnType<typeof startRestore>>; code: number | null; stderr: string }> {
   const s = await setup(t)
   // The shell's stderr (its "Killed" notes, page-feed's own last line) goes to a file: uffd-serve's
   // stderr is then uffd-serve's alone.
@@ -143,11 +145,49 @@ async function cutMidTransfer(t: Test, extra: string[]): Promise<{ s: Setup; r: 
   t.teardown(() => r.kill())
   await waitFor('the push to start', () => (readFileSync(s.feedLog, 'utf8').includes('the restore finished, pushing') ? true : undefined))
   await sleep(500)
+  beforeCut?.(r.pid)
   const relays = channelRelays(d.pid)
   t.equal(relays.length, 2, 'found the two relays of the channel')
   for (const p of relays) process.kill(p, 'SIGKILL')
   const { code, stderr } = await d.exit
   return { s, r, code, stderr }
+}
+
+/** The innermost pid of host pid `pid` (the last NSpid column). */
+function innermostPid(pid: number): number | undefined {
+  const ns = /^NSpid:\s+([\d\s]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/)
+  return ns === undefined ? undefined : Number(ns[ns.length - 1])
+}
+
+/** Some of its memory is registered with a userfaultfd (VmFlags "um" in smaps). */
+function hasUffdMemory(pid: number): boolean {
+  return /^VmFlags:.*\bum\b/m.test(readFileSync(`/proc/${pid}/smaps`, 'utf8'))
+}
+
+interface Decoy {
+  /** Host pid of test/fixtures/uffd-decoy.c, pid 1 in its pid namespace. */
+  pid: number
+  /** Host pid of its child. */
+  child: number
+  who: string
+}
+
+/**
+ * A look-alike of the restored root task (pid 1 of its pid namespace, uffd-registered memory, a
+ * child) that is not of the restore: root's own, or `nobody`'s in a user namespace (no privilege).
+ */
+async function startDecoy(t: Test, asNobody: boolean): Promise<Decoy> {
+  const bin = await buildWorkload('uffd-decoy')
+  const user = asNobody ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] : []
+  const userns = asNobody ? ['--user', '--map-root-user'] : []
+  const argv = [...user, 'unshare', ...userns, '--pid', '--fork', bin]
+  const p = execa(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'inherit'], reject: false })
+  t.teardown(() => killGroup(p.pid!))
+  let out = ''
+  p.stdout!.on('data', (b: Buffer) => { out += b.toString() })
+  await waitFor('the decoy to be ready', () => (out.includes('ready 1') ? true : undefined))
+  const pid = onlyChild(p.pid!)!
+  return { pid, child: onlyChild(pid)!, who: asNobody ? 'nobody\'s decoy' : 'root\'s decoy' }
 }
 
 /** The source dump saw the session dropped without PS_IOV_CLOSE and resumed the original. */
@@ -161,13 +201,23 @@ async function sourceResumed(t: Test, s: Setup): Promise<void> {
   t.ok(s.lazy.source.alive(), 'and keeps running')
 }
 
-t.test('the channel cut mid-transfer: the restored tree is killed, the source resumes', async (t) => {
+t.test('the channel cut mid-transfer: the restored tree is killed, no look-alike of it, the source resumes', async (t) => {
   if (!(await needCriu(t))) return
-  const { s, r, code, stderr } = await cutMidTransfer(t, [])
+  // Look-alikes of the restored task, each in a pid namespace of its own with the same pid and
+  // uffd-registered memory: by pid number and /proc they cannot be told from it.
+  const decoys = [await startDecoy(t, false), await startDecoy(t, true)]
+  const { s, r, code, stderr } = await cutMidTransfer(t, [], (restored) => {
+    for (const d of decoys) {
+      t.equal(innermostPid(d.pid), innermostPid(restored), `${d.who} has the restored task's pid (${innermostPid(restored)}) in its namespace`)
+      t.ok(hasUffdMemory(d.pid) && hasUffdMemory(restored), `${d.who} and the restored task both have uffd memory`)
+    }
+  })
   t.equal(code, 1, 'uffd-serve exits 1')
-  t.match(stderr, /^uffd-serve: the page stream ended before every page was delivered \(\d+ pages still owed\)[^\n]*the restored tree was killed \([1-9]\d* process(es)?\)[^\n]*\n$/, `one line naming the cause: ${stderr}`)
+  // The cut ends the stream between messages or inside one: either way, one line with the cause.
+  t.match(stderr, /^uffd-serve: (the page stream ended before every page was delivered \(\d+ pages still owed\)|page stream from .* ended inside a message)[^\n]*; \d+ pages were still owed, so the restored tree was killed \(1 process\) rather than left to read zero pages \(--on-source-loss=zero keeps it\)\n$/, `one line naming the cause: ${stderr}`)
   const restore = await r.criu
   t.ok(procStat(r.pid) === undefined, `the restored copy is gone (criu restore ended: exit ${restore.exitCode})`)
+  for (const d of decoys) t.ok(pidAlive(d.pid) && pidAlive(d.child), `${d.who} and its child are alive`)
   await sourceResumed(t, s)
 })
 

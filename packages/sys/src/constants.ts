@@ -44,3 +44,4 @@ export const ESRCH = 3
 export const EPERM = 1
 export const EBUSY = 16
 export const ENOTTY = 25
+export const ENOPROTOOPT = 92

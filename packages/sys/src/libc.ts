@@ -51,6 +51,7 @@ export const c = {
   madvise: libc.func('int madvise(void *addr, size_t length, int advice)') as Fn,
   syscall1: libc.func('syscall', 'long', ['long', 'long']) as Fn,
   syscall2: libc.func('syscall', 'long', ['long', 'long', 'long']) as Fn,
+  syscall5: libc.func('syscall', 'long', ['long', 'long', 'long', 'long', 'long', 'long']) as Fn,
   waitid: libc.func('int waitid(int idtype, uint32_t id, void *infop, int options)') as Fn,
   strerror: libc.func('const char *strerror(int errnum)') as Fn,
 }

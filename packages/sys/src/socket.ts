@@ -1,6 +1,6 @@
 import { basename, dirname } from 'node:path'
 import { c, errno } from './libc.js'
-import { EAGAIN, EINTR, O_CLOEXEC, O_NONBLOCK, ENOENT, SIOCOUTQ } from './constants.js'
+import { EAGAIN, EINTR, ENOPROTOOPT, O_CLOEXEC, O_NONBLOCK, ENOENT, SIOCOUTQ } from './constants.js'
 import { SysError, check } from './errors.js'
 import { waitReadable } from './poll.js'
 import { AT_FDCWD, O_DIRECTORY, O_RDONLY, S_IFSOCK, openAt, pathAt, renameAt, statAt, unlinkAt } from './at.js'
@@ -12,6 +12,10 @@ const SOCK_NONBLOCK = O_NONBLOCK
 // sizeof(struct sockaddr_un): u16 family + char sun_path[108]. CRIU truncates longer paths silently;
 // we refuse them instead.
 const SUN_PATH_MAX = 108
+const SOL_SOCKET = 1
+// asm-generic/socket.h: the same numbers on x86_64 and arm64. SO_PASSPIDFD is Linux >= 6.5.
+const SO_PASSCRED = 16
+const SO_PASSPIDFD = 76
 const SOCKADDR_UN_SIZE = 2 + SUN_PATH_MAX
 
 function sockaddrUn(path: string): Buffer {
@@ -172,4 +176,18 @@ const outq = new Int32Array(1)
 export function bytesUnsent(fd: number): number {
   check(c.ioctlPtr(fd, SIOCOUTQ, outq) as number, 'ioctl(SIOCOUTQ)', `fd ${fd}`)
   return outq[0]!
+}
+
+/**
+ * Asks that every recvmsg with a control buffer on this socket (or, set on a listener, on the
+ * connections it accepts) say who sent the data (see recvFd): SCM_PIDFD, a pidfd of the sender,
+ * where the kernel has SO_PASSPIDFD (Linux >= 6.5); else SCM_CREDENTIALS (SO_PASSCRED), its pid.
+ */
+export function passSender(fd: number): 'pidfd' | 'pid' {
+  const on = new Int32Array([1])
+  if ((c.setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, on, 4) as number) === 0) return 'pidfd'
+  const err = errno()
+  if (err !== ENOPROTOOPT) throw new SysError('setsockopt(SO_PASSPIDFD)', err)
+  check(c.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, on, 4) as number, 'setsockopt(SO_PASSCRED)')
+  return 'pid'
 }

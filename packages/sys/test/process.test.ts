@@ -1,7 +1,7 @@
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { pidfdOpen, peekExit, poll, close, POLLIN } from '../src/index.js'
+import { pidfdOpen, pidfdPids, pidfdSignal, peekExit, poll, close, POLLIN } from '../src/index.js'
 
 function waitExit(pid: number): void {
   const pidfd = pidfdOpen(pid)
@@ -28,4 +28,17 @@ t.test('peekExit: a killed child names its signal', async t => {
   waitExit(child.pid!)
   t.same(peekExit(child.pid!), { code: null, signal: 'SIGKILL' })
   await exited
+})
+
+t.test('pidfdSignal reaches exactly its process; pidfdPids reads its pids, null once it is gone', async t => {
+  const child = spawn('sleep', ['100'], { stdio: 'ignore' })
+  const pidfd = pidfdOpen(child.pid!)
+  t.teardown(() => close(pidfd))
+  t.same(pidfdPids(pidfd)?.[0], child.pid, 'our pid for it first')
+  const exited = once(child, 'exit')
+  t.equal(pidfdSignal(pidfd, 'SIGKILL'), true)
+  const [, signal] = await exited
+  t.equal(signal, 'SIGKILL')
+  t.equal(pidfdPids(pidfd), null, 'reaped: gone')
+  t.equal(pidfdSignal(pidfd, 'SIGKILL'), false, 'ESRCH: nothing else gets the signal')
 })

@@ -1,9 +1,12 @@
 import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdirSync, mkdtempSync, statSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   listenUnix, acceptOne, connectUnix, connectUnixAt, openPrivateDir, sendFd, recvFd, makePipe, writeAll, readFull, close, bytesQueued, waitReadable,
+  passSender, pidfdPids,
 } from '../src/index.js'
 
 t.test('UNIX socket 0600, fd passing with one byte, EOF', async t => {
@@ -32,8 +35,34 @@ t.test('UNIX socket 0600, fd passing with one byte, EOF', async t => {
   t.equal(tail[0], 9)
   close(client)
   waitReadable(server)
-  t.same(recvFd(server), { fd: null, byte: null }, 'EOF')
+  t.same(recvFd(server), { fd: null, byte: null, sender: null, senderPid: null }, 'EOF')
   for (const fd of [got.fd!, w, server, l]) close(fd)
+})
+
+t.test('passSender on the listener: each fd comes with a pidfd of the process that SENT it, not the one that connected', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'sys-sock-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const l = listenUnix(join(dir, 's.sock'))
+  t.equal(passSender(l), 'pidfd', 'Linux >= 6.5')
+  // As in a CRIU restore: we connect, a child that inherited the socket sends (the restored task).
+  const client = connectUnix(join(dir, 's.sock'))
+  const sys = new URL('../src/index.js', import.meta.url).href
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `import { sendFd } from '${sys}'; sendFd(3, 0); process.stdin.resume()`],
+    { stdio: ['pipe', 'ignore', 'inherit', client] })
+  const server = acceptOne(l)
+  waitReadable(server)
+  const got = recvFd(server)
+  t.type(got.fd, 'number')
+  t.type(got.sender, 'number')
+  t.equal(pidfdPids(got.sender!)?.[0], child.pid, 'the sender is the child')
+  const exited = once(child, 'exit')
+  child.stdin!.end()
+  await exited
+  t.equal(pidfdPids(got.sender!), null, 'once it has exited, its pidfd says so (and names no other process)')
+  close(client)
+  waitReadable(server)
+  t.same(recvFd(server), { fd: null, byte: null, sender: null, senderPid: null }, 'EOF')
+  for (const fd of [got.fd!, got.sender!, server, l]) close(fd)
 })
 
 t.test('a socket path longer than sun_path: connect refuses it clearly, the dir-fd calls reach it', async t => {

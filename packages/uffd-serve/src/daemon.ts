@@ -9,7 +9,9 @@ import type { PollRequest } from '@criu-pipes/sys'
 import { PAGE_SIZE } from '@criu-pipes/criu-image'
 import { MAX_CHUNK } from './chunk.js'
 import { handleMessage } from './events.js'
+import { RestoredTree } from './fail-stop.js'
 import { RestoreChannel, RestoreProtocolError } from './handshake.js'
+import type { Sender } from './handshake.js'
 import type { ImageSet } from './images.js'
 import { LazyProcess } from './lazy-process.js'
 import type { Log } from './log.js'
@@ -44,9 +46,9 @@ export interface DaemonOptions {
   /**
    * Called when the daemon fails while processes still owe pages, BEFORE their uffds are closed
    * (from then on the kernel would answer their faults with zero pages). Returns the error to
-   * throw instead (fail-stop.ts kills the restored tree here).
+   * throw instead (fail-stop.ts kills `tree`, the processes of this restore, here).
    */
-  onFailure?: (err: Error, owed: OwedPages[]) => Error
+  onFailure?: (err: Error, owed: OwedPages[], tree: RestoredTree) => Error
 }
 
 /** A process that still misses pages when the daemon stops. */
@@ -62,6 +64,8 @@ export class Daemon {
   private readonly buf: Region
   private readonly msgBuf = Buffer.alloc(UFFD_MSG_SIZE * MSGS_PER_READ)
   private readonly seenPids = new Set<number>()
+  /** Pidfds of the tasks that sent their uffds: all that fail-stop may signal. */
+  private readonly tree = new RestoredTree()
   private stalled = false
   private readonly t0 = process.hrtime.bigint()
   private tFtsr = 0n
@@ -92,9 +96,10 @@ export class Daemon {
       }
     } catch (e) {
       const owed = this.live.filter((p) => !p.gone && p.owed > 0).map((p) => ({ pid: p.pid, pages: p.owed }))
-      if (owed.length > 0 && this.opts.onFailure !== undefined) throw this.opts.onFailure(e as Error, owed)
+      if (owed.length > 0 && this.opts.onFailure !== undefined) throw this.opts.onFailure(e as Error, owed, this.tree)
       throw e
     } finally {
+      this.tree.close()
       this.buf.unmap()
       for (const p of this.live) p.close()
       closeQuietly(this.channel.fd)
@@ -227,7 +232,7 @@ export class Daemon {
     for (const m of this.channel.drain()) {
       switch (m.kind) {
         case 'task':
-          this.addTask(m.pid, m.uffd)
+          this.addTask(m.pid, m.uffd, m.sender)
           break
         case 'zombie':
           this.log.debug(`Zombie PID: ${m.pid}`)
@@ -244,10 +249,11 @@ export class Daemon {
     }
   }
 
-  private addTask(pid: number, uffd: number): void {
+  private addTask(pid: number, uffd: number, sender: Sender): void {
     const task = this.images.tasks.get(pid)
     if (task === undefined || this.seenPids.has(pid)) {
       closeQuietly(uffd)
+      if (sender.pidfd !== null) closeQuietly(sender.pidfd)
       throw new RestoreProtocolError(
         this.seenPids.has(pid)
           ? `criu restore sent pid ${pid} twice`
@@ -255,6 +261,7 @@ export class Daemon {
       )
     }
     this.seenPids.add(pid)
+    this.tree.adopt(pid, uffd, sender)
     const p = new LazyProcess(pid, uffd, new LazyRanges(task.lazy), task.lazyPages)
     this.log.debug(`Received PID: ${pid}, uffd: ${uffd}`)
     this.log.debug(`${p.label}: Found ${task.lazyPages} pages to be handled by UFFD`)

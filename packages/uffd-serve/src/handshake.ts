@@ -3,15 +3,16 @@
 //   per pstree task, in any order:  int32 pid, then one byte 0x00 carrying the uffd (SCM_RIGHTS)
 //                                   or int32 -pid and nothing else for a zombie
 //   then u32 "FTSR" once every task is restored, then EOF.
-// Sizes are read exactly: the byte that carries an fd must be read by recvmsg, not by read.
-import { POLLIN, readSome, recvFd, setNonBlocking, waitFd } from '@criu-pipes/sys'
+// Sizes are read exactly: the byte that carries an fd must be read by recvmsg, not by read. That
+// byte also brings, as the listener asks (listen.ts), who sent it: a pidfd, or a pid (fail-stop.ts).
+import { POLLIN, closeQuietly, readSome, recvFd, setNonBlocking, waitFd } from '@criu-pipes/sys'
 
 /** LAZY_PAGES_RESTORE_FINISHED, "ReSTore Finished" read as a little-endian u32. */
 export const RESTORE_FINISHED = 0x52535446
 const INT32_SIZE = 4
 
 export type RestoreMessage =
-  | { kind: 'task'; pid: number; uffd: number }
+  | { kind: 'task'; pid: number; uffd: number; sender: Sender }
   | { kind: 'zombie'; pid: number }
   | { kind: 'finished' }
   | { kind: 'eof' }
@@ -22,6 +23,12 @@ export class RestoreProtocolError extends Error {
     super(message)
     this.name = 'RestoreProtocolError'
   }
+}
+
+/** Who sent a uffd (recvFd): the kernel's pidfd of that task, or its pid, or neither. */
+export interface Sender {
+  pidfd: number | null
+  pid: number | null
 }
 
 type State = 'pid' | 'uffd' | 'marker' | 'finished' | 'closed'
@@ -108,11 +115,14 @@ export class RestoreChannel {
       }
       case 'uffd': {
         if ((waitFd(this.fd, POLLIN, 0) & POLLIN) === 0) return null
-        const { fd, byte } = recvFd(this.fd)
+        const { fd, byte, sender, senderPid } = recvFd(this.fd)
         if (byte === null) return this.eof()
-        if (fd === null) throw new RestoreProtocolError(`criu restore sent pid ${this.pid} without a uffd`)
+        if (fd === null) {
+          if (sender !== null) closeQuietly(sender)
+          throw new RestoreProtocolError(`criu restore sent pid ${this.pid} without a uffd`)
+        }
         this.countRecord()
-        return { kind: 'task', pid: this.pid, uffd: fd }
+        return { kind: 'task', pid: this.pid, uffd: fd, sender: { pidfd: sender, pid: senderPid } }
       }
       case 'marker':
       case 'finished': {

@@ -27,8 +27,6 @@ export interface ImageSet {
   label: string
   /** pstree.img entries: how many (pid, uffd) records the restore will send, zombies included. */
   taskCount: number
-  /** Every pid of pstree.img, zombies included. */
-  pids: number[]
   /** Tasks with a pagemap, by the pid in the images. */
   tasks: Map<number, TaskImages>
 }
@@ -62,5 +60,5 @@ export function loadImageSet(dir: string, label = dir): ImageSet {
   for (const { pid } of pstree) {
     if (existsSync(join(dir, `pagemap-${pid}.img`))) tasks.set(pid, loadTask(dir, pid))
   }
-  return { dir, label, taskCount: pstree.length, pids: pstree.map((e) => e.pid), tasks }
+  return { dir, label, taskCount: pstree.length, tasks }
 }

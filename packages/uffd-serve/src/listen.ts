@@ -1,6 +1,6 @@
 // The daemon's side of lazy-pages.socket: CRIU's restore connect()s to the RELATIVE name
 // "lazy-pages.socket" from inside its work dir, so we must listen on exactly that file.
-import { close, writeAll } from '@criu-pipes/sys'
+import { close, passSender, writeAll } from '@criu-pipes/sys'
 import { ServerSocket } from '@criu-pipes/sys'
 
 export const LAZY_PAGES_SOCKET = 'lazy-pages.socket'
@@ -10,10 +10,18 @@ const BACKLOG = 10
 /**
  * Listens on lazy-pages.socket in the work dir open at `workDirFd` (checked by openPrivateDir):
  * a live socket there is refused, a stale one replaced. Bound through /proc/self/fd, so a work
- * dir too deep for sun_path needs no chdir().
+ * dir too deep for sun_path needs no chdir(). The connection accepted says who sent each uffd
+ * (SCM_PIDFD; before Linux 6.5, SCM_CREDENTIALS): fail-stop signals only those (fail-stop.ts).
  */
 export function listenLazySocket(workDirFd: number, workDir: string): ServerSocket {
-  return ServerSocket.listen(workDirFd, LAZY_PAGES_SOCKET, workDir, BACKLOG)
+  const listener = ServerSocket.listen(workDirFd, LAZY_PAGES_SOCKET, workDir, BACKLOG)
+  try {
+    passSender(listener.fd) // set before any connect: the accepted socket inherits it
+  } catch (e) {
+    listener.close()
+    throw e
+  }
+  return listener
 }
 
 /** --status-fd: one \0 byte ("ready"), then close, as CRIU's status_ready() and zdtm expect. */

@@ -13,10 +13,9 @@ import type { Log } from './log.js'
 import type { Options } from './options.js'
 import type { PageSource } from './page-source.js'
 import { PageServerSource } from './page-server-source.js'
-import { killRestoredTree } from './fail-stop.js'
+import type { RestoredTree } from './fail-stop.js'
 import { StreamSource } from './stream-source.js'
 import type { OwedPages } from './daemon.js'
-import type { ImageSet } from './images.js'
 
 /** How long the feeder may take to say hello (an ssh login included). */
 const HELLO_TIMEOUT_MS = 60_000
@@ -75,7 +74,7 @@ async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log
       listener.close()
     }
     const channel = new RestoreChannel(conn, images.taskCount)
-    const onFailure = (err: Error, owed: OwedPages[]): Error => failStop(err, owed, images, opts, log)
+    const onFailure = (err: Error, owed: OwedPages[], tree: RestoredTree): Error => failStop(err, owed, tree, opts, log)
     const stats = new Daemon(channel, images, source, log, { maxPushRate: opts.maxPushRate, onFailure }).run()
     ok = true
     return stats
@@ -98,14 +97,15 @@ async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log
  * restored tree is killed now, before those uffds close and the kernel starts answering faults
  * with zero pages (fail-stop.ts); --on-source-loss=zero leaves it running, as CRIU would.
  */
-function failStop(err: Error, owed: OwedPages[], images: ImageSet, opts: Options, log: Log): Error {
+function failStop(err: Error, owed: OwedPages[], tree: RestoredTree, opts: Options, log: Log): Error {
   const pages = owed.reduce((n, o) => n + o.pages, 0)
   const cause = err.message.replace(/\s*\n\s*/g, ' ')
   if (opts.onSourceLoss === 'zero') {
     return new Error(`${cause}; --on-source-loss=zero: the restored tree runs on and reads zero pages where ${pages} pages were owed`)
   }
-  const killed = killRestoredTree(owed.map((o) => o.pid), images.pids)
-  log.debug(`fail-stop: SIGKILL ${killed.join(' ') || '(nothing found)'}`)
+  const { killed, unproven } = tree.kill()
+  log.debug(`fail-stop: SIGKILLed ${killed}; not proven ours: ${unproven.join(', ') || 'none'}`)
+  const spared = unproven.length === 0 ? '' : `; not signalled, as not proven to be this restore's: ${unproven.join(', ')}`
   return new Error(`${cause}; ${pages} pages were still owed, so the restored tree was killed ` +
-    `(${killed.length} process${killed.length === 1 ? '' : 'es'}) rather than left to read zero pages (--on-source-loss=zero keeps it)`)
+    `(${killed} process${killed === 1 ? '' : 'es'}) rather than left to read zero pages (--on-source-loss=zero keeps it)${spared}`)
 }
