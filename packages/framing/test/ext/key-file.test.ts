@@ -21,7 +21,12 @@ t.test('a key file is 32 bytes only we can read; anything another user could tou
     ['in a world-writable directory', () => {
       const d = join(dir, 'open'); mkdirSync(d); chmodSync(d, 0o777)
       const p = join(d, 'k'); writeFileSync(p, key, { mode: 0o600 }); return p
-    }, /directory is writable by other users/],
+    }, /open is writable by every user \(mode 777\): refusing to use it/],
+    ['in a private directory below one others may write to', () => {
+      const d = join(dir, 'shared'); mkdirSync(d); chmodSync(d, 0o775)
+      const sub = join(d, 'sub'); mkdirSync(sub, { mode: 0o700 })
+      const p = join(sub, 'k'); writeFileSync(p, key, { mode: 0o600 }); return p
+    }, /shared above it is writable by others \(mode 775\)/],
   ]
   for (const [what, make, pattern] of cases) {
     t.throws(() => readKeyFile(make()), { name: 'KeyFileError', message: pattern }, what)
