@@ -40,7 +40,9 @@ t.test('an index directory another user controls is refused before anything is c
   // The capture fails after CRIU connected (the shard consumer dies); meanwhile the user swaps
   // the directory for a symlink into root's.
   const a = await startShell(`${bin('img-split')} -D ${dir}/ck --index-out ${theirs}/sub/x.idx -p 3 3>${dir}/pa | head -c 1000 > /dev/null`)
-  const started = await Promise.race([waitFor('socket-init', progressHas(join(dir, 'pa'), 'socket-init')).then(() => true), a.done.then(() => false)])
+  let exited = false
+  void a.done.then(() => { exited = true })
+  const started = await waitFor('socket-init or exit', () => progressHas(join(dir, 'pa'), 'socket-init')() ?? (exited ? false : undefined))
   if (started) {
     t.equal(user.run(`mv ${theirs}/sub ${theirs}/old && ln -s ${secret} ${theirs}/sub`), 0, 'the user swaps the directory')
     try { dump(join(dir, 'ck')) } catch { /* the capture is gone */ }
