@@ -5,7 +5,7 @@
 // remove our key there) and the key is opened through its fd.
 import { closeSync, fstatSync, readSync } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
-import { O_RDONLY, SysError, closeQuietly, openAt, openPrivateDir } from '@criu-pipes/sys'
+import { O_NONBLOCK, O_RDONLY, SysError, closeQuietly, openAt, openPrivateDir } from '@criu-pipes/sys'
 import { KEY_BYTES } from './seal.js'
 
 const GROUP_OTHER = 0o077
@@ -22,7 +22,8 @@ export function readKeyFile(path: string): Buffer {
   let dirFd = -1
   try {
     dirFd = openPrivateDir(dirname(abs), { sticky: true })
-    fd = openAt(dirFd, basename(abs), O_RDONLY, 0, abs)
+    // O_NONBLOCK: a FIFO planted at the name (in /tmp, say) is refused below, not waited on in open.
+    fd = openAt(dirFd, basename(abs), O_RDONLY | O_NONBLOCK, 0, abs)
   } catch (e) {
     throw new KeyFileError(`key file ${path}: ${e instanceof SysError && e.errno === ELOOP ? 'is a symlink' : (e as Error).message}`)
   } finally {
