@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
 import {
   ContentWriter, ExtWriter, IndexWriter, ShardWriter, readIndex, type ExtWriteOptions,
 } from '../src/index.js'
@@ -145,6 +146,8 @@ t.test('the index file: never overwritten nor followed, refused when damaged or 
   t.throws(() => readIndex(join(dir, 'bad.idx')), /checksum does not match/)
   chmodSync(path, 0o666)
   t.throws(() => readIndex(path), /lets other users write it/)
+  execFileSync('mkfifo', ['-m', '600', join(dir, 'fifo.idx')])
+  t.throws(() => readIndex(join(dir, 'fifo.idx')), /not a regular file/, 'a FIFO is refused, not waited on')
   t.end()
 })
 

@@ -133,7 +133,8 @@ export interface ContentIndex {
 export function openPrivate(path: string, what: string): number {
   let fd: number
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    // O_NONBLOCK: a FIFO at the name is refused below (not a regular file), not waited on here.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   } catch (e) {
     throw new FramingError(`${what} ${path}: ${(e as NodeJS.ErrnoException).code === 'ELOOP' ? 'it is a symbolic link' : (e as Error).message}`)
   }
