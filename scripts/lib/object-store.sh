@@ -93,13 +93,37 @@ ci_job() {
   TWO_HOSTS_DIR="" store_up >/dev/null
 }
 
+# The workspace ci-checkpoint.sh ran in (lib.sh's work dir there), recreated by ci-restore.sh at
+# the same path: CRIU restores the program and its open log by path. Nothing else is accepted.
+CI_WORKSPACE_RE='^/tmp/criu-pipes-ci-checkpoint\.[A-Za-z0-9]{6}$'
+
+# unpack_workspace TAR DIR: ci-checkpoint.sh's workspace.tar (an object from the bucket: whoever
+# may write the prefix made it) into DIR, a directory of ours. Only the two regular files memhog
+# and app.log, relative names, are taken; any other member (an absolute path, `..`, a link, a
+# device, a second copy) refuses the whole archive before anything is written. Extracted without
+# the archive's owner, and without setuid/setgid/sticky bits or group/other write (the archive's
+# other mode bits are kept: CRIU checks a restored file's mode).
+unpack_workspace() {
+  local tar=$1 dir=$2 names types
+  names=$(tar -tf "$tar") || { echo "$tar: not a tar archive" >&2; return 1; }
+  types=$(tar -tvf "$tar" | cut -c1 | sort -u) || return 1
+  if [ "$names" != $'memhog\napp.log' ] || [ "$types" != - ]; then
+    echo "$tar: not the workspace ci-checkpoint.sh makes (exactly the regular files memhog and app.log)" >&2
+    return 1
+  fi
+  tar -C "$dir" -xf "$tar" --no-same-owner --no-same-permissions memhog app.log || return 1
+  chmod a-st,go-w "$dir/memhog" "$dir/app.log"
+}
+
 # The filters: `sh -c` commands that img-split/img-buffer run once per shard with $SHARD set.
-# URL is s3://BUCKET/PREFIX; rclone names it criupipes:BUCKET/PREFIX.
+# The URL (s3://BUCKET/PREFIX; rclone names it criupipes:BUCKET/PREFIX) is never pasted into
+# them: it comes from the job's command line, and `sh -c` would run whatever `$(...)` it holds.
+# It reaches them as S3_URL in img-split's/img-buffer's environment (S3_URL=URL img-split ...).
 upload_filter() {
-  if [ "$S3_CLIENT" = rclone ]; then echo "$RCLONE rcat criupipes:${1#s3://}/\$SHARD"; else echo "$S3_CP - $1/\$SHARD"; fi
+  if [ "$S3_CLIENT" = rclone ]; then echo "$RCLONE rcat \"criupipes:\${S3_URL#s3://}/\$SHARD\""; else echo "$S3_CP - \"\$S3_URL/\$SHARD\""; fi
 }
 download_filter() {
-  if [ "$S3_CLIENT" = rclone ]; then echo "$RCLONE cat criupipes:${1#s3://}/\$SHARD"; else echo "$S3_CP $1/\$SHARD -"; fi
+  if [ "$S3_CLIENT" = rclone ]; then echo "$RCLONE cat \"criupipes:\${S3_URL#s3://}/\$SHARD\""; else echo "$S3_CP \"\$S3_URL/\$SHARD\" -"; fi
 }
 
 checkpoint_to_s3() {
@@ -107,8 +131,8 @@ checkpoint_to_s3() {
   rm -rf "$dir" && mkdir -p "$dir"
   local -a extra=()
   [ -z "$CRIU_PIPES_COMPRESS" ] || extra=(--compress "$CRIU_PIPES_COMPRESS")
-  echo "img-split -D $dir -n $n ${extra[*]:+${extra[*]} }--filter '$(upload_filter "$url")'"
-  "${SRC[@]}" img-split -D "$dir" -n "$n" "${extra[@]}" --filter "$(upload_filter "$url")" &
+  echo "S3_URL=$url img-split -D $dir -n $n ${extra[*]:+${extra[*]} }--filter '$(upload_filter)'"
+  S3_URL=$url "${SRC[@]}" img-split -D "$dir" -n "$n" "${extra[@]}" --filter "$(upload_filter)" &
   split=$!
   scenario_pids+=("$split")
   wait_for "[ -S $dir/streamer-capture.sock ] || ! kill -0 $split 2>/dev/null" "img-split's socket"
@@ -129,8 +153,8 @@ checkpoint_to_s3() {
 restore_from_s3() {
   local n=$1 url=$2 dir=$work/serve buffer criu_pid rc=0
   mkdir -p "$dir"
-  echo "img-buffer -D $dir -n $n --filter '$(download_filter "$url")'${DST[*]:+   (on the destination)}"
-  "${DST[@]}" img-buffer -D "$dir" -n "$n" --filter "$(download_filter "$url")" &
+  echo "S3_URL=$url img-buffer -D $dir -n $n --filter '$(download_filter)'${DST[*]:+   (on the destination)}"
+  S3_URL=$url "${DST[@]}" img-buffer -D "$dir" -n "$n" --filter "$(download_filter)" &
   buffer=$!
   scenario_pids+=("$buffer")
   wait_for "[ -S $dir/streamer-serve.sock ] || ! kill -0 $buffer 2>/dev/null" "img-buffer's socket"

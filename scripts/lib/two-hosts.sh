@@ -174,6 +174,33 @@ two_hosts_down() {
   TWO_HOSTS_DIR=""
 }
 
+# What `up` names its dir (mktemp in /tmp: TWO_HOSTS_PREFIX, at most 6 characters, then 6 random).
+TWO_HOSTS_DIR_RE='^/tmp/[A-Za-z0-9_.-]{1,6}-two-hosts\.[A-Za-z0-9]{6}$'
+
+# two_hosts_load DIR: the variables of the run whose dir is DIR, from DIR/env, for `down` in
+# another process. `down` kills processes, deletes namespaces and removes a directory, all named
+# in that file: it is read only from a dir of ours that nobody else may write (/tmp is sticky, so
+# nobody else can rename it either), and parsed, never sourced: one `export TWO_HOSTS_X=VALUE`
+# line per variable `up` writes, plain values only, TWO_HOSTS_DIR being DIR itself.
+two_hosts_load() {
+  local dir=$1 uid mode line name value
+  [[ $dir =~ $TWO_HOSTS_DIR_RE ]] || { two_hosts_err "down: $dir is not a two-hosts dir"; return 2; }
+  [ -d "$dir" ] && [ ! -L "$dir" ] || { two_hosts_err "down: $dir is not a directory"; return 2; }
+  read -r uid mode < <(stat -c '%u %a' -- "$dir")
+  [ "$uid" = "$(id -u)" ] && (( (8#$mode & 8#022) == 0 )) ||
+    { two_hosts_err "down: $dir belongs to uid $uid, mode $mode: not a dir of ours only we can write; refusing to use it"; return 2; }
+  [ -f "$dir/env" ] && [ ! -L "$dir/env" ] || { two_hosts_err "down: $dir/env is missing or not a regular file"; return 2; }
+  TWO_HOSTS_DIR="" TWO_HOSTS_SRC_NS="" TWO_HOSTS_DST_NS=""
+  while IFS= read -r line; do
+    [[ $line =~ ^export\ (TWO_HOSTS_(DIR|SRC_NS|DST_NS|SRC_IF|DST_IF|SRC_ADDR|DST_ADDR|SSH_CONFIG))=([A-Za-z0-9_./:-]+)$ ]] ||
+      { two_hosts_err "down: $dir/env is not one two-hosts.sh up writes"; TWO_HOSTS_DIR=""; return 2; }
+    name=${BASH_REMATCH[1]} value=${BASH_REMATCH[3]}
+    printf -v "$name" '%s' "$value"
+  done < "$dir/env"
+  [ "$TWO_HOSTS_DIR" = "$dir" ] && [ -n "$TWO_HOSTS_SRC_NS" ] && [ -n "$TWO_HOSTS_DST_NS" ] ||
+    { two_hosts_err "down: $dir/env is not one two-hosts.sh up writes"; TWO_HOSTS_DIR=""; return 2; }
+}
+
 # Run as a script: `up` prints the variables for eval, `down DIR` takes that run down.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -euo pipefail
@@ -181,10 +208,9 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     up) shift; two_hosts_up "$@" >&2; two_hosts_env ;;
     down)
       dir=${2:?usage: two-hosts.sh down TWO_HOSTS_DIR}
-      case $dir in /tmp/*-two-hosts.*) ;; *) two_hosts_err "down: $dir is not a two-hosts dir"; exit 2 ;; esac
-      [ -f "$dir/env" ] || exit 0
-      # shellcheck disable=SC1091
-      source "$dir/env"
+      [[ $dir =~ $TWO_HOSTS_DIR_RE ]] || { two_hosts_err "down: $dir is not a two-hosts dir"; exit 2; }
+      [ -e "$dir" ] || [ -L "$dir" ] || exit 0 # down already
+      two_hosts_load "$dir" || exit 2
       two_hosts_down ;;
     *) echo "usage: $TWO_HOSTS_SELF up [--rate RATE] | down TWO_HOSTS_DIR" >&2; exit 2 ;;
   esac

@@ -5,8 +5,8 @@
 #
 # The process (memhog, MIB MiB) runs in the job's workspace; once warm (every page verified) it
 # is checkpointed by `criu dump --stream` through img-split with SHARDS (default 2) parallel
-# uploaders (--filter 'aws s3 cp - s3://BUCKET/PREFIX/$SHARD'). Then the program and its open
-# log, which CRIU restores by path, go to PREFIX/workspace.tar, and last PREFIX/manifest (the
+# uploaders (--filter 'aws s3 cp - "$S3_URL/$SHARD"'). Then the program and its open log, which
+# CRIU restores by path, go to PREFIX/workspace.tar (names relative to the workspace), and last PREFIX/manifest (the
 # shard count, the workspace path, the pid): the manifest is the commit record, a checkpoint
 # without one is not restorable. The workspace is removed at the end, as a CI runner's would be.
 # Job 2 is ci-restore.sh, which needs only the same URL. Needs CRIU_PIPES_S3_ENDPOINT,
@@ -23,7 +23,7 @@ say "checkpoint to $JOB_URL/ with $SHARDS parallel uploaders"
 checkpoint_to_s3 "$SHARDS" "$JOB_URL" || { verify_workload "$WL_PID" "the process after the failed dump"; fail "the checkpoint failed; the process keeps running"; }
 
 say "the workspace and the manifest"
-tar -C / -cf - "${work#/}/memhog" "${work#/}/app.log" | $S3_CP - "$JOB_URL/workspace.tar" || fail "could not upload the workspace"
+tar -C "$work" -cf - memhog app.log | $S3_CP - "$JOB_URL/workspace.tar" || fail "could not upload the workspace"
 printf 'shards=%s\nworkspace=%s\npid=%s\n' "$SHARDS" "$work" "$WL_PID" | $S3_CP - "$JOB_URL/manifest" ||
   fail "could not upload the manifest"
 $AWS s3 ls "$JOB_URL/"

@@ -3,9 +3,10 @@
 // pages that were inserted (everything after them shifted), rewritten and copied; the refusals of
 // a reader that is given no base, a stream whose references it did not declare, and bad limits.
 import t, { type Test } from 'tap'
-import { chmodSync, closeSync, mkdirSync, openSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
 import {
   ContentWriter, ExtWriter, IndexWriter, ShardWriter, readIndex, type ExtWriteOptions,
 } from '../src/index.js'
@@ -145,5 +146,24 @@ t.test('the index file: never overwritten nor followed, refused when damaged or 
   t.throws(() => readIndex(join(dir, 'bad.idx')), /checksum does not match/)
   chmodSync(path, 0o666)
   t.throws(() => readIndex(path), /lets other users write it/)
+  execFileSync('mkfifo', ['-m', '600', join(dir, 'fifo.idx')])
+  t.throws(() => readIndex(join(dir, 'fifo.idx')), /not a regular file/, 'a FIFO is refused, not waited on')
+  t.end()
+})
+
+t.test('the index file is created only in a private directory, and an abort removes only the file it created', t => {
+  const dir = tmp(t)
+  const open = join(dir, 'open')
+  mkdirSync(open)
+  chmodSync(open, 0o777)
+  t.throws(() => IndexWriter.create(join(open, 'x.idx')), /index .*open\/x.idx: .*writable by every user/)
+  t.notOk(existsSync(join(open, 'x.idx')), 'nothing created there')
+  const path = join(dir, 'x.idx')
+  const w = IndexWriter.create(path)
+  renameSync(path, join(dir, 'moved.idx'))
+  writeFileSync(path, 'another file')
+  w.abort()
+  t.equal(readFileSync(path, 'utf8'), 'another file', 'the file now at the path is not ours: left alone')
+  t.ok(existsSync(join(dir, 'moved.idx')), 'ours was moved away by its owner: not chased')
   t.end()
 })

@@ -5,12 +5,20 @@
 // could move our socket aside and put theirs in its place, or swap a file under us.
 import { readlinkSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { AT_FDCWD, O_DIRECTORY, O_RDONLY, S_IFLNK, mkdirAt, openAt, pathAt, statAt, statFd } from './at.js'
+import { AT_FDCWD, O_DIRECTORY, O_RDONLY, S_IFLNK, mkdirAt, openAt, pathAt, statAt, statFd, type FileStat } from './at.js'
 import { c, errno } from './libc.js'
 import { EEXIST, ENOENT, O_CLOEXEC } from './constants.js'
 import { SysError } from './errors.js'
 
-/** Group- or world-writable: someone else may add, remove or rename entries (sticky bit or not). */
+/**
+ * Group- or world-writable: someone else may add, remove or rename entries (sticky bit or not).
+ * Group write counts for group 0 too: only uid 0 is root. Membership of gid 0 grants no
+ * privilege, and it is handed to unprivileged users on purpose (OpenShift runs containers as an
+ * arbitrary uid in gid 0, with their directories made group-0-writable for exactly that uid);
+ * Debian gives gid 0 to nobody and makes no directory root:root group-writable (the shared ones
+ * use their own groups: /var/local root:staff, /var/mail root:mail), and sshd's StrictModes
+ * refuses any group-writable directory the same way.
+ */
 const OTHERS_WRITE = 0o022
 /** The sticky bit: in a shared directory (/tmp) only an entry's owner may rename or remove it. */
 const S_ISVTX = 0o1000
@@ -90,7 +98,7 @@ export function checkPrivateDir(fd: number, path: string, sticky = false): void 
     throw new UntrustedDirError(`${path} belongs to uid ${st.uid}, not to root or uid ${euid}: refusing to use it`)
   }
   if (st.mode & OTHERS_WRITE && !(sticky && st.mode & S_ISVTX)) {
-    throw new UntrustedDirError(`${path} is writable by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)}): refusing to use it`)
+    throw new UntrustedDirError(`${path} is writable by ${writers(st)} (mode ${(st.mode & 0o7777).toString(8)}): refusing to use it`)
   }
   // The directory's real path (no symlinks), from the fd: then each parent, up to /.
   let dir = readlinkSync(pathAt(fd))
@@ -101,12 +109,15 @@ export function checkPrivateDir(fd: number, path: string, sticky = false): void 
     const foreign = up.uid !== 0 && up.uid !== euid
     if (foreign || (up.mode & OTHERS_WRITE && !(up.mode & S_ISVTX))) {
       throw new UntrustedDirError(
-        `${path}: ${dir} above it ${foreign ? `belongs to uid ${up.uid}` : `is writable by others (mode ${(up.mode & 0o7777).toString(8)})`}, ` +
+        `${path}: ${dir} above it ${foreign ? `belongs to uid ${up.uid}` : `is writable by ${writers(up)} (mode ${(up.mode & 0o7777).toString(8)})`}, ` +
           'so another user could put another directory in its place: refusing to use it',
       )
     }
   }
 }
+
+/** Who besides the owner may write a directory with OTHERS_WRITE bits: named in refusals. */
+const writers = (st: FileStat): string => (st.mode & 0o002 ? 'every user' : `its group, gid ${st.gid}`)
 
 /** Makes `abs` under its parent (made first if missing), then opens and checks what is there. */
 function createPrivateDir(abs: string): number {

@@ -36,14 +36,16 @@ t.test('refused: owned by another user, group- or world-writable, a symlink, not
   mkdirSync(shared)
   chmodSync(shared, 0o777)
   mkdirSync(join(shared, 'mine'), { mode: 0o700 })
-  t.throws(() => openPrivateDir(join(shared, 'mine')), /above it is writable by others \(mode 777\)/)
+  t.throws(() => openPrivateDir(join(shared, 'mine')), /above it is writable by every user \(mode 777\)/)
   chmodSync(shared, 0o1777) // sticky, as /tmp: nobody else may rename our entry
   close(openPrivateDir(join(shared, 'mine')))
   close(openPrivateDir(join(shared, 'new'), { create: true }))
-  for (const [mode, who] of [[0o770, 'its group'], [0o777, 'every user'], [0o1777, 'every user']] as const) {
+  // Group 0 is no exception: membership of gid 0 is not root (see OTHERS_WRITE).
+  for (const [mode, who] of [[0o770, 'its group, gid 0'], [0o777, 'every user'], [0o1777, 'every user']] as const) {
     const d = join(base, `m${mode.toString(8)}`)
     mkdirSync(d)
     chmodSync(d, mode)
+    chownSync(d, 0, 0)
     t.throws(() => openPrivateDir(d), { message: new RegExp(`writable by ${who} \\(mode ${mode.toString(8)}\\)`) })
   }
   const real = join(base, 'real')

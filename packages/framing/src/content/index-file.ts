@@ -5,10 +5,14 @@
 //   "CRPIDX\0\1" | u32 page size | entries: [16-byte hash][u32 file][u32 page] x N
 //   | files: [u16 length][name] x F | footer: u64 files offset, u32 F, u32 0, u64 N, u64 XXH64 of
 //   everything before it.
-// Trust model: written only into a file created here (O_EXCL|O_NOFOLLOW, 0600), removed again if
-// the capture fails; read only from a regular file of ours that no other user may write.
-import { closeSync, constants, fstatSync, openSync, readSync, unlinkSync, writeSync, fsyncSync } from 'node:fs'
+// Trust model: written only into a file created here (O_EXCL|O_NOFOLLOW, 0600) in a directory that
+// passes the private-directory rule, held by fd; removed again, through that fd and only if the
+// name still holds our file, if the capture fails or the process exits first (a signal while
+// waiting for CRIU); read only from a regular file of ours that no other user may write.
+import { closeSync, constants, fstatSync, openSync, readSync, writeSync, fsyncSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { basename, dirname, resolve } from 'node:path'
+import { EEXIST, O_CREAT, O_EXCL, O_WRONLY, SysError, UntrustedFileError, closeQuietly, openPrivateDir, openPrivateFile, statAt, statFd, unlinkAt } from '@criu-pipes/sys'
 import { FramingError } from '../errors.js'
 import { checkFileName } from '../names.js'
 import { CONTENT_CHUNK, REF_HASH_BYTES } from '../ext/limits.js'
@@ -22,7 +26,6 @@ export const ENTRY_BYTES = REF_HASH_BYTES + 8
 const FOOTER_BYTES = 32
 // Entries are gathered in blocks this large (memory grows with the image: 24 bytes a page).
 const BLOCK = 1 << 20
-const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
 
 export class IndexWriter {
   private readonly blocks: Buffer[] = []
@@ -31,16 +34,33 @@ export class IndexWriter {
   private readonly files = new Map<string, number>()
   count = 0
   private done = false
+  /** The file we created: only this inode is ever removed from the directory. */
+  private readonly ino: bigint
+  private readonly onExit = (): void => this.abort()
 
-  private constructor(readonly path: string, private readonly fd: number) {}
+  private constructor(readonly path: string, private readonly dirFd: number, private readonly fd: number) {
+    this.ino = statFd(fd).ino
+    process.once('exit', this.onExit)
+  }
 
-  /** Creates FILE now, so a bad path fails before CRIU starts; never an existing file or a symlink. */
+  /**
+   * Creates FILE now, so a bad path fails before CRIU starts; never an existing file or a symlink,
+   * never in a directory another user could swap (a sticky one, /tmp, is fine: our entry stays ours).
+   */
   static create(path: string): IndexWriter {
+    const abs = resolve(path)
+    let dirFd: number
     try {
-      return new IndexWriter(path, openSync(path, CREATE, 0o600))
+      dirFd = openPrivateDir(dirname(abs), { sticky: true })
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code
-      const why = code === 'EEXIST' ? 'it exists (an index is never overwritten)' : code === 'ELOOP' ? 'it is a symbolic link' : (e as Error).message
+      throw new FramingError(`index ${path}: ${(e as Error).message}`)
+    }
+    try {
+      return new IndexWriter(path, dirFd, openPrivateFile(abs, O_WRONLY | O_CREAT | O_EXCL, 0o600, { fd: dirFd, path: dirname(abs) }))
+    } catch (e) {
+      closeQuietly(dirFd)
+      const why = e instanceof SysError && e.errno === EEXIST ? 'it exists (an index is never overwritten)'
+        : e instanceof UntrustedFileError ? 'it is a symbolic link or not a regular file' : (e as Error).message
       throw new FramingError(`index ${path}: ${why}`)
     }
   }
@@ -79,16 +99,24 @@ export class IndexWriter {
     footer.writeBigUInt64LE(sum.digest(), 24)
     for (const p of [...parts, footer]) for (let off = 0; off < p.length;) off += writeSync(this.fd, p, off)
     fsyncSync(this.fd)
-    closeSync(this.fd)
-    this.done = true
+    this.release()
   }
 
-  /** The capture failed: no index is left behind. */
+  /** The capture failed, or the process is exiting before it ended: no index is left behind. */
   abort(): void {
     if (this.done) return
+    const name = basename(resolve(this.path))
+    try {
+      if (statAt(this.dirFd, name)?.ino === this.ino) unlinkAt(this.dirFd, name)
+    } catch { /* gone already, or no longer ours to remove */ }
+    this.release()
+  }
+
+  private release(): void {
     this.done = true
+    process.off('exit', this.onExit)
     closeSync(this.fd)
-    try { unlinkSync(this.path) } catch { /* already gone */ }
+    closeQuietly(this.dirFd)
   }
 }
 
@@ -105,7 +133,8 @@ export interface ContentIndex {
 export function openPrivate(path: string, what: string): number {
   let fd: number
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    // O_NONBLOCK: a FIFO at the name is refused below (not a regular file), not waited on here.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   } catch (e) {
     throw new FramingError(`${what} ${path}: ${(e as NodeJS.ErrnoException).code === 'ELOOP' ? 'it is a symbolic link' : (e as Error).message}`)
   }

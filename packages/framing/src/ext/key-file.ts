@@ -1,13 +1,15 @@
 // --encrypt/--decrypt KEYFILE: 32 raw bytes. The trust model: a key another user could read is
-// no secret, and one another user could write (or swap, through the directory) is not ours; both
-// are refused, as is a symlink.
-import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+// no secret, and one another user could write (or swap, through its directory or any above it)
+// is not ours; both are refused, as is a symlink. The directory passes the same rule as every
+// other (private-dir.ts; a sticky one such as /tmp is accepted, since nobody else may rename or
+// remove our key there) and the key is opened through its fd.
+import { closeSync, fstatSync, readSync } from 'node:fs'
+import { basename, dirname, resolve } from 'node:path'
+import { O_NONBLOCK, O_RDONLY, SysError, closeQuietly, openAt, openPrivateDir } from '@criu-pipes/sys'
 import { KEY_BYTES } from './seal.js'
 
 const GROUP_OTHER = 0o077
-const GROUP_OTHER_WRITE = 0o022
-const STICKY = 0o1000
+const ELOOP = 40
 
 export class KeyFileError extends Error {
   override name = 'KeyFileError'
@@ -15,15 +17,17 @@ export class KeyFileError extends Error {
 
 export function readKeyFile(path: string): Buffer {
   const uid = process.geteuid?.() ?? 0
-  const dir = statSync(dirname(resolve(path)))
-  if ((dir.mode & GROUP_OTHER_WRITE) && !(dir.mode & STICKY)) {
-    throw new KeyFileError(`key file ${path}: its directory is writable by other users`)
-  }
+  const abs = resolve(path)
   let fd: number
+  let dirFd = -1
   try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+    dirFd = openPrivateDir(dirname(abs), { sticky: true })
+    // O_NONBLOCK: a FIFO planted at the name (in /tmp, say) is refused below, not waited on in open.
+    fd = openAt(dirFd, basename(abs), O_RDONLY | O_NONBLOCK, 0, abs)
   } catch (e) {
-    throw new KeyFileError(`key file ${path}: ${(e as NodeJS.ErrnoException).code === 'ELOOP' ? 'is a symlink' : (e as Error).message}`)
+    throw new KeyFileError(`key file ${path}: ${e instanceof SysError && e.errno === ELOOP ? 'is a symlink' : (e as Error).message}`)
+  } finally {
+    if (dirFd >= 0) closeQuietly(dirFd)
   }
   try {
     const st = fstatSync(fd)
