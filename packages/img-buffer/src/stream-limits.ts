@@ -1,6 +1,6 @@
 // What `criu restore --stream` cannot restore, found after the drain and before CRIU is let in:
 // a refusal now, in one line that says why and what works instead, rather than a restore that
-// stops half-way with "CRIU closed its end of the pipe" (what criu-image-streamer gives too).
+// stops half-way with CRIU failing to read its pages (what criu-image-streamer gives too).
 // Today that is private hugetlb memory (see criu-image's hugetlb.ts for what CRIU 4.1 does).
 import {
   ImageError, WireError, decodeMm, decodePagemap, decodePstree, pagesFileName, privateHugetlbWithPages,
