@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import t, { type Test } from 'tap'
 import {
-  allDelivered, freePort, lazyDumpInNs, needCriu, pidAlive, procStat, raisePipeMaxSize, repoRoot, rootSummary, runCriu,
+  allDelivered, freePort, lazyDumpInNs, needCriu, pageServerProto, pidAlive, procStat, raisePipeMaxSize, repoRoot, rootSummary, runCriu,
   spawnCriu, startRestore, startUffdServe, startWorkload, tmpDir, sleep, waitFor, workloadFromPid, type UffdServe, type Workload,
 } from '../lib/index.js'
 
@@ -158,7 +158,7 @@ t.test('remote: criu page-server --lazy-pages serves SRC, uffd-serve --page-serv
   t.teardown(() => { ps.child.kill('SIGKILL') })
   await waitFor('the page server to listen', () =>
     existsSync(ps.logPath) && /Waiting for connections|Starting page server/i.test(readFileSync(ps.logPath, 'utf8')) ? true : undefined)
-  const d = startUffdServe(t, work, ['-D', dst, '--page-server', '--address', '127.0.0.1', '--port', String(port)])
+  const d = startUffdServe(t, work, ['-D', dst, '--page-server', '--address', '127.0.0.1', '--port', String(port), '--page-server-proto', await pageServerProto()])
   t.equal(await d.ready, true)
   await restoreAndVerify(t, w, ['-D', dst, '-W', work, '--lazy-pages'], d)
   const served = await ps.child
@@ -181,7 +181,7 @@ t.test('post-copy: criu dump --lazy-pages, then uffd-serve --page-server from th
 
   const work = join(dir, 'work')
   mkdirSync(work)
-  const d = startUffdServe(t, work, ['-D', images, '--page-server', '--address', '127.0.0.1', '--port', String(port)])
+  const d = startUffdServe(t, work, ['-D', images, '--page-server', '--address', '127.0.0.1', '--port', String(port), '--page-server-proto', await pageServerProto()])
   t.equal(await d.ready, true)
   const r = await startRestore(['-D', images, '-W', work, '--lazy-pages'])
   t.teardown(() => r.kill())

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import {
-  PAGE_FEED, allDelivered, childrenOf, lazyDumpInNs, needCriu, procStat, raisePipeMaxSize, rootSummary, sleep,
+  PAGE_FEED, allDelivered, pageServerProto, childrenOf, lazyDumpInNs, needCriu, procStat, raisePipeMaxSize, rootSummary, sleep,
   startRestore, startUffdServe, tmpDir, waitFor, workloadFromPid, type LazyDump,
 } from '../lib/index.js'
 
@@ -17,9 +17,11 @@ const MIB = 128
 const NPAGES = (MIB << 20) / 4096
 /** MiB/s of push for the tests that need a long lazy phase: 128 MiB take ~8 s. */
 const SLOW_PUSH_MIB_S = 16
+/** The page-server wire format of the CRIU under test. */
+const PROTO = await pageServerProto()
 
 function feedCommand(images: string, port: number, feedLog: string, extra = ''): string {
-  return `exec node ${PAGE_FEED} -D ${images} --port ${port} -o ${feedLog} -v4 ${extra}`
+  return `exec node ${PAGE_FEED} -D ${images} --port ${port} --page-server-proto ${PROTO} -o ${feedLog} -v4 ${extra}`
 }
 
 /** The stream summary uffd-serve logged: pages pushed, pages sent in answer to requests. */

@@ -52,3 +52,14 @@ export async function needCriu(t: GateHost): Promise<boolean> {
   else t.plan(0, `no usable CRIU: ${a.reason}`)
   return false
 }
+
+/**
+ * The --page-server-proto of uffd-serve and page-feed that talks to this CRIU's page server:
+ * 4.2 widened struct page_server_iov (24 -> 32 bytes), and 4.3 kept 4.2's (checked against the
+ * real 4.3 in test/e2e/lazy.test.ts). Nothing on the wire tells them apart.
+ */
+export async function pageServerProto(): Promise<'4.1' | '4.2'> {
+  const a = await criuAvailable()
+  const [major = 0, minor = 0] = a.ok ? a.version.split('.').map(Number) : []
+  return major > 4 || (major === 4 && minor >= 2) ? '4.2' : '4.1'
+}
