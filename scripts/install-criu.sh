@@ -75,7 +75,7 @@ installed() {
   [ "$(cat "$dest/$1/installed" 2>/dev/null)" = "$1" ] && [ -x "$dest/$1/bin/criu" ] &&
     [ "$(criu_version "$dest/$1/bin/criu")" = "$1" ] && usable "$dest/$1/bin/criu"
 }
-# pick REL: .criu/bin/criu becomes the install of REL (relative link: the checkout may move).
+# pick REL: .criu/bin/criu becomes a link to the install of REL.
 pick() { rm -rf "$dest/bin" && mkdir -p "$dest/bin" && ln -sfn "../$1/bin/criu" "$dest/bin/criu"; }
 done_with() { echo "criu $(criu_version "$1") ($1)"; exit 0; }
 

@@ -138,7 +138,7 @@ async function cutMidTransfer(t: Test, extra: string[]): Promise<{ s: Setup; r: 
   const s = await setup(t)
   // The shell's stderr (its "Killed" notes, page-feed's own last line) goes to a file: uffd-serve's
   // stderr is then uffd-serve's alone.
-  const cmd = `exec 2>>${s.dir}/channel.err; cat | node ${PAGE_FEED} -D ${s.images} --port ${s.lazy.port} -o ${s.feedLog} -v4 --max-rate ${SLOW_PUSH_MIB_S} | cat`
+  const cmd = `exec 2>>${s.dir}/channel.err; cat | node ${PAGE_FEED} -D ${s.images} --port ${s.lazy.port} --page-server-proto ${PROTO} -o ${s.feedLog} -v4 --max-rate ${SLOW_PUSH_MIB_S} | cat`
   const d = startUffdServe(t, s.work, ['-D', s.images, '--pages-from-cmd', cmd, ...extra])
   t.equal(await d.ready, true)
   const r = await startRestore(['-D', s.images, '-W', s.work, '--lazy-pages'])
