@@ -59,7 +59,18 @@ export async function needCriu(t: GateHost): Promise<boolean> {
  * real 4.3 in test/e2e/lazy.test.ts). Nothing on the wire tells them apart.
  */
 export async function pageServerProto(): Promise<'4.1' | '4.2'> {
+  return (await criuAtLeast('4.2')) ? '4.2' : '4.1'
+}
+
+/** Whether the usable CRIU is at least release `min` (e.g. '4.2'); false when there is none. */
+export async function criuAtLeast(min: string): Promise<boolean> {
   const a = await criuAvailable()
-  const [major = 0, minor = 0] = a.ok ? a.version.split('.').map(Number) : []
-  return major > 4 || (major === 4 && minor >= 2) ? '4.2' : '4.1'
+  if (!a.ok) return false
+  const have = a.version.split('.').map(Number)
+  const want = min.split('.').map(Number)
+  for (let i = 0; i < want.length; i++) {
+    const h = have[i] ?? 0, w = want[i]!
+    if (h !== w) return h > w
+  }
+  return true
 }

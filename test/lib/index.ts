@@ -1,6 +1,6 @@
 // Harness for end-to-end tests against a real CRIU (import from '@criu-pipes/e2e/harness').
 export { repoRoot, criuBin, criuRelease } from './paths.js'
-export { criuAvailable, needCriu, pageServerProto, type CriuAvailability, type GateHost } from './criu-available.js'
+export { criuAvailable, criuAtLeast, needCriu, pageServerProto, type CriuAvailability, type GateHost } from './criu-available.js'
 export { runCriu, spawnCriu, criuArgv, optionValue, logTail, CriuError, type CriuOptions, type CriuRun } from './run-criu.js'
 export { startRestore, type Restore, type RestoreOptions } from './restore.js'
 export { buildWorkload } from './build.js'
