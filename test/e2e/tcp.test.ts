@@ -6,52 +6,25 @@
 // test needs CRIU >= 4.2 (scripts/install-criu.sh installs 4.3).
 import t, { type Test } from 'tap'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
-import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import {
-  criuAtLeast, criuAvailable, needCriu, runCriu, startRestore, startWorkload, tmpDir, waitFor, workloadFromPid, freePort,
+  freePort, listeningPort, needCriuAtLeast, runCriu, startRestore, startWorkload, tcpClient as client, tmpDir,
+  waitFor, workloadFromPid,
 } from '../lib/index.js'
 import { bin, startShell } from '../lib/bins.js'
 
 const MIB = 32
 const OK = `verified ${(MIB << 20) / 4096} ok`
-/** The release whose dump of a listening socket works here (4.1.1's fails on kernel 6.18). */
-const TCP_CRIU = '4.2'
-
-async function needTcpCriu(t: Test): Promise<boolean> {
-  if (!(await needCriu(t))) return false
-  if (await criuAtLeast(TCP_CRIU)) return true
-  const a = await criuAvailable()
-  t.plan(0, `CRIU ${a.ok ? a.version : '?'} cannot dump a listening TCP socket on this kernel (needs >= ${TCP_CRIU})`)
-  return false
-}
+/** 4.1.1 cannot dump a listening TCP socket on kernel 6.18. */
+const needTcpCriu = (t: Test) => needCriuAtLeast(t, '4.2', 'cannot dump a listening TCP socket on this kernel')
 
 const waitSocket = (path: string) => waitFor(`socket ${path}`, () => (existsSync(path) ? true : undefined))
 
-/** A connection that sends one byte per ask() and reads memhog's `pong <n> <npages>` line back. */
-async function client(port: number): Promise<{ sock: Socket; ask(): Promise<string> }> {
-  const sock = connect(port, '127.0.0.1')
-  await new Promise<void>((res, rej) => { sock.once('connect', res); sock.once('error', rej) })
-  let buf = ''
-  const lines: string[] = []
-  sock.on('data', (b: Buffer) => {
-    buf += b.toString()
-    for (let i; (i = buf.indexOf('\n')) >= 0; buf = buf.slice(i + 1)) lines.push(buf.slice(0, i))
-  })
-  sock.on('error', () => {})
-  const ask = async (): Promise<string> => {
-    sock.write('x')
-    return waitFor('a pong', () => lines.shift(), { timeoutMs: 20_000 })
-  }
-  return { sock, ask }
-}
-
 async function tcpWorkload(t: Test, dir: string, port = 0) {
-  const w = await startWorkload({ mib: MIB, dir, mode: `tcp:${port}` })
+  const w = await startWorkload({ mib: MIB, dir, tcp: port })
   t.teardown(() => w.kill())
   await w.waitReady()
-  const listening = Number(/^listening (\d+)$/m.exec(w.log())?.[1])
-  return { w, port: listening }
+  return { w, port: listeningPort(w) }
 }
 
 t.test('listening and established sockets: dump --tcp-established through img-split (2 shard files), criu restore --stream from img-buffer', async t => {
