@@ -10,7 +10,7 @@ import t, { type Test } from 'tap'
 import { existsSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  listeningPort, needCriu, needCriuAtLeast, runCriu, startRestore, tcpClient, startWorkload, tmpDir, workloadFromPid, waitFor, sleep, type Workload, type WorkloadMode,
+  listeningPort, needCriu, needCriuAtLeast, runCriu, startRestore, tcpClient, tcpGoesOn, startWorkload, tmpDir, workloadFromPid, waitFor, sleep, type Workload, type WorkloadMode,
 } from '../lib/index.js'
 import { bin, startShell } from '../lib/bins.js'
 
@@ -134,10 +134,7 @@ t.test('a TCP server across two rounds (--tcp-established): restored from base +
   await waitSocket(join(srvDir, 'streamer-serve.sock'))
   const r = await startRestore(['-D', srvDir, '--stream', '--tcp-established'])
   t.teardown(() => r.kill())
-  t.equal(await c.ask(), `pong 3 ${PAGES}`, 'the established connection goes on where it was')
-  const fresh = await tcpClient(listeningPort(w))
-  t.teardown(() => fresh.sock.destroy())
-  t.equal(await fresh.ask(), `pong 1 ${PAGES}`, 'the listening socket accepts again')
+  await tcpGoesOn(t, c, listeningPort(w), PAGES, 2)
   const rw = workloadFromPid(r.pid, w.logPath)
   t.equal(await rw.verify(), OK, 'every page intact after restore')
   await r.kill()

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import t, { type Test } from 'tap'
 import {
-  allDelivered, freePort, lazyDumpInNs, listeningPort, needCriu, needCriuAtLeast, pageServerProto, tcpClient, pidAlive, procStat, raisePipeMaxSize, repoRoot, rootSummary, runCriu,
+  allDelivered, freePort, lazyDumpInNs, listeningPort, needCriu, needCriuAtLeast, pageServerProto, tcpClient, tcpGoesOn, pidAlive, procStat, raisePipeMaxSize, repoRoot, rootSummary, runCriu,
   spawnCriu, startRestore, startUffdServe, startWorkload, tmpDir, sleep, waitFor, workloadFromPid, type TcpClient, type UffdServe, type Workload,
 } from '../lib/index.js'
 
@@ -167,10 +167,7 @@ t.test('a TCP server restored lazily: its connection goes on (--tcp-established)
   t.equal(await d.ready, true)
   const r = await startRestore(['-D', dst, '-W', work, '--lazy-pages', '--tcp-established'])
   t.teardown(() => r.kill())
-  t.equal(await c!.ask(), `pong 2 ${NPAGES}`, 'the established connection goes on where it was')
-  const fresh = await tcpClient(port)
-  t.teardown(() => fresh.sock.destroy())
-  t.equal(await fresh.ask(), `pong 1 ${NPAGES}`, 'the listening socket accepts again')
+  await tcpGoesOn(t, c!, port, NPAGES, 1)
   const rw = workloadFromPid(r.pid, w.logPath)
   t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'memory intact after the lazy restore')
   t.equal((await d.exit).code, 0, 'uffd-serve exits 0')

@@ -8,13 +8,14 @@ import t, { type Test } from 'tap'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  freePort, listeningPort, needCriuAtLeast, runCriu, startRestore, startWorkload, tcpClient as client, tmpDir,
+  freePort, listeningPort, needCriuAtLeast, runCriu, startRestore, startWorkload, tcpClient as client, tcpGoesOn, tmpDir,
   waitFor, workloadFromPid,
 } from '../lib/index.js'
 import { bin, startShell } from '../lib/bins.js'
 
 const MIB = 32
-const OK = `verified ${(MIB << 20) / 4096} ok`
+const NPAGES = (MIB << 20) / 4096
+const OK = `verified ${NPAGES} ok`
 /** 4.1.1 cannot dump a listening TCP socket on kernel 6.18. */
 const needTcpCriu = (t: Test) => needCriuAtLeast(t, '4.2', 'cannot dump a listening TCP socket on this kernel')
 
@@ -35,7 +36,7 @@ t.test('listening and established sockets: dump --tcp-established through img-sp
   const { w, port } = await tcpWorkload(t, dir)
   const c = await client(port)
   t.teardown(() => c.sock.destroy())
-  t.equal(await c.ask(), `pong 1 ${(MIB << 20) / 4096}`, 'served before the dump')
+  t.equal(await c.ask(), `pong 1 ${NPAGES}`, 'served before the dump')
   const cap = await startShell(`${bin('img-split')} -D ${dumpDir} -s 3,4 3>${dir}/s0 4>${dir}/s1 2>${dir}/split.err`)
   await waitSocket(join(dumpDir, 'streamer-capture.sock'))
   await runCriu(['dump', '-t', String(w.pid), '-D', dumpDir, '--stream', '--tcp-established'])
@@ -46,10 +47,7 @@ t.test('listening and established sockets: dump --tcp-established through img-sp
   const r = await startRestore(['-D', srvDir, '--stream', '--tcp-established'])
   t.teardown(() => r.kill())
   const rw = workloadFromPid(r.pid, w.logPath)
-  t.equal(await c.ask(), `pong 2 ${(MIB << 20) / 4096}`, 'the established connection goes on where it was')
-  const fresh = await client(port)
-  t.teardown(() => fresh.sock.destroy())
-  t.equal(await fresh.ask(), `pong 1 ${(MIB << 20) / 4096}`, 'the listening socket accepts again')
+  await tcpGoesOn(t, c, port, NPAGES, 1)
   t.equal(await rw.verify(), OK, 'memory intact after restore')
   await r.kill()
   t.equal((await srv.done).exitCode, 0, readFileSync(join(dir, 'serve.err'), 'utf8'))
@@ -75,7 +73,7 @@ t.test('criu-image-streamer serve --tcp-listen-remap: the restored server listen
   const rw = workloadFromPid(r.pid, w.logPath)
   const c = await client(moved)
   t.teardown(() => c.sock.destroy())
-  t.equal(await c.ask(), `pong 1 ${(MIB << 20) / 4096}`, `the restored server answers on ${moved}`)
+  t.equal(await c.ask(), `pong 1 ${NPAGES}`, `the restored server answers on ${moved}`)
   await t.rejects(client(port), { code: 'ECONNREFUSED' }, `and nothing listens on ${port} any more`)
   t.equal(await rw.verify(), OK, 'memory intact after restore')
   await r.kill()

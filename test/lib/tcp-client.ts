@@ -34,3 +34,20 @@ export function listeningPort(w: Workload): number {
   if (!m) throw new Error(`the workload logged no 'listening' line:\n${w.log()}`)
   return Number(m[1])
 }
+
+/**
+ * After a restore with --tcp-established: the connection kept across the checkpoint answers with
+ * its next count (`pongs` bytes sent so far, plus this one), and a new connection to `port` is
+ * accepted and answered. `npages`: the workload's page count, the line's second number.
+ */
+export async function tcpGoesOn(
+  t: { equal(found: unknown, wanted: unknown, message: string): unknown }, kept: TcpClient, port: number, npages: number, pongs: number,
+): Promise<void> {
+  t.equal(await kept.ask(), `pong ${pongs + 1} ${npages}`, 'the established connection goes on where it was')
+  const fresh = await tcpClient(port)
+  try {
+    t.equal(await fresh.ask(), `pong 1 ${npages}`, 'the listening socket accepts again')
+  } finally {
+    fresh.sock.destroy()
+  }
+}
