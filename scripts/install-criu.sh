@@ -1,30 +1,55 @@
 #!/usr/bin/env bash
-# Provides CRIU >= 4.0 for the tests and the demo as ONE entry point: <repo>/.criu/bin/criu.
+# Provides CRIU >= 4.0 for the tests and the demo as ONE entry point: <repo>/.criu/bin/criu, and
+# older releases side by side for the tests that must keep passing on them.
 #
-# 1. $CRIU, if set, must itself be a working CRIU >= 4.0 (the test harness prefers it).
-# 2. An existing .criu/bin/criu, or a `criu` on PATH, that is >= 4.0 and passes `criu check`
-#    is used as is (a PATH criu is symlinked as .criu/bin/criu).
-# 3. Otherwise, on Debian: Debian 12's criu 3.17 fails `criu check` on recent kernels, so we
-#    fetch trixie's criu 4.x and the runtime closure of its libraries (trixie libc6 included)
-#    with a PRIVATE apt configuration, unpack them with `dpkg-deb -x` into .criu/root, and
-#    make .criu/bin/criu a copy of the real binary patched (patchelf) to use the private
-#    loader as ELF interpreter and the private lib dir as DT_RPATH.
+#   install-criu.sh                  the newest release below that passes `criu check` here,
+#                                    as .criu/bin/criu (a symlink into .criu/<version>/)
+#   install-criu.sh --version 4.1.1  that release only, as .criu/4.1.1/bin/criu
+#
+# Releases, newest first, each pinned to its upstream version (any Debian revision of it) and
+# taken from the Debian suite that serves it:
+#   4.3    experimental (its libraries from unstable): the first release that dumps a listening
+#          TCP socket on kernel 6.18 (4.1.1 fails `Can't get 1:16 opt`) and has --compress
+#          (Debian builds it without LZ4: `criu check --feature compress` fails)
+#   4.2.1  unstable
+#   4.1.1  trixie (Debian 13)
+#
+# 1. $CRIU, if set, must itself be a working CRIU >= 4.0 (the test harness prefers it); it is used
+#    instead of installing the newest (not with --version).
+# 2. A previous install of a release (.criu/<version>/installed names it) that still runs and
+#    passes `criu check` is kept. A `criu` on PATH is used only if it is at least the newest
+#    release above (Debian 12's own criu 3.17 fails `criu check` on recent kernels).
+# 3. Otherwise, on Debian: we fetch the release's criu and the runtime closure of its libraries
+#    (that suite's libc6 included) with a PRIVATE apt configuration, unpack them with
+#    `dpkg-deb -x` into .criu/<version>/root, and make .criu/<version>/bin/criu a copy of the
+#    real binary patched (patchelf) to use the private loader as ELF interpreter and the
+#    private lib dir as DT_RPATH. Signatures are checked with the system's archive keyring.
 #    Why patchelf and not a `ld.so --library-path` wrapper: with a wrapper /proc/self/exe is the
-#    loader, not criu; with LD_LIBRARY_PATH the trixie libs would leak into every helper criu
+#    loader, not criu; with LD_LIBRARY_PATH the private libs would leak into every helper criu
 #    execs (action scripts, ip, iptables). A patched binary is a normal executable, and whatever
 #    it execs runs with the system's own libc. DT_RPATH (not RUNPATH) because RPATH also applies
 #    to the libraries' own dependencies (gnutls -> nettle ...) and to dlopen(), so nothing is
 #    picked up from the system's ld.so.cache.
-#    patchelf itself is also taken from trixie and run through the private loader, so nothing
-#    is installed or changed on the system (no system apt-get update, no system apt sources).
+#    patchelf itself is also taken from that suite and run through the private loader, so
+#    nothing is installed or changed on the system (no system apt-get update, no system apt sources).
 #
 # Idempotent; quiet on success except one final line with the version. Errors are one line
 # starting with 'install-criu:'. Needs root for `criu check` (a non-root run installs without it).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 dest=$repo/.criu
-suite=${CRIU_DEBIAN_SUITE:-trixie} # the Debian release whose criu (>= 4.0) we take
+# release -> "suites" (the first serves criu; the others only its libraries, listed after it).
+releases=(4.3 4.2.1 4.1.1)
+declare -A suites=([4.3]="experimental unstable" [4.2.1]="unstable" [4.1.1]="trixie")
 die() { echo "install-criu: $*" >&2; exit 1; }
+want=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --version) [ $# -ge 2 ] || die "--version needs a release (${releases[*]})"; want=$2; shift 2 ;;
+    *) die "unknown argument '$1' (usage: install-criu.sh [--version ${releases[*]// /|}])" ;;
+  esac
+done
+[ -z "$want" ] || [ -n "${suites[$want]:-}" ] || die "no pinned release '$want' (pinned: ${releases[*]})"
 is_root() { [ "$(id -u)" -eq 0 ]; }
 # Parallel setup.sh runs (several developers, one checkout) may install at once: serialise them.
 # The lock lives in .criu/ itself, a directory only we can write to: a predictable name in /tmp
@@ -43,19 +68,36 @@ usable() {
   [ -n "$v" ] && [ "${v%%.*}" -ge 4 ] 2>/dev/null || return 1
   if is_root; then "$1" check >/dev/null 2>&1 || return 1; fi
 }
+# at_least A B: version A >= version B.
+at_least() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1)" = "$2" ]; }
+# installed REL: .criu/REL holds a finished install of REL that still works here.
+installed() {
+  [ "$(cat "$dest/$1/installed" 2>/dev/null)" = "$1" ] && [ -x "$dest/$1/bin/criu" ] &&
+    [ "$(criu_version "$dest/$1/bin/criu")" = "$1" ] && usable "$dest/$1/bin/criu"
+}
+# pick REL: .criu/bin/criu becomes a link to the install of REL.
+pick() { rm -rf "$dest/bin" && mkdir -p "$dest/bin" && ln -sfn "../$1/bin/criu" "$dest/bin/criu"; }
 done_with() { echo "criu $(criu_version "$1") ($1)"; exit 0; }
 
-if [ -n "${CRIU:-}" ]; then
-  usable "$CRIU" || die "\$CRIU=$CRIU is not a CRIU >= 4.0 that passes 'criu check' (unset CRIU to install a private copy)"
-  done_with "$CRIU"
-fi
-[ -x "$dest/bin/criu" ] && usable "$dest/bin/criu" && done_with "$dest/bin/criu"
-if sys=$(command -v criu) && usable "$sys"; then
-  mkdir -p "$dest/bin" && ln -sfn "$sys" "$dest/bin/criu"
-  done_with "$dest/bin/criu"
+if [ -n "$want" ]; then
+  installed "$want" && done_with "$dest/$want/bin/criu"
+else
+  if [ -n "${CRIU:-}" ]; then
+    usable "$CRIU" || die "\$CRIU=$CRIU is not a CRIU >= 4.0 that passes 'criu check' (unset CRIU to install a private copy)"
+    done_with "$CRIU"
+  fi
+  for rel in "${releases[@]}"; do
+    # The newest already installed, unless a newer one was never tried here (.criu/REL/failed).
+    if installed "$rel"; then pick "$rel"; done_with "$dest/bin/criu"; fi
+    [ -e "$dest/$rel/failed" ] || break
+  done
+  if sys=$(command -v criu) && at_least "$(criu_version "$sys")" "${releases[0]}" && usable "$sys"; then
+    rm -rf "$dest/bin" && mkdir -p "$dest/bin" && ln -sfn "$sys" "$dest/bin/criu"
+    done_with "$dest/bin/criu"
+  fi
 fi
 
-# ---- private install from Debian $suite ----
+# ---- private install from Debian ----
 os_id=$( (. /etc/os-release && echo "${ID:-}") 2>/dev/null || true)
 command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null &&
   { [ "$os_id" = debian ] || [ -n "${CRIU_DEBIAN_MIRROR:-}" ]; } ||
@@ -97,8 +139,12 @@ mirror=${CRIU_DEBIAN_MIRROR:-$(find_mirror || true)}
 [ -n "$mirror" ] || die "cannot find the Debian archive URI in /etc/apt/sources.list{,.d/*}; set CRIU_DEBIAN_MIRROR=<archive URI>"
 mirror=${mirror%/}
 
+# install_release REL: the private install of REL into .criu/REL. Runs in a subshell: its die
+# ends only this attempt, so the newest-first loop below can go on to an older release.
+install_release() (
+rel=$1
 work=$(mktemp -d "${TMPDIR:-/tmp}/criu-apt.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work"' EXIT # (this runs in a subshell: its own trap)
 mkdir -p "$work/etc/sources.list.d" "$work/etc/apt.conf.d" "$work/etc/preferences.d" \
   "$work/state/lists/partial" "$work/cache/archives/partial" "$work/debs"
 : >"$work/status" # empty dpkg status: the closure must not depend on what the system has installed
@@ -120,6 +166,13 @@ URIs: $mirror
 Suites: $*
 Components: main
 Signed-By: $keyring
+EOF
+  # The release's criu (and libcompel, which must match it exactly) over whatever the suites'
+  # candidates are: experimental's packages are never candidates by default.
+  cat >"$work/etc/preferences.d/criu" <<EOF
+Package: criu libcompel1
+Pin: version $rel-*
+Pin-Priority: 1001
 EOF
   {
     cat <<EOF
@@ -149,8 +202,9 @@ papt() { APT_CONFIG="$work/apt.conf" "$@"; }
 # system's OWN suite, whose signature the system keyring does verify, and use the keyring in
 # it for $suite: the chain of trust stays intact and signature checks are never disabled.
 keyring=${CRIU_APT_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
+suite=${suites[$rel]}
 first_problem() { grep -E '^(W|E): ' "$work/update.log" | head -1; }
-write_apt_config "$keyring" "$suite"
+write_apt_config "$keyring" $suite
 rc=0; papt apt-get update -qq >"$work/update.log" 2>&1 || rc=$?
 if grep -qiE 'NO_PUBKEY|not signed|signatures (couldn.t|were invalid)|EXPKEYSIG|KEYEXPIRED' "$work/update.log"; then
   own=$(. /etc/os-release && echo "$VERSION_CODENAME")
@@ -162,13 +216,14 @@ if grep -qiE 'NO_PUBKEY|not signed|signatures (couldn.t|were invalid)|EXPKEYSIG|
   dpkg-deb -x "$work"/debs/debian-archive-keyring_*.deb "$work/keyring"
   rm -f "$work"/debs/*.deb "$work"/state/lists/*_dists_* # start over with only $suite
   keyring=$work/keyring/usr/share/keyrings/debian-archive-keyring.gpg
-  write_apt_config "$keyring" "$suite"
+  write_apt_config "$keyring" $suite
   papt apt-get update -qq >"$work/update.log" 2>&1 ||
     die "apt-get update of $mirror $suite failed even with $own's newest keyring: $(first_problem)"
 elif [ "$rc" -ne 0 ]; then
   die "apt-get update of $mirror $suite failed: $(first_problem)"
 fi
-papt apt-cache show criu >/dev/null 2>&1 || die "no criu package in $mirror $suite: $(first_problem)"
+cand=$(papt apt-cache policy criu 2>/dev/null | sed -n 's/^ *Candidate: *//p')
+case $cand in "$rel"-*) ;; *) die "no criu $rel in $mirror $suite (candidate: ${cand:-none}) $(first_problem)" ;; esac
 
 # Runtime closure of criu (and of patchelf, used once below): Depends/PreDepends, recursively.
 # Alternatives ("a | b") are all listed by apt-cache; that costs a few extra small libraries.
@@ -181,33 +236,53 @@ pkgs=$(closure criu patchelf) || die "apt-cache depends failed for criu"
 (cd "$work/debs" && papt apt-get download -qq $pkgs >"$work/download.log" 2>&1) ||
   die "apt-get download failed: $(grep -E '^E: ' "$work/download.log" | head -1)"
 
-# Everything but the lock we hold (a new lock file would let a second run in).
-find "$dest" -mindepth 1 -maxdepth 1 ! -name install.lock -exec rm -rf {} +
-mkdir -p "$dest/root" "$dest/bin"
-for deb in "$work"/debs/*.deb; do dpkg-deb -x "$deb" "$dest/root"; done
-ld="$dest/root/usr/lib64/ld-linux-x86-64.so.2"
-libc=$(find "$dest/root" -name libc.so.6 | head -1)
-[ -n "$libc" ] || die "no libc.so.6 in the unpacked $suite libc6"
+# Unpacked beside the final place and moved there once it works, so a failed or interrupted
+# install never leaves a half-made .criu/REL (the lock keeps other runs out meanwhile).
+new=$dest/$rel.new fin=$dest/$rel
+rm -rf "$new" && mkdir -p "$new/root" "$new/bin"
+for deb in "$work"/debs/*.deb; do dpkg-deb -x "$deb" "$new/root"; done
+ld="$new/root/usr/lib64/ld-linux-x86-64.so.2"
+libc=$(find "$new/root" -name libc.so.6 | head -1)
+[ -n "$libc" ] || die "no libc.so.6 in the unpacked libc6"
 lib=$(dirname "$libc")
-[ -e "$ld" ] || ld=$(find "$dest/root" -name 'ld-linux*.so*' \( -type f -o -type l \) | head -1)
-[ -n "$ld" ] && [ -e "$ld" ] || die "no dynamic loader in the unpacked $suite libc6"
-[ -x "$dest/root/usr/sbin/criu" ] || die "no usr/sbin/criu in the unpacked $suite criu package"
-
-cp "$dest/root/usr/sbin/criu" "$dest/bin/criu"
-"$ld" --library-path "$lib" "$dest/root/usr/bin/patchelf" \
-  --set-interpreter "$ld" --force-rpath --set-rpath "$lib" "$dest/bin/criu" ||
-  die "patchelf failed on $dest/bin/criu"
+[ -e "$ld" ] || ld=$(find "$new/root" -name 'ld-linux*.so*' \( -type f -o -type l \) | head -1)
+[ -n "$ld" ] && [ -e "$ld" ] || die "no dynamic loader in the unpacked libc6"
+[ -x "$new/root/usr/sbin/criu" ] || die "no usr/sbin/criu in the unpacked criu package"
+# The paths patched in are the final ones (.criu/REL), where the tree is moved next.
+cp "$new/root/usr/sbin/criu" "$new/bin/criu"
+"$ld" --library-path "$lib" "$new/root/usr/bin/patchelf" \
+  --set-interpreter "$fin${ld#"$new"}" --force-rpath --set-rpath "$fin${lib#"$new"}" "$new/bin/criu" ||
+  die "patchelf failed on $new/bin/criu"
+rm -rf "$fin" && mv "$new" "$fin"
 
 # Every library must come from the private root (a system one would be an ABI mismatch).
-deps=$(LD_TRACE_LOADED_OBJECTS=1 "$dest/bin/criu" 2>&1) || die "cannot load $dest/bin/criu: $(echo "$deps" | head -1)"
-stray=$(echo "$deps" | grep -E 'not found|=> /' | grep -vF "=> $dest/root/" || true)
-[ -z "$stray" ] || die "criu resolves libraries outside $dest/root: $(echo "$stray" | head -1 | xargs)"
+deps=$(LD_TRACE_LOADED_OBJECTS=1 "$fin/bin/criu" 2>&1) || die "cannot load $fin/bin/criu: $(echo "$deps" | head -1)"
+stray=$(echo "$deps" | grep -E 'not found|=> /' | grep -vF "=> $fin/root/" || true)
+[ -z "$stray" ] || die "criu resolves libraries outside $fin/root: $(echo "$stray" | head -1 | xargs)"
 
-v=$(criu_version "$dest/bin/criu")
-[ -n "$v" ] && [ "${v%%.*}" -ge 4 ] || die "$dest/bin/criu --version did not report a version >= 4.0 (got '$v')"
+v=$(criu_version "$fin/bin/criu")
+[ "$v" = "$rel" ] || die "$fin/bin/criu --version did not report $rel (got '$v')"
 if is_root; then
-  out=$("$dest/bin/criu" check 2>&1) || die "'$dest/bin/criu check' failed: $(echo "$out" | grep -E 'Error|fail' | head -1)"
+  out=$("$fin/bin/criu" check 2>&1) || die "'$fin/bin/criu check' failed: $(echo "$out" | grep -E 'Error|fail' | head -1)"
 else
   echo "install-criu: not root, so 'criu check' was not run" >&2
 fi
-done_with "$dest/bin/criu"
+echo "$rel" >"$fin/installed"
+)
+
+if [ -n "$want" ]; then
+  install_release "$want" || exit 1
+  done_with "$dest/$want/bin/criu"
+fi
+rm -rf "$dest/root" # the layout before releases sat side by side (.criu/root, .criu/bin/criu)
+# Newest first; a release that cannot be had or fails `criu check` here is marked failed,
+# reported in one line, and the next older one is tried.
+for rel in "${releases[@]}"; do
+  if installed "$rel" || { rm -rf "$dest/$rel"; install_release "$rel"; }; then
+    pick "$rel"
+    done_with "$dest/bin/criu"
+  fi
+  mkdir -p "$dest/$rel" && : >"$dest/$rel/failed"
+  echo "install-criu: criu $rel is unusable here, trying an older release" >&2
+done
+die "none of the pinned CRIU releases (${releases[*]}) could be installed and pass 'criu check' here"

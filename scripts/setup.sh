@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh Debian machine, and builds the code:
-# pnpm (pinned), the workspace packages, CRIU >= 4 (scripts/install-criu.sh), the lz4 and zstd
+# pnpm (pinned), the workspace packages, CRIU (scripts/install-criu.sh: the newest that works, and 4.1.1), the lz4 and zstd
 # CLIs (the compress benchmark's external-codec contenders), then `tsc -b`.
 # Idempotent: a second run takes about a second.
 set -euo pipefail
@@ -14,6 +14,8 @@ command -v cc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq 
 if ! command -v c++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq g++ make python3 >/dev/null
 fi
+# iptables: CRIU locks established TCP connections with it during a dump (--tcp-established).
+command -v iptables >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iptables >/dev/null; }
 { command -v lz4 && command -v zstd; } >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq lz4 zstd >/dev/null; }
 # openssh-server for the two-host scenarios (scripts/lib/two-hosts.sh runs its own sshd from
 # its own config). Installing it must not start the system's sshd: where no policy-rc.d
@@ -30,6 +32,8 @@ pnpm install --frozen-lockfile --reporter=silent
 stamp=node_modules/.tap-built
 if [ ! -e "$stamp" ] || [ .taprc -nt "$stamp" ]; then node_modules/.bin/tap build >/dev/null && touch "$stamp"; fi
 bash scripts/install-criu.sh
+# Debian 13's CRIU beside it, for the tests that must keep passing on it (test/e2e/criu-4.1.1.test.ts).
+bash scripts/install-criu.sh --version 4.1.1
 node_modules/.bin/tsc -b
 # Ceph RGW and the S3 clients for the object-store scenarios (scripts/lib/ceph-rgw.sh).
 bash scripts/install-ceph.sh

@@ -54,13 +54,20 @@ at_exit() { scenario_cleanups+=("$1"); }
 
 # Starts memhog (MIB MiB of patterned memory; WL_MODE its mode, default plain) as a child of this
 # shell, optionally through a prefix command (a program such as nsenter, not a shell function),
-# and waits for it: sets WL_PID, WL_START and WL_LOG.
+# and waits for it: sets WL_PID, WL_START and WL_LOG. With a CRIU that can dump a listening TCP
+# socket (>= 4.2; 4.1.1 cannot on kernel 6.18) memhog is also a TCP server on 127.0.0.1 (any
+# free port of its network namespace), and check_restored checks that it answers there again.
 start_workload() {
   cc -O2 -o "$work/memhog" "$REPO/test/fixtures/memhog.c"
   WL_LOG=$work/app.log
+  local mode=${WL_MODE:-plain}
+  WL_TCP=""
+  if [ "$(printf '%s\n4.2\n' "$("$CRIU" --version | sed -n 's/^Version: *//p')" | sort -V | head -1)" = 4.2 ]; then
+    WL_TCP=1 mode=$mode,tcp:0
+  fi
   # A subshell that does nothing but wait for it: when criu dump kills the workload it is reaped
   # at once, so its pid is free for the restore (pid 1 here reaps orphans slowly), and quietly.
-  ( "$@" "$work/memhog" "$MIB" "$WL_LOG" "${WL_MODE:-plain}" & { wait; } 2>/dev/null ) &
+  ( "$@" "$work/memhog" "$MIB" "$WL_LOG" "$mode" & { wait; } 2>/dev/null ) &
   scenario_pids+=("$!")
   wait_for "grep -qs '^ready' $WL_LOG" "the workload to start"
   WL_PID=$(awk '/^ready/{print $2}' "$WL_LOG")
@@ -102,6 +109,18 @@ check_restored() {
   verify_workload "$pid" "restored process"
   sleep 0.5
   verify_workload "$pid" "restored process, still running"
+  [ -z "${WL_TCP:-}" ] || check_listening "$pid"
+}
+
+# The restored memhog's TCP server answers a new connection, in the restored process's network
+# namespace (the destination host's), on the port it listened on before the checkpoint.
+check_listening() {
+  local pid=$1 port answer
+  port=$(awk '/^listening /{print $2; exit}' "$WL_LOG")
+  answer=$(nsenter --net="/proc/$pid/ns/net" bash -c \
+    "exec 3<>/dev/tcp/127.0.0.1/$port && printf x >&3 && read -r -t 10 line <&3 && echo \"\$line\"" 2>&1) || true
+  case $answer in "pong 1 "*) echo "restored process listens on 127.0.0.1:$port again: $answer" ;;
+    *) fail "the restored process does not answer on 127.0.0.1:$port: ${answer:-no answer}" ;; esac
 }
 
 # After a failed dump: the checkpointed process is still there, untouched, every page intact now

@@ -31,6 +31,10 @@ MEMHOG=${MEMHOG:?set MEMHOG to the built test/fixtures/memhog}
 NODE=$(command -v node)
 PAGE_FEED="$NODE $REPO/packages/uffd-serve/bin/page-feed.js"
 UFFD_SERVE="$NODE $REPO/packages/uffd-serve/bin/uffd-serve.js"
+# CRIU 4.2 widened the page server's header (4.3 kept it): page-feed must speak the same.
+CRIU_V=$("$CRIU" --version | sed -n 's/^Version: *//p')
+PS_PROTO=4.2
+[ "$(printf '%s\n4.2\n' "$CRIU_V" | sort -V | head -1)" = 4.2 ] || PS_PROTO=4.1
 # Any free port: the page server listens on the source's loopback only, in its own namespace.
 PORT=${POSTCOPY_PORT:-27182}
 # How long to wait (tries of 0.1 s) for the workload, the dump and the restore.
@@ -95,7 +99,7 @@ DST_SIDE="cd $RUN/dst-work; rm -f ready; \
 exec $UFFD_SERVE -D $RUN/dst-images -W $RUN/dst-work -o lazy-pages.log -v4 --pages-fds 0,1 --status-fd 3 3>ready"
 
 # --- source host: the feeder, whose channel is that ssh session ------------------------------
-on_src $PAGE_FEED -D "$RUN/src-images" --port "$PORT" -o "$RUN/feed.log" -v4 \
+on_src $PAGE_FEED -D "$RUN/src-images" --port "$PORT" --page-server-proto "$PS_PROTO" -o "$RUN/feed.log" -v4 \
   --via-cmd "ssh -F $TWO_HOSTS_SSH_CONFIG dst '$DST_SIDE'"
 
 wait "$DUMP_PID"

@@ -10,7 +10,7 @@ import t, { type Test } from 'tap'
 import { existsSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  needCriu, runCriu, startRestore, startWorkload, tmpDir, workloadFromPid, waitFor, sleep, type Workload, type WorkloadMode,
+  listeningPort, needCriu, needCriuAtLeast, runCriu, startRestore, tcpClient, tcpGoesOn, startWorkload, tmpDir, workloadFromPid, waitFor, sleep, type Workload, type WorkloadMode,
 } from '../lib/index.js'
 import { bin, startShell } from '../lib/bins.js'
 
@@ -27,21 +27,21 @@ interface Stats {
   content: { pages: number; refPages: number; refs: number; indexEntries: number }
 }
 
-async function workload(t: Test, dir: string, mode: WorkloadMode, seed?: number): Promise<Workload> {
-  const w = await startWorkload({ mib: MIB, dir, mode, ...(seed !== undefined ? { seed } : {}) })
+async function workload(t: Test, dir: string, mode: WorkloadMode, seed?: number, tcp?: number): Promise<Workload> {
+  const w = await startWorkload({ mib: MIB, dir, mode, ...(seed !== undefined ? { seed } : {}), ...(tcp !== undefined ? { tcp } : {}) })
   t.teardown(() => w.kill())
   await w.waitReady()
   return w
 }
 
 /** One checkpoint of `w` through img-split into the shard file DIR/NAME.shard; its stats. */
-async function checkpoint(t: Test, dir: string, w: Workload, name: string, splitArgs: string, leaveRunning: boolean): Promise<Stats> {
+async function checkpoint(t: Test, dir: string, w: Workload, name: string, splitArgs: string, leaveRunning: boolean, criuArgs: string[] = []): Promise<Stats> {
   const dumpDir = join(dir, `${name}.dump`)
   mkdirSync(dumpDir)
   const err = join(dir, `${name}.split.err`)
   const cap = await startShell(`${bin('img-split')} -D ${dumpDir} -s 3 ${splitArgs} -p 9 9>${dir}/${name}.progress 3>${dir}/${name}.shard 2>${err}`)
   await waitSocket(join(dumpDir, 'streamer-capture.sock'))
-  const args = ['dump', '-t', String(w.pid), '-D', dumpDir, '--stream', '--action-script', HOOK]
+  const args = ['dump', '-t', String(w.pid), '-D', dumpDir, '--stream', '--action-script', HOOK, ...criuArgs]
   try {
     await runCriu(leaveRunning ? [...args, '--leave-running'] : args)
   } catch (e) {
@@ -113,6 +113,32 @@ t.test('pre-copy: round 1 --leave-running, 5 % of the pages rewritten, round 2 f
   t.equal(noBase.exitCode, 1)
   t.match(noBase.stderr, /^img-buffer: the stream is a delta against a base checkpoint: give the base directory with --base DIR$/m)
   await served(t, dir, `--base ${dir}/base < ${dir}/r2.shard`, w.logPath)
+})
+
+t.test('a TCP server across two rounds (--tcp-established): restored from base + delta, its connection goes on, it listens again', async t => {
+  if (!(await needCriuAtLeast(t, '4.2', 'cannot dump a listening TCP socket on this kernel'))) return
+  const dir = tmpDir(t)
+  const w = await workload(t, dir, 'churn:5', undefined, 0)
+  const c = await tcpClient(listeningPort(w))
+  t.teardown(() => c.sock.destroy())
+  t.equal(await c.ask(), `pong 1 ${PAGES}`, 'served before round 1')
+  await checkpoint(t, dir, w, 'r1', `--index-out ${dir}/r1.idx`, true, ['--tcp-established'])
+  t.equal(await c.ask(), `pong 2 ${PAGES}`, 'served between the rounds (--leave-running)')
+  await extracted(t, dir, 'r1.shard', 'base')
+  await w.churn()
+  const r2 = await checkpoint(t, dir, w, 'r2', `--base-index ${dir}/r1.idx --index-out ${dir}/r2.idx`, false, ['--tcp-established'])
+  t.ok(r2.content.refPages > 0, `round 2 is a delta (${r2.content.refPages} pages referenced)`)
+  const srvDir = join(dir, 'serve')
+  mkdirSync(srvDir)
+  const srv = await startShell(`exec ${bin('img-buffer')} -D ${srvDir} --base ${dir}/base < ${dir}/r2.shard 2>${dir}/serve.err`)
+  await waitSocket(join(srvDir, 'streamer-serve.sock'))
+  const r = await startRestore(['-D', srvDir, '--stream', '--tcp-established'])
+  t.teardown(() => r.kill())
+  await tcpGoesOn(t, c, listeningPort(w), PAGES, 2)
+  const rw = workloadFromPid(r.pid, w.logPath)
+  t.equal(await rw.verify(), OK, 'every page intact after restore')
+  await r.kill()
+  t.equal((await srv.done).exitCode, 0, readFileSync(join(dir, 'serve.err'), 'utf8'))
 })
 
 t.test('a three-link chain restores (img-join -D --base, link by link); folded into one stream, it restores without its bases', async t => {

@@ -11,17 +11,19 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import t, { type Test } from 'tap'
 import {
-  PAGE_FEED, allDelivered, buildWorkload, childrenOf, killGroup, lazyDumpInNs, needCriu, onlyChild, pidAlive, procStat,
-  raisePipeMaxSize, rootSummary, sleep, startRestore, startUffdServe, tmpDir, waitFor, workloadFromPid, type LazyDump,
+  PAGE_FEED, allDelivered, buildWorkload, childrenOf, killGroup, lazyDumpInNs, needCriu, onlyChild, pageServerProto, pidAlive,
+  procStat, raisePipeMaxSize, rootSummary, sleep, startRestore, startUffdServe, tmpDir, waitFor, workloadFromPid, type LazyDump,
 } from '../lib/index.js'
 
 const MIB = 128
 const NPAGES = (MIB << 20) / 4096
 /** MiB/s of push for the tests that need a long lazy phase: 128 MiB take ~8 s. */
 const SLOW_PUSH_MIB_S = 16
+/** The page-server wire format of the CRIU under test. */
+const PROTO = await pageServerProto()
 
 function feedCommand(images: string, port: number, feedLog: string, extra = ''): string {
-  return `exec node ${PAGE_FEED} -D ${images} --port ${port} -o ${feedLog} -v4 ${extra}`
+  return `exec node ${PAGE_FEED} -D ${images} --port ${port} --page-server-proto ${PROTO} -o ${feedLog} -v4 ${extra}`
 }
 
 /** The stream summary uffd-serve logged: pages pushed, pages sent in answer to requests. */
@@ -138,7 +140,7 @@ async function cutMidTransfer(t: Test, extra: string[], beforeCut?: (restored: n
   const s = await setup(t)
   // The shell's stderr (its "Killed" notes, page-feed's own last line) goes to a file: uffd-serve's
   // stderr is then uffd-serve's alone.
-  const cmd = `exec 2>>${s.dir}/channel.err; cat | node ${PAGE_FEED} -D ${s.images} --port ${s.lazy.port} -o ${s.feedLog} -v4 --max-rate ${SLOW_PUSH_MIB_S} | cat`
+  const cmd = `exec 2>>${s.dir}/channel.err; cat | node ${PAGE_FEED} -D ${s.images} --port ${s.lazy.port} --page-server-proto ${PROTO} -o ${s.feedLog} -v4 --max-rate ${SLOW_PUSH_MIB_S} | cat`
   const d = startUffdServe(t, s.work, ['-D', s.images, '--pages-from-cmd', cmd, ...extra])
   t.equal(await d.ready, true)
   const r = await startRestore(['-D', s.images, '-W', s.work, '--lazy-pages'])

@@ -52,3 +52,37 @@ export async function needCriu(t: GateHost): Promise<boolean> {
   else t.plan(0, `no usable CRIU: ${a.reason}`)
   return false
 }
+
+/**
+ * The --page-server-proto of uffd-serve and page-feed that talks to this CRIU's page server:
+ * 4.2 widened struct page_server_iov (24 -> 32 bytes), and 4.3 kept 4.2's (checked against the
+ * real 4.3 in test/e2e/lazy.test.ts). Nothing on the wire tells them apart.
+ */
+export async function pageServerProto(): Promise<'4.1' | '4.2'> {
+  return (await criuAtLeast('4.2')) ? '4.2' : '4.1'
+}
+
+/** Whether the usable CRIU is at least release `min` (e.g. '4.2'); false when there is none. */
+export async function criuAtLeast(min: string): Promise<boolean> {
+  const a = await criuAvailable()
+  if (!a.ok) return false
+  const have = a.version.split('.').map(Number)
+  const want = min.split('.').map(Number)
+  for (let i = 0; i < want.length; i++) {
+    const h = have[i] ?? 0, w = want[i]!
+    if (h !== w) return h > w
+  }
+  return true
+}
+
+/**
+ * needCriu, and a CRIU of at least release `min`: an older one skips the test with `why` (also
+ * in CI, where the tests run on the newest CRIU and again on 4.1.1: test/e2e/criu-4.1.1.test.ts).
+ */
+export async function needCriuAtLeast(t: GateHost, min: string, why: string): Promise<boolean> {
+  if (!(await needCriu(t))) return false
+  if (await criuAtLeast(min)) return true
+  const a = await criuAvailable()
+  t.plan(0, `CRIU ${a.ok ? a.version : '?'} ${why} (needs >= ${min})`)
+  return false
+}

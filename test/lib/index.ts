@@ -1,6 +1,6 @@
 // Harness for end-to-end tests against a real CRIU (import from '@criu-pipes/e2e/harness').
-export { repoRoot, criuBin } from './paths.js'
-export { criuAvailable, needCriu, type CriuAvailability, type GateHost } from './criu-available.js'
+export { repoRoot, criuBin, criuRelease } from './paths.js'
+export { criuAvailable, criuAtLeast, needCriu, needCriuAtLeast, pageServerProto, type CriuAvailability, type GateHost } from './criu-available.js'
 export { runCriu, spawnCriu, criuArgv, optionValue, logTail, CriuError, type CriuOptions, type CriuRun } from './run-criu.js'
 export { startRestore, type Restore, type RestoreOptions } from './restore.js'
 export { buildWorkload } from './build.js'
@@ -20,3 +20,4 @@ export { reserveHugePages } from './hugepages.js'
 export { runScenario } from './scenario.js'
 export { twoHostsUp, type TwoHosts, type TwoHostsOptions } from './two-hosts.js'
 export { cephRgwStart, cephInstalled, type CephRgw, type CephRgwOptions } from './ceph-rgw.js'
+export { tcpClient, tcpGoesOn, listeningPort, type TcpClient } from './tcp-client.js'

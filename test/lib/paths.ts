@@ -25,3 +25,11 @@ export function criuBin(): string {
   const own = join(repoRoot(), '.criu', 'bin', 'criu')
   return existsSync(own) ? own : 'criu'
 }
+
+/**
+ * The CRIU release `rel` that scripts/install-criu.sh keeps side by side (.criu/<rel>/bin/criu,
+ * e.g. 4.1.1): tests that must also pass on an older CRIU run with $CRIU set to it.
+ */
+export function criuRelease(rel: string): string {
+  return join(repoRoot(), '.criu', rel, 'bin', 'criu')
+}

@@ -41,6 +41,11 @@ export interface WorkloadOptions {
   logPath?: string
   /** pattern seed (default the program's) */
   seed?: number
+  /**
+   * memhog: also a TCP server on 127.0.0.1:tcp (0: any free port; see listeningPort and
+   * tcpClient in tcp-client.ts), whatever the mode
+   */
+  tcp?: number
 }
 
 export interface Exit {
@@ -79,7 +84,9 @@ export async function startWorkload(opts: WorkloadOptions): Promise<Workload> {
   const bin = await buildWorkload(program)
   const logPath = opts.logPath ?? join(opts.dir, `${program}.log`)
   const mode = opts.mode ?? (program === 'hugehog' ? 'both' : 'plain')
-  const args = [String(opts.mib), logPath, opts.memory === 'mixed' ? `${mode},mixed` : mode]
+  if (opts.tcp !== undefined && program !== 'memhog') throw new Error(`${program} has no TCP server`)
+  const flags = [mode, ...(opts.memory === 'mixed' ? ['mixed'] : []), ...(opts.tcp !== undefined ? [`tcp:${opts.tcp}`] : [])]
+  const args = [String(opts.mib), logPath, flags.join(',')]
   if (opts.seed !== undefined) args.push(String(opts.seed))
   const child = execa(bin, args, { cwd: opts.dir, detached: true, stdio: 'ignore', reject: false })
   const pid = await new Promise<number>((res, rej) => {

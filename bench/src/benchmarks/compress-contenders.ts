@@ -3,11 +3,12 @@
 // A contender whose need is missing is skipped with the reason, so the benchmark runs before the
 // feature exists and lights up once it does.
 import { execa } from 'execa'
+import { criuBin } from '@criu-pipes/e2e/harness'
 import { binPath, q } from '../lib/procs.js'
 
 export type Codec = 'none' | 'lz4' | 'zstd' | 'auto'
 /** what a contender needs of the programs: img-split options, img-buffer's key option, C codecs */
-export type Need = 'compress' | 'checksum' | 'encrypt' | 'threads' | 'decrypt' | 'lz4-cli' | 'zstd-cli'
+export type Need = 'compress' | 'checksum' | 'encrypt' | 'threads' | 'decrypt' | 'lz4-cli' | 'zstd-cli' | 'criu-lz4'
 
 export interface Spec {
   name: string
@@ -18,6 +19,8 @@ export interface Spec {
   split: readonly string[]
   /** a C codec between each shard and its drain */
   ext?: readonly string[]
+  /** extra `criu dump` options (CRIU's own --compress) */
+  criu?: readonly string[]
   needs: readonly Need[]
   /** one of the unthrottled variants (checksum, encryption, threads), not a fixed choice of codec */
   variant?: true
@@ -28,6 +31,8 @@ export const LABEL = {
   none: 'uncompressed',
   extLz4: 'ext lz4 -1 per shard',
   extZstd: 'ext zstd -1 per shard',
+  criu: 'CRIU --compress (its LZ4)',
+  criuModel: 'CRIU --compress, MODEL: per-page liblz4 on 1 core',
   in: (c: Codec, more = '') => `--compress ${c}${more}`,
 }
 
@@ -40,6 +45,8 @@ export function matrix(rates: readonly number[]): Spec[] {
     at(LABEL.extLz4, rate, { codec: 'lz4', split: [], ext: ['lz4', '-1', '-q', '-c'], needs: ['lz4-cli'] })
     at(LABEL.extZstd, rate, { codec: 'zstd', split: [], ext: ['zstd', '-1', '-q', '-c'], needs: ['zstd-cli'] })
     for (const c of ['lz4', 'zstd', 'auto'] as const) at(LABEL.in(c), rate, { codec: c, split: ['--compress', c], needs: ['compress'] })
+    // CRIU 4.3 compresses in its dump thread, one LZ4 block per page with --stream; img-split passes it on.
+    at(LABEL.criu, rate, { codec: 'none', split: [], criu: ['--compress'], needs: ['criu-lz4'] })
   }
   for (const c of ['lz4', 'zstd', 'auto'] as const) {
     at(LABEL.in(c, ' --no-checksum'), 0, { codec: c, split: ['--compress', c, '--no-checksum'], needs: ['compress', 'checksum'], variant: true })
@@ -89,6 +96,10 @@ export async function features(): Promise<Features> {
     if (ok) has.add(need)
     else why.set(need, `no \`${pkg}\` command (apt-get install ${pkg}; scripts/setup.sh does)`)
   }
+  // Debian's CRIU 4.3 is built without LZ4: then the compress benchmark models it (criu-lz4-model.ts).
+  const lz4InCriu = await execa(criuBin(), ['check', '--feature', 'compress'], { reject: false, timeout: 30_000 })
+  if (lz4InCriu.exitCode === 0) has.add('criu-lz4')
+  else why.set('criu-lz4', `${criuBin()} has no --compress (\`criu check --feature compress\` fails: built without LZ4); modelled offline instead`)
   return { has, why, keyOption }
 }
 

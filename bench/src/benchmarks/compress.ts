@@ -16,6 +16,13 @@
 // them and serves `criu restore --stream`: time from img-buffer's fork to the tasks resumed,
 // every restored workload verified; raw GB per img-buffer CPU second bounds its decompression
 // rate per thread from below.
+// CRIU 4.3's own --compress races them: `criu dump --stream --compress` through uncompressed
+// img-split where the installed CRIU has LZ4; otherwise (Debian's 4.3) rows labelled MODEL,
+// computed from the measured uncompressed contender and an offline run of CRIU's per-page LZ4 rules
+// over the same raw pages (bench/src/lib/criu-lz4-model.ts): checkpoint = the later of the
+// unthrottled uncompressed checkpoint plus the compression CPU (CRIU compresses in its dump
+// thread, in series) and the stored bytes over the link; restore (--decompress-threads 0) = the
+// uncompressed restore plus the decompression CPU.
 import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
@@ -23,6 +30,7 @@ import type { Workload } from '@criu-pipes/e2e/harness'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
 import { runCriuMeasured } from '../lib/criu.js'
+import { modelCriuLz4, type CriuLz4Model } from '../lib/criu-lz4-model.js'
 import { binPath, q, readUsage, runGroup, seconds, startGroup, tail } from '../lib/procs.js'
 import { GB, MIB, formatSize } from '../lib/units.js'
 import { readOr, waitForLine } from '../lib/wait.js'
@@ -45,6 +53,8 @@ interface Setup {
   /** bytes of page data (pages-*.img of a criu dump -D) */
   raw: number
   key: string
+  /** CRIU 4.3 --compress modelled on those pages */
+  model?: CriuLz4Model
 }
 
 /** The key for --encrypt: 32 random bytes, a file only we can read, in our private scratch dir. */
@@ -59,7 +69,7 @@ function splitFlags(spec: Spec, key: string): string[] {
 }
 
 /** `criu dump -D` of the workload (left running) into the tmpfs: the raw page bytes, and what the C codecs make of them. */
-async function rawPages(ctx: Ctx, d: Draft, w: Workload, f: Features): Promise<number> {
+async function rawPages(ctx: Ctx, d: Draft, w: Workload, f: Features): Promise<{ raw: number; model: CriuLz4Model }> {
   const images = ctx.work.sub('compress-raw', true)
   try {
     await runCriuMeasured(ctx.natives, ['dump', '-t', String(w.pid), '-D', images, '--leave-running'], ctx.work.sub('compress-raw-logs'), 'dump')
@@ -71,7 +81,10 @@ async function rawPages(ctx: Ctx, d: Draft, w: Workload, f: Features): Promise<n
       const r = await runGroup(`cat ${pages.map(q).join(' ')} | ${cmd} -q -c | wc -c`, `${cmd} of the pages`)
       d.facts[key] = { label: `\`${cmd}\` of those pages (C CLI, one stream)`, unit: '%', value: (100 * Number(r.stdout.trim())) / raw }
     }
-    return raw
+    const model = modelCriuLz4(pages)
+    d.facts.criu_lz4 = { label: 'CRIU --compress model: stored / raw (per-page liblz4, zero pages empty, < 7/8 else raw)', unit: '%', value: (100 * model.stored) / raw }
+    d.facts.criu_lz4_cpu = { label: 'CRIU --compress model: compression CPU per raw GiB, 1 thread', unit: 'CPU-s/GiB', value: model.compressCpuS / (raw / 2 ** 30) }
+    return { raw, model }
   } finally {
     rmSync(images, { recursive: true, force: true })
   }
@@ -84,7 +97,7 @@ class Skip extends Error {}
  * workload (left running) through it, waits for the pipeline. Throws Skip when img-split refuses
  * its command line (an option it does not have yet).
  */
-async function dumpThrough(ctx: Ctx, dir: string, w: Workload, flags: readonly string[], shardsCmd: { start: string; list: string; redirs: string; wait: string }) {
+async function dumpThrough(ctx: Ctx, dir: string, w: Workload, flags: readonly string[], shardsCmd: { start: string; list: string; redirs: string; wait: string }, criuFlags: readonly string[] = []) {
   const images = join(dir, 'images')
   const usage = join(dir, 'img-split.usage')
   const progress = join(dir, 'progress')
@@ -104,7 +117,7 @@ async function dumpThrough(ctx: Ctx, dir: string, w: Workload, flags: readonly s
       }
       throw e
     }
-    const c = await runCriuMeasured(ctx.natives, ['dump', '-t', String(w.pid), '-D', images, '--stream', '--leave-running'], dir, 'dump')
+    const c = await runCriuMeasured(ctx.natives, ['dump', '-t', String(w.pid), '-D', images, '--stream', '--leave-running', ...criuFlags], dir, 'dump')
     const r = await g.done
     if (r.exitCode !== 0) throw new Error(`img-split ${flags.join(' ')}: exit ${r.exitCode}: ${tail(readOr(errFile) || r.stderr)}`)
     if (!w.alive()) throw new Error('the workload died in a --leave-running dump')
@@ -118,12 +131,12 @@ async function dumpThrough(ctx: Ctx, dir: string, w: Workload, flags: readonly s
 async function runSpec(ctx: Ctx, d: Draft, run: number, spec: Spec, s: Setup): Promise<void> {
   const dir = ctx.work.sub(`compress-${spec.codec}`)
   const shards = drainedShards(ctx.natives, dir, SHARDS, { rate: spec.rate, ...(spec.ext ? { filter: spec.ext } : {}) })
-  const { criu, split } = await dumpThrough(ctx, dir, s.w, splitFlags(spec, s.key), shards)
+  const { criu, split } = await dumpThrough(ctx, dir, s.w, splitFlags(spec, s.key), shards, spec.criu)
   const drained = shards.result()
   const end = drained.endNs > criu.endNs ? drained.endNs : criu.endNs
   const t = seconds(criu.startNs, end)
   const rawGb = s.raw / GB
-  d.rec.contender(spec.name, spec.ext !== undefined) // registered once it ran: a skipped one leaves no empty row
+  d.rec.contender(spec.name, spec.ext !== undefined || spec.criu !== undefined) // registered once it ran: a skipped one leaves no empty row
   d.rec.add(spec.name, run, 'ckpt', 'time to checkpoint', 's', t)
   d.rec.add(spec.name, run, 'gbps', 'raw rate', 'GB/s', rawGb / t)
   d.rec.add(spec.name, run, 'ratio', 'shards / raw', '%', (100 * drained.bytes) / s.raw)
@@ -170,6 +183,47 @@ async function restoreRun(ctx: Ctx, d: Draft, run: number, img: RestoreImage, s:
   d.rec.add(img.name, run, 'dec', 'raw GB per img-buffer CPU-s', 'GB/s', s.raw / GB / r.usage.cpuS)
   d.rec.add(img.name, run, 'rss', 'img-buffer peak RSS', 'MiB', r.usage.maxRss / MIB)
   d.rec.add(img.name, run, 'image', 'shard files', 'MiB', img.bytes / MIB)
+}
+
+// ---- CRIU --compress, modelled ----
+
+/** The MODEL rows (see the header): one value each, from the medians of the measured contenders. */
+function criuModelRows(d: Draft, rates: readonly number[], s: Setup, plainRestore: string | undefined): void {
+  const m = s.model
+  const base = d.rec.median(`${LABEL.none} @ ${rateLabel(0)}`, 'ckpt')
+  if (!m || !Number.isFinite(base)) return
+  const rawGb = s.raw / GB
+  for (const rate of rates) {
+    const name = `${LABEL.criuModel} @ ${rateLabel(rate)}`
+    d.rec.contender(name, true) // CRIU's own: a baseline, as the external recipes
+    const t = Math.max(base + m.compressCpuS, rate > 0 ? m.stored / rate : 0)
+    d.rec.add(name, 0, 'ckpt', 'time to checkpoint', 's', t)
+    d.rec.add(name, 0, 'gbps', 'raw rate', 'GB/s', rawGb / t)
+    d.rec.add(name, 0, 'ratio', 'shards / raw', '%', (100 * m.stored) / s.raw)
+    d.rec.add(name, 0, 'cpu', 'CPU split+codecs', 'CPU-s/GB', m.compressCpuS / rawGb)
+  }
+  if (plainRestore !== undefined) {
+    const running = d.rec.median(plainRestore, 'running')
+    if (Number.isFinite(running)) d.rec.contender(`${LABEL.criuModel}, restore --decompress-threads 0`, true)
+    if (Number.isFinite(running)) d.rec.add(`${LABEL.criuModel}, restore --decompress-threads 0`, 0, 'running', 'img-buffer start to running', 's', running + m.decompressCpuS)
+  }
+}
+
+/** criu-pipes' best against CRIU's own --compress (measured, else the model): time and bytes. */
+function criuTargets(d: Draft, specs: Spec[], rates: readonly number[]): void {
+  const m = (name: string, key: string) => d.rec.median(name, key)
+  for (const [rate, max] of [[250e6, 0.8], [0, 1.0]] as const) {
+    if (!rates.includes(rate)) continue
+    const real = `${LABEL.criu} @ ${rateLabel(rate)}`
+    const criu = Number.isFinite(m(real, 'ckpt')) ? real : `${LABEL.criuModel} @ ${rateLabel(rate)}`
+    const ours = specs.filter((x) => x.rate === rate && !x.variant && x.criu === undefined && x.codec !== 'none' && Number.isFinite(m(x.name, 'ckpt')))
+    if (!Number.isFinite(m(criu, 'ckpt')) || ours.length === 0) continue
+    const best = ours.reduce((a, b) => (m(a.name, 'ckpt') <= m(b.name, 'ckpt') ? a : b))
+    d.targets.push(target(`criu-pipes' best vs CRIU --compress @ ${rateLabel(rate)}`, m(best.name, 'ckpt') / m(criu, 'ckpt'), '<=', max, 'x',
+      `time to checkpoint; best: ${best.label}; against ${criu === real ? 'CRIU measured' : 'the MODEL'}`))
+    d.targets.push(target(`criu-pipes' best vs CRIU --compress @ ${rateLabel(rate)}, bytes`, m(best.name, 'ratio') / m(criu, 'ratio'), '<', 1, 'x',
+      `shard bytes; ${best.label}`))
+  }
 }
 
 // ---- targets ----
@@ -246,7 +300,9 @@ export const compress: Benchmark = {
     let images: RestoreImage[] = []
     const made: RestoreImage[] = []
     try {
-      s.raw = await rawPages(ctx, d, w, f)
+      const pages = await rawPages(ctx, d, w, f)
+      s.raw = pages.raw
+      s.model = pages.model
       images = await makeRestoreImages(ctx, s, f, skip)
       made.push(...images)
       for (let run = 0; run < ctx.runs; run++) {
@@ -283,7 +339,10 @@ export const compress: Benchmark = {
     } finally {
       for (const img of made) for (const p of img.shards) rmSync(p, { force: true })
     }
-    targets(d, specs.filter((x) => !skipped.has(x.label)), rates, images)
+    const ran = specs.filter((x) => !skipped.has(x.label))
+    if (skipped.has(LABEL.criu)) criuModelRows(d, rates, s, images.find((i) => i.codec === 'none')?.name)
+    targets(d, ran, rates, images)
+    criuTargets(d, ran, rates)
     const byReason = new Map<string, string[]>()
     for (const [label, why] of skipped) byReason.set(why, [...(byReason.get(why) ?? []), label])
     for (const [why, labels] of byReason) d.notes.push(`skipped: ${why} (${labels.join('; ')})`)

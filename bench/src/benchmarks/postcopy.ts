@@ -18,7 +18,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
-import { PAGE_FEED, criuBin, freePort, raisePipeMaxSize, waitFor, workloadFromPid, type Workload } from '@criu-pipes/e2e/harness'
+import {
+  PAGE_FEED, criuBin, freePort, pageServerProto, raisePipeMaxSize, waitFor, workloadFromPid, type Workload,
+} from '@criu-pipes/e2e/harness'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
 import { atExit, forgetGroup, trackGroup } from '../lib/cleanup.js'
@@ -83,7 +85,7 @@ async function startDaemon(ctx: Ctx, kind: Kind, delay: number, src: Source, wor
   const err = join(work, 'daemon.err')
   let daemon: string
   if (kind === 'stream') {
-    const feed = `${q(relay)} ${delay} cmd node ${q(PAGE_FEED)} -D ${q(src.images)} --port ${src.port} -o ${q(join(work, 'feed.log'))} -v3`
+    const feed = `${q(relay)} ${delay} cmd node ${q(PAGE_FEED)} -D ${q(src.images)} --port ${src.port} --page-server-proto ${await pageServerProto()} -o ${q(join(work, 'feed.log'))} -v3`
     daemon = `node ${q(binPath('uffd-serve'))} -D ${q(src.images)} -W ${q(work)} -o lazy-pages.log -v3 --pages-from-cmd ${q(feed)}`
   } else {
     const rport = await freePort()
@@ -97,9 +99,10 @@ async function startDaemon(ctx: Ctx, kind: Kind, delay: number, src: Source, wor
       return undefined
     }, { timeoutMs: 10_000, intervalMs: 5 })
     const ps = `--page-server --address 127.0.0.1 --port ${rport}`
+    const proto = `--page-server-proto ${await pageServerProto()}`
     daemon = kind === 'criu'
       ? `${q(criuBin())} lazy-pages -D ${q(src.images)} -W ${q(work)} -o lazy-pages.log -v3 ${ps}`
-      : `node ${q(binPath('uffd-serve'))} -D ${q(src.images)} -W ${q(work)} -o lazy-pages.log -v3 ${ps}`
+      : `node ${q(binPath('uffd-serve'))} -D ${q(src.images)} -W ${q(work)} -o lazy-pages.log -v3 ${ps} ${proto}`
   }
   const g = await startGroup(`${q(ctx.natives.measure)} ${q(usage)} ${daemon} --status-fd 3 3>${q(status)} 2>${q(err)}`)
   const st = watch(g, err)

@@ -15,7 +15,12 @@ export function checkSrc(src: string): number {
   try {
     if (statAt(fd, 'inventory.img') === null) throw new MakeLazyError(`${src} is not a CRIU image directory: no inventory.img`)
     const inventory = join(src, 'inventory.img')
-    const { imgVersion } = decodeInventory(readFileSync(pathAt(fd, 'inventory.img')), inventory)
+    const { imgVersion, compress, compressBlockSize } = decodeInventory(readFileSync(pathAt(fd, 'inventory.img')), inventory)
+    // CRIU 4.3 --compress: the pages files hold LZ4 blocks, not the raw pages this tool slices.
+    if (compress !== undefined && compress !== 0) {
+      const blocks = compressBlockSize === undefined ? '' : `, ${compressBlockSize}-byte blocks`
+      throw new MakeLazyError(`${inventory}: memory pages compressed by CRIU --compress (LZ4${blocks}), which crit-make-lazy cannot read; dump without --compress`)
+    }
     if (imgVersion !== CRTOOLS_IMAGES_V1_1) {
       throw new MakeLazyError(`${inventory}: img_version ${imgVersion} is not supported (expected ${CRTOOLS_IMAGES_V1_1})`)
     }

@@ -6,6 +6,7 @@ import {
   entryBytes,
   pagesOffsets,
   presentBytes,
+  refuseCompressed,
   setPagemapEntryFlags,
   type Vma,
 } from '@criu-pipes/criu-image'
@@ -43,6 +44,7 @@ function hex(n: number): string {
  */
 export function stripPagemap(buf: Buffer, name: string, lazyVmas: () => readonly Vma[]): StrippedPagemap {
   const pm = decodePagemapRaw(buf, name)
+  refuseCompressed(name, pm.entries, 'crit-make-lazy')
   const offsets = pagesOffsets(pm.entries)
   const keep: KeptRange[] = []
   let strippedPages = 0

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
 import t, { type Test } from 'tap'
-import { PE_LAZY, PE_PRESENT } from '@criu-pipes/criu-image'
+import { PE_LAZY, PE_PRESENT, encodeInventory } from '@criu-pipes/criu-image'
 import { SHMEM_PAGEMAP, SKIPPED_FILES, TASKS, anonVma, expectedLazy, fileVma, writeImageDir, type TaskSpec } from './fixtures/image-dir.js'
 
 const BIN = fileURLToPath(new URL('../../bin/crit-make-lazy.js', import.meta.url))
@@ -151,6 +151,12 @@ t.test('refusals leave no DST behind', async (t) => {
     await refused(t, [src, join(src, 'sub')], /is inside/)
     await refused(t, [src, src], /exists and is not empty/)
     await refused(t, [src, join(dir, 'no', 'such', 'place')], /no\/such \(where DST goes\) is not a directory/)
+  })
+  t.test('CRIU 4.3 --compress images (inventory compress, img_version 3): refused by name', async (t) => {
+    const s = fresh('compressed')
+    writeFileSync(join(s, 'inventory.img'), encodeInventory({ imgVersion: 3, compress: 1, compressBlockSize: 262144 }))
+    await refused(t, [s, join(dir, 'd8')], /inventory\.img: memory pages compressed by CRIU --compress \(LZ4, 262144-byte blocks\), which crit-make-lazy cannot read; dump without --compress$/m)
+    mustNotExist(t, dir, 'd8')
   })
   t.test('SRC that is not an image directory', async (t) => {
     await refused(t, [join(dir, 'nope'), join(dir, 'd7')], /nope is not a directory/)

@@ -19,9 +19,16 @@ const PLUGINS_ENTRY = 12
 /** plugins_entry's own repeated string field reuses the number 12. */
 const PLUGINS = 12
 const DUMP_CRIU_RUN_ID = 13
+/** CRIU 4.3 --compress: the mode (COMPRESS_BLOCK 1 = LZ4 blocks) and the block size in bytes. */
+const COMPRESS = 15
+const COMPRESS_BLOCK_SIZE = 16
 
 /** img_version of every image set CRIU writes since v1.1: all images but inventory carry IMG_COMMON_MAGIC. */
 export const CRTOOLS_IMAGES_V1_1 = 2
+/** img_version CRIU 4.3 writes when memory pages are compressed (and the only one that may hold them). */
+export const CRTOOLS_IMAGES_V1_2 = 3
+/** inventory_entry.compress: pages stored as LZ4 blocks, sized in the pagemap entries. */
+export const COMPRESS_BLOCK = 1
 
 export interface Inventory {
   imgVersion: number
@@ -35,6 +42,10 @@ export interface Inventory {
   networkLockMethod?: number
   plugins?: string[]
   dumpCriuRunId?: string
+  /** CRIU 4.3: 0 or absent, pages raw; COMPRESS_BLOCK, LZ4 blocks. */
+  compress?: number
+  /** CRIU 4.3: the block size --compress used (4096 with --stream/--page-server, 256 KiB by default). */
+  compressBlockSize?: number
 }
 
 function strings(msg: Message, num: number): string[] {
@@ -62,12 +73,21 @@ export function decodeInventory(buf: Buffer, name = 'inventory.img'): Inventory 
     const plugins = optionalMessage(msg, PLUGINS_ENTRY, 'inventory_entry.plugins_entry')
     set('plugins', plugins === undefined ? undefined : strings(plugins, PLUGINS))
     set('dumpCriuRunId', strings(msg, DUMP_CRIU_RUN_ID).at(-1))
+    set('compress', optionalU32(msg, COMPRESS, 'inventory_entry.compress'))
+    set('compressBlockSize', optionalU32(msg, COMPRESS_BLOCK_SIZE, 'inventory_entry.compress_block_size'))
     return inv
   })
 }
 
-/** Writes an inventory with img_version only (plus fdinfo_per_id, as CRIU always sets it). For test fixtures. */
-export function encodeInventory(inv: { imgVersion: number }): Buffer {
-  const msg = encodeMessage([varintField(IMG_VERSION, inv.imgVersion), varintField(FDINFO_PER_ID, 1)])
+/**
+ * Writes an inventory with img_version only (plus fdinfo_per_id, as CRIU always sets it, and
+ * CRIU 4.3's compression fields when given). For test fixtures.
+ */
+export function encodeInventory(inv: { imgVersion: number; compress?: number; compressBlockSize?: number }): Buffer {
+  const msg = encodeMessage([
+    varintField(IMG_VERSION, inv.imgVersion), varintField(FDINFO_PER_ID, 1),
+    ...(inv.compress === undefined ? [] : [varintField(COMPRESS, inv.compress)]),
+    ...(inv.compressBlockSize === undefined ? [] : [varintField(COMPRESS_BLOCK_SIZE, inv.compressBlockSize)]),
+  ])
   return encodeImage({ magic: INVENTORY_MAGIC, entries: [msg] })
 }

@@ -2,10 +2,10 @@ import { ImageError } from './errors.js'
 import { encodeImage, parseImage } from './image-file.js'
 import { inEntry } from './in-entry.js'
 import { PAGEMAP_MAGIC } from './magic.js'
-import { PAGE_SIZE, PE_PARENT, PE_PRESENT } from './pagemap-flags.js'
+import { MAX_COMPRESS_BLOCK, PAGE_SIZE, PE_PARENT, PE_PAYLOAD_ALIGNED, PE_PRESENT } from './pagemap-flags.js'
 import { decodeMessage } from './wire/decode.js'
 import { encodeMessage, setField, varintField } from './wire/encode.js'
-import { has, optionalBool, optionalU32, requiredU32, requiredU64 } from './wire/read.js'
+import { has, optionalBool, optionalMessage, optionalU32, repeatedU32, requiredU32, requiredU64 } from './wire/read.js'
 
 /* images/pagemap.proto field numbers. */
 const HEAD_PAGES_ID = 1
@@ -16,6 +16,12 @@ const ENTRY_IN_PARENT = 3
 const ENTRY_FLAGS = 4
 /** uint64 nr_pages, added by CRIU 4.2 ("support huge mappings") and preferred when present. */
 const ENTRY_NR_PAGES_64 = 5
+/** pagemap_blocks blocks, added by CRIU 4.3 (--compress): the entry's pages are stored as blocks. */
+const ENTRY_BLOCKS = 6
+/* pagemap_blocks (CRIU 4.3). */
+const BLOCKS_SIZES = 1
+const BLOCKS_TOTAL = 2
+const BLOCKS_PAGES_PER_BLOCK = 3
 
 const U32_MAX = 0xffff_ffff
 
@@ -24,6 +30,20 @@ export interface PagemapEntry {
   nrPages: number
   /** PE_* bits, after CRIU's defaults for entries written before flags existed. */
   flags: number
+  /** CRIU 4.3 --compress: how the entry's pages are stored in the pages file (absent: raw). */
+  blocks?: PagemapBlocks
+}
+
+/**
+ * CRIU 4.3's compressed storage of one present entry (pagemap_blocks): its pages cut into blocks
+ * of pagesPerBlock pages (the last one shorter), each stored in sizes[i] bytes: 0 for a block of
+ * zeros (nothing stored), the block's full size for a block stored raw, anything between for an
+ * LZ4 block (the raw LZ4 block format, no size prefix). totalPayload is the sum of sizes.
+ */
+export interface PagemapBlocks {
+  sizes: number[]
+  totalPayload: number
+  pagesPerBlock: number
 }
 
 export interface Pagemap {
@@ -58,7 +78,37 @@ function decodeEntry(message: Buffer): PagemapEntry {
     optionalU32(msg, ENTRY_FLAGS, 'pagemap_entry.flags'),
     optionalBool(msg, ENTRY_IN_PARENT, 'pagemap_entry.in_parent'),
   )
-  return { vaddr, nrPages, flags }
+  const b = optionalMessage(msg, ENTRY_BLOCKS, 'pagemap_entry.blocks')
+  if (b === undefined) return { vaddr, nrPages, flags }
+  const blocks = {
+    sizes: repeatedU32(b, BLOCKS_SIZES, 'pagemap_blocks.block_sizes'),
+    totalPayload: requiredU64(b, BLOCKS_TOTAL, 'pagemap_blocks.total_payload_size'),
+    pagesPerBlock: requiredU32(b, BLOCKS_PAGES_PER_BLOCK, 'pagemap_blocks.pages_per_block'),
+  }
+  return { vaddr, nrPages, flags, blocks }
+}
+
+/** What CRIU 4.3 (and its crit) require of an entry's blocks before any byte is read by them. */
+function checkBlocks(e: PagemapEntry, where: string, file: string): void {
+  const bad = (what: string): never => { throw new ImageError(file, `${where}: compressed pages (CRIU --compress): ${what}`) }
+  if (e.blocks === undefined) {
+    if (e.flags & PE_PAYLOAD_ALIGNED && !(e.flags & PE_PRESENT)) bad('PE_PAYLOAD_ALIGNED on an entry without pages')
+    return
+  }
+  const { sizes, totalPayload, pagesPerBlock } = e.blocks
+  if (!(e.flags & PE_PRESENT)) bad('block sizes on an entry without pages')
+  if (pagesPerBlock < 1 || pagesPerBlock * PAGE_SIZE > MAX_COMPRESS_BLOCK) {
+    bad(`pages_per_block ${pagesPerBlock} is not 1..${MAX_COMPRESS_BLOCK / PAGE_SIZE}`)
+  }
+  const want = Math.ceil(e.nrPages / pagesPerBlock)
+  if (sizes.length !== want) bad(`${sizes.length} block sizes for ${e.nrPages} pages in blocks of ${pagesPerBlock}, expected ${want}`)
+  let sum = 0
+  sizes.forEach((size, i) => {
+    const raw = Math.min(pagesPerBlock, e.nrPages - i * pagesPerBlock) * PAGE_SIZE
+    if (size > raw) bad(`block ${i} is ${size} bytes, more than its ${raw} bytes of pages`)
+    sum += size
+  })
+  if (sum !== totalPayload) bad(`total_payload_size ${totalPayload} is not the sum of the block sizes (${sum})`)
 }
 
 /** The properties CRIU relies on (seek_pagemap, the uffd daemon): aligned, sorted, disjoint. */
@@ -67,6 +117,7 @@ function checkLayout(entries: readonly PagemapEntry[], file: string): void {
   entries.forEach((e, i) => {
     const where = `entry ${i + 1} (vaddr ${hex(e.vaddr)})`
     if (e.vaddr % PAGE_SIZE !== 0) throw new ImageError(file, `${where}: vaddr is not page-aligned`)
+    checkBlocks(e, where, file)
     const end = e.vaddr + e.nrPages * PAGE_SIZE
     if (!Number.isSafeInteger(end)) throw new ImageError(file, `${where}: end of range is above Number.MAX_SAFE_INTEGER`)
     if (e.vaddr < prevEnd) {
@@ -118,6 +169,7 @@ function checkEncodable(pm: Pagemap): void {
     // Field 2 is a uint32 that CRIU 4.1 requires; a larger count cannot be written for it.
     u32(e.nrPages, `entry ${i}: nr_pages`)
     u32(e.flags, `entry ${i}: flags`)
+    if (e.blocks !== undefined) throw new RangeError(`entry ${i}: compressed blocks (CRIU --compress) are not re-encoded here`)
   })
 }
 

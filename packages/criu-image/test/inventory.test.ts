@@ -31,3 +31,12 @@ t.test('refusals', async (t) => {
   t.throws(() => decodeInventory(image([INVENTORY_MAGIC], [pb([[2, 1]])])), { message: /missing required field inventory_entry\.img_version/ })
   t.throws(() => decodeInventory(image([INVENTORY_MAGIC], [pb([[1, 2]]), pb([[1, 2]])])), { message: /expected one inventory_entry/ })
 })
+
+t.test('CRIU 4.3 --compress: compress and compress_block_size (fields 15, 16), img_version 3', async (t) => {
+  // As crit compress (Debian's 4.3-1~exp2 python3-pycriu) writes it: per-page blocks.
+  const buf = image([INVENTORY_MAGIC], [pb([[1, 3], [2, 1], [15, 1], [16, 4096]])])
+  t.same(decodeInventory(buf), { imgVersion: 3, fdinfoPerId: true, compress: 1, compressBlockSize: 4096 })
+  t.same(decodeInventory(encodeInventory({ imgVersion: 3, compress: 1, compressBlockSize: 262144 })), {
+    imgVersion: 3, fdinfoPerId: true, compress: 1, compressBlockSize: 262144,
+  })
+})

@@ -104,3 +104,37 @@ t.test('encodePagemap refuses what cannot be written', async (t) => {
   t.throws(() => encodePagemap({ pagesId: 1, entries: [{ vaddr: 2 ** 60, nrPages: 1, flags: 4 }] }), RangeError)
   t.throws(() => encodePagemap({ pagesId: 1, entries: [{ vaddr: 0, nrPages: 2 ** 32, flags: 4 }] }), /nr_pages/)
 })
+
+/* CRIU 4.3 --compress, from the format as Debian's 4.3-1~exp2 ships it (pagemap_pb2 and crit compress). */
+const packed = (...sizes: number[]): Buffer => Buffer.concat(sizes.map((s) => varintBytes(s)))
+function varintBytes(n: number): Buffer {
+  const out: number[] = []
+  while (n >= 128) { out.push((n & 127) | 128); n = Math.floor(n / 128) }
+  out.push(n)
+  return Buffer.from(out)
+}
+
+t.test('CRIU 4.3 compressed entries: blocks (field 6) decoded, PE_PAYLOAD_ALIGNED kept', async (t) => {
+  const pm = decodePagemap(pagemap(1, [
+    [[1, 0x10000], [2, 0], [4, PE_PRESENT], [5, 3], [6, [[1, packed(0, 4096, 100)], [2, 4196], [3, 1]]]],
+    [[1, 0x20000], [2, 0], [4, PE_PRESENT | 8], [5, 2]],
+    [[1, 0x30000], [2, 0], [4, PE_PRESENT | 8], [5, 5], [6, [[1, packed(9000, 0)], [2, 9000], [3, 4]]]],
+  ]), 'pagemap-1.img')
+  t.same(pm.entries, [
+    { vaddr: 0x10000, nrPages: 3, flags: PE_PRESENT, blocks: { sizes: [0, 4096, 100], totalPayload: 4196, pagesPerBlock: 1 } },
+    { vaddr: 0x20000, nrPages: 2, flags: PE_PRESENT | 8 },
+    { vaddr: 0x30000, nrPages: 5, flags: PE_PRESENT | 8, blocks: { sizes: [9000, 0], totalPayload: 9000, pagesPerBlock: 4 } },
+  ])
+  t.throws(() => encodePagemap(pm), /compressed blocks/, 'never re-encoded without its blocks')
+})
+
+t.test('CRIU 4.3 compressed entries: bad block metadata is refused by name', async (t) => {
+  const bad = (blocks: PbMsg, flags = PE_PRESENT, nr = 3): unknown =>
+    decodePagemap(pagemap(1, [[[1, 0x10000], [2, nr], [4, flags], [6, blocks]]]), 'pagemap-1.img')
+  const msg = (m: RegExp) => ({ constructor: ImageError, message: m })
+  t.throws(() => bad([[1, packed(1, 1)], [2, 2], [3, 1]]), msg(/compressed pages \(CRIU --compress\): 2 block sizes for 3 pages/))
+  t.throws(() => bad([[1, packed(1, 1, 5000)], [2, 5002], [3, 1]]), msg(/block 2 is 5000 bytes, more than its 4096/))
+  t.throws(() => bad([[1, packed(1, 1, 1)], [2, 4], [3, 1]]), msg(/total_payload_size 4 is not the sum of the block sizes \(3\)/))
+  t.throws(() => bad([[1, packed(1)], [2, 1], [3, 2048]]), msg(/pages_per_block 2048 is not 1\.\.1024/))
+  t.throws(() => bad([[1, packed(1, 1, 1)], [2, 3], [3, 1]], PE_PARENT), msg(/block sizes on an entry without pages/))
+})

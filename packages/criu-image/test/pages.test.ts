@@ -1,7 +1,9 @@
 import t from 'tap'
-import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT } from '../src/pagemap-flags.js'
+import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PAYLOAD_ALIGNED, PE_PRESENT } from '../src/pagemap-flags.js'
 import type { PagemapEntry } from '../src/pagemap.js'
-import { entryBytes, findEntryIndex, isPresent, pagesFileName, pagesOffsets, presentBytes } from '../src/pages.js'
+import {
+  entryBytes, findEntryIndex, isCompressed, isPresent, pagesFileName, pagesOffsets, presentBytes, refuseCompressed, storedBytes,
+} from '../src/pages.js'
 
 const entries: PagemapEntry[] = [
   { vaddr: 0x10000, nrPages: 2, flags: PE_PRESENT },
@@ -34,4 +36,23 @@ t.test('findEntryIndex finds the entry holding an address', async (t) => {
 t.test('pages file names come from pages_id', async (t) => {
   t.equal(pagesFileName(2), 'pages-2.img')
   t.equal(pagesFileName(0x10001), 'pages-65537.img')
+})
+
+t.test('CRIU 4.3 --compress layout: stored sizes, page-aligned payloads, refusal by name', async (t) => {
+  const c: PagemapEntry[] = [
+    { vaddr: 0x10000, nrPages: 3, flags: PE_PRESENT, blocks: { sizes: [0, 100, 4096], totalPayload: 4196, pagesPerBlock: 1 } },
+    { vaddr: 0x20000, nrPages: 2, flags: PE_PARENT },
+    // crit compress aligns an entry whose first stored page is raw.
+    { vaddr: 0x30000, nrPages: 2, flags: PE_PRESENT | PE_PAYLOAD_ALIGNED },
+    { vaddr: 0x40000, nrPages: 4, flags: PE_PRESENT, blocks: { sizes: [7], totalPayload: 7, pagesPerBlock: 64 } },
+  ]
+  t.same(pagesOffsets(c), [0, undefined, 2 * PAGE_SIZE, 4 * PAGE_SIZE])
+  t.equal(presentBytes(c), 4 * PAGE_SIZE + 7)
+  t.same(c.map(storedBytes), [4196, 2 * PAGE_SIZE, 2 * PAGE_SIZE, 7])
+  t.same(c.map(isCompressed), [true, false, true, true])
+  t.equal(entryBytes(c[0]!), 3 * PAGE_SIZE, 'the memory an entry covers is unchanged')
+  t.doesNotThrow(() => refuseCompressed('pagemap-1.img', entries, 'uffd-serve'))
+  t.throws(() => refuseCompressed('pagemap-1.img', c, 'uffd-serve'), {
+    message: 'pagemap-1.img: entry 1 (vaddr 0x10000) holds compressed pages (CRIU --compress, LZ4, blocks of 1 page(s)), which uffd-serve cannot read; dump without --compress',
+  })
 })

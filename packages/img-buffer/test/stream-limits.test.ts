@@ -1,6 +1,8 @@
 // The refusal of what criu restore --stream cannot restore, on a store built by hand.
 import t from 'tap'
-import { encodeMm, encodePagemap, encodePstree, PE_PRESENT } from '@criu-pipes/criu-image'
+import {
+  PAGE_SIZE, PE_PRESENT, encodeMessage, encodeMm, encodePagemap, encodePagemapRaw, encodePstree, lenField, varintField,
+} from '@criu-pipes/criu-image'
 import { StoredFile } from '../src/store.js'
 import { refuseUnstreamable } from '../src/stream-limits.js'
 
@@ -31,4 +33,20 @@ t.test('ordinary private memory, and an image we cannot judge, go to CRIU', asyn
   damaged.set('mm-77.img', stored(Buffer.from('not an mm image')))
   t.doesNotThrow(() => refuseUnstreamable(damaged), 'CRIU refuses a damaged mm image itself')
   t.doesNotThrow(() => refuseUnstreamable(new Map()), 'no pstree.img')
+})
+
+/** pagemap-77.img as CRIU 4.3 --compress writes it: 128 pages at BASE in blocks of `pagesPerBlock`, all zero. */
+function compressed(pagesPerBlock: number): Map<string, StoredFile> {
+  const img = image(0x22, 0x201)
+  const n = 128 / pagesPerBlock
+  const blocks = encodeMessage([lenField(1, Buffer.alloc(n)), varintField(2, 0), varintField(3, pagesPerBlock)])
+  const entry = encodeMessage([varintField(1, BASE), varintField(2, 0), varintField(4, PE_PRESENT), varintField(5, 128), lenField(6, blocks)])
+  img.set('pagemap-77.img', stored(encodePagemapRaw(encodeMessage([varintField(1, 5)]), [entry])))
+  return img
+}
+
+t.test('CRIU 4.3 --compress: one-page blocks go to CRIU, larger blocks are refused by name', async (t) => {
+  t.doesNotThrow(() => refuseUnstreamable(compressed(1)), 'as --stream and --page-server dump them')
+  t.throws(() => refuseUnstreamable(compressed(256 * 1024 / PAGE_SIZE)),
+    /^pid 77 has memory pages compressed by CRIU --compress in blocks of 64 pages \(at 0x7f0000000000\), which criu restore --stream cannot restore/)
 })

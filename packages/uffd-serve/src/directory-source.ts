@@ -4,7 +4,9 @@
 // parent/ image set. pread() at explicit offsets, fds kept open: no seek state to get wrong.
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
-import { PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT, entryBytes, findEntryIndex, pagesFileName, pagesOffsets, presentBytes } from '@criu-pipes/criu-image'
+import {
+  PAGE_SIZE, PE_LAZY, PE_PARENT, PE_PRESENT, entryBytes, findEntryIndex, pagesFileName, pagesOffsets, presentBytes, refuseCompressed,
+} from '@criu-pipes/criu-image'
 import type { PagemapEntry } from '@criu-pipes/criu-image'
 import type { Region } from '@criu-pipes/sys'
 import type { PageSource } from './page-source.js'
@@ -73,6 +75,8 @@ export class DirectorySource implements PageSource {
   }
 
   private openTask(task: TaskImages): void {
+    // CRIU 4.3 --compress stores LZ4 blocks where this source reads raw pages by offset.
+    refuseCompressed(`pagemap-${task.pid}.img`, task.entries, 'uffd-serve')
     const pagesName = pagesFileName(task.pagesId)
     const path = join(this.dir, pagesName)
     const pagesFd = openSync(path, 'r')

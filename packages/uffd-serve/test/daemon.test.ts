@@ -9,7 +9,9 @@ import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
-import { PAGE_SIZE, PE_LAZY } from '@criu-pipes/criu-image'
+import {
+  PAGE_SIZE, PE_LAZY, decodePagemapRaw, encodeMessage, encodePagemapRaw, lenField, varintField,
+} from '@criu-pipes/criu-image'
 import {
   Region, UFFD_FEATURE_EVENT_FORK, UFFD_FEATURE_EVENT_REMAP, UFFD_FEATURE_EVENT_REMOVE, UFFD_FEATURE_EVENT_UNMAP,
   close, uffdApi, uffdOpen, uffdRegister,
@@ -212,6 +214,26 @@ t.test('a made-lazy directory is refused before listening', async (t) => {
   t.equal(stderr,
     `uffd-serve: ${dir} has no data for ${LAYOUT.lazyPages} lazy pages (a crit-make-lazy output?): ` +
     'point -D at the full images or use --page-server\n')
+})
+
+t.test('a CRIU 4.3 --compress directory is refused by name before listening, not called truncated', async (t) => {
+  const dir = tmpDir(t)
+  writeImages(dir, { pid: PID, base: 0x7f0000000000, ...LAYOUT })
+  // Entry 2 (pages 16-19) as CRIU 4.3 stores it with per-page blocks: its first page all zeros
+  // (block size 0, nothing stored), the other three raw (4096 each).
+  const pmName = join(dir, `pagemap-${PID}.img`)
+  const raw = decodePagemapRaw(readFileSync(pmName))
+  const blocks = encodeMessage([lenField(1, Buffer.from([0x00, 0x80, 0x20, 0x80, 0x20, 0x80, 0x20])), varintField(2, 3 * PAGE_SIZE), varintField(3, 1)])
+  raw.messages[1] = Buffer.concat([raw.messages[1]!, encodeMessage([lenField(6, blocks)])])
+  writeFileSync(pmName, encodePagemapRaw(raw.head, raw.messages))
+  const pages = readFileSync(join(dir, 'pages-1.img'))
+  writeFileSync(join(dir, 'pages-1.img'), Buffer.concat([pages.subarray(0, 16 * PAGE_SIZE), pages.subarray(17 * PAGE_SIZE)]))
+  const d = startDaemon(['-D', dir])
+  if (await d.ready) { t.fail('ready: it would serve the blocks as raw pages'); d.child.kill() }
+  const { code, stderr } = await d.exit
+  t.equal(code, 1)
+  t.match(stderr, /^uffd-serve: pagemap-4242\.img: entry 2 \(vaddr 0x7f0000010000\) holds compressed pages \(CRIU --compress, LZ4, blocks of 1 page\(s\)\), which uffd-serve cannot read; dump without --compress\n$/)
+  t.notMatch(stderr, /truncated/)
 })
 
 /**
