@@ -159,6 +159,15 @@ t.test('content that moved: copies of other pages (churn-copy) and an mremap bet
   await served(t, dir2, `--base ${dir2}/base < ${dir2}/r2.shard`, e.logPath)
 })
 
+t.test('a page turned into another with the same xxh3-128 (the old page hash) between rounds is sent, not referenced: restored intact', async t => {
+  if (!(await needCriu(t))) return
+  const dir = tmpDir(t)
+  const { w, r2, churned } = await twoRounds(t, dir, 'collide')
+  t.equal(churned.pages, 1, 'memhog turned one page into its xxh3-128 twin')
+  t.ok(r2.content.refs > 0 && r2.raw! >= 4096, `the page went as bytes (${r2.raw} raw bytes), the rest as references (${r2.content.refPages} pages)`)
+  await served(t, dir, `--base ${dir}/base < ${dir}/r2.shard`, w.logPath)
+})
+
 t.test('refused, nothing restored or extracted: a wrong base, a damaged page in the base, a reference the base lacks', async t => {
   if (!(await needCriu(t))) return
   const dir = tmpDir(t)
