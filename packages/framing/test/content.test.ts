@@ -3,7 +3,7 @@
 // pages that were inserted (everything after them shifted), rewritten and copied; the refusals of
 // a reader that is given no base, a stream whose references it did not declare, and bad limits.
 import t, { type Test } from 'tap'
-import { chmodSync, closeSync, mkdirSync, openSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
+import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import {
@@ -203,5 +203,22 @@ t.test('encrypted: each reference is authenticated on its own; one observed refe
   t.match(change(r => { r.baseOffset += PAGE }), /authentication failed/, 'a reference moved to other base pages (that the base holds) is refused by its tag')
   t.match(change(r => { r.tag![0] = r.tag![0]! ^ 1 }), /authentication failed/, 'a flipped tag is refused')
   t.match(change(r => { r.tag = null }), /the reference has no tag/, 'a reference without its tag is refused')
+  t.end()
+})
+
+t.test('closing a reader twice (drain closes it on error and again in its finally) closes the base\'s fds once', t => {
+  const { dir, r1, two } = rounds(t)
+  const base = baseDir(dir, r1)
+  const fd = openSync(two.shard, 'r')
+  const r = new DecodingReader([fd], { key: null, threads: 2, base })
+  for (let ev = r.next(); ev.type !== 'end'; ev = r.next()) if (ev.type === 'data') r.payloadInto(Buffer.alloc(ev.size))
+  r.close()
+  // The lowest free numbers: those the base's fds had. Before, the second close() closed them
+  // again, whoever held them by then (a worker, libuv: img-buffer aborted at exit).
+  const mine = [openSync(two.shard, 'r'), openSync(two.shard, 'r'), openSync(two.shard, 'r')]
+  r.close()
+  for (const m of mine) t.doesNotThrow(() => fstatSync(m), `fd ${m} opened after the first close() is still open`)
+  mine.forEach(closeSync)
+  closeSync(fd)
   t.end()
 })

@@ -114,7 +114,10 @@ export class DecodingReader {
    * into the caller's memory, which must not be unmapped under it.
    */
   close(): void {
+    // Once: a second close of the base's fds would close whatever has reused those numbers since
+    // (a worker's, libuv's), and the process aborted at exit.
     this.base?.close()
+    this.base = null
     if (!this.pool) return
     for (const p of this.queue) {
       if (!p.slot) continue
