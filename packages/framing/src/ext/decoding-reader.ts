@@ -12,7 +12,7 @@ import type { ChunkHeader, ChunkRef, StreamHeader } from './messages.js'
 import { BaseDir } from './base-dir.js'
 import { isPagesFile } from './refs.js'
 import { ALL_CODECS, CODEC_NAMES, ChecksumKind, CipherKind, Codec, EXT_VERSION, LZ4_SIZE_PREFIX, MAX_RAW_CHUNK, CONTENT_CHUNK, MAX_REF_RUN, RefKind, type Codec as CodecT } from './limits.js'
-import { deriveSubkey, refTag, trailerTag, Transcript } from './seal.js'
+import { deriveSubkey, refAuthentic, trailerAuthentic, Transcript } from './seal.js'
 import { getResult, type ChunkJob, type CodecInit } from './jobs.js'
 import type { ExtReadOptions } from './options.js'
 import { ExtCounter, type ExtStats } from './stats.js'
@@ -235,7 +235,7 @@ export class DecodingReader {
       : r.length < CONTENT_CHUNK || r.length > MAX_REF_RUN || r.length % CONTENT_CHUNK ? `reference length ${r.length} is not a whole number of pages up to ${MAX_REF_RUN}`
       : r.baseOffset % CONTENT_CHUNK ? `reference offset ${r.baseOffset} is not on a page boundary`
       : (r.tag !== null) !== (this.subkey !== null) ? (r.tag ? 'a tag in a stream that is not encrypted' : 'the reference has no tag')
-      : this.subkey && !refTag(this.subkey, { ...r, streamId: this.header!.streamId, seq, name }).equals(r.tag!)
+      : this.subkey && !refAuthentic(this.subkey, { ...r, streamId: this.header!.streamId, seq, name }, r.tag!)
         ? 'authentication failed (wrong key, or the reference was forged, damaged or moved)'
       : null
     // Checked before the base is read or a byte of the image is reserved for it: in an encrypted
@@ -284,6 +284,6 @@ export class DecodingReader {
     if (!this.subkey && tag) bad('a tag in a stream that is not encrypted')
     if (this.subkey && !tag) bad('no tag in an encrypted stream')
     if (!this.trailerDigest || !digest.equals(this.trailerDigest)) bad()
-    if (this.subkey && !trailerTag(this.subkey, this.header!.streamId, seq, digest).equals(tag!)) bad()
+    if (this.subkey && !trailerAuthentic(this.subkey, this.header!.streamId, seq, digest, tag!)) bad()
   }
 }

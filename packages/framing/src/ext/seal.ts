@@ -9,7 +9,7 @@
 //    offset, length, run hash): a reference cannot be forged, moved, repeated or altered.
 //  - The trailer's tag (GCM over no plaintext) binds the SHA-256 of every marker before it, so
 //    a marker that is not a chunk (filename, file_eof) cannot be forged, dropped or renumbered.
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, type Hash } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, timingSafeEqual, type Hash } from 'node:crypto'
 import { encodeMarker, type Marker } from '../marker.js'
 import { TAG_BYTES } from './limits.js'
 
@@ -80,6 +80,17 @@ export function refAad(r: RefContext): Buffer {
 export function refTag(subkey: Uint8Array, r: RefContext): Buffer {
   return emptyTag(subkey, r.seq, refAad(r))
 }
+
+/** Whether `tag` authenticates the reference (in constant time, like GCM's own check). */
+export function refAuthentic(subkey: Uint8Array, r: RefContext, tag: Uint8Array): boolean {
+  return sameTag(refTag(subkey, r), tag)
+}
+
+export function trailerAuthentic(subkey: Uint8Array, streamId: Uint8Array, seq: number, digest: Uint8Array, tag: Uint8Array): boolean {
+  return sameTag(trailerTag(subkey, streamId, seq, digest), tag)
+}
+
+const sameTag = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && timingSafeEqual(a, b)
 
 function emptyTag(subkey: Uint8Array, seq: number, aad: Buffer): Buffer {
   const cipher = createCipheriv(CIPHER, subkey, nonce(seq), { authTagLength: TAG_BYTES })
