@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh Debian machine, and builds the code:
-# pnpm (pinned), the workspace packages, CRIU (scripts/install-criu.sh: the newest that works, and 4.1.1), the lz4 and zstd
+# pnpm (pinned), the workspace packages, CRIU (scripts/install-criu.sh: the newest that works, and 4.1.1), libssl3, the lz4 and zstd
 # CLIs (the compress benchmark's external-codec contenders), then `tsc -b`.
 # Idempotent: a second run takes about a second.
 set -euo pipefail
@@ -16,6 +16,8 @@ if ! command -v c++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 || ! co
 fi
 # iptables: CRIU locks established TCP connections with it during a dump (--tcp-established).
 command -v iptables >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iptables >/dev/null; }
+# libcrypto.so.3 (OpenSSL 3): the SHA-256 page hash of incremental checkpoints (packages/sys/src/libcrypto.ts).
+ldconfig -p | grep -q 'libcrypto\.so\.3 ' || { apt-get update -qq && apt-get install -y -qq libssl3 >/dev/null; }
 { command -v lz4 && command -v zstd; } >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq lz4 zstd >/dev/null; }
 # openssh-server for the two-host scenarios (scripts/lib/two-hosts.sh runs its own sshd from
 # its own config). Installing it must not start the system's sshd: where no policy-rc.d

@@ -37,8 +37,9 @@ async function dumped(t: Test, dir: string, splitArgs: string) {
   await w.exited
   const c = await cap.done
   t.equal(c.exitCode, 0, readFileSync(join(dir, 'split.err'), 'utf8'))
-  const stats = JSON.parse(readFileSync(join(dir, 'split.progress'), 'utf8').split('\n')[2]!) as { shards: { size: number }[]; raw: number; stored: number; codecs: Record<string, number> }
-  t.same(Object.keys(stats), ['shards', 'raw', 'stored', 'codecs'], 'stats JSON: the extended counts after the shards')
+  const stats = JSON.parse(readFileSync(join(dir, 'split.progress'), 'utf8').split('\n')[2]!) as { shards: { size: number }[]; raw: number; stored: number; codecs: Record<string, number>; stream: string }
+  t.same(Object.keys(stats), ['shards', 'raw', 'stored', 'codecs', 'stream'], 'stats JSON: the extended counts after the shards, then the stream id')
+  t.match(stats.stream, /^[0-9a-f]{32}$/, 'the stream id, for --expect-stream')
   t.ok(stats.raw > MIB << 20, `raw bytes counted (${stats.raw}, stored ${stats.stored}, ${JSON.stringify(stats.codecs)})`)
   return { w, stats }
 }
@@ -104,7 +105,13 @@ t.test('--compress auto --encrypt KEY over 2 shards; img-buffer --decrypt; criu 
   t.equal(noKey.exitCode, 1)
   t.match(noKey.stderr, /^img-buffer: the stream is encrypted: give the key with --decrypt KEYFILE$/m)
   t.notOk(existsSync(join(dir, 'nokey', 'streamer-serve.sock')), 'no socket bound without the key')
-  await servedAndRestored(t, dir, `-s 3,4 --decrypt ${key} 3<${dir}/s0 4<${dir}/s1`, w.logPath)
+  // Another stream under the same key (an older checkpoint, replayed) is refused when the reader says which it expects.
+  const other = '0'.repeat(32)
+  const replay = await (await startShell(`${bin('img-buffer')} -D ${dir}/replay -s 3,4 --decrypt ${key} --expect-stream ${other} 3<${dir}/s0 4<${dir}/s1`)).done
+  t.equal(replay.exitCode, 1)
+  t.match(replay.stderr, new RegExp(`^img-buffer: this is stream ${stats.stream}, not the expected ${other} \\(an older or another checkpoint\\)$`, 'm'))
+  t.notOk(existsSync(join(dir, 'replay', 'streamer-serve.sock')), 'no socket bound for another stream')
+  await servedAndRestored(t, dir, `-s 3,4 --decrypt ${key} --expect-stream ${stats.stream} 3<${dir}/s0 4<${dir}/s1`, w.logPath)
 })
 
 t.test('--compress auto --encrypt KEY; img-join -D --decrypt; plain criu restore -D', async t => {

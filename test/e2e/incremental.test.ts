@@ -9,6 +9,8 @@
 import t, { type Test } from 'tap'
 import { existsSync, mkdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { decodeMarker, encodeMarker, type Marker } from '@criu-pipes/framing'
 import {
   listeningPort, needCriu, needCriuAtLeast, runCriu, startRestore, tcpClient, tcpGoesOn, startWorkload, tmpDir, workloadFromPid, waitFor, sleep, type Workload, type WorkloadMode,
 } from '../lib/index.js'
@@ -183,6 +185,60 @@ t.test('content that moved: copies of other pages (churn-copy) and an mremap bet
   const r = await checkpoint(t, dir2, e, 'r2', `--base-index ${dir2}/r1.idx`, false)
   t.ok(r.content.refs > 0, `events: ${r.content.refPages} of ${r.content.pages} pages referenced`)
   await served(t, dir2, `--base ${dir2}/base < ${dir2}/r2.shard`, e.logPath)
+})
+
+t.test('a page turned into another with the same xxh3-128 (the old page hash) between rounds is sent, not referenced: restored intact', async t => {
+  if (!(await needCriu(t))) return
+  const dir = tmpDir(t)
+  const { w, r2, churned } = await twoRounds(t, dir, 'collide')
+  t.equal(churned.pages, 1, 'memhog turned one page into its xxh3-128 twin')
+  t.ok(r2.content.refs > 0 && r2.raw! >= 4096, `the page went as bytes (${r2.raw} raw bytes), the rest as references (${r2.content.refPages} pages)`)
+  await served(t, dir, `--base ${dir}/base < ${dir}/r2.shard`, w.logPath)
+})
+
+/** A shard file as its markers, each with the payload that follows it. */
+function records(path: string): { marker: Marker; payload: Buffer }[] {
+  const b = readFileSync(path)
+  const out = []
+  for (let off = 0; off < b.length;) {
+    const len = b.readUInt32LE(off)
+    const marker = decodeMarker(b.subarray(off + 4, off + 4 + len))
+    off += 4 + len
+    const body = marker.body
+    const size = body.kind === 'chunk' ? body.chunk.storedLength : body.kind === 'file_data' ? body.size : 0
+    out.push({ marker, payload: b.subarray(off, off + size) })
+    off += size
+  }
+  return out
+}
+
+t.test('an encrypted delta restores; one of its references repeated 1000 times with new seqs is refused at the first copy, img-buffer\'s peak RSS bounded', async t => {
+  if (!(await needCriu(t))) return
+  const dir = tmpDir(t)
+  const key = join(dir, 'key')
+  writeFileSync(key, randomBytes(32), { mode: 0o600 })
+  const w = await workload(t, dir, 'plain')
+  await checkpoint(t, dir, w, 'r1', `--index-out ${dir}/r1.idx`, true)
+  await extracted(t, dir, 'r1.shard', 'base')
+  const r2 = await checkpoint(t, dir, w, 'r2', `--base-index ${dir}/r1.idx --encrypt ${key}`, false)
+  t.ok(r2.content.refPages > PAGES / 2, `round 2 referenced ${r2.content.refPages} pages`)
+  const recs = records(join(dir, 'r2.shard'))
+  const refs = recs.map((r, i) => [r, i] as const).filter(([r]) => r.marker.body.kind === 'chunk_ref')
+  const [longest, at] = refs.reduce((a, b) => ((b[0].marker.body as { ref: { length: number } }).ref.length > (a[0].marker.body as { ref: { length: number } }).ref.length ? b : a))
+  const length = (longest.marker.body as { ref: { length: number } }).ref.length
+  const COPIES = 1000
+  const renumber = (r: { marker: Marker; payload: Buffer }, by: number) => ({ ...r, marker: { ...r.marker, seq: r.marker.seq + by } })
+  const forged = [...recs.slice(0, at + 1), ...Array.from({ length: COPIES }, (_, i) => renumber(longest, i + 1)), ...recs.slice(at + 1).map(r => renumber(r, COPIES))]
+  writeFileSync(join(dir, 'forged.shard'), Buffer.concat(forged.flatMap(r => [encodeMarker(r.marker), r.payload])))
+  t.ok(readFileSync(join(dir, 'forged.shard')).length < readFileSync(join(dir, 'r2.shard')).length + 200 * COPIES, `the copies add ${COPIES} markers, and would stand for ${COPIES * length} bytes`)
+  // ru_maxrss of img-buffer (the children python waited for, through bash), in KiB.
+  const rss = await (await startShell(`python3 -c 'import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:]); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)' bash -c '${bin('img-buffer')} -D ${dir}/forged-serve --decrypt ${key} --base ${dir}/base < ${dir}/forged.shard'`)).done
+  t.equal(rss.exitCode, 1, 'img-buffer exits 1')
+  t.match(rss.stderr, new RegExp(`^img-buffer: pages-\\d+\\.img at offset \\d+ \\(shard 0, marker ${longest.marker.seq + 1}\\): authentication failed .*forged`, 'm'), `refused at the first copy: ${rss.stderr.trim()}`)
+  const peak = Number(rss.stdout.trim()) * 1024
+  t.ok(peak < 200 << 20, `peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB, under 200 MiB (the copies alone stand for ${(COPIES * length / 2 ** 20).toFixed(0)} MiB)`)
+  t.notOk(existsSync(join(dir, 'forged-serve', 'streamer-serve.sock')), 'the socket was never bound')
+  await served(t, dir, `--decrypt ${key} --base ${dir}/base < ${dir}/r2.shard`, w.logPath)
 })
 
 t.test('refused, nothing restored or extracted: a wrong base, a damaged page in the base, a reference the base lacks', async t => {

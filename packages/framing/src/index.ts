@@ -15,7 +15,7 @@ export { DecodingReader, type DecodedEvent, type Placer } from './ext/decoding-r
 export { parseCompress, isExtended, ZSTD_DEFAULT_LEVEL, type CompressMode, type ExtWriteOptions, type ExtReadOptions } from './ext/options.js'
 export { readKeyFile, KeyFileError } from './ext/key-file.js'
 export { type ExtStats } from './ext/stats.js'
-export { Codec, MAX_RAW_CHUNK, EXT_CHUNK } from './ext/limits.js'
+export { Codec, MAX_RAW_CHUNK, EXT_CHUNK, STREAM_ID_BYTES } from './ext/limits.js'
 export type { StreamHeader, ChunkHeader, ImageTrailer } from './ext/messages.js'
 export { defaultThreads } from '@criu-pipes/workers'
 export { ContentWriter, type ContentOptions, type ContentStats } from './content/content-writer.js'

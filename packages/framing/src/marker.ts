@@ -1,7 +1,9 @@
 // The shard marker of criu-image-streamer (proto3 `image.marker`), encoded by hand, byte for byte:
 //   message marker { uint64 seq = 1; oneof body { string filename = 2; uint32 file_data = 3;
 //                                                 bool file_eof = 4; bool image_eof = 5; } }
-// proto3 omits seq when it is 0; oneof members are always written, even when 0/false.
+// proto3 omits seq when it is 0; oneof members are always written, even when 0/false. Decoding
+// is stricter than protobuf's: a marker gives seq at most once and exactly one body (protobuf
+// would let the last one win), and a file name is UTF-8.
 // Field numbers above 5 are reserved for our opt-in extensions (compressed data, checksums): a
 // reader that does not know a field refuses the stream rather than misread it.
 import { FramingError } from './errors.js'
@@ -11,7 +13,7 @@ import {
   encodeStreamHeader, decodeStreamHeader, encodeChunk, decodeChunk, encodeTrailer, decodeTrailer, encodeChunkRef, decodeChunkRef,
   type StreamHeader, type ChunkHeader, type ImageTrailer, type ChunkRef,
 } from './ext/messages.js'
-import { WT_LEN, WT_VARINT, getVarint, putVarint, varintLength } from './wire.js'
+import { WT_LEN, WT_VARINT, getUtf8, getVarint, putVarint, varintLength } from './wire.js'
 
 export type MarkerBody =
   | { kind: 'filename'; name: string }
@@ -81,41 +83,42 @@ function decodeExt(field: number, msg: Buffer): MarkerBody | null {
 
 /** Decodes a marker body (without the length prefix). Strict: anything not written by a writer of this format is refused. */
 export function decodeMarker(buf: Buffer): Marker {
-  let seq = 0
+  let seq = 0, seqSeen = false
   let body: MarkerBody | null = null
+  const set = (b: MarkerBody): void => {
+    if (body) throw new FramingError(`malformed marker: seq ${seq} has two bodies`)
+    body = b
+  }
   const pos = { off: 0 }
   while (pos.off < buf.length) {
     const key = getVarint(buf, pos)
     const field = Math.floor(key / 8), wire = key & 7
-    if (field === F_FILENAME && wire === WT_LEN) {
-      const len = getVarint(buf, pos)
-      if (pos.off + len > buf.length) throw new FramingError('malformed marker: file name runs past the end')
-      body = { kind: 'filename', name: buf.toString('utf8', pos.off, pos.off + len) }
-      pos.off += len
-      continue
-    }
-    if (wire === WT_LEN && field !== F_FILENAME) {
+    if (wire === WT_LEN) {
       const len = getVarint(buf, pos)
       if (pos.off + len > buf.length) throw new FramingError(`malformed marker: field ${field} runs past the end`)
-      const ext = decodeExt(field, buf.subarray(pos.off, pos.off + len))
-      if (!ext) throw new FramingError(`unknown marker field ${field} (wire type ${wire})`)
-      if (body) throw new FramingError(`malformed marker: seq ${seq} has two bodies`)
-      body = ext
+      const bytes = buf.subarray(pos.off, pos.off + len)
+      const b = field === F_FILENAME ? { kind: 'filename' as const, name: getUtf8(bytes, 'a file name') } : decodeExt(field, bytes)
+      if (!b) throw new FramingError(`unknown marker field ${field} (wire type ${wire})`)
+      set(b)
       pos.off += len
       continue
     }
     if (wire !== WT_VARINT) throw new FramingError(`unknown marker field ${field} (wire type ${wire})`)
     const v = getVarint(buf, pos)
     switch (field) {
-      case F_SEQ: seq = v; break
+      case F_SEQ:
+        if (seqSeen) throw new FramingError(`malformed marker: seq given twice (${seq}, ${v})`)
+        seq = v
+        seqSeen = true
+        break
       case F_FILE_DATA:
         if (v > MAX_U32) throw new FramingError(`malformed marker: file_data ${v} exceeds uint32`)
-        body = { kind: 'file_data', size: v }
+        set({ kind: 'file_data', size: v })
         break
       case F_FILE_EOF:
       case F_IMAGE_EOF:
         if (v !== 1) throw new FramingError(`malformed marker: ${field === F_FILE_EOF ? 'file_eof' : 'image_eof'} is not true`)
-        body = { kind: field === F_FILE_EOF ? 'file_eof' : 'image_eof' }
+        set({ kind: field === F_FILE_EOF ? 'file_eof' : 'image_eof' })
         break
       default: throw new FramingError(`unknown marker field ${field}`)
     }

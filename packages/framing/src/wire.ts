@@ -30,3 +30,16 @@ export function getVarint(buf: Buffer, pos: { off: number }): number {
   }
   throw new FramingError('malformed marker: varint longer than 10 bytes')
 }
+
+// ignoreBOM: a leading U+FEFF is kept as a character, so a name re-encodes to the bytes it came
+// from (the transcript digest re-encodes every marker).
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/** A string field: UTF-8, strictly. Invalid bytes are refused here, never turned into U+FFFD. */
+export function getUtf8(buf: Uint8Array, what: string): string {
+  try {
+    return UTF8.decode(buf)
+  } catch {
+    throw new FramingError(`malformed marker: ${what} is not UTF-8`)
+  }
+}

@@ -3,12 +3,12 @@
 // pages that were inserted (everything after them shifted), rewritten and copied; the refusals of
 // a reader that is given no base, a stream whose references it did not declare, and bad limits.
 import t, { type Test } from 'tap'
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, renameSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import {
-  ContentWriter, ExtWriter, IndexWriter, ShardWriter, readIndex, type ExtWriteOptions,
+  ContentWriter, DecodingReader, ExtWriter, IndexWriter, ShardWriter, readIndex, type ExtWriteOptions, type Marker,
 } from '../src/index.js'
 import { parseShard, readImage, tmp, writeShard, type Files } from './ext/streams.js'
 
@@ -106,7 +106,7 @@ t.test('a delta is refused without its base, and by a reader that did not see re
   const at = recs.findIndex(r => r.marker.body.kind === 'chunk_ref')
   const bad = (change: (r: { baseFile: string; baseOffset: number; length: number }) => void, why: RegExp) => {
     const copy = recs.map(r => ({ ...r }))
-    const body = copy[at]!.marker.body as { kind: 'chunk_ref'; ref: { baseFile: string; baseOffset: number; length: number; hash: Buffer } }
+    const body = copy[at]!.marker.body as { kind: 'chunk_ref'; ref: { baseFile: string; baseOffset: number; length: number; hash: Buffer; tag: Buffer | null } }
     const ref = { ...body.ref }
     change(ref)
     copy[at] = { ...copy[at]!, marker: { ...copy[at]!.marker, body: { kind: 'chunk_ref', ref } } }
@@ -128,9 +128,9 @@ t.test('the index file: never overwritten nor followed, refused when damaged or 
   const dir = tmp(t)
   const path = join(dir, 'x.idx')
   const w = IndexWriter.create(path)
-  const h = randomBytes(32)
+  const h = randomBytes(64)
   w.add(w.fileId('pages-1.img'), 0, h, 0)
-  w.add(w.fileId('pages-2.img'), 7, h, 16)
+  w.add(w.fileId('pages-2.img'), 7, h, 32)
   w.finish()
   const idx = readIndex(path)
   t.same(idx.files, ['pages-1.img', 'pages-2.img'])
@@ -144,6 +144,10 @@ t.test('the index file: never overwritten nor followed, refused when damaged or 
   b[20] = b[20]! ^ 1
   writeFileSync(join(dir, 'bad.idx'), b, { mode: 0o600 })
   t.throws(() => readIndex(join(dir, 'bad.idx')), /checksum does not match/)
+  b[20] = b[20]! ^ 1
+  b[7] = 1 // the format of xxh3-128 page hashes
+  writeFileSync(join(dir, 'old.idx'), b, { mode: 0o600 })
+  t.throws(() => readIndex(join(dir, 'old.idx')), /index .*old.idx: an index of the old format, whose page hash \(xxh3-128\) can be collided/)
   chmodSync(path, 0o666)
   t.throws(() => readIndex(path), /lets other users write it/)
   execFileSync('mkfifo', ['-m', '600', join(dir, 'fifo.idx')])
@@ -165,5 +169,76 @@ t.test('the index file is created only in a private directory, and an abort remo
   w.abort()
   t.equal(readFileSync(path, 'utf8'), 'another file', 'the file now at the path is not ours: left alone')
   t.ok(existsSync(join(dir, 'moved.idx')), 'ours was moved away by its owner: not chased')
+  t.end()
+})
+
+/**
+ * Reads `path` as img-buffer does, with a placer that counts the image bytes the reader asks
+ * for (img-buffer's store allocates them); returns the error and that count.
+ */
+function readCounting(path: string, base: string, key: Buffer | null): { error: Error | null; placed: number } {
+  const fd = openSync(path, 'r')
+  let placed = 0
+  const r = new DecodingReader([fd], { key, threads: 2, base }, (_name, length) => { placed += length; return null })
+  try {
+    for (let ev = r.next(); ev.type !== 'end'; ev = r.next()) if (ev.type === 'data') r.payloadInto(Buffer.alloc(ev.size))
+    return { error: null, placed }
+  } catch (e) {
+    return { error: e as Error, placed }
+  } finally {
+    r.close()
+    closeSync(fd)
+  }
+}
+
+t.test('encrypted: each reference is authenticated on its own; one observed reference repeated 1000 times is refused at the first copy, before a byte is placed for it', t => {
+  const key = randomBytes(32)
+  const { dir, r1, two } = rounds(t, { ...plain, key })
+  const base = baseDir(dir, r1)
+  const recs = parseShard(two.shard)
+  const at = recs.findIndex(r => r.marker.body.kind === 'chunk_ref')
+  const ref = (recs[at]!.marker.body as { kind: 'chunk_ref'; ref: { length: number; tag: Buffer | null } }).ref
+  t.ok(ref.tag && ref.tag.length === 16, 'a reference in an encrypted stream carries a 16-byte tag')
+  const honest = readCounting(two.shard, base, key)
+  t.equal(honest.error, null, 'the stream as written reads')
+  const p = join(dir, 'forged')
+  const renumber = (r: { marker: Marker; payload: Buffer }, by: number) => ({ ...r, marker: { ...r.marker, seq: r.marker.seq + by } })
+  const COPIES = 1000
+  const copies = Array.from({ length: COPIES }, (_, i) => renumber(recs[at]!, i + 1))
+  writeShard(p, [...recs.slice(0, at + 1), ...copies, ...recs.slice(at + 1).map(r => renumber(r, COPIES))])
+  const forged = readCounting(p, base, key)
+  t.match(forged.error?.message, new RegExp(`marker ${recs[at]!.marker.seq + 1}\\): authentication failed`), `refused: ${forged.error?.message}`)
+  // Before the fix every copy was read from the base and placed: COPIES x its length.
+  t.ok(forged.placed < honest.placed, `the reader asked for ${forged.placed} image bytes (the honest stream: ${honest.placed}; ${COPIES} copies would add ${COPIES * ref.length})`)
+
+  const change = (f: (r: { baseOffset: number; tag: Buffer | null }) => void) => {
+    const copy = recs.map(r => ({ ...r }))
+    const body = copy[at]!.marker.body as { kind: 'chunk_ref'; ref: { baseOffset: number; tag: Buffer | null } }
+    const r = { ...body.ref, tag: body.ref.tag && Buffer.from(body.ref.tag) }
+    f(r)
+    copy[at] = { ...copy[at]!, marker: { ...copy[at]!.marker, body: { kind: 'chunk_ref', ref: r } as Marker['body'] } }
+    writeShard(p, copy)
+    return readCounting(p, base, key).error?.message ?? 'accepted'
+  }
+  t.match(change(r => { r.baseOffset += PAGE }), /authentication failed/, 'a reference moved to other base pages (that the base holds) is refused by its tag')
+  t.match(change(r => { r.tag![0] = r.tag![0]! ^ 1 }), /authentication failed/, 'a flipped tag is refused')
+  t.match(change(r => { r.tag = null }), /the reference has no tag/, 'a reference without its tag is refused')
+  t.end()
+})
+
+t.test('closing a reader twice (drain closes it on error and again in its finally) closes the base\'s fds once', t => {
+  const { dir, r1, two } = rounds(t)
+  const base = baseDir(dir, r1)
+  const fd = openSync(two.shard, 'r')
+  const r = new DecodingReader([fd], { key: null, threads: 2, base })
+  for (let ev = r.next(); ev.type !== 'end'; ev = r.next()) if (ev.type === 'data') r.payloadInto(Buffer.alloc(ev.size))
+  r.close()
+  // The lowest free numbers: those the base's fds had. Before, the second close() closed them
+  // again, whoever held them by then (a worker, libuv: img-buffer aborted at exit).
+  const mine = [openSync(two.shard, 'r'), openSync(two.shard, 'r'), openSync(two.shard, 'r')]
+  r.close()
+  for (const m of mine) t.doesNotThrow(() => fstatSync(m), `fd ${m} opened after the first close() is still open`)
+  mine.forEach(closeSync)
+  closeSync(fd)
   t.end()
 })

@@ -1,8 +1,9 @@
 import t, { type Test as Tap } from 'tap'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ShardWriter, FramingError, Codec, type ExtWriteOptions, type Marker } from '../src/index.js'
+import { createRequire } from 'node:module'
+import { ShardWriter, FramingError, Codec, encodeMarker, type ExtWriteOptions, type Marker } from '../src/index.js'
 import { tmp, rng, mixedBytes, writeImage, readImage, parseShard, writeShard, type Files, type Rec } from './ext/streams.js'
 
 const KEY = randomBytes(32)
@@ -89,9 +90,9 @@ const chunkIn = (shards: Rec[][], nth = 1): { shard: number; i: number } => {
 }
 const body = (r: Rec) => (r.marker.body as { kind: 'chunk'; chunk: import('../src/index.js').ChunkHeader }).chunk
 
-function refused(t: Tap, paths: string[], pattern: RegExp, key: Buffer | null, what: string): void {
+function refused(t: Tap, paths: string[], pattern: RegExp, key: Buffer | null, what: string, expectStream: Buffer | null = null): void {
   try {
-    readImage(paths, key)
+    readImage(paths, key, 2, null, expectStream)
     t.fail(`${what}: accepted`)
   } catch (e) {
     t.type(e, FramingError, what)
@@ -149,6 +150,55 @@ for (const mode of ['lz4', 'auto + encrypt'] as const) {
     t.end()
   })
 }
+
+t.test('a zstd chunk is one frame: a frame followed by a skippable or an empty frame is refused', t => {
+  const { compress } = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof import('zstd-napi/binding.js')
+  const empty = Buffer.alloc(64)
+  const emptyFrame = empty.subarray(0, compress(empty, Buffer.alloc(0), 1))
+  const skippable = Buffer.from('502a4d1800000000', 'hex') // magic 0x184D2A50, 0 bytes of user data
+  for (const [what, extra] of [['a skippable frame', skippable], ['an empty frame', emptyFrame]] as const) {
+    refused(t, damaged(t, modes['zstd:3']!, s => {
+      const c = chunkIn(s); const r = s[c.shard]![c.i]!
+      if (body(r).codec !== Codec.ZSTD) throw new Error('test: not a zstd chunk')
+      r.payload = Buffer.concat([r.payload, extra]); body(r).storedLength += extra.length
+      retrail(s)
+    }), /pages-1\.img at offset \d+ .*not one zstd frame/, null, `${what} after the frame (the raw bytes and their checksum unchanged)`)
+  }
+  t.end()
+})
+
+/** A plain stream's trailer is anyone's to recompute: so a change is judged by the chunk alone. */
+function retrail(shards: Rec[][]): void {
+  const all = shards.flat().sort((a, b) => a.marker.seq - b.marker.seq)
+  const h = createHash('sha256')
+  for (const r of all) if (r.marker.body.kind !== 'image_trailer' && r.marker.body.kind !== 'image_eof') h.update(encodeMarker(r.marker))
+  const tr = all.find(r => r.marker.body.kind === 'image_trailer')!
+  ;(tr.marker.body as { kind: 'image_trailer'; trailer: { digest: Buffer } }).trailer.digest = h.digest()
+}
+
+t.test('a trailer tag in a stream that is not encrypted is refused as that', t => {
+  refused(t, damaged(t, modes['checksum only']!, s => {
+    const r = s.flat().find(x => x.marker.body.kind === 'image_trailer')!
+    ;(r.marker.body as { kind: 'image_trailer'; trailer: { tag: Buffer | null } }).trailer.tag = randomBytes(16)
+  }), /image trailer \(marker \d+\): a tag in a stream that is not encrypted/, null, 'a trailer tag, no cipher')
+  t.end()
+})
+
+t.test('--expect-stream: the stream with that id is read, any other (an older one under the same key) refused before a chunk is decoded', t => {
+  const dir = tmp(t)
+  const files = { 'a.img': Buffer.alloc(5000, 3) }
+  const paths = writeImage(dir, 1, files, modes['auto + encrypt']!, rng(2))
+  const h = parseShard(paths[0]!)[0]!.marker.body
+  if (h.kind !== 'stream_header') throw new Error('no header')
+  t.same(readImage(paths, KEY, 2, null, h.header.streamId), files, 'its own id: read')
+  const other = writeImage(tmp(t), 1, files, modes['auto + encrypt']!, rng(2))
+  refused(t, other, /this is stream [0-9a-f]{32}, not the expected [0-9a-f]{32}/, KEY, 'another stream under the same key', h.header.streamId)
+  const plainPath = join(dir, 'plain')
+  const fd = openSync(plainPath, 'w')
+  const w = new ShardWriter([fd]); w.write('a.img', Buffer.from('abc')); w.endFile('a.img'); w.endImage(); closeSync(fd)
+  refused(t, [plainPath], /was expected, but this stream has no id/, null, 'a plain stream', h.header.streamId)
+  t.end()
+})
 
 t.test('a stream header anywhere but first, and a chunk without a header, are refused', t => {
   const dir = tmp(t)

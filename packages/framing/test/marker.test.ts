@@ -30,7 +30,13 @@ t.test('malformed and unknown markers are refused', async t => {
     ['unknown field 6', '3001', /unknown marker field 6/],
     ['unknown wire type', '0d01020304', /unknown marker field 1 \(wire type 5\)/],
     ['varint past end', '0880', /varint runs past the end/],
-    ['name past end', '1205616263', /file name runs past the end/],
+    ['name past end', '1205616263', /field 2 runs past the end/],
+    // Stricter than protobuf, whose last value wins: a reader taking the first would see another stream.
+    ['seq twice', '08010802' + '2001', /seq given twice/],
+    ['two bodies: file_eof then file_data', '0801' + '2001' + '1803', /two bodies/],
+    ['two bodies: a name then file_eof', '0801' + '120161' + '2001', /two bodies/],
+    ['two bodies: file_data then a name', '0801' + '1803' + '120161', /two bodies/],
+    ['a name that is not UTF-8', '120361ff62', /file name is not UTF-8/],
     ['file_data > u32', '188080808010', /exceeds uint32/],
     ['11-byte varint', '08ffffffffffffffffffff01', /longer than 10 bytes|too large/],
   ]
@@ -38,6 +44,8 @@ t.test('malformed and unknown markers are refused', async t => {
     t.throws(() => decodeMarker(Buffer.from(h, 'hex')), re, what)
   }
   t.throws(() => encodeMarker({ seq: 1, body: { kind: 'filename', name: 'x'.repeat(11000) } }), /marker too long/)
+  const bom = encodeMarker({ seq: 1, body: { kind: 'filename', name: '\ufeffa.img' } })
+  t.same(encodeMarker(decodeMarker(bom.subarray(4))), bom, 'a leading U+FEFF is a character of the name: it re-encodes to the same bytes')
 })
 
 t.test('file names are checked', async t => {

@@ -19,7 +19,7 @@ export interface JoinOptions extends StreamFds {
 }
 
 export function parseOptions(argv = hideBin(process.argv)): JoinOptions {
-  const a = filterOptions(streamCli(argv, 'img-join', '$0 [-s FD,...] [-n N --filter CMD] [-D DIR] [-e NAME:FD,...] [-p FD] [--decrypt KEYFILE] [--base DIR] [--compress C ...] [--threads N]\n\n' +
+  const a = filterOptions(streamCli(argv, 'img-join', '$0 [-s FD,...] [-n N --filter CMD] [-D DIR] [-e NAME:FD,...] [-p FD] [--decrypt KEYFILE] [--base DIR] [--expect-stream ID] [--compress C ...] [--threads N]\n\n' +
     'Merges shards (default: stdin) into one ordered stream on stdout, or with -D extracts the ' +
     'image files into DIR for a plain `criu restore -D DIR`. -e sends an external file to its own fd.', 'stdin')
     .option('images-dir', { alias: 'D', type: 'string', describe: 'extract the files into this directory instead of merging' })

@@ -29,9 +29,13 @@ export function probe(words: Int32Array, buckets: Int32Array, key: Int32Array, a
   for (let b = key[at]! & mask; ; b = (b + 1) & mask) {
     const e = buckets[b]!
     if (e === 0) return -1
-    const h = (e - 1) * WORDS
-    if (words[h] === key[at] && words[h + 1] === key[at + 1] && words[h + 2] === key[at + 2] && words[h + 3] === key[at + 3]) return e - 1
+    if (same(words, (e - 1) * WORDS, key, at)) return e - 1
   }
+}
+
+function same(words: Int32Array, h: number, key: Int32Array, at: number): boolean {
+  for (let i = 0; i < WORDS; i++) if (words[h + i] !== key[at + i]) return false
+  return true
 }
 
 function slotFor(words: Int32Array, buckets: Int32Array, at: number): number {

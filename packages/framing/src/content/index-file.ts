@@ -2,7 +2,7 @@
 // pages-N.img the stream carried, its hash and where it lives (file, page number; offset = page
 // x CONTENT_CHUNK, length CONTENT_CHUNK). The next round reads it back (--base-index) to know what
 // the receiver's base holds. Layout, little-endian:
-//   "CRPIDX\0\1" | u32 page size | entries: [16-byte hash][u32 file][u32 page] x N
+//   "CRPIDX\0\2" | u32 page size | entries: [32-byte SHA-256][u32 file][u32 page] x N
 //   | files: [u16 length][name] x F | footer: u64 files offset, u32 F, u32 0, u64 N, u64 XXH64 of
 //   everything before it.
 // Trust model: written only into a file created here (O_EXCL|O_NOFOLLOW, 0600) in a directory that
@@ -20,7 +20,10 @@ import { CONTENT_CHUNK, REF_HASH_BYTES } from '../ext/limits.js'
 const require = createRequire(import.meta.url)
 const { Xxh64, xxh64 } = require('@node-rs/xxhash') as typeof import('@node-rs/xxhash')
 
-const MAGIC = Buffer.from('CRPIDX\0\x01', 'latin1')
+// The last byte is the format version, which names the page hash: 2, SHA-256 (ext/refs.ts); 1 was
+// xxh3-128, which can be collided at will, and is refused by name rather than misread.
+const MAGIC = Buffer.from('CRPIDX\0\x02', 'latin1')
+const MAGIC_XXH3 = Buffer.from('CRPIDX\0\x01', 'latin1')
 const HEADER_BYTES = MAGIC.length + 4
 export const ENTRY_BYTES = REF_HASH_BYTES + 8
 const FOOTER_BYTES = 32
@@ -158,6 +161,7 @@ export function readIndex(path: string): ContentIndex {
     closeSync(fd)
   }
   const bad = (why: string): never => { throw new FramingError(`index ${path}: ${why}`) }
+  if (buf.subarray(0, MAGIC.length).equals(MAGIC_XXH3)) bad('an index of the old format, whose page hash (xxh3-128) can be collided: capture that checkpoint again with this version')
   if (buf.length < HEADER_BYTES + FOOTER_BYTES || !buf.subarray(0, MAGIC.length).equals(MAGIC)) bad('not a content index (no magic)')
   if (buf.readUInt32LE(MAGIC.length) !== CONTENT_CHUNK) bad(`page size ${buf.readUInt32LE(MAGIC.length)}, this reader knows ${CONTENT_CHUNK}`)
   const foot = buf.length - FOOTER_BYTES

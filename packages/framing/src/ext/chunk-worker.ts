@@ -3,7 +3,8 @@
 // native libraries, called on whole chunks in the slot's shared buffers:
 //   lz4   lz4-napi (lz4_flex) block API: an LZ4 block, preceded in lz4-napi's calls (not in the
 //         stream) by its raw length;
-//   zstd  zstd-napi: one zstd frame with its content size, compressed into the slot directly;
+//   zstd  zstd-napi: one zstd frame with its content size, compressed into the slot directly
+//         (a reader takes exactly one: the first frame's compressed size is the stored length);
 //   XXH64 @node-rs/xxhash.
 import { createRequire } from 'node:module'
 import type { Slot } from '@criu-pipes/workers'
@@ -18,7 +19,7 @@ import { CONTENT_CHUNK, REF_HASH_BYTES } from './limits.js'
 // Native CommonJS modules: required, not imported (ESM sees no named exports in them).
 const require = createRequire(import.meta.url)
 const { compressSync, uncompressSync } = require('lz4-napi') as typeof import('lz4-napi')
-const { CCtx, DCtx, getFrameContentSize } = require('zstd-napi/binding.js') as typeof import('zstd-napi/binding.js')
+const { CCtx, DCtx, getFrameContentSize, findFrameCompressedSize } = require('zstd-napi/binding.js') as typeof import('zstd-napi/binding.js')
 const { xxh64 } = require('@node-rs/xxhash') as typeof import('@node-rs/xxhash')
 
 // lz4-napi hands back every result as a new native Buffer, freed only when V8 collects its
@@ -104,6 +105,11 @@ export function createHandler(init: CodecInit) {
       case Codec.STORED: if (subkey || placed) stored.copy(out); else raw = stored; break
       case Codec.ZERO: if (!placed) out.fill(0); break
       case Codec.ZSTD: {
+        // Exactly one frame, the whole of the stored bytes: libzstd would also decode a frame
+        // followed by a skippable or an empty one, bytes no writer of this format puts there.
+        let frame: number
+        try { frame = findFrameCompressedSize(stored) } catch { frame = -1 }
+        if (frame !== job.storedLength) throw new Error(`the chunk's ${job.storedLength} stored bytes are not one zstd frame (its first frame is ${frame < 0 ? 'damaged' : `${frame} bytes`})`)
         const size = getFrameContentSize(stored)
         if (size !== job.rawLength) throw new Error(`zstd frame says ${size ?? 'unknown'} bytes, the chunk ${job.rawLength}`)
         if (dctx.decompress(out, stored) !== job.rawLength) throw new Error('zstd frame decompressed short')

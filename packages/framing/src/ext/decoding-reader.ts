@@ -12,7 +12,7 @@ import type { ChunkHeader, ChunkRef, StreamHeader } from './messages.js'
 import { BaseDir } from './base-dir.js'
 import { isPagesFile } from './refs.js'
 import { ALL_CODECS, CODEC_NAMES, ChecksumKind, CipherKind, Codec, EXT_VERSION, LZ4_SIZE_PREFIX, MAX_RAW_CHUNK, CONTENT_CHUNK, MAX_REF_RUN, RefKind, type Codec as CodecT } from './limits.js'
-import { deriveSubkey, trailerTag, Transcript } from './seal.js'
+import { deriveSubkey, refAuthentic, trailerAuthentic, Transcript } from './seal.js'
 import { getResult, type ChunkJob, type CodecInit } from './jobs.js'
 import type { ExtReadOptions } from './options.js'
 import { ExtCounter, type ExtStats } from './stats.js'
@@ -64,7 +64,7 @@ export class DecodingReader {
   /** Whether the stream uses extensions (known after the first event). */
   get extended(): boolean { return this.header !== null }
   stats(): ShardStat[] { return this.reader.stats() }
-  extStats(): ExtStats | null { return this.header ? this.counter.stats() : null }
+  extStats(): ExtStats | null { return this.header ? { ...this.counter.stats(), stream: this.header.streamId.toString('hex') } : null }
 
   /** For a status line: image bytes so far, and shard bytes when codecs make them differ (else null). */
   progress(): [number, number | null] {
@@ -83,6 +83,7 @@ export class DecodingReader {
       const ev = this.read()
       if (!this.header) {
         if (this.opts.key) throw new FramingError('a key was given, but the stream is not encrypted')
+        if (this.opts.expectStream) throw new FramingError(`stream ${this.opts.expectStream.toString('hex')} was expected, but this stream has no id (a plain stream, written without --compress, --checksum or --encrypt)`)
         if (ev) return ev
       }
     }
@@ -113,7 +114,10 @@ export class DecodingReader {
    * into the caller's memory, which must not be unmapped under it.
    */
   close(): void {
+    // Once: a second close of the base's fds would close whatever has reused those numbers since
+    // (a worker's, libuv's), and the process aborted at exit.
     this.base?.close()
+    this.base = null
     if (!this.pool) return
     for (const p of this.queue) {
       if (!p.slot) continue
@@ -181,7 +185,13 @@ export class DecodingReader {
     if (h.cipher !== CipherKind.NONE && h.cipher !== CipherKind.AES_256_GCM) throw new FramingError(`unknown cipher ${h.cipher}`)
     if (h.cipher === CipherKind.AES_256_GCM && !this.opts.key) throw new FramingError('the stream is encrypted: give the key with --decrypt KEYFILE')
     if (h.cipher === CipherKind.NONE && this.opts.key) throw new FramingError('a key was given, but the stream is not encrypted')
+    if (h.refs === RefKind.PAGES_XXH3) throw new FramingError('the stream is a delta whose page hash (xxh3-128) can be collided at will: it is no longer accepted (capture both rounds again with this version)')
     if (h.refs !== RefKind.NONE && h.refs !== RefKind.PAGES) throw new FramingError(`unknown reference kind ${h.refs}`)
+    // Before the base is opened or a worker started: an older stream under the same key is
+    // otherwise as good as the one expected (README, "Keys").
+    if (this.opts.expectStream && !this.opts.expectStream.equals(h.streamId)) {
+      throw new FramingError(`this is stream ${h.streamId.toString('hex')}, not the expected ${this.opts.expectStream.toString('hex')} (an older or another checkpoint)`)
+    }
     if (h.refs === RefKind.PAGES) {
       if (!this.opts.base) throw new FramingError('the stream is a delta against a base checkpoint: give the base directory with --base DIR')
       this.base = new BaseDir(this.opts.base)
@@ -224,7 +234,12 @@ export class DecodingReader {
       : !isPagesFile(r.baseFile) ? `a chunk reference into ${JSON.stringify(r.baseFile)}, which is not a pages file`
       : r.length < CONTENT_CHUNK || r.length > MAX_REF_RUN || r.length % CONTENT_CHUNK ? `reference length ${r.length} is not a whole number of pages up to ${MAX_REF_RUN}`
       : r.baseOffset % CONTENT_CHUNK ? `reference offset ${r.baseOffset} is not on a page boundary`
+      : (r.tag !== null) !== (this.subkey !== null) ? (r.tag ? 'a tag in a stream that is not encrypted' : 'the reference has no tag')
+      : this.subkey && !refAuthentic(this.subkey, { ...r, streamId: this.header!.streamId, seq, name }, r.tag!)
+        ? 'authentication failed (wrong key, or the reference was forged, damaged or moved)'
       : null
+    // Checked before the base is read or a byte of the image is reserved for it: in an encrypted
+    // stream, a forged reference costs the reader nothing.
     if (why) throw new FramingError(`${where}: ${why}`)
     let fd: number
     try { fd = this.base!.fd(r.baseFile) } catch (e) { throw new FramingError(`${where}: ${(e as Error).message}`) }
@@ -263,10 +278,12 @@ export class DecodingReader {
   }
 
   private checkTrailer(digest: Buffer, tag: Buffer | null, seq: number): void {
-    const bad = (): never => { throw new FramingError(`image trailer (marker ${seq}): it does not match the markers before it (a marker was changed, dropped or added)`) }
+    const bad = (why = 'it does not match the markers before it (a marker was changed, dropped or added)'): never => {
+      throw new FramingError(`image trailer (marker ${seq}): ${why}`)
+    }
+    if (!this.subkey && tag) bad('a tag in a stream that is not encrypted')
+    if (this.subkey && !tag) bad('no tag in an encrypted stream')
     if (!this.trailerDigest || !digest.equals(this.trailerDigest)) bad()
-    if (this.subkey) {
-      if (!tag || !trailerTag(this.subkey, this.header!.streamId, seq, digest).equals(tag)) bad()
-    } else if (tag) bad()
+    if (this.subkey && !trailerAuthentic(this.subkey, this.header!.streamId, seq, digest, tag!)) bad()
   }
 }

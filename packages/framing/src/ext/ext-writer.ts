@@ -15,7 +15,7 @@ import type { ShardWriter } from '../writer.js'
 import { ChecksumKind, CipherKind, Codec, EXT_CHUNK, EXT_VERSION, RefKind, STREAM_ID_BYTES } from './limits.js'
 import type { ChunkRef } from './messages.js'
 import type { ImageSink } from '../sink.js'
-import { deriveSubkey, trailerTag, Transcript } from './seal.js'
+import { deriveSubkey, refTag, trailerTag, Transcript } from './seal.js'
 import { getResult, type ChunkJob, type CodecInit } from './jobs.js'
 import { codecsOf, type ExtWriteOptions } from './options.js'
 import { AdaptiveLevel } from './adaptive.js'
@@ -71,7 +71,8 @@ export class ExtWriter implements ImageSink {
   get pollFd(): number { return this.pool.notifyFd }
 
   sizes(): number[] { return this.out.sizes() }
-  stats(): ExtStats { return this.counter.stats() }
+  /** Its `stream` is the id a reader can demand (--expect-stream). */
+  stats(): ExtStats { return { ...this.counter.stats(), stream: this.streamId.toString('hex') } }
 
   /** Takes `length` bytes of `name` from `srcFd` (ready to read: they are not waited for). */
   spliceFrom(name: string, srcFd: number, length: number): void {
@@ -99,12 +100,13 @@ export class ExtWriter implements ImageSink {
 
   open(name: string): void { this.switchTo(name) }
 
-  /** The next bytes of `name` are content the receiver's base holds (incremental, content/). */
-  ref(name: string, ref: ChunkRef): void {
+  /** The next bytes of `name` are content the receiver's base holds (incremental, content/); sealed here when encrypted. */
+  ref(name: string, ref: Omit<ChunkRef, 'tag'>): void {
     if (!this.opts.refs) throw new Error('internal: a reference in a stream that did not declare them')
     this.submitPartial(name)
     this.switchTo(name)
-    this.enqueue({ kind: 'chunk_ref', ref }, name)
+    const tag = this.subkey ? refTag(this.subkey, { ...ref, streamId: this.streamId, seq: this.seq, name }) : null
+    this.enqueue({ kind: 'chunk_ref', ref: { ...ref, tag } }, name)
     this.counter.addRef(ref.length)
   }
 

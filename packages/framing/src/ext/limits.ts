@@ -34,8 +34,12 @@ export const DIGEST_BYTES = 32
  */
 export const LZ4_SIZE_PREFIX = 4
 
-/** STREAM_HEADER.refs: NONE, or PAGES: CHUNK_REF markers name runs of whole pages of a base checkpoint. */
-export const RefKind = { NONE: 0, PAGES: 1 } as const
+/**
+ * STREAM_HEADER.refs: NONE, or PAGES: CHUNK_REF markers name runs of whole pages of a base
+ * checkpoint, hashed with SHA-256 (refs.ts). 1 was the same with xxh3-128, which can be collided
+ * at will (README, "Incremental checkpoints"): such a stream is refused by name, never misread.
+ */
+export const RefKind = { NONE: 0, PAGES_XXH3: 1, PAGES: 2 } as const
 /**
  * The content chunk of incremental checkpoints: one page. CRIU's pages files are sequences of
  * pages whose set and order change between rounds (a new mapping, an munmap, an mremap shifts
@@ -43,8 +47,12 @@ export const RefKind = { NONE: 0, PAGES: 1 } as const
  * the first such shift, while page chunks still match (README, "Incremental checkpoints").
  */
 export const CONTENT_CHUNK = 4096
-/** xxh3-128: the hash of a page, and of a run of pages (the xxh3-128 of their page hashes). */
-export const REF_HASH_BYTES = 16
+/**
+ * SHA-256, whole: the hash of a page, and of a run of pages (the SHA-256 of their page hashes).
+ * Not truncated to 128 bits: that leaves 2^64 work for a collision, within reach of a patient
+ * attacker with GPUs; 32 bytes cost 16 more index bytes a page.
+ */
+export const REF_HASH_BYTES = 32
 /**
  * The longest run one CHUNK_REF names: the receiver reads and verifies a run in one piece, so
  * this bounds its memory per reference, whatever a damaged marker says.

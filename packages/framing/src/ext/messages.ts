@@ -1,18 +1,20 @@
-// The message bodies of the extension markers (Field.STREAM_HEADER, CHUNK, IMAGE_TRAILER), proto3
-// encoded by hand like the marker itself:
+// The message bodies of the extension markers (Field.STREAM_HEADER, CHUNK, IMAGE_TRAILER,
+// CHUNK_REF), protobuf encoded by hand like the marker itself (README, "The shard format"):
 //   message StreamHeader { uint32 version = 1; uint32 codecs = 2; uint32 checksum = 3;
-//                          uint32 cipher = 4; bytes stream_id = 5; }
+//                          uint32 cipher = 4; bytes stream_id = 5; uint32 refs = 6; }
 //   message Chunk { uint32 codec = 1; uint32 raw_length = 2; uint32 stored_length = 3;
 //                   optional fixed64 checksum = 4; optional bytes tag = 5; }
 //   message ImageTrailer { bytes digest = 1; optional bytes tag = 2; }
-//   message ChunkRef { string base_file = 1; uint64 base_offset = 2; uint32 length = 3; bytes hash = 4; }
-// StreamHeader.refs (field 6, uint32) is RefKind: a stream that may carry ChunkRef markers says so
-// there, so a reader that cannot resolve them (h4's, criu-image-streamer) refuses it at once.
-// Zero scalars are omitted as proto3 does; checksum and tag are written whenever the stream has
-// them (a checksum of 0 too). Decoding is strict and checks only the structure (known fields,
-// wire types, sizes); what a chunk must look like in its stream is checked by the reader.
+//   message ChunkRef { string base_file = 1; uint64 base_offset = 2; uint32 length = 3;
+//                      bytes hash = 4; optional bytes tag = 5; }
+// StreamHeader.refs is RefKind: a stream that may carry ChunkRef markers says so there, so a
+// reader that cannot resolve them (h4's, criu-image-streamer) refuses it at once.
+// Zero scalars are omitted as proto3 does; the optional fields (checksum, tag) have explicit
+// presence: written whenever the stream has them, a checksum of 0 too. Decoding is strict and
+// checks only the structure (known fields, wire types, sizes, each field at most once, strings
+// UTF-8); what a marker must look like in its stream is checked by the reader.
 import { FramingError } from '../errors.js'
-import { WT_I64, WT_LEN, WT_VARINT, getVarint, putVarint, varintLength } from '../wire.js'
+import { WT_I64, WT_LEN, WT_VARINT, getUtf8, getVarint, putVarint, varintLength } from '../wire.js'
 import { DIGEST_BYTES, REF_HASH_BYTES, STREAM_ID_BYTES, TAG_BYTES } from './limits.js'
 
 export interface StreamHeader {
@@ -39,9 +41,10 @@ export interface ImageTrailer { digest: Buffer; tag: Buffer | null }
 /**
  * The next `length` bytes of the open file are the bytes at `baseOffset` of `baseFile` in the
  * base checkpoint the receiver holds; `hash` (REF_HASH_BYTES) is the run hash of those bytes
- * (ext/refs.ts), which the receiver recomputes from what it reads there before using a byte.
+ * (ext/refs.ts), which the receiver recomputes from what it reads there before using a byte;
+ * `tag`, in an encrypted stream, authenticates the reference itself (ext/seal.ts).
  */
-export interface ChunkRef { baseFile: string; baseOffset: number; length: number; hash: Buffer }
+export interface ChunkRef { baseFile: string; baseOffset: number; length: number; hash: Buffer; tag: Buffer | null }
 
 type FieldValue = { kind: 'varint'; v: number } | { kind: 'i64'; v: bigint } | { kind: 'bytes'; v: Buffer }
 
@@ -141,15 +144,16 @@ export function decodeTrailer(buf: Buffer): ImageTrailer {
 }
 
 export function encodeChunkRef(r: ChunkRef): Buffer {
-  return new PbWriter().bytes(1, Buffer.from(r.baseFile)).uint(2, r.baseOffset).uint(3, r.length).bytes(4, r.hash).finish()
+  return new PbWriter().bytes(1, Buffer.from(r.baseFile)).uint(2, r.baseOffset).uint(3, r.length).bytes(4, r.hash).bytes(5, r.tag).finish()
 }
 
 export function decodeChunkRef(buf: Buffer): ChunkRef {
-  const f = readFields('chunk reference', buf, { 1: 'bytes', 2: 'varint', 3: 'varint', 4: 'bytes' })
+  const f = readFields('chunk reference', buf, { 1: 'bytes', 2: 'varint', 3: 'varint', 4: 'bytes', 5: 'bytes' })
   const length = num(f, 3)
   if (length > U32) throw new FramingError('malformed chunk reference: the length exceeds uint32')
+  const tag = bytesOf(f, 5)
   return {
-    baseFile: (bytesOf(f, 1) ?? Buffer.alloc(0)).toString('utf8'), baseOffset: num(f, 2), length,
-    hash: exact('chunk reference: hash', bytesOf(f, 4), REF_HASH_BYTES),
+    baseFile: getUtf8(bytesOf(f, 1) ?? Buffer.alloc(0), 'a base file name'), baseOffset: num(f, 2), length,
+    hash: exact('chunk reference: hash', bytesOf(f, 4), REF_HASH_BYTES), tag: tag && exact('chunk reference: tag', tag, TAG_BYTES),
   }
 }

@@ -20,6 +20,8 @@ export interface ExtReadOptions {
   threads: number
   /** The directory of the base checkpoint that CHUNK_REF markers point into (--base DIR). */
   base?: string | null
+  /** --expect-stream ID: any other stream (an older one under the same key) is refused. */
+  expectStream?: Buffer | null
 }
 
 export const ZSTD_DEFAULT_LEVEL = 1

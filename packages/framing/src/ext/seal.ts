@@ -5,9 +5,11 @@
 //    a nonce never repeats under one key.
 //  - A chunk's associated data binds the stream id, its seq, its header (codec, lengths) and the
 //    name of the file it belongs to: a chunk cannot be moved, reordered, replayed or relabelled.
+//  - A reference's tag (GCM over no plaintext) binds the same, and what it points at (base file,
+//    offset, length, run hash): a reference cannot be forged, moved, repeated or altered.
 //  - The trailer's tag (GCM over no plaintext) binds the SHA-256 of every marker before it, so
 //    a marker that is not a chunk (filename, file_eof) cannot be forged, dropped or renumbered.
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, type Hash } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, timingSafeEqual, type Hash } from 'node:crypto'
 import { encodeMarker, type Marker } from '../marker.js'
 import { TAG_BYTES } from './limits.js'
 
@@ -15,6 +17,7 @@ const CIPHER = 'aes-256-gcm'
 const SUBKEY_INFO = 'criu-pipes stream subkey v1 aes-256-gcm'
 const CHUNK_AAD = Buffer.from('criu-pipes chunk v1\0')
 const TRAILER_AAD = Buffer.from('criu-pipes trailer v1\0')
+const REF_AAD = Buffer.from('criu-pipes ref v1\0')
 export const KEY_BYTES = 32
 
 export function deriveSubkey(key: Uint8Array, streamId: Uint8Array): Buffer {
@@ -61,6 +64,41 @@ export function openChunk(subkey: Uint8Array, c: ChunkContext, ciphertext: Uint8
   return plain
 }
 
+export interface RefContext { streamId: Uint8Array; seq: number; name: string; baseFile: string; baseOffset: number; length: number; hash: Uint8Array }
+
+/** The two names are the only variable-length parts: the base file's goes with its length. */
+export function refAad(r: RefContext): Buffer {
+  const baseFile = Buffer.from(r.baseFile)
+  const fixed = Buffer.alloc(8 + 8 + 4 + 2)
+  fixed.writeBigUInt64LE(BigInt(r.seq), 0)
+  fixed.writeBigUInt64LE(BigInt(r.baseOffset), 8)
+  fixed.writeUInt32LE(r.length, 16)
+  fixed.writeUInt16LE(baseFile.length, 20)
+  return Buffer.concat([REF_AAD, r.streamId, fixed, r.hash, baseFile, Buffer.from(r.name)])
+}
+
+export function refTag(subkey: Uint8Array, r: RefContext): Buffer {
+  return emptyTag(subkey, r.seq, refAad(r))
+}
+
+/** Whether `tag` authenticates the reference (in constant time, like GCM's own check). */
+export function refAuthentic(subkey: Uint8Array, r: RefContext, tag: Uint8Array): boolean {
+  return sameTag(refTag(subkey, r), tag)
+}
+
+export function trailerAuthentic(subkey: Uint8Array, streamId: Uint8Array, seq: number, digest: Uint8Array, tag: Uint8Array): boolean {
+  return sameTag(trailerTag(subkey, streamId, seq, digest), tag)
+}
+
+const sameTag = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && timingSafeEqual(a, b)
+
+function emptyTag(subkey: Uint8Array, seq: number, aad: Buffer): Buffer {
+  const cipher = createCipheriv(CIPHER, subkey, nonce(seq), { authTagLength: TAG_BYTES })
+  cipher.setAAD(aad)
+  cipher.final()
+  return cipher.getAuthTag()
+}
+
 function trailerAad(streamId: Uint8Array, seq: number, digest: Uint8Array): Buffer {
   const s = Buffer.alloc(8)
   s.writeBigUInt64LE(BigInt(seq))
@@ -68,16 +106,15 @@ function trailerAad(streamId: Uint8Array, seq: number, digest: Uint8Array): Buff
 }
 
 export function trailerTag(subkey: Uint8Array, streamId: Uint8Array, seq: number, digest: Uint8Array): Buffer {
-  const cipher = createCipheriv(CIPHER, subkey, nonce(seq), { authTagLength: TAG_BYTES })
-  cipher.setAAD(trailerAad(streamId, seq, digest))
-  cipher.final()
-  return cipher.getAuthTag()
+  return emptyTag(subkey, seq, trailerAad(streamId, seq, digest))
 }
 
 /**
- * SHA-256 over the canonical encoding of every marker of a stream, in seq order, from the
- * stream header up to the trailer. Both sides compute it (the reader re-encodes what it decoded:
- * the encoding is canonical, so equal markers give equal bytes).
+ * SHA-256 over the canonical encoding of every marker of a stream (length prefix included), in
+ * seq order, from the stream header up to the trailer (excluded). The writer hashes what it
+ * writes; the reader re-encodes what it decoded, so the digest covers the markers' fields, not
+ * the bytes received: another protobuf encoding of the same fields (field order, a longer
+ * varint) gives the same digest.
  */
 export class Transcript {
   private readonly hash: Hash = createHash('sha256')

@@ -5,6 +5,8 @@ export interface ExtStats {
   raw: number; stored: number; codecs: Record<string, number>
   /** Incremental streams only: CHUNK_REF markers and the bytes they stand for. */
   refs?: { count: number; bytes: number }
+  /** The stream id, hex (STREAM_HEADER.stream_id): what `--expect-stream` takes. */
+  stream?: string
 }
 
 export class ExtCounter {

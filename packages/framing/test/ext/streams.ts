@@ -57,10 +57,10 @@ export function writeImage(dir: string, shards: number, files: Files, opts: ExtW
   return paths
 }
 
-/** `base`: the base directory of a delta stream (incremental checkpoints). */
-export function readImage(paths: string[], key: Buffer | null = null, threads = 2, base: string | null = null): Files {
+/** `base`: the base directory of a delta stream (incremental checkpoints); `expectStream`: --expect-stream. */
+export function readImage(paths: string[], key: Buffer | null = null, threads = 2, base: string | null = null, expectStream: Buffer | null = null): Files {
   const fds = paths.map(p => openSync(p, 'r'))
-  const r = new DecodingReader(fds, { key, threads, base })
+  const r = new DecodingReader(fds, { key, threads, base, expectStream })
   const parts = new Map<string, Buffer[]>()
   const out: Files = {}
   try {

@@ -2,7 +2,7 @@
 // way for every binary: img-split writes it, img-join and img-buffer read it (and img-join may
 // write it again).
 import {
-  defaultThreads, parseCompress, readKeyFile, isExtended, ZSTD_DEFAULT_LEVEL, type ExtReadOptions, type ExtWriteOptions,
+  defaultThreads, parseCompress, readKeyFile, isExtended, STREAM_ID_BYTES, ZSTD_DEFAULT_LEVEL, type ExtReadOptions, type ExtWriteOptions,
 } from '@criu-pipes/framing'
 import { UsageError } from './usage-error.js'
 
@@ -16,8 +16,15 @@ export const WRITE_EXT_OPTIONS = {
 export const READ_EXT_OPTIONS = {
   decrypt: { type: 'string', describe: 'the key file of an encrypted stream' },
   base: { type: 'string', describe: 'the base checkpoint directory (extracted by img-join -D) a delta stream refers to' },
+  'expect-stream': { type: 'string', describe: 'refuse any stream but this one (its id, 32 hex digits: "stream" in img-split\'s stats)' },
   threads: { type: 'number', describe: 'worker threads for the codecs [default: the number of cores]' },
 } as const
+
+function streamId(value: string | undefined): Buffer | null {
+  if (value === undefined) return null
+  if (!new RegExp(`^[0-9a-fA-F]{${2 * STREAM_ID_BYTES}}$`).test(value)) throw new UsageError(`--expect-stream: "${value}" is not a stream id (${2 * STREAM_ID_BYTES} hex digits)`)
+  return Buffer.from(value, 'hex')
+}
 
 function threads(value: number | undefined): number {
   if (value === undefined) return defaultThreads()
@@ -34,6 +41,9 @@ export function writeExtOptions(a: { compress?: string | undefined; checksum?: b
   return isExtended(o) ? o : null
 }
 
-export function readExtOptions(a: { decrypt?: string | undefined; threads?: number | undefined; base?: string | undefined }): ExtReadOptions {
-  return { key: a.decrypt !== undefined ? readKeyFile(a.decrypt) : null, threads: threads(a.threads), base: a.base ?? null }
+export function readExtOptions(a: { decrypt?: string | undefined; threads?: number | undefined; base?: string | undefined; 'expect-stream'?: string | undefined }): ExtReadOptions {
+  return {
+    key: a.decrypt !== undefined ? readKeyFile(a.decrypt) : null, threads: threads(a.threads), base: a.base ?? null,
+    expectStream: streamId(a['expect-stream']),
+  }
 }
