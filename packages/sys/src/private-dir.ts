@@ -3,7 +3,7 @@
 // else may write to it, and it is not reached through a symlink in its last component. A
 // directory another user could have created or could write to is refused, never used: they
 // could move our socket aside and put theirs in its place, or swap a file under us.
-import { readlinkSync } from 'node:fs'
+import { lstatSync, readlinkSync, statSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { AT_FDCWD, O_DIRECTORY, O_RDONLY, S_IFLNK, mkdirAt, openAt, pathAt, statAt, statFd, type FileStat } from './at.js'
 import { c, errno } from './libc.js'
@@ -52,9 +52,11 @@ export interface PrivateDirOptions {
  */
 export function openPrivateDir(path: string, opts: PrivateDirOptions = {}): number {
   const abs = resolve(path) // no trailing slash: with one, the kernel follows a final symlink
+  const viaFdLink = FD_LINK.test(abs)
+  if (!viaFdLink) checkPathWalk(abs)
   let fd: number
   try {
-    fd = FD_LINK.test(abs) ? openFdLink(abs) : openAt(AT_FDCWD, abs, O_RDONLY | O_DIRECTORY, 0)
+    fd = viaFdLink ? openFdLink(abs) : openAt(AT_FDCWD, abs, O_RDONLY | O_DIRECTORY, 0)
   } catch (e) {
     if (!(e instanceof SysError)) throw e
     if (e.errno === ENOENT && opts.create && abs !== '/') return createPrivateDir(abs)
@@ -106,18 +108,46 @@ export function checkPrivateDir(fd: number, path: string, sticky = false): void 
     dir = dirname(dir)
     const up = statAt(AT_FDCWD, dir)
     if (up === null) break // moved meanwhile: what we hold is still the directory we checked
-    const foreign = up.uid !== 0 && up.uid !== euid
-    if (foreign || (up.mode & OTHERS_WRITE && !(up.mode & S_ISVTX))) {
-      throw new UntrustedDirError(
-        `${path}: ${dir} above it ${foreign ? `belongs to uid ${up.uid}` : `is writable by ${writers(up)} (mode ${(up.mode & 0o7777).toString(8)})`}, ` +
-          'so another user could put another directory in its place: refusing to use it',
-      )
-    }
+    refuseAbove(path, dir, up, euid)
   }
 }
 
+/**
+ * The path as given, before it is opened: the kernel follows a symlink in any component but the
+ * last, so each one on the way must be root's or ours (a symlink another user owns could point
+ * anywhere: `/tmp/theirs -> /etc` made root create files in /etc/cron.d), and each directory it
+ * passes through must pass the parent rule (or its owner could swap the next component). The
+ * directories reached are checked again, by their real path, once the fd is open. A component
+ * that does not exist ends the walk: what is created below it is made and checked by us.
+ */
+function checkPathWalk(abs: string): void {
+  const euid = process.geteuid?.() ?? 0
+  const parts = abs.split('/').filter(Boolean)
+  for (let i = 0; i < parts.length - 1; i++) {
+    const p = `/${parts.slice(0, i + 1).join('/')}`
+    const link = lstatSync(p, { throwIfNoEntry: false })
+    if (link === undefined) return
+    if (link.isSymbolicLink() && link.uid !== 0 && link.uid !== euid) {
+      throw new UntrustedDirError(`${abs}: ${p} on its path is a symbolic link owned by uid ${link.uid}, who could point it anywhere: refusing to follow it`)
+    }
+    const st = statSync(p, { throwIfNoEntry: false })
+    if (st === undefined || !st.isDirectory()) return // the open says what is wrong
+    refuseAbove(abs, p, { uid: st.uid, gid: st.gid, mode: st.mode }, euid)
+  }
+}
+
+/** The parent rule for `dir`, on the way to `path`: root's or ours, and nobody else may write it unless sticky. */
+function refuseAbove(path: string, dir: string, st: Pick<FileStat, 'uid' | 'gid' | 'mode'>, euid: number): void {
+  const foreign = st.uid !== 0 && st.uid !== euid
+  if (!foreign && !(st.mode & OTHERS_WRITE && !(st.mode & S_ISVTX))) return
+  throw new UntrustedDirError(
+    `${path}: ${dir} above it ${foreign ? `belongs to uid ${st.uid}` : `is writable by ${writers(st)} (mode ${(st.mode & 0o7777).toString(8)})`}, ` +
+      'so another user could put another directory in its place: refusing to use it',
+  )
+}
+
 /** Who besides the owner may write a directory with OTHERS_WRITE bits: named in refusals. */
-const writers = (st: FileStat): string => (st.mode & 0o002 ? 'every user' : `its group, gid ${st.gid}`)
+const writers = (st: Pick<FileStat, 'gid' | 'mode'>): string => (st.mode & 0o002 ? 'every user' : `its group, gid ${st.gid}`)
 
 /** Makes `abs` under its parent (made first if missing), then opens and checks what is there. */
 function createPrivateDir(abs: string): number {

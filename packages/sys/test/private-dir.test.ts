@@ -1,6 +1,6 @@
 // The trust rule for directories (private-dir.ts) and work through a directory fd (at.ts).
 import t from 'tap'
-import { chmodSync, chownSync, mkdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, lchownSync, mkdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   O_CREAT, O_EXCL, O_RDONLY, O_WRONLY, RENAME_NOREPLACE, S_IFDIR, S_IFLNK, S_IFREG, SysError, UntrustedDirError,
@@ -58,6 +58,30 @@ t.test('refused: owned by another user, group- or world-writable, a symlink, not
   // A symlink above the last component is ordinary path resolution (/var/run -> /run).
   mkdirSync(join(real, 'inner'), { mode: 0o700 })
   close(openPrivateDir(join(base, 'link', 'inner')))
+})
+
+t.test('a symlink on the way is followed only if it is root\'s or ours, in a directory that passes the rule', async t => {
+  const base = t.testdir()
+  const target = join(base, 'target') // stands for /etc: root's, trusted
+  mkdirSync(join(target, 'inner'), { recursive: true, mode: 0o700 })
+  const sticky = join(base, 'tmp')
+  mkdirSync(sticky)
+  chmodSync(sticky, 0o1777)
+  // Another user's link in /tmp: following it let them choose where root creates files.
+  symlinkSync(target, join(sticky, 'evil'))
+  lchownSync(join(sticky, 'evil'), OTHER_UID, OTHER_UID)
+  t.throws(() => openPrivateDir(join(sticky, 'evil', 'inner')), { constructor: UntrustedDirError, message: new RegExp(`evil on its path is a symbolic link owned by uid ${OTHER_UID}`) })
+  t.throws(() => openPrivateDir(join(sticky, 'evil', 'new'), { create: true }), /symbolic link owned by uid/)
+  t.notOk(existsSync(join(target, 'new')), 'nothing created where it pointed')
+  // Root's own link in the same sticky directory: only root may replace it there.
+  symlinkSync(target, join(sticky, 'ours'))
+  close(openPrivateDir(join(sticky, 'ours', 'inner')))
+  // Our link, but in a directory another user owns (they could replace it): refused.
+  const theirs = join(base, 'theirs')
+  mkdirSync(theirs, { mode: 0o755 })
+  chownSync(theirs, OTHER_UID, OTHER_UID)
+  symlinkSync(target, join(theirs, 'link'))
+  t.throws(() => openPrivateDir(join(theirs, 'link', 'inner')), new RegExp(`theirs above it belongs to uid ${OTHER_UID}`))
 })
 
 t.test('work through the fd stays in the checked directory when the path is swapped', async t => {
