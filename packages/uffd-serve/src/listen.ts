@@ -1,6 +1,5 @@
 // The daemon's side of lazy-pages.socket: CRIU's restore connect()s to the RELATIVE name
 // "lazy-pages.socket" from inside its work dir, so we must listen on exactly that file.
-import { close, writeAll } from '@criu-pipes/sys'
 import { ServerSocket } from '@criu-pipes/sys'
 
 export const LAZY_PAGES_SOCKET = 'lazy-pages.socket'
@@ -14,11 +13,4 @@ const BACKLOG = 10
  */
 export function listenLazySocket(workDirFd: number, workDir: string): ServerSocket {
   return ServerSocket.listen(workDirFd, LAZY_PAGES_SOCKET, workDir, BACKLOG)
-}
-
-/** --status-fd: one \0 byte ("ready"), then close, as CRIU's status_ready() and zdtm expect. */
-export function signalReady(statusFd: number | undefined): void {
-  if (statusFd === undefined) return
-  writeAll(statusFd, Buffer.from([0]))
-  close(statusFd)
 }
