@@ -31,5 +31,7 @@ stamp=node_modules/.tap-built
 if [ ! -e "$stamp" ] || [ .taprc -nt "$stamp" ]; then node_modules/.bin/tap build >/dev/null && touch "$stamp"; fi
 bash scripts/install-criu.sh
 node_modules/.bin/tsc -b
+# The man pages, from each binary's --help and its src/man.ts (scripts/install.sh installs them).
+node packages/streamer/dist/src/cli/build-man.js >/dev/null
 # Ceph RGW and the S3 clients for the object-store scenarios (scripts/lib/ceph-rgw.sh).
 bash scripts/install-ceph.sh

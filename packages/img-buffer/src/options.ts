@@ -7,7 +7,7 @@ import type { ServeOptions } from './serve.js'
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 
 export function parseOptions(argv = hideBin(process.argv)): ServeOptions & { filter: FilterSpec | null; server: ServerMode; keepFds: number[] } {
-  const a = filterOptions(streamCli(argv, 'img-buffer', '$0 -D DIR [-s FD,...] [-n N --filter CMD] [-e NAME:FD,...] [-p FD] [--tcp-listen-remap OLD:NEW,...] [--decrypt KEYFILE] [--base DIR] [--threads N]\n\n' +
+  const a = filterOptions(streamCli(argv, 'img-buffer', '$0 -D DIR [-s FD,...] [-n N --filter CMD] [-e NAME:FD,...] [-p FD] [--tcp-listen-remap OLD:NEW,...] [--decrypt KEYFILE] [--base DIR] [--threads N] [-d [--pidfile F]] [--connect-timeout S]\n\n' +
     'Reads a shard stream (default: stdin) into memory, then serves `criu restore --stream -D DIR` ' +
     'on DIR/streamer-serve.sock, freeing each file as CRIU takes it. -e sends an external file to its own fd.', 'stdin')
     .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'directory for the socket (the -D given to criu restore)' })

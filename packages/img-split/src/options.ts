@@ -7,7 +7,7 @@ import type { CaptureOptions } from './capture.js'
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 
 export function parseOptions(argv = hideBin(process.argv)): CaptureOptions & { filter: FilterSpec | null; server: ServerMode; keepFds: number[] } {
-  const a = filterOptions(streamCli(argv, 'img-split', '$0 -D DIR [-s FD,FD...] [-n N --filter CMD] [-e NAME:FD,...] [-p FD] [--compress C] [--checksum] [--encrypt KEYFILE] [--threads N] [--index-out FILE] [--base-index FILE]\n\n' +
+  const a = filterOptions(streamCli(argv, 'img-split', '$0 -D DIR [-s FD,FD...] [-n N --filter CMD] [-e NAME:FD,...] [-p FD] [--compress C] [--checksum] [--encrypt KEYFILE] [--threads N] [--index-out FILE] [--base-index FILE] [-d [--pidfile F]] [--connect-timeout S]\n\n' +
     'Capture side of `criu dump --stream`: listens on DIR/streamer-capture.sock and splits the ' +
     'image into shards (default: stdout), readable by img-join, img-buffer and criu-image-streamer. ' +
     'Run with no arguments as CRIU\'s --action-script, it makes the dump fail unless every byte left ' +
