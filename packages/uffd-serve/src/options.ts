@@ -14,7 +14,7 @@ import { PAGE_SERVER_PROTOS } from './page-server-proto.js'
 import type { PageServerProto } from './page-server-proto.js'
 
 // --version: this package's own version (yargs finds no package.json from an ES module).
-const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
+export const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 
 export interface Options {
   imagesDir: string
