@@ -15,10 +15,15 @@ WAIT_TRIES=${WAIT_TRIES:-1200}
 work=$(mktemp -d "/tmp/criu-pipes-$SCENARIO.XXXXXX")
 bindir=$work/bin
 mkdir -p "$bindir"
-# Every binary, as an install puts them on PATH (uffd-serve's package has page-feed too).
-for f in "$REPO"/packages/*/bin/*.js; do ln -s "$f" "$bindir/$(basename "$f" .js)"; done
-ln -s "$CRIU" "$bindir/criu"
-export PATH="$bindir:$PATH"
+if [ -n "${CRIU_PIPES_BIN:-}" ]; then
+  # An installed copy (scripts/install.sh --prefix P: CRIU_PIPES_BIN=P/bin), and nothing of the checkout.
+  export PATH="$CRIU_PIPES_BIN:$PATH"
+else
+  # Every binary, as an install puts them on PATH (uffd-serve's package has page-feed too).
+  for f in "$REPO"/packages/*/bin/*.js; do ln -s "$f" "$bindir/$(basename "$f" .js)"; done
+  ln -s "$CRIU" "$bindir/criu"
+  export PATH="$bindir:$PATH"
+fi
 scenario_pids=()
 scenario_cleanups=()
 verdict_done=""

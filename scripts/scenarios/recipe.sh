@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# recipe.sh NAME [ROUNDS]: the README's recipe tagged `<!-- recipe: NAME -->`, pasted as written
+# recipe.sh NAME [ROUNDS] (or RECIPE=NAME ROUNDS=N recipe.sh): the README's recipe tagged `<!-- recipe: NAME -->`, pasted as written
 # (a reader fills in only $PID), run ROUNDS times in a row (default 3) on one running process:
 # each round must checkpoint it and restore it, and the restored process must go on with every
 # page intact. The recipes make their own private directories (mktemp -d); the binaries are on
@@ -16,12 +16,13 @@ if [ -z "${RECIPE_UNDER_SUBREAPER:-}" ]; then
   exit "$rc"
 fi
 source "$(dirname "$0")/lib.sh"
-name=${1:?usage: recipe.sh NAME [ROUNDS]}
-SCENARIO="recipe $name"
-rounds=${2:-3}
+name=${1:-${RECIPE:-}}
+[ -n "$name" ] || fail "usage: recipe.sh NAME [ROUNDS]"
+rounds=${2:-${ROUNDS:-3}}
 recipe=$(readme_recipe "$name" recipe)
 [ -n "$recipe" ] || fail "README.md has no recipe tagged $name"
 
+echo "recipe: $name, $rounds rounds"
 say "starting a workload with $MIB MiB of patterned memory"
 start_workload
 export PID=$WL_PID
