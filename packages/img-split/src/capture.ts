@@ -138,7 +138,8 @@ function captureFrom(
       // consumer holds it all. Until then the dumped process stays frozen.
       if (sync.waiting && criu >= 0 && sources.length === 0 && seen.has(LAST_IMAGE) && quiet(criu)) {
         if (!imageEnded) endImage()
-        if (shardsDone(sinks)) sync.answerOk()
+        // The index too, before `criu dump` returns: the next round's img-split may start at once.
+        if (shardsDone(sinks)) { content?.commitIndex(); sync.answerOk() }
       }
     }
     // CRIU waits for its post-dump script before it closes the socket: a hook still waiting now
