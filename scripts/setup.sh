@@ -37,5 +37,7 @@ bash scripts/install-criu.sh
 # Debian 13's CRIU beside it, for the tests that must keep passing on it (test/e2e/criu-4.1.1.test.ts).
 bash scripts/install-criu.sh --version 4.1.1
 node_modules/.bin/tsc -b
+# The man pages, from each binary's --help and its src/man.ts (scripts/install.sh installs them).
+node packages/streamer/dist/src/cli/build-man.js >/dev/null
 # Ceph RGW and the S3 clients for the object-store scenarios (scripts/lib/ceph-rgw.sh).
 bash scripts/install-ceph.sh

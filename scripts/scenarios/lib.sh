@@ -15,9 +15,15 @@ WAIT_TRIES=${WAIT_TRIES:-1200}
 work=$(mktemp -d "/tmp/criu-pipes-$SCENARIO.XXXXXX")
 bindir=$work/bin
 mkdir -p "$bindir"
-for b in img-split img-join img-buffer; do ln -s "$REPO/packages/$b/bin/$b.js" "$bindir/$b"; done
-ln -s "$CRIU" "$bindir/criu"
-export PATH="$bindir:$PATH"
+if [ -n "${CRIU_PIPES_BIN:-}" ]; then
+  # An installed copy (scripts/install.sh --prefix P: CRIU_PIPES_BIN=P/bin), and nothing of the checkout.
+  export PATH="$CRIU_PIPES_BIN:$PATH"
+else
+  # Every binary, as an install puts them on PATH (uffd-serve's package has page-feed too).
+  for f in "$REPO"/packages/*/bin/*.js; do ln -s "$f" "$bindir/$(basename "$f" .js)"; done
+  ln -s "$CRIU" "$bindir/criu"
+  export PATH="$bindir:$PATH"
+fi
 scenario_pids=()
 scenario_cleanups=()
 verdict_done=""
@@ -133,10 +139,10 @@ check_still_running() {
   verify_workload "$WL_PID" "the process after the failed dump, still running"
 }
 
-# Prints the code block that follows `<!-- scenario: NAME -->` in README.md, with every /tmp/
-# path moved into this run's work dir (so parallel runs do not meet).
+# Prints the code block that follows `<!-- scenario: NAME -->` (or `<!-- KIND: NAME -->`) in
+# README.md, with every /tmp/ path moved into this run's work dir (so parallel runs do not meet).
 readme_recipe() {
-  awk -v tag="<!-- scenario: $1 -->" '
+  awk -v tag="<!-- ${2:-scenario}: $1 -->" '
     $0 == tag { armed = 1; next }
     armed && /^```/ { if (inside) exit; inside = 1; next }
     inside { print }

@@ -23,7 +23,7 @@ say "checkpoint: $dump"
 export PID=$WL_PID
 bash -c "$dump" || fail "criu dump failed"
 workload_gone || fail "the dumped process is still running"
-grep -q checkpoint-start "$work/ck.progress" || fail "img-split did not capture the dump (no checkpoint-start)"
+grep -q checkpoint-start "$work/ck/img-split.log" || fail "img-split did not capture the dump (no checkpoint-start in its log)"
 echo "shard: $(stat -c %s "$work/ck.shard") bytes"
 
 say "restore:"

@@ -64,16 +64,36 @@ t.test('capture: a filter that reads everything and exits 1 fails img-split with
   t.ok(statSync(join(dir, 's1')).size > 1_000_000, 'it did read its shard')
 })
 
-t.test('capture: a filter killed mid-stream names its signal, not the EPIPE it caused', async t => {
-  const dir = tmpDir(t)
-  const cap = await startShell(`${bin('img-split')} -D ${dir} --filter 'head -c 100000 > /dev/null; kill -9 $$' -p 9 9>/dev/null`)
+/** img-split with one filter, fed 50 MiB of pages-1.img until it gives up: its result. */
+async function captureUntilFailure(dir: string, filter: string) {
+  const cap = await startShell(`${bin('img-split')} -D ${dir} --filter '${filter}' -p 9 9>/dev/null`)
   const c = new DumpClient(dir)
   const w = c.open('pages-1.img')
   try { for (let i = 0; i < 50; i++) writeAll(w, pattern(1 << 20, i)) } catch { /* EPIPE once img-split is gone */ }
   const r = await cap.done
+  try { close(w); c.finish() } catch { /* already gone */ }
+  return r
+}
+
+t.test('capture: a filter killed mid-stream names its signal, not the EPIPE it caused', async t => {
+  const r = await captureUntilFailure(tmpDir(t), 'head -c 100000 > /dev/null; kill -9 $$')
   t.equal(r.exitCode, 1)
   t.match(r.stderr, /^img-split: shard 0 of 1: filter '.*' was killed by SIGKILL$/m)
-  try { close(w); c.finish() } catch { /* already gone */ }
+})
+
+t.test('capture: a filter that exits 0 without reading its shard is named by its command, not our fd', async t => {
+  const r = await captureUntilFailure(tmpDir(t), 'exec true')
+  t.equal(r.exitCode, 1)
+  t.equal(r.stderr, "img-split: shard 0 of 1: filter 'exec true': its reader went away (EPIPE)")
+})
+
+t.test('read side: a filter that exits 0 with a truncated shard is named by its command', async t => {
+  const dir = tmpDir(t)
+  const c = await capture(dir, `-n 2 --filter 'cat > s$SHARD' 2>/dev/null`)
+  t.equal(c.exitCode, 0, "img-split exits 0")
+  const b = await (await startShell(`cd ${dir} && ${bin('img-buffer')} -D rs -n 2 --filter 'head -c 1000 s$SHARD' -p 9 9>/dev/null`)).done
+  t.equal(b.exitCode, 1)
+  t.match(b.stderr, /^img-buffer: shard [01] of 2: filter 'head -c 1000 s\$SHARD': truncated \(the stream ends \d+ bytes into a \d+-byte payload of [\w.-]+\)$/)
 })
 
 t.test('read side: a filter that fails after complete bytes makes the image refused', async t => {

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { needCriu, runScenario } from '../lib/index.js'
 
-for (const name of ['ssh-one-shard', 'ssh-two-shards']) {
+for (const name of ['ssh-one-shard', 'ssh-two-shards', 'precopy-recipe']) {
   t.test(`scenario ${name}`, async t => {
     if (!(await needCriu(t))) return
     await runScenario(t, name)

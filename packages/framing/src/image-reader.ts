@@ -3,7 +3,7 @@
 // what a good stream is and refuse a damaged one the same way.
 import { Region, checkSpan, copyExact, readFull, readToPtr } from '@criu-pipes/sys'
 import { ShardSet, type ShardIn } from './shard-set.js'
-import { FramingError } from './errors.js'
+import { FramingError, ShardError } from './errors.js'
 import { checkFileName } from './names.js'
 import type { Marker } from './marker.js'
 import type { StreamHeader, ChunkHeader, ImageTrailer, ChunkRef } from './ext/messages.js'
@@ -89,23 +89,23 @@ export class ImageReader {
         return { type: 'open', name }
       }
       case 'file_data':
-        if (!this.current) throw new FramingError(`shard ${shard.index}: file data (marker ${marker.seq}) for no open file`)
+        if (!this.current) throw new ShardError(shard.index, `file data (marker ${marker.seq}) for no open file`)
         this.owed = { shard, size: body.size }
         return { type: 'data', name: this.current, size: body.size }
       case 'file_eof': {
         const name = this.current
-        if (!name) throw new FramingError(`shard ${shard.index}: file_eof (marker ${marker.seq}) for no open file`)
+        if (!name) throw new ShardError(shard.index, `file_eof (marker ${marker.seq}) for no open file`)
         this.open.delete(name)
         this.done.add(name)
         this.current = null
         return { type: 'close', name }
       }
       case 'chunk':
-        if (!this.current) throw new FramingError(`shard ${shard.index}: chunk (marker ${marker.seq}) for no open file`)
+        if (!this.current) throw new ShardError(shard.index, `chunk (marker ${marker.seq}) for no open file`)
         this.owed = { shard, size: body.chunk.storedLength }
         return { type: 'chunk', name: this.current, chunk: body.chunk, seq: marker.seq, shard: shard.index }
       case 'chunk_ref':
-        if (!this.current) throw new FramingError(`shard ${shard.index}: chunk reference (marker ${marker.seq}) for no open file`)
+        if (!this.current) throw new ShardError(shard.index, `chunk reference (marker ${marker.seq}) for no open file`)
         return { type: 'ref', name: this.current, ref: body.ref, seq: marker.seq, shard: shard.index }
       case 'stream_header': return { type: 'header', header: body.header, seq: marker.seq }
       case 'image_trailer': return { type: 'trailer', trailer: body.trailer, seq: marker.seq }
@@ -169,7 +169,7 @@ export class ImageReader {
 
   private account(shard: ShardIn, size: number, got: number): void {
     shard.size += got
-    if (got < size) throw new FramingError(`shard ${shard.index}: truncated (the stream ends ${size - got} bytes into a ${size}-byte payload of ${this.current})`)
+    if (got < size) throw new ShardError(shard.index, `truncated (the stream ends ${size - got} bytes into a ${size}-byte payload of ${this.current})`)
   }
 }
 

@@ -1,4 +1,4 @@
-export { FramingError } from './errors.js'
+export { FramingError, ShardError } from './errors.js'
 export * from './constants.js'
 export { encodeMarker, decodeMarker, type Marker, type MarkerBody } from './marker.js'
 export { checkFileName } from './names.js'

@@ -4,7 +4,7 @@
 // would otherwise sit in a blocking read of an empty one.
 import { POLLIN, poll, readFull } from '@criu-pipes/sys'
 import { decodeMarker, type Marker } from './marker.js'
-import { FramingError } from './errors.js'
+import { FramingError, ShardError } from './errors.js'
 import { MAX_MARKER_LEN } from './constants.js'
 
 export interface ShardIn {
@@ -34,7 +34,7 @@ export class ShardSet {
       let top: ShardIn | null = null
       for (const s of this.shards) if (s.pending && (!top || s.pending.seq < top.pending!.seq)) top = s
       if (top && top.pending!.seq < this.expected) {
-        throw new FramingError(`shard ${top.index}: marker ${top.pending!.seq} comes again or out of order`)
+        throw new ShardError(top.index, `marker ${top.pending!.seq} comes again or out of order`)
       }
       if (top && top.pending!.seq === this.expected) {
         const marker = top.pending!
@@ -56,10 +56,10 @@ export class ShardSet {
   /** After image_eof: every shard must end with nothing more on it. */
   expectEnd(): void {
     for (const s of this.shards) {
-      if (s.pending) throw new FramingError(`shard ${s.index}: data after image_eof`)
+      if (s.pending) throw new ShardError(s.index, `data after image_eof`)
       while (s.durationMs === null) {
         this.readMarker(s)
-        if (s.pending) throw new FramingError(`shard ${s.index}: data after image_eof`)
+        if (s.pending) throw new ShardError(s.index, `data after image_eof`)
       }
     }
   }
@@ -67,21 +67,21 @@ export class ShardSet {
   private readMarker(s: ShardIn): void {
     const got = readFull(s.fd, this.lenBuf, 0, 4)
     if (got === 0) { s.durationMs = Math.round(performance.now() - this.started); return }
-    if (got < 4) throw new FramingError(`shard ${s.index}: truncated (the stream ends inside a marker)`)
+    if (got < 4) throw new ShardError(s.index, `truncated (the stream ends inside a marker)`)
     const len = this.lenBuf.readUInt32LE(0)
     if (len === 0 || len >= MAX_MARKER_LEN) {
-      throw new FramingError(`shard ${s.index}: marker length ${len} is out of range (1..${MAX_MARKER_LEN - 1}): not a shard stream, or damaged`)
+      throw new ShardError(s.index, `marker length ${len} is out of range (1..${MAX_MARKER_LEN - 1}): not a shard stream, or damaged`)
     }
     const body = Buffer.allocUnsafe(len)
-    if (readFull(s.fd, body) < len) throw new FramingError(`shard ${s.index}: truncated (the stream ends inside a marker)`)
+    if (readFull(s.fd, body) < len) throw new ShardError(s.index, `truncated (the stream ends inside a marker)`)
     s.size += 4 + len
     let marker: Marker
     try {
       marker = decodeMarker(body)
     } catch (e) {
-      throw new FramingError(`shard ${s.index}: ${(e as Error).message}`)
+      throw new ShardError(s.index, `${(e as Error).message}`)
     }
-    if (marker.seq < this.expected) throw new FramingError(`shard ${s.index}: marker ${marker.seq} comes again or out of order`)
+    if (marker.seq < this.expected) throw new ShardError(s.index, `marker ${marker.seq} comes again or out of order`)
     s.pending = marker
   }
 }

@@ -4,7 +4,7 @@ import {
   SysError, EPERM, EPIPE, SPLICE_F_MORE, isFifo, setPipeSize, pipeSize, bytesQueued, copyExact, writeAll,
 } from '@criu-pipes/sys'
 import { encodeMarker, type MarkerBody } from './marker.js'
-import { FramingError } from './errors.js'
+import { FramingError, ShardError } from './errors.js'
 import { MARKER_COST, SHARD_PIPE_SIZE, TAIL_MERGE, chunkFor } from './constants.js'
 import { checkFileName } from './names.js'
 
@@ -166,9 +166,9 @@ export class ShardWriter {
       return fn()
     } catch (e) {
       if (e instanceof SysError && e.errno === EPIPE) {
-        throw new FramingError(`shard ${shard.index} (fd ${shard.fd}): its reader went away (EPIPE)`)
+        throw new ShardError(shard.index, 'its reader went away (EPIPE)', `shard ${shard.index} (fd ${shard.fd})`)
       }
-      if (e instanceof SysError) throw new FramingError(`shard ${shard.index} (fd ${shard.fd}): ${e.message}`)
+      if (e instanceof SysError) throw new ShardError(shard.index, e.message, `shard ${shard.index} (fd ${shard.fd})`)
       throw e
     }
   }

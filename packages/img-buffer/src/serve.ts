@@ -23,6 +23,10 @@ export interface ServeOptions {
   status?: boolean
   /** Called once every shard is drained, before the socket exists: throws to refuse the image (a shard filter failed). */
   confirmShards?: (() => void) | undefined
+  /** Called once the socket listens (after socket-init): -d's readiness. */
+  onListening?: (() => void) | undefined
+  /** How long to wait for CRIU to connect (ms; NO_TIMEOUT: forever, criu-image-streamer's way). */
+  connectTimeoutMs?: number | undefined
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
@@ -43,8 +47,9 @@ export async function serve(opts: ServeOptions): Promise<void> {
       if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)
       refuseUnstreamable(files)
       listener = ServerSocket.listen(dir, SERVE_SOCKET, opts.imagesDir)
-      const connected = listener.acceptAsync() // signal handlers in place before anyone is told
+      const connected = listener.acceptAsync(opts.connectTimeoutMs) // signal handlers in place before anyone is told
       progress.line('socket-init')
+      opts.onListening?.()
       const criu = await connected
       // CRIU connects once: the socket file is of no use from now on.
       listener.close()

@@ -27,6 +27,10 @@ export interface CaptureOptions {
   /** Incremental checkpoints (content.ts): where this checkpoint's index goes, and the base's index. */
   indexOut?: string | null
   baseIndex?: string | null
+  /** Called once the socket listens (after socket-init): -d's readiness. */
+  onListening?: (() => void) | undefined
+  /** How long to wait for CRIU to connect (ms; NO_TIMEOUT: forever, criu-image-streamer's way). */
+  connectTimeoutMs?: number | undefined
 }
 
 export interface CaptureResult { sizes: number[]; durationMs: number; files: number }
@@ -50,8 +54,9 @@ export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
     const sinks = opts.shardSinks ?? opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
     listener = ServerSocket.listen(dir, CAPTURE_SOCKET, opts.imagesDir)
     sync = new SyncSocket(dir, opts.imagesDir)
-    const connected = listener.acceptAsync() // signal handlers in place before anyone is told
+    const connected = listener.acceptAsync(opts.connectTimeoutMs) // signal handlers in place before anyone is told
     progress.line('socket-init')
+    opts.onListening?.()
     const criu = await connected
     // CRIU connects once: the socket file is of no use from now on.
     listener.close()
@@ -133,7 +138,8 @@ function captureFrom(
       // consumer holds it all. Until then the dumped process stays frozen.
       if (sync.waiting && criu >= 0 && sources.length === 0 && seen.has(LAST_IMAGE) && quiet(criu)) {
         if (!imageEnded) endImage()
-        if (shardsDone(sinks)) sync.answerOk()
+        // The index too, before `criu dump` returns: the next round's img-split may start at once.
+        if (shardsDone(sinks)) { content?.commitIndex(); sync.answerOk() }
       }
     }
     // CRIU waits for its post-dump script before it closes the socket: a hook still waiting now

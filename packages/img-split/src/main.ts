@@ -1,5 +1,5 @@
 import { hideBin } from 'yargs/helpers'
-import { runMain, withShardFilters } from '@criu-pipes/streamer'
+import { runMain, startServerDaemon, withShardFilters } from '@criu-pipes/streamer'
 import { parseOptions } from './options.js'
 import { capture } from './capture.js'
 import { isActionHookCall, runActionHook } from './action-hook.js'
@@ -9,6 +9,7 @@ if (isActionHookCall(argv, process.env)) runMain('img-split', () => runActionHoo
 else {
   runMain('img-split', () => {
     const o = parseOptions(argv)
+    if (o.server.start) return startServerDaemon('img-split', argv, o.imagesDir, o.keepFds, o.server.start.pidfile)
     return withShardFilters('feed', o.filter, o.shardFds, async (shardFds, filters) => { await capture({ ...o, shardFds, shardSinks: filters?.sinks() }) })
   })
 }

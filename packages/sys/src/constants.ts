@@ -4,6 +4,8 @@ export const O_CLOEXEC = 0o2000000
 
 export const F_GETFL = 3
 export const F_SETFL = 4
+export const F_SETFD = 2
+export const FD_CLOEXEC = 1
 export const F_SETPIPE_SZ = 1031
 export const F_GETPIPE_SZ = 1032
 

@@ -2,7 +2,7 @@
 // as soon as process.stdin/stdout are touched (yargs does it at import), so every loop here
 // answers EAGAIN by poll(2)ing the fd and trying again.
 import { c, errno } from './libc.js'
-import { EAGAIN, EINTR, F_GETFL, F_SETFL, O_NONBLOCK } from './constants.js'
+import { EAGAIN, EINTR, FD_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, O_NONBLOCK } from './constants.js'
 import { SysError, check } from './errors.js'
 import { checkSpan } from './bounds.js'
 import { waitReadable, waitWritable } from './poll.js'
@@ -75,6 +75,11 @@ export function dup2(oldFd: number, newFd: number): void {
     const err = errno()
     if (err !== EINTR) throw new SysError('dup2', err, `fd ${oldFd} -> ${newFd}`)
   }
+}
+
+/** Marks `fd` close-on-exec: a program we start does not get it. */
+export function setCloseOnExec(fd: number): void {
+  check(c.fcntl(fd, F_SETFD, FD_CLOEXEC) as number, 'fcntl(F_SETFD)', `fd ${fd}`)
 }
 
 export function setNonBlocking(fd: number, nonBlocking: boolean): void {

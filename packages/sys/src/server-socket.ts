@@ -16,6 +16,13 @@ import { POLLIN } from './constants.js'
 import { makePipe } from './pipe.js'
 
 const live = new Set<ServerSocket>()
+/** acceptAsync's default: wait for the client as long as it takes. */
+export const NO_TIMEOUT = -1
+
+/** acceptAsync gave up: nobody connected before its deadline. */
+export class AcceptTimeoutError extends Error {
+  override name = 'AcceptTimeoutError'
+}
 const EXIT_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const
 
 /**
@@ -37,7 +44,7 @@ export class ServerSocket {
   private listening = true
   private fileRemoved = false
 
-  private constructor(private readonly dirFd: number, readonly name: string, fd: number) {
+  private constructor(private readonly dirFd: number, readonly name: string, fd: number, private readonly dirPath: string) {
     this.fd = fd
     this.ino = statAt(dirFd, name)?.ino ?? -1n
     live.add(this)
@@ -47,7 +54,7 @@ export class ServerSocket {
   /** Claims `name` (see claimSocketName) and listens on it, mode 0600. */
   static listen(dirFd: number, name: string, dirPath: string, backlog = 1): ServerSocket {
     claimSocketName(dirFd, name, dirPath)
-    return new ServerSocket(dirFd, name, listenUnixAt(dirFd, name, 0o600, backlog))
+    return new ServerSocket(dirFd, name, listenUnixAt(dirFd, name, 0o600, backlog), dirPath)
   }
 
   /** One waiting client, or null (nothing waiting on a non-blocking listener, or a probe, dropped). */
@@ -58,8 +65,10 @@ export class ServerSocket {
   /**
    * Waits for the client on the event loop (probes dropped), so that SIGINT, SIGTERM or SIGHUP
    * meanwhile remove every socket file of ours and exit 128+signal, as a killed shell job would.
+   * With `timeoutMs`, throws AcceptTimeoutError once that long has passed without a client.
    */
-  async acceptAsync(): Promise<number> {
+  async acceptAsync(timeoutMs = NO_TIMEOUT): Promise<number> {
+    const deadline = timeoutMs === NO_TIMEOUT ? Infinity : performance.now() + timeoutMs
     // The poll runs on a libuv thread, which Node joins at exit: wake it before exiting.
     const [wakeR, wakeW] = makePipe()
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -70,8 +79,12 @@ export class ServerSocket {
     for (const s of EXIT_SIGNALS) process.on(s, onSignal)
     try {
       for (;;) {
-        const [ready] = await pollAsync([{ fd: this.fd, events: POLLIN }, { fd: wakeR, events: POLLIN }])
-        if (!ready) continue
+        const left = deadline === Infinity ? NO_TIMEOUT : Math.max(0, Math.ceil(deadline - performance.now()))
+        const [ready] = await pollAsync([{ fd: this.fd, events: POLLIN }, { fd: wakeR, events: POLLIN }], left)
+        if (!ready) {
+          if (performance.now() >= deadline) throw new AcceptTimeoutError(`nobody connected to ${this.dirPath}/${this.name} within ${timeoutMs / 1000} s: giving up`)
+          continue
+        }
         const fd = this.accept()
         if (fd !== null) return fd
       }

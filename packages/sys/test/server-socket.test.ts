@@ -43,3 +43,17 @@ t.test('a real client is accepted; a file that is no longer ours is left alone',
   s.close()
   t.equal(statSync(join(d.path, 'a.sock')).ino, ino, 'another socket at our name is not removed')
 })
+
+t.test('acceptAsync with a timeout gives up with one line when nobody connects, and leaves no file', async t => {
+  const d = dirOf(t)
+  const s = ServerSocket.listen(d.fd, 't.sock', d.path)
+  probeUnixAt(d.fd, 't.sock') // a probe is not a client: it does not stop the clock
+  await t.rejects(s.acceptAsync(200), { name: 'AcceptTimeoutError', message: `nobody connected to ${d.path}/t.sock within 0.2 s: giving up` })
+  s.close()
+  t.notOk(existsSync(join(d.path, 't.sock')), 'removed')
+  const s2 = ServerSocket.listen(d.fd, 'u.sock', d.path)
+  const c = connectUnixAt(d.fd, 'u.sock')
+  const conn = await s2.acceptAsync(60_000)
+  t.ok(conn >= 0, 'a client within the time is accepted')
+  close(conn); close(c); s2.close()
+})

@@ -5,7 +5,7 @@ import { resolve } from 'node:path'
 import yargs from 'yargs'
 import { PAGE_SERVER_PROTOS } from './page-server-proto.js'
 import type { PageServerProto } from './page-server-proto.js'
-import { UsageError, takeVerbosity } from './options.js'
+import { UsageError, VERSION, takeVerbosity } from './options.js'
 
 export interface FeedOptions {
   imagesDir: string
@@ -41,7 +41,7 @@ export function parseFeedOptions(argv: readonly string[], cwd = process.cwd()): 
     .strictOptions()
     .strict()
     .help()
-    .version(false)
+    .version(VERSION)
     .fail((msg, err) => { throw err ?? new UsageError(msg) })
     .wrap(100)
     .parseSync()

@@ -1,7 +1,6 @@
 // The daemon's side of lazy-pages.socket: CRIU's restore connect()s to the RELATIVE name
 // "lazy-pages.socket" from inside its work dir, so we must listen on exactly that file.
-import { close, passSender, writeAll } from '@criu-pipes/sys'
-import { ServerSocket } from '@criu-pipes/sys'
+import { ServerSocket, passSender } from '@criu-pipes/sys'
 
 export const LAZY_PAGES_SOCKET = 'lazy-pages.socket'
 /** CRIU's listen(fd, 10); only one connection is ever accepted. */
@@ -22,11 +21,4 @@ export function listenLazySocket(workDirFd: number, workDir: string): ServerSock
     throw e
   }
   return listener
-}
-
-/** --status-fd: one \0 byte ("ready"), then close, as CRIU's status_ready() and zdtm expect. */
-export function signalReady(statusFd: number | undefined): void {
-  if (statusFd === undefined) return
-  writeAll(statusFd, Buffer.from([0]))
-  close(statusFd)
 }

@@ -4,12 +4,11 @@
 import { hideBin } from 'yargs/helpers'
 import { closeQuietly, openPrivateDir, writeAll } from '@criu-pipes/sys'
 import type { CheckedDir } from '@criu-pipes/sys'
-import { daemonize } from './daemonize.js'
-import { signalReady } from './listen.js'
+import { Pidfile, signalReady } from '@criu-pipes/streamer'
+import { startDaemon } from './start-daemon.js'
 import { Log, STDERR } from './log.js'
 import { parseOptions } from './options.js'
 import type { Options } from './options.js'
-import { Pidfile } from './pidfile.js'
 import { serve } from './serve.js'
 
 function fail(message: string, log?: Log, pidfile?: Pidfile): never {
@@ -42,7 +41,7 @@ async function main(): Promise<void> {
   }
   if (opts.daemon) {
     try {
-      await daemonize(argv, opts, pidfile)
+      await startDaemon(argv, opts, pidfile)
     } catch (e) {
       fail((e as Error).message, undefined, pidfile)
     }

@@ -6,6 +6,7 @@
 import { createRequire } from 'node:module'
 import { isAbsolute, resolve } from 'node:path'
 import yargs from 'yargs'
+import { CONNECT_TIMEOUT_OPTION, DETACHED_OPTION, connectTimeoutMs } from '@criu-pipes/streamer'
 import { DEFAULT_VERBOSITY } from './log.js'
 import { SOURCE_LOSS_POLICIES } from './fail-stop.js'
 import type { SourceLossPolicy } from './fail-stop.js'
@@ -13,7 +14,7 @@ import { PAGE_SERVER_PROTOS } from './page-server-proto.js'
 import type { PageServerProto } from './page-server-proto.js'
 
 // --version: this package's own version (yargs finds no package.json from an ES module).
-const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
+export const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 
 export interface Options {
   imagesDir: string
@@ -32,6 +33,8 @@ export interface Options {
   detached: boolean
   /** Background push limit in bytes per second (--max-push-rate is in MiB/s). */
   maxPushRate: number | undefined
+  /** How long to wait for `criu restore --lazy-pages` to connect (ms, or NO_TIMEOUT). */
+  connectTimeoutMs: number
   /** Accepted but suspicious; main logs them. */
   warnings: string[]
 }
@@ -45,8 +48,6 @@ export class UsageError extends Error {
 
 /** The sub-command a `--criu-bin` wrapper forwards to us; the only positional we accept. */
 export const LAZY_PAGES_COMMAND = 'lazy-pages'
-/** Passed by -d to the detached copy of us (see daemonize.ts); not for users. */
-export const DETACHED_OPTION = 'detached-daemon'
 /**
  * The log of a daemon (-d) started without -o, in the work dir: its stderr is /dev/null once it
  * detaches, so without a file the reason it died would be told to nobody.
@@ -132,6 +133,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('max-push-rate', { type: 'number', describe: 'cap background push at this many MiB/s (faults are never held back)' })
     .option('pidfile', { type: 'string', describe: 'write our pid (with -d, the daemon\'s) here' })
     .option('daemon', { alias: 'd', type: 'boolean', default: false, describe: 'detach once listening' })
+    .options(CONNECT_TIMEOUT_OPTION)
     .option(DETACHED_OPTION, { type: 'boolean', default: false, hidden: true })
     .option('default-config', { type: 'boolean', hidden: true, describe: 'CRIU config files are not read anyway' })
     .option('tls', { type: 'boolean', hidden: true })
@@ -189,6 +191,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     daemon: args.daemon,
     detached: args[DETACHED_OPTION],
     maxPushRate: pushRate(args['max-push-rate']),
+    connectTimeoutMs: connectTimeoutMs(args['connect-timeout']),
     warnings,
   }
 }

@@ -66,7 +66,7 @@ async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log
     log.debug(`Waiting for incoming connections on ${opts.workDir}/${listener.name}`)
     let conn: number
     try {
-      const connected = listener.acceptAsync() // signal handlers in place before anyone is told
+      const connected = listener.acceptAsync(opts.connectTimeoutMs) // signal handlers in place before anyone is told
       ready()
       conn = await connected
     } finally {

@@ -236,6 +236,17 @@ t.test('a CRIU 4.3 --compress directory is refused by name before listening, not
   t.notMatch(stderr, /truncated/)
 })
 
+t.test('nobody connects within --connect-timeout: one line, exit 1, the socket removed', async (t) => {
+  const dir = tmpDir(t)
+  writeImages(dir, { pid: PID, base: 0x7f0000000000, ...LAYOUT })
+  const d = startDaemon(['-D', dir, '--connect-timeout', '0.3'])
+  t.equal(await d.ready, true, 'it listened')
+  const { code, stderr } = await d.exit
+  t.equal(code, 1)
+  t.match(stderr, new RegExp(`^uffd-serve: nobody connected to ${dir}/lazy-pages.socket within 0.3 s: giving up\n$`, 'm'))
+  t.notOk(existsSync(join(dir, 'lazy-pages.socket')), 'the socket is removed')
+})
+
 /**
  * A page server that knows LAYOUT's full data at `base`, answers GET with at most `clamp` pages
  * (as CRIU's clamps to its pipe runs) and drops the session on a non-lazy address, as CRIU does.

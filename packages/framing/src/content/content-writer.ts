@@ -117,8 +117,10 @@ export class ContentWriter {
   /**
    * Writes the index, once the image is complete AND delivered (the capture's last check): the
    * next round must never take for the receiver's base an image the receiver may not have.
+   * Idempotent: img-split commits at the post-dump hook's answer, and again (a no-op) at the end.
    */
   commitIndex(): void {
+    if (this.finished) return
     this.opts.index?.finish()
     this.finished = true
   }

@@ -26,6 +26,18 @@ export interface StreamFds {
   status?: boolean
 }
 
+/** The fds the command line names (or the default shard fd): what a daemon copy must keep. */
+export function namedFds(
+  a: { 'shard-fds'?: string | undefined; 'ext-file-fds'?: string | undefined; 'progress-fd'?: string | undefined },
+  defaultShardFd: 0 | 1,
+): number[] {
+  return [
+    ...(a['shard-fds'] !== undefined ? parseFdList(a['shard-fds'], '--shard-fds') : [defaultShardFd]),
+    ...(a['ext-file-fds'] !== undefined ? parseExtFiles(a['ext-file-fds'], '--ext-file-fds').map(e => e.fd) : []),
+    ...(a['progress-fd'] !== undefined ? [parseFd(a['progress-fd'], '--progress-fd')] : []),
+  ]
+}
+
 /** The fds, with criu-image-streamer's defaults: dups of stdin or stdout, and of stderr. */
 export function streamFds(
   a: { 'shard-fds'?: string | undefined; 'ext-file-fds'?: string | undefined; 'progress-fd'?: string | undefined },

@@ -6,7 +6,8 @@
 // stdio would be socketpairs). A shard counts as delivered only when its filter has exited 0:
 // an upload that fails at its final commit has read every byte and still failed.
 import { spawn } from 'node:child_process'
-import { POLLIN, close, closeQuietly, makePipe, peekExit, pidfdOpen, poll, type ExitStatus } from '@criu-pipes/sys'
+import { ShardError } from '@criu-pipes/framing'
+import { POLLIN, SysError, close, closeQuietly, makePipe, peekExit, pidfdOpen, poll, type ExitStatus } from '@criu-pipes/sys'
 
 /** 'feed': we write each filter's stdin (img-split). 'drain': we read each filter's stdout. */
 export type FilterSide = 'feed' | 'drain'
@@ -23,7 +24,11 @@ export class FilterError extends Error {
 // status is the real explanation. Healthy filters are still blocked on their pipe by then.
 const EXIT_GRACE_MS = 500
 
-interface Filter { shard: number; pid: number; pidfd: number; status: ExitStatus | null }
+interface Filter {
+  shard: number; pid: number; pidfd: number; status: ExitStatus | null
+  /** The status as Node saw it: once the event loop has run, Node has reaped the filter itself. */
+  reaped: ExitStatus | null
+}
 
 /** What img-split's post-dump completion asks of each shard (img-split's ShardSink). */
 export interface FilterSink {
@@ -33,6 +38,21 @@ export interface FilterSink {
   failed(): string | null
   /** True once this shard's filter exited 0. */
   drained(): boolean
+}
+
+/**
+ * A filter's exit status, or null while it runs. Read with waitid(WNOWAIT) in a synchronous loop;
+ * after an await, Node's SIGCHLD handler may have reaped it first (ECHILD), and then its 'exit'
+ * event has the status.
+ */
+function exitOf(f: Filter): ExitStatus | null {
+  if (f.reaped) return f.reaped
+  try {
+    return peekExit(f.pid)
+  } catch (e) {
+    if (e instanceof SysError && e.code === 'ECHILD') return f.reaped
+    throw e
+  }
 }
 
 export class ShardFilters {
@@ -70,7 +90,9 @@ export class ShardFilters {
         if (child.pid === undefined) throw new FilterError(`shard ${shard}: cannot start sh -c '${spec.command}'`)
         // A failed spawn is reported through this event; the pid check above already caught it.
         child.on('error', () => {})
-        this.filters.push({ shard, pid: child.pid, pidfd: pidfdOpen(child.pid), status: null })
+        const f: Filter = { shard, pid: child.pid, pidfd: pidfdOpen(child.pid), status: null, reaped: null }
+        child.on('exit', (code, signal) => { f.reaped = code !== null ? { code, signal: null } : { code: null, signal: signal ?? 'an unknown signal' } })
+        this.filters.push(f)
       }
     } catch (e) {
       this.stop()
@@ -109,7 +131,13 @@ export class ShardFilters {
     }
     const failed = this.failure()
     this.stop()
-    return failed ?? e
+    return failed ?? this.named(e)
+  }
+
+  /** An error about one shard, with the shard's filter named instead of our end of its pipe. */
+  private named(e: unknown): unknown {
+    if (!(e instanceof ShardError) || e.shard >= this.filters.length) return e
+    return new FilterError(`shard ${e.shard} of ${this.filters.length}: filter '${this.command}': ${e.detail}`)
   }
 
   /**
@@ -131,7 +159,7 @@ export class ShardFilters {
 
   /** Looks at every running filter without waiting. */
   private peek(): void {
-    for (const f of this.running()) f.status = peekExit(f.pid)
+    for (const f of this.running()) f.status = exitOf(f)
   }
 
   private running(): Filter[] { return this.filters.filter(f => f.status === null) }
@@ -149,7 +177,7 @@ export class ShardFilters {
       const running = this.running()
       if (running.length === 0 || this.failure()) return
       const revents = poll(running.map(f => ({ fd: f.pidfd, events: POLLIN })), timeoutMs)
-      running.forEach((f, i) => { if (revents[i]) f.status = peekExit(f.pid) })
+      running.forEach((f, i) => { if (revents[i]) f.status = exitOf(f) })
       if (once || revents.every(r => r === 0)) return
     }
   }
