@@ -168,7 +168,10 @@ restore_from_s3() {
   "${DST[@]}" criu restore -D "$dir" --stream -o restore.log &
   criu_pid=$!
   scenario_pids+=("$criu_pid")
-  wait_for "[ -n \"\$(start_time $WL_PID)\" ] && [ \"\$(start_time $WL_PID)\" != \"${WL_START:-}\" ] || ! kill -0 $criu_pid 2>/dev/null" "the restored process"
+  # The restored process is criu's child named memhog: a pid number alone (from a manifest another
+  # job wrote) may be anyone's, and is signalled below only once it is proven ours; criu, its
+  # parent, does not reap it before we kill it, so the number cannot pass to another meanwhile.
+  wait_for "[ \"\$(parent_of $WL_PID)\" = $criu_pid ] && [ \"\$(cat /proc/$WL_PID/comm 2>/dev/null)\" = memhog ] || ! kill -0 $criu_pid 2>/dev/null" "the restored process"
   kill -0 "$criu_pid" 2>/dev/null || { echo "criu restore failed; its log ends:" >&2; tail -3 "$dir/restore.log" >&2; return 1; }
   echo "restored: pid $WL_PID runs again"
   if [ ${#DST[@]} -gt 0 ]; then

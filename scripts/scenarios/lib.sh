@@ -86,6 +86,9 @@ start_workload() {
 # a new start time; empty when no such process.
 start_time() { awk '{ sub(/.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null || true; }
 
+# Field 4 of /proc/PID/stat: the parent's pid; empty when no such process.
+parent_of() { awk '{ sub(/.*\) /, ""); print $2 }' "/proc/$1/stat" 2>/dev/null || true; }
+
 # Waits until the workload's pid runs again, restored: not the original (its start time
 # differs), and done restoring. CRIU forks the task with its old pid long before the task is
 # back; its name stays "criu" until the restorer sets the task's own at the end, and a SIGUSR1
@@ -123,8 +126,10 @@ check_restored() {
 check_listening() {
   local pid=$1 port answer
   port=$(awk '/^listening /{print $2; exit}' "$WL_LOG")
+  # The log may come from elsewhere (ci-restore unpacks it from the bucket): a number, or nothing.
+  [[ $port =~ ^[0-9]{1,5}$ ]] || fail "the workload's log names no listening port: ${port:-none}"
   answer=$(nsenter --net="/proc/$pid/ns/net" bash -c \
-    "exec 3<>/dev/tcp/127.0.0.1/$port && printf x >&3 && read -r -t 10 line <&3 && echo \"\$line\"" 2>&1) || true
+    'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf x >&3 && read -r -t 10 line <&3 && echo "$line"' _ "$port" 2>&1) || true
   case $answer in "pong 1 "*) echo "restored process listens on 127.0.0.1:$port again: $answer" ;;
     *) fail "the restored process does not answer on 127.0.0.1:$port: ${answer:-no answer}" ;; esac
 }
