@@ -6,7 +6,18 @@
 // the constructor allocates, slots x (input + output), and never grows with the work.
 import { Worker } from 'node:worker_threads'
 import { O_CLOEXEC, O_NONBLOCK, POLLIN, closeQuietly, makePipe, poll, readSome } from '@criu-pipes/sys'
-import { BUSY, CONTROL_INTS, DONE, FAILED, FREE, allocate, slotViews, type PoolMemory, type Slot } from './layout.js'
+import { BUSY, CONTROL_INTS, DONE, FAILED, FREE, allocate, closingWord, slotViews, stoppedWord, type PoolMemory, type Slot } from './layout.js'
+
+// How long close() waits for the threads to stop. A thread stops once its handler has loaded and
+// its current job is done: well under a second even on a loaded machine. Past this a thread is
+// taken for hung and terminated (which can abort the process if it is inside a native call: the
+// lesser evil than hanging forever).
+const STOP_TIMEOUT_MS = 30_000
+
+// Every pool still open, closed on any exit: process.exit() tears the threads down, and one
+// still loading or running native code would abort the process (worker-main.ts).
+const open = new Set<WorkerPool<never>>()
+process.on('exit', () => { for (const p of open) p.close() })
 
 export interface PoolOptions<I> {
   /** URL of the handler module (see handler.ts), e.g. `new URL('./my-handler.js', import.meta.url).href`. */
@@ -38,6 +49,7 @@ export class WorkerPool<P = unknown> {
   private readonly owner: number[]
   private readonly free: number[]
   private readonly scratch = Buffer.alloc(256)
+  private readonly slotCount: number
   private closed = false
 
   constructor(opts: PoolOptions<unknown>) {
@@ -45,6 +57,7 @@ export class WorkerPool<P = unknown> {
     const memory: PoolMemory = allocate(opts.slots, opts.inputBytes, opts.outputBytes)
     this.memoryBytes = memory.data.byteLength + memory.meta.byteLength + memory.control.byteLength
     this.control = new Int32Array(memory.control)
+    this.slotCount = opts.slots
     this.slots = slotViews(memory)
     this.free = this.slots.map(s => s.index).reverse()
     this.owner = this.slots.map(() => -1)
@@ -61,6 +74,7 @@ export class WorkerPool<P = unknown> {
       return w
     })
     this.load = this.workers.map(() => 0)
+    open.add(this as WorkerPool<never>)
   }
 
   /** Slots neither submitted nor holding an unreleased result. */
@@ -117,11 +131,27 @@ export class WorkerPool<P = unknown> {
     }
   }
 
-  /** Stops the threads. Jobs still running are abandoned. */
+  /**
+   * Stops the threads and returns once they have stopped: each finishes loading its handler and
+   * the job it is running (jobs still queued are dropped, results not yet taken are lost), then
+   * ends. Never terminates a thread that is still working (see worker-main.ts).
+   */
   close(): void {
     if (this.closed) return
     this.closed = true
-    for (const w of this.workers) void w.terminate()
+    open.delete(this as WorkerPool<never>)
+    Atomics.store(this.control, closingWord(this.slotCount), 1)
+    for (const w of this.workers) w.postMessage({ close: true })
+    const word = stoppedWord(this.slotCount)
+    const deadline = performance.now() + STOP_TIMEOUT_MS
+    for (;;) {
+      const stopped = Atomics.load(this.control, word)
+      const left = deadline - performance.now()
+      if (stopped >= this.workers.length) break
+      // A hung thread keeps the notify pipe: it may still write to it, never to a reused fd.
+      if (left <= 0) { for (const w of this.workers) void w.terminate(); return }
+      Atomics.wait(this.control, word, stopped, left)
+    }
     closeQuietly(this.notifyFd)
     closeQuietly(this.notifyWrite)
   }
