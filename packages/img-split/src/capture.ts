@@ -48,6 +48,8 @@ export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
     ext = opts.ext ? new ExtWriter(shardWriter, opts.ext) : null
     content = contentWriter(ext ?? shardWriter, opts)
     const sinks = opts.shardSinks ?? opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
+    // The threads start and load their codecs before CRIU can connect: not while it is frozen.
+    ext?.waitReady()
     listener = ServerSocket.listen(dir, CAPTURE_SOCKET, opts.imagesDir)
     sync = new SyncSocket(dir, opts.imagesDir)
     const connected = listener.acceptAsync() // signal handlers in place before anyone is told

@@ -14,7 +14,9 @@ export const CONTROL_INTS = 2
 export const closingWord = (slots: number): number => slots * CONTROL_INTS
 /** How many workers have stopped for good (handler loaded or failed, no job running, none to come). */
 export const stoppedWord = (slots: number): number => slots * CONTROL_INTS + 1
-const POOL_WORDS = 2
+/** How many workers have loaded their handler (or failed to: every job then fails). */
+export const loadedWord = (slots: number): number => slots * CONTROL_INTS + 2
+const POOL_WORDS = 3
 
 export interface PoolMemory {
   control: SharedArrayBuffer

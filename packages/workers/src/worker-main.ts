@@ -11,7 +11,7 @@
 // ends its own event loop; the main thread waits for that count before it goes on or exits.
 import { parentPort, workerData } from 'node:worker_threads'
 import { writeSync } from 'node:fs'
-import { BUSY, CONTROL_INTS, DONE, FAILED, closingWord, slotViews, stoppedWord, type PoolMemory } from './layout.js'
+import { BUSY, CONTROL_INTS, DONE, FAILED, closingWord, loadedWord, slotViews, stoppedWord, type PoolMemory } from './layout.js'
 import type { JobHandler } from './handler.js'
 
 interface WorkerData { memory: PoolMemory; handler: string; init: unknown; notifyFd: number }
@@ -35,8 +35,12 @@ process.on('exit', stop)
 
 // Closed before this thread got to run: nothing is loaded at all.
 const ready: Promise<JobHandler<unknown>> | null = closing() ? null : import(handlerUrl).then(m => m.createHandler(init))
-ready?.catch(() => { /* reported with each job */ })
 if (!ready) stop()
+// Counted loaded either way (a failure is reported with each job): the main thread waits for it.
+else ready.catch(() => undefined).then(() => {
+  Atomics.add(control, loadedWord(memory.slots), 1)
+  Atomics.notify(control, loadedWord(memory.slots))
+})
 
 parentPort!.on('message', (m: Message) => {
   if (!ready) return

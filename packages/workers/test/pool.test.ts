@@ -29,7 +29,7 @@ function runAll(pool: WorkerPool<{ length: number; fail?: string; spinMs?: numbe
 
 t.test('jobs run on the workers and come back in submission order from a blocking main loop', t => {
   const pool = new WorkerPool<{ length: number; spinMs?: number }>({ handler, init: { key: 0x5a }, threads: 2, slots: 4, inputBytes: 4096, outputBytes: 4096 })
-  t.equal(pool.memoryBytes, 4 * 8192 + 4 * 64 + 4 * 8 + 8)
+  t.equal(pool.memoryBytes, 4 * 8192 + 4 * 64 + 4 * 8 + 12)
   const order = runAll(pool, 50)
   t.same(order, Array.from({ length: 50 }, (_, i) => i))
   t.equal(pool.available, 4, 'every slot back')

@@ -8,17 +8,14 @@
 // cryptographic hash, so a process that crafts two of its own pages to collide can have one
 // restored in place of the other. References only ever point into the same process's previous
 // checkpoint, so such a process can only corrupt itself (README, "Incremental checkpoints").
-import { createRequire } from 'node:module'
 import { CONTENT_CHUNK, REF_HASH_BYTES } from './limits.js'
-
-const require = createRequire(import.meta.url)
-const { xxh3 } = require('@node-rs/xxhash') as typeof import('@node-rs/xxhash')
+import { xxhash } from '../xxhash.js'
 
 const LOW64 = (1n << 64n) - 1n
 
 /** Writes the xxh3-128 of `data` at `out[off]`, little-endian. */
 export function putHash(data: Uint8Array, out: Buffer, off: number): void {
-  const h = xxh3.xxh128(data)
+  const h = xxhash().xxh3.xxh128(data)
   out.writeBigUInt64LE(h & LOW64, off)
   out.writeBigUInt64LE(h >> 64n, off + 8)
 }

@@ -1,0 +1,44 @@
+// What img-split has loaded when its socket appears (CRIU may connect from then on, and the
+// freeze begins soon after): with compression, the worker threads are up with their codecs
+// loaded; without, no codec or hash module is loaded at all, in any thread.
+import t, { type Test } from 'tap'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { DumpClient } from '@criu-pipes/streamer'
+import { tmpDir } from '../lib/tmp-dir.js'
+import { pattern } from '../lib/pattern.js'
+import { bin, startShell } from '../lib/bins.js'
+import { waitFor } from '../lib/wait.js'
+
+// The native modules of the extensions (the codecs, the hashes), by the files mapped into the
+// process: one address space for every thread.
+const CODEC_OR_HASH = /lz4|zstd|xxhash|blake3/i
+const LZ4 = /lz4/i
+
+const progressHas = (file: string, line: string) => () => (existsSync(file) && readFileSync(file, 'utf8').split('\n').includes(line)) || undefined
+const mapped = (pid: number, re: RegExp): string[] =>
+  [...new Set(readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').map(l => l.split(/\s+/)[5] ?? '').filter(p => re.test(p)))]
+
+async function atSocketInit(t: Test, options: string, re: RegExp): Promise<string[]> {
+  const dir = tmpDir(t)
+  // exec: the pid is img-split's own. env -u: without the test runner's loader (NODE_OPTIONS).
+  const cap = await startShell(`exec env -u NODE_OPTIONS ${bin('img-split')} -D ${dir} ${options} -p 5 5>${dir}/progress >${dir}/s`)
+  await waitFor('socket-init', progressHas(join(dir, 'progress'), 'socket-init'))
+  const found = mapped(cap.pid, re)
+  const c = new DumpClient(dir)
+  c.file('pages-1.img', pattern(1 << 20, 1))
+  c.file('inventory.img', pattern(40, 2))
+  t.same(mapped(cap.pid, CODEC_OR_HASH).filter(() => !options), [], 'the plain path loaded none while it captured either')
+  c.finish()
+  const r = await cap.done
+  t.equal(r.exitCode, 0, r.stderr)
+  return found
+}
+
+t.test('without the extensions: no codec or hash module is loaded', async t => {
+  t.same(await atSocketInit(t, '', CODEC_OR_HASH), [])
+})
+
+t.test('--compress lz4 --threads 2: the workers have loaded their codecs before the socket is there', async t => {
+  t.not((await atSocketInit(t, '--compress lz4 --threads 2', LZ4)).length, 0, 'lz4 mapped at socket-init')
+})
