@@ -130,6 +130,8 @@ function captureFrom(
         src.close()
         sources.splice(i, 1)
       }
+      const written = writer.sizes()
+      sinks.forEach((s, i) => s.wrote?.(written[i]!))
       // The post-dump hook runs once CRIU has written inventory.img and closed every pipe, and
       // nothing comes after it (completion.ts): end the image now, and answer once every
       // consumer holds it all. Until then the dumped process stays frozen.
