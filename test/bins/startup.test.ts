@@ -47,3 +47,12 @@ t.test('--compress lz4 --threads 2: the workers have loaded their codecs before 
   t.same(found.filter(p => NAPI_CODEC.test(p)), [], 'the C library, not a napi binding')
   t.ok(found.some(p => /liblz4\.so/.test(p)), `liblz4 itself: ${found.join(' ')}`)
 })
+
+t.test('as the post-dump hook (the process is frozen meanwhile) img-split loads neither the framing nor the capture', async t => {
+  const dir = tmpDir(t)
+  const r = await (await startShell(`CRTOOLS_SCRIPT_ACTION=pre-dump strace -f -qq -e trace=openat -o ${dir}/trace env -u NODE_OPTIONS ${bin('img-split')}`)).done
+  t.equal(r.exitCode, 0, r.stderr)
+  const opened = readFileSync(join(dir, 'trace'), 'utf8').split('\n').map(l => /openat\([^"]*"([^"]+)"/.exec(l)?.[1] ?? '').filter(p => p.endsWith('.js'))
+  t.ok(opened.some(p => p.includes('action-hook.js')), 'the hook module was loaded')
+  t.same(opened.filter(p => /packages\/framing\/|img-split\/dist\/src\/capture\.js|yargs-factory/.test(p)), [], 'nothing of the capture')
+})
