@@ -50,8 +50,9 @@ export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
     const sinks = opts.shardSinks ?? opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
     // The threads start and load their codecs before CRIU can connect: not while it is frozen.
     ext?.waitReady()
-    listener = ServerSocket.listen(dir, CAPTURE_SOCKET, opts.imagesDir)
+    // The hook's socket first: whoever sees the capture socket may go on to the hook at once.
     sync = new SyncSocket(dir, opts.imagesDir)
+    listener = ServerSocket.listen(dir, CAPTURE_SOCKET, opts.imagesDir)
     const connected = listener.acceptAsync() // signal handlers in place before anyone is told
     progress.line('socket-init')
     const criu = await connected
