@@ -48,11 +48,26 @@ t.test('--compress lz4 --threads 2: the workers have loaded their codecs before 
   t.ok(found.some(p => /liblz4\.so/.test(p)), `liblz4 itself: ${found.join(' ')}`)
 })
 
-t.test('as the post-dump hook (the process is frozen meanwhile) img-split loads neither the framing nor the capture', async t => {
+/** The .js files a run of img-split as CRIU's action script ACTION opened. */
+async function hookOpens(t: Test, action: string): Promise<{ exitCode: number; opened: string[] }> {
   const dir = tmpDir(t)
-  const r = await (await startShell(`CRTOOLS_SCRIPT_ACTION=pre-dump strace -f -qq -e trace=openat -o ${dir}/trace env -u NODE_OPTIONS ${bin('img-split')}`)).done
-  t.equal(r.exitCode, 0, r.stderr)
+  const r = await (await startShell(`CRTOOLS_SCRIPT_ACTION=${action} CRTOOLS_IMAGE_DIR=${dir} strace -f -qq -e trace=openat -o ${dir}/trace env -u NODE_OPTIONS ${bin('img-split')}`)).done
   const opened = readFileSync(join(dir, 'trace'), 'utf8').split('\n').map(l => /openat\([^"]*"([^"]+)"/.exec(l)?.[1] ?? '').filter(p => p.endsWith('.js'))
-  t.ok(opened.some(p => p.includes('action-hook.js')), 'the hook module was loaded')
-  t.same(opened.filter(p => /packages\/framing\/|img-split\/dist\/src\/capture\.js|yargs-factory/.test(p)), [], 'nothing of the capture')
+  return { exitCode: r.exitCode, opened }
+}
+
+t.test('as the post-dump hook (the process is frozen meanwhile) img-split loads neither the framing nor the capture', async t => {
+  // No capture in that directory: the hook fails the dump, having loaded only what it needs.
+  const r = await hookOpens(t, 'post-dump')
+  t.equal(r.exitCode, 1)
+  t.ok(r.opened.some(p => p.includes('action-hook.js')), 'the hook module was loaded')
+  t.same(r.opened.filter(p => /packages\/framing\/|img-split\/dist\/src\/capture\.js|yargs/.test(p)), [], 'nothing of the capture')
+})
+
+t.test('for the other actions of a dump img-split answers at once, loading none of its modules', async t => {
+  for (const action of ['pre-dump', 'network-lock', 'network-unlock']) {
+    const r = await hookOpens(t, action)
+    t.equal(r.exitCode, 0, `${action}: passes`)
+    t.same(r.opened.filter(p => /\/packages\//.test(p) && !/img-split\/(bin\/img-split|dist\/src\/main)\.js$/.test(p)), [], `${action}: nothing but main.js`)
+  }
 })
