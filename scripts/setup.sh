@@ -10,15 +10,14 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version 2>/dev/null)" != "$P
   npm install -g "pnpm@$PNPM_VERSION" >/dev/null
 fi
 command -v cc >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq gcc >/dev/null; }
-# zstd-napi is built from source by node-gyp at install (no prebuilt binary the registry serves).
-if ! command -v c++ >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then
-  apt-get update -qq && apt-get install -y -qq g++ make python3 >/dev/null
-fi
+# The codecs are the system's liblz4 and libzstd (loaded through koffi by the chunk workers); the
+# lz4 and zstd commands (which depend on them) for the benchmarks and tests.
+{ command -v lz4 && command -v zstd && ldconfig -p | grep -q 'liblz4\.so\.1 ' && ldconfig -p | grep -q 'libzstd\.so\.1 '; } >/dev/null 2>&1 ||
+  { apt-get update -qq && apt-get install -y -qq lz4 zstd liblz4-1 libzstd1 >/dev/null; }
 # iptables: CRIU locks established TCP connections with it during a dump (--tcp-established).
 command -v iptables >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq iptables >/dev/null; }
 # libcrypto.so.3 (OpenSSL 3): the SHA-256 page hash of incremental checkpoints (packages/sys/src/libcrypto.ts).
 ldconfig -p | grep -q 'libcrypto\.so\.3 ' || { apt-get update -qq && apt-get install -y -qq libssl3 >/dev/null; }
-{ command -v lz4 && command -v zstd; } >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq lz4 zstd >/dev/null; }
 # openssh-server for the two-host scenarios (scripts/lib/two-hosts.sh runs its own sshd from
 # its own config). Installing it must not start the system's sshd: where no policy-rc.d
 # forbids that already, one does for the length of the install.

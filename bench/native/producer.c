@@ -4,14 +4,17 @@
  *   [u32 LE len][0x0a varint(namelen) name]   the request
  *   sendmsg(1 byte 0x00 + SCM_RIGHTS{read end of a fresh pipe})
  * and writes the file into the write end. pages-1.img gets BYTES of page data by vmsplice(2)
- * of one 1 MiB buffer over and over (page references, no copy: what CRIU's page pipes hold);
+ * of one 1 MiB buffer over and over (page references, no copy: what CRIU's page pipes hold),
+ * or with DATA_FILE of that file's pages over and over (real page contents, for the codecs);
  * then a small inventory.img (written last, like CRIU) and the socket is closed.
  * Prints `start_ns end_ns bytes`: start is just before the first vmsplice, end after the last.
  */
 #define PROG "producer"
 #include "common.h"
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -54,12 +57,25 @@ static int open_image(int sock, const char *name) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 3) { fprintf(stderr, "usage: producer SOCKET BYTES\n"); return 2; }
+  if (argc != 3 && argc != 4) { fprintf(stderr, "usage: producer SOCKET BYTES [DATA_FILE]\n"); return 2; }
   unsigned long long bytes = strtoull(argv[2], NULL, 10);
-  char *buf = aligned_alloc(4096, BUF);
-  if (!buf) DIE("alloc");
-  uint64_t *w = (uint64_t *)buf; /* a memhog-like pattern; the content does not matter to splice */
-  for (size_t i = 0; i < BUF / 8; i++) { uint64_t z = i * 0x9e3779b97f4a7c15ULL; w[i] = z ^ (z >> 31); }
+  size_t buflen = BUF;
+  char *buf;
+  if (argc == 4) {
+    int df = open(argv[3], O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (df < 0 || fstat(df, &st) < 0) DIE("open %s", argv[3]);
+    buflen = (size_t)st.st_size & ~(size_t)4095;
+    if (buflen == 0) { errno = 0; DIE("%s has no whole page", argv[3]); }
+    buf = mmap(NULL, buflen, PROT_READ, MAP_PRIVATE | MAP_POPULATE, df, 0);
+    if (buf == MAP_FAILED) DIE("mmap %s", argv[3]);
+    close(df);
+  } else {
+    buf = aligned_alloc(4096, BUF);
+    if (!buf) DIE("alloc");
+    uint64_t *w = (uint64_t *)buf; /* a memhog-like pattern; the content does not matter to splice */
+    for (size_t i = 0; i < BUF / 8; i++) { uint64_t z = i * 0x9e3779b97f4a7c15ULL; w[i] = z ^ (z >> 31); }
+  }
 
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
   if (strlen(argv[1]) >= sizeof sa.sun_path) { errno = 0; DIE("socket path too long"); }
@@ -79,13 +95,14 @@ int main(int argc, char **argv) {
   unsigned long long left = bytes;
   size_t off = 0;
   while (left > 0) {
-    size_t n = BUF - off;
+    size_t n = buflen - off;
+    if (n > BUF) n = BUF;
     if (n > left) n = (size_t)left;
     struct iovec iov = { buf + off, n };
     ssize_t m = vmsplice(fd, &iov, 1, 0);
     if (m < 0) { if (errno == EINTR) continue; DIE("vmsplice"); }
     left -= (unsigned long long)m;
-    off = (off + (size_t)m) % BUF;
+    off = (off + (size_t)m) % buflen;
   }
   close(fd);
   uint64_t t1 = now_ns();

@@ -25,8 +25,10 @@ import { precopy } from './benchmarks/precopy.js'
 import { ssh } from './benchmarks/ssh.js'
 import { objectStore } from './benchmarks/object-store.js'
 import { postcopy } from './benchmarks/postcopy.js'
+import { freezeDisk } from './benchmarks/freeze-disk.js'
+import { codecs } from './benchmarks/codecs.js'
 
-const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, ssh, objectStore, postcopy, precopy]
+const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, ssh, objectStore, postcopy, precopy, freezeDisk, codecs]
 
 const USAGE = `usage: pnpm bench [--quick] [options]      (or: node bench/dist/src/main.js ...)
 

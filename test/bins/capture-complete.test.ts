@@ -125,10 +125,9 @@ t.test('post-dump with a socket shard: ok only when the peer has read everything
   t.match(readFileSync(join(dir, 'b.err'), 'utf8'), /^img-split: shard 0 \(fd \d+\): its reader went away/m, 'img-split says why')
 })
 
-t.test('post-dump with a shard file: the file is fsynced before the hook answers ok', async t => {
-  const dir = tmpDir(t)
-  const files = image()
-  const cap = await startShell(`strace -f -qq -e trace=fsync,fdatasync,write -o ${dir}/trace ${bin('img-split')} -D ${dir} > ${dir}/shard 2>${dir}/split.err`)
+/** A capture under strace (syncs and writes) through the post-dump hook; the calls, and where the hook was answered ok. */
+async function tracedCapture(t: Test, dir: string, files: Record<string, Buffer>, shards: string): Promise<{ calls: string[]; okAt: number }> {
+  const cap = await startShell(`strace -f -qq -e trace=fsync,fdatasync,sync_file_range,write -o ${dir}/trace ${bin('img-split')} -D ${dir} ${shards} 2>${dir}/split.err`)
   const c = new DumpClient(dir)
   writeImage(c, files)
   const hook = await (await runHook(dir)).done
@@ -136,11 +135,37 @@ t.test('post-dump with a shard file: the file is fsynced before the hook answers
   c.finish()
   t.equal((await cap.done).exitCode, 0, readFileSync(join(dir, 'split.err'), 'utf8'))
   const calls = readFileSync(join(dir, 'trace'), 'utf8').split('\n')
-  const okAt = calls.findIndex(l => /write\(\d+, "ok\\n", 3\)/.test(l))
+  return { calls, okAt: calls.findIndex(l => /write\(\d+, "ok\\n", 3\)/.test(l)) }
+}
+
+t.test('post-dump with a shard file: the file is fsynced before the hook answers ok', async t => {
+  const dir = tmpDir(t)
+  const files = image()
+  const { calls, okAt } = await tracedCapture(t, dir, files, `> ${dir}/shard`)
   const syncAt = calls.findIndex(l => /f(data)?sync\(\d+\) += 0/.test(l))
   t.ok(okAt >= 0, 'the hook was answered ok')
   t.ok(syncAt >= 0 && syncAt < okAt, `the shard was fsynced first (fsync at ${syncAt}, ok at ${okAt})`)
   await extracted(t, dir, join(dir, 'shard'), files)
+})
+
+t.test('two shard files, a large image: written back behind the write position, every shard fsynced before the hook answers ok', async t => {
+  const dir = tmpDir(t)
+  // More than img-split's writeback lag (64 MiB) on each shard, so that it waits on old ranges too.
+  const files = { ...image(), 'pages-1.img': pattern(160 << 20, 5) }
+  const { calls, okAt } = await tracedCapture(t, dir, files, `-s 3,4 3>${dir}/s0 4>${dir}/s1`)
+  t.ok(okAt >= 0, 'the hook was answered ok')
+  for (const fd of [3, 4]) {
+    const at = (re: RegExp): number[] => calls.flatMap((l, i) => (re.test(l) ? [i] : []))
+    const started = at(new RegExp(`sync_file_range\\(${fd}, \\d+, \\d+, SYNC_FILE_RANGE_WRITE\\) += 0`))
+    const waited = at(new RegExp(`sync_file_range\\(${fd}, \\d+, \\d+, SYNC_FILE_RANGE_WAIT_BEFORE\\) += 0`))
+    const synced = at(new RegExp(`fsync\\(${fd}\\) += 0`))
+    t.ok(started.length >= 2 && started[0]! < okAt, `shard fd ${fd}: writeback started while it was written (${started.length} times)`)
+    t.ok(waited.length >= 1, `shard fd ${fd}: old ranges waited for (${waited.length} times)`)
+    t.ok(synced.length === 1 && synced[0]! < okAt && synced[0]! > started.at(-1)!, `shard fd ${fd}: fsynced after the last hint, before ok (fsync at ${synced[0]}, ok at ${okAt})`)
+  }
+  const joined = await (await startShell(`${bin('img-join')} -D ${dir}/out -s 3,4 3<${dir}/s0 4<${dir}/s1`)).done
+  t.equal(joined.exitCode, 0, joined.stderr)
+  for (const [n, data] of Object.entries(files)) t.ok(readFileSync(join(dir, 'out', n)).equals(data), `${n} identical`)
 })
 
 t.test('a dump that sent no image, or only cpuinfo.img, is a failed capture: exit 1, stream unfinished', async t => {

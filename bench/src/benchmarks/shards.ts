@@ -66,8 +66,9 @@ export function drainedShards(natives: Natives, dir: string, n: number, opts: Dr
 export interface Produced { startNs: bigint; endNs: bigint; bytes: number }
 
 /** Shell: the synthetic `criu dump --stream` of `bytes` of pages into `sock`, printing to `outFile`. */
-export function producerCmd(natives: Natives, sock: string, bytes: number, outFile: string): string {
-  return `${q(natives.producer)} ${q(sock)} ${bytes} > ${q(outFile)}`
+/** `dataFile`: page contents to send (cycled), instead of the producer's own 1 MiB pattern. */
+export function producerCmd(natives: Natives, sock: string, bytes: number, outFile: string, dataFile?: string): string {
+  return `${q(natives.producer)} ${q(sock)} ${bytes}${dataFile ? ` ${q(dataFile)}` : ''} > ${q(outFile)}`
 }
 
 export function readProduced(outFile: string): Produced {

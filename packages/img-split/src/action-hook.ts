@@ -1,13 +1,10 @@
 // img-split doubles as a CRIU action script (`criu dump --stream --action-script
 // "$(command -v img-split)"`): CRIU runs it with no arguments and CRTOOLS_SCRIPT_ACTION set.
 // At post-dump it waits until the capture has moved every byte out, and fails the dump if the
-// capture failed, so the dumped process is resumed instead of killed. Other actions pass.
+// capture failed, so the dumped process is resumed instead of killed. Other actions pass (main.ts
+// answers them before loading anything).
 import { closeQuietly, connectUnixAt, openPrivateDir, readFull } from '@criu-pipes/sys'
 import { SYNC_SOCKET } from './sync-socket.js'
-
-export function isActionHookCall(argv: readonly string[], env: NodeJS.ProcessEnv): boolean {
-  return argv.length === 0 && env.CRTOOLS_SCRIPT_ACTION !== undefined
-}
 
 export function runActionHook(env: NodeJS.ProcessEnv): number {
   if (env.CRTOOLS_SCRIPT_ACTION !== 'post-dump') return 0

@@ -52,8 +52,11 @@ export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
     ext = opts.ext ? new ExtWriter(shardWriter, opts.ext) : null
     content = contentWriter(ext ?? shardWriter, opts)
     const sinks = opts.shardSinks ?? opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
-    listener = ServerSocket.listen(dir, CAPTURE_SOCKET, opts.imagesDir)
+    // The threads start and load their codecs before CRIU can connect: not while it is frozen.
+    ext?.waitReady()
+    // The hook's socket first: whoever sees the capture socket may go on to the hook at once.
     sync = new SyncSocket(dir, opts.imagesDir)
+    listener = ServerSocket.listen(dir, CAPTURE_SOCKET, opts.imagesDir)
     const connected = listener.acceptAsync(opts.connectTimeoutMs) // signal handlers in place before anyone is told
     progress.line('socket-init')
     opts.onListening?.()
@@ -133,6 +136,8 @@ function captureFrom(
         src.close()
         sources.splice(i, 1)
       }
+      const written = writer.sizes()
+      sinks.forEach((s, i) => s.wrote?.(written[i]!))
       // The post-dump hook runs once CRIU has written inventory.img and closed every pipe, and
       // nothing comes after it (completion.ts): end the image now, and answer once every
       // consumer holds it all. Until then the dumped process stays frozen.

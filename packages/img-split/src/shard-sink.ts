@@ -6,18 +6,24 @@
 //   finish()  once, after image_eof was written: nothing more will be written to the shard
 //             (a file is fsynced here; a filter would have its stdin closed here);
 //   failed()  why this shard can no longer reach its consumer, or null; asked before drained();
-//   drained() true once the consumer holds every byte.
+//   drained() true once the consumer holds every byte;
+//   wrote(n)  optional: n bytes of the stream are written to the shard so far (called as it
+//             grows, so a file can be written back behind the write position).
 // The filter sinks are streamer's ShardFilters.sinks(): finish() closes the filter's stdin,
 // failed() names a filter that exited non-zero or was killed, drained() is true once it exited 0.
 // The capture loop is synchronous (poll(2)): the answers must come from system calls made on
 // the spot (FIONREAD, SIOCOUTQ, poll with no wait, waitid WNOHANG), never from Node events.
-import { EINVAL, POLLERR, POLLOUT, SysError, bytesQueued, bytesUnsent, fsync, poll } from '@criu-pipes/sys'
+import {
+  EINVAL, POLLERR, POLLOUT, SEEK_CUR, SYNC_FILE_RANGE_WAIT_BEFORE, SYNC_FILE_RANGE_WRITE, SysError,
+  bytesQueued, bytesUnsent, fsync, lseek, poll, syncFileRange,
+} from '@criu-pipes/sys'
 import type { FdKind } from '@criu-pipes/streamer'
 
 export interface ShardSink {
   finish(): void
   failed(): string | null
   drained(): boolean
+  wrote?(bytes: number): void
 }
 
 /** POLLERR on a pipe's write end: no reader left; on a socket: the peer reset the connection. */
@@ -51,11 +57,42 @@ class SocketSink implements ShardSink {
   drained(): boolean { return bytesUnsent(this.fd) === 0 && !hasError(this.fd) }
 }
 
+// Writeback behind the write position. The post-dump hook answers only after fsync, and the
+// process stays frozen until then; left to the kernel, the whole image is still dirty in the page
+// cache at that point and fsync writes all of it. So every WRITEBACK_CHUNK written, writeback of
+// those bytes starts (the disk works while the dump goes on), and the final fsync finds only the
+// tail. Dirty and under-writeback memory stays bounded: bytes more than WRITEBACK_LAG behind are
+// waited for (when the disk is slower than the dump, the dump waits here, as it would in fsync).
+const WRITEBACK_CHUNK = 8 << 20
+const WRITEBACK_LAG = 64 << 20
+
 /** A regular file holds the shard once it is written and fsynced: a power cut then loses nothing. */
 class FileSink implements ShardSink {
   private error: string | null = null
   private synced = false
-  constructor(private readonly fd: number, private readonly what: string) {}
+  /** The file offset of the stream's first byte; null once writeback hints stopped (see wrote). */
+  private base: number | null
+  private writtenBack = 0
+  private waited = 0
+  constructor(private readonly fd: number, private readonly what: string) {
+    this.base = lseek(fd, 0, SEEK_CUR)
+  }
+  wrote(bytes: number): void {
+    if (this.base === null || bytes - this.writtenBack < WRITEBACK_CHUNK) return
+    try {
+      syncFileRange(this.fd, this.base + this.writtenBack, bytes - this.writtenBack, SYNC_FILE_RANGE_WRITE)
+      this.writtenBack = bytes
+      const behind = bytes - WRITEBACK_LAG
+      if (behind > this.waited) {
+        syncFileRange(this.fd, this.base + this.waited, behind - this.waited, SYNC_FILE_RANGE_WAIT_BEFORE)
+        this.waited = behind
+      }
+    } catch {
+      // Only hints: a file system that refuses them still gets the fsync that counts (finish),
+      // which reports any write error.
+      this.base = null
+    }
+  }
   finish(): void {
     try {
       fsync(this.fd)

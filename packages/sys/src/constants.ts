@@ -25,6 +25,10 @@ export const SEEK_END = 2
 export const POSIX_FADV_SEQUENTIAL = 2
 export const POSIX_FADV_WILLNEED = 3
 
+// sync_file_range(2) flags: wait for writeback already under way; start writeback of dirty pages.
+export const SYNC_FILE_RANGE_WAIT_BEFORE = 1
+export const SYNC_FILE_RANGE_WRITE = 2
+
 export const POLLIN = 0x001
 export const POLLOUT = 0x004
 export const POLLERR = 0x008

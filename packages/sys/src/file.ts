@@ -29,6 +29,20 @@ export function fsync(fd: number, detail = `fd ${fd}`): void {
   }
 }
 
+/**
+ * sync_file_range(2) over [offset, offset+length): with SYNC_FILE_RANGE_WRITE starts writeback of
+ * the dirty pages there, with SYNC_FILE_RANGE_WAIT_BEFORE first waits for the writeback already
+ * under way. A hint to the page cache, never a durability point: metadata and the disk's cache are
+ * not flushed (that is fsync's job).
+ */
+export function syncFileRange(fd: number, offset: number, length: number, flags: number): void {
+  for (;;) {
+    if ((c.sync_file_range(fd, offset, length, flags) as number) === 0) return
+    const err = errno()
+    if (err !== EINTR) throw new SysError('sync_file_range', err, `fd ${fd}`)
+  }
+}
+
 /** lseek(2); returns the new offset. Seeking past the end of a regular file is allowed (and reads EOF there). */
 export function lseek(fd: number, offset: number, whence: number): number {
   return Number(check(BigInt(c.lseek(fd, offset, whence)), 'lseek', `fd ${fd}`))

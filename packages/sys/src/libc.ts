@@ -18,6 +18,7 @@ export const c = {
   posix_fadvise: libc.func('int posix_fadvise(int fd, int64_t offset, int64_t len, int advice)') as Fn,
   close: libc.func('int close(int fd)') as Fn,
   fsync: libc.func('int fsync(int fd)') as Fn,
+  sync_file_range: libc.func('int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags)') as Fn,
   openat: libc.func('int openat(int dirfd, const char *path, int flags, uint32_t mode)') as Fn,
   mkdirat: libc.func('int mkdirat(int dirfd, const char *path, uint32_t mode)') as Fn,
   unlinkat: libc.func('int unlinkat(int dirfd, const char *path, int flags)') as Fn,

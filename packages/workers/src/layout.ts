@@ -8,8 +8,15 @@ export const FAILED = 3
 
 // A job's small results (lengths, a checksum, an AEAD tag): fixed-size, no allocation per job.
 export const META_BYTES = 64
-// control: [state, errorLength] per slot
+// control: [state, errorLength] per slot, then the pool's own words (after the last slot's).
 export const CONTROL_INTS = 2
+/** Set by the main thread when the pool closes: workers run no more jobs and load nothing more. */
+export const closingWord = (slots: number): number => slots * CONTROL_INTS
+/** How many workers have stopped for good (handler loaded or failed, no job running, none to come). */
+export const stoppedWord = (slots: number): number => slots * CONTROL_INTS + 1
+/** How many workers have loaded their handler (or failed to: every job then fails). */
+export const loadedWord = (slots: number): number => slots * CONTROL_INTS + 2
+const POOL_WORDS = 3
 
 export interface PoolMemory {
   control: SharedArrayBuffer
@@ -33,7 +40,7 @@ export interface Slot {
 
 export function allocate(slots: number, inputBytes: number, outputBytes: number): PoolMemory {
   return {
-    control: new SharedArrayBuffer(slots * CONTROL_INTS * 4),
+    control: new SharedArrayBuffer((slots * CONTROL_INTS + POOL_WORDS) * 4),
     meta: new SharedArrayBuffer(slots * META_BYTES),
     data: new SharedArrayBuffer(slots * (inputBytes + outputBytes)),
     slots, inputBytes, outputBytes,

@@ -6,7 +6,20 @@
 // the constructor allocates, slots x (input + output), and never grows with the work.
 import { Worker } from 'node:worker_threads'
 import { O_CLOEXEC, O_NONBLOCK, POLLIN, closeQuietly, makePipe, poll, readSome } from '@criu-pipes/sys'
-import { BUSY, CONTROL_INTS, DONE, FAILED, FREE, allocate, slotViews, type PoolMemory, type Slot } from './layout.js'
+import { BUSY, CONTROL_INTS, DONE, FAILED, FREE, allocate, closingWord, loadedWord, slotViews, stoppedWord, type PoolMemory, type Slot } from './layout.js'
+
+// How long close() waits for the threads to stop. A thread stops once its handler has loaded and
+// its current job is done: well under a second even on a loaded machine. Past this a thread is
+// taken for hung and terminated (which can abort the process if it is inside a native call: the
+// lesser evil than hanging forever).
+const STOP_TIMEOUT_MS = 30_000
+// How long waitReady() waits at most: past it the caller goes on, and jobs wait for the load.
+const READY_TIMEOUT_MS = 30_000
+
+// Every pool still open, closed on any exit: process.exit() tears the threads down, and one
+// still loading or running native code would abort the process (worker-main.ts).
+const open = new Set<WorkerPool<never>>()
+process.on('exit', () => { for (const p of open) p.close() })
 
 export interface PoolOptions<I> {
   /** URL of the handler module (see handler.ts), e.g. `new URL('./my-handler.js', import.meta.url).href`. */
@@ -38,6 +51,7 @@ export class WorkerPool<P = unknown> {
   private readonly owner: number[]
   private readonly free: number[]
   private readonly scratch = Buffer.alloc(256)
+  private readonly slotCount: number
   private closed = false
 
   constructor(opts: PoolOptions<unknown>) {
@@ -45,6 +59,7 @@ export class WorkerPool<P = unknown> {
     const memory: PoolMemory = allocate(opts.slots, opts.inputBytes, opts.outputBytes)
     this.memoryBytes = memory.data.byteLength + memory.meta.byteLength + memory.control.byteLength
     this.control = new Int32Array(memory.control)
+    this.slotCount = opts.slots
     this.slots = slotViews(memory)
     this.free = this.slots.map(s => s.index).reverse()
     this.owner = this.slots.map(() => -1)
@@ -61,6 +76,7 @@ export class WorkerPool<P = unknown> {
       return w
     })
     this.load = this.workers.map(() => 0)
+    open.add(this as WorkerPool<never>)
   }
 
   /** Slots neither submitted nor holding an unreleased result. */
@@ -92,6 +108,26 @@ export class WorkerPool<P = unknown> {
     return state === DONE
   }
 
+  /**
+   * Blocks until every thread has loaded its handler (or failed to: its jobs then fail), so that
+   * starting the threads costs nothing later, when the work is urgent (a process frozen for it).
+   */
+  waitReady(): void {
+    this.waitCount(loadedWord(this.slotCount), READY_TIMEOUT_MS)
+  }
+
+  /** Waits until the shared count at `word` reaches the number of threads; false on timeout. */
+  private waitCount(word: number, timeoutMs: number): boolean {
+    const deadline = performance.now() + timeoutMs
+    for (;;) {
+      const n = Atomics.load(this.control, word)
+      const left = deadline - performance.now()
+      if (n >= this.workers.length) return true
+      if (left <= 0) return false
+      Atomics.wait(this.control, word, n, left)
+    }
+  }
+
   /** Gives the slot back (its result read, or abandoned). */
   release(slot: Slot): void {
     const w = this.owner[slot.index]!
@@ -117,11 +153,22 @@ export class WorkerPool<P = unknown> {
     }
   }
 
-  /** Stops the threads. Jobs still running are abandoned. */
+  /**
+   * Stops the threads and returns once they have stopped: each finishes loading its handler and
+   * the job it is running (jobs still queued are dropped, results not yet taken are lost), then
+   * ends. Never terminates a thread that is still working (see worker-main.ts).
+   */
   close(): void {
     if (this.closed) return
     this.closed = true
-    for (const w of this.workers) void w.terminate()
+    open.delete(this as WorkerPool<never>)
+    Atomics.store(this.control, closingWord(this.slotCount), 1)
+    for (const w of this.workers) w.postMessage({ close: true })
+    if (!this.waitCount(stoppedWord(this.slotCount), STOP_TIMEOUT_MS)) {
+      // A hung thread keeps the notify pipe: it may still write to it, never to a reused fd.
+      for (const w of this.workers) void w.terminate()
+      return
+    }
     closeQuietly(this.notifyFd)
     closeQuietly(this.notifyWrite)
   }

@@ -3,23 +3,51 @@
 // message in the slot's output), and one byte on the notify pipe wakes the main thread, which
 // sits in poll(2), not in an event loop. Every failure, even of loading the handler, becomes a
 // FAILED job: an error the main thread never hears of would hang it.
+//
+// A thread is never terminated from outside while it runs native code: a native module that is
+// loading (koffi, the codecs) or working when its thread is torn down calls napi_throw on a dying
+// isolate, and the whole process aborts. So the pool closes by message: the thread finishes what
+// it is doing (a load, a job), runs nothing more, counts itself stopped in shared memory, and
+// ends its own event loop; the main thread waits for that count before it goes on or exits.
 import { parentPort, workerData } from 'node:worker_threads'
 import { writeSync } from 'node:fs'
-import { BUSY, CONTROL_INTS, DONE, FAILED, slotViews, type PoolMemory } from './layout.js'
+import { BUSY, CONTROL_INTS, DONE, FAILED, closingWord, loadedWord, slotViews, stoppedWord, type PoolMemory } from './layout.js'
 import type { JobHandler } from './handler.js'
 
 interface WorkerData { memory: PoolMemory; handler: string; init: unknown; notifyFd: number }
+type Message = { slot: number; params: unknown } | { close: true }
 const { memory, handler: handlerUrl, init, notifyFd } = workerData as WorkerData
 const control = new Int32Array(memory.control)
 const slots = slotViews(memory)
 const WAKE = Buffer.from([1])
+const closing = (): boolean => Atomics.load(control, closingWord(memory.slots)) !== 0
 
-const ready: Promise<JobHandler<unknown>> = import(handlerUrl).then(m => m.createHandler(init))
-ready.catch(() => { /* reported with each job */ })
+let stopped = false
+function stop(): void {
+  if (stopped) return
+  stopped = true
+  parentPort!.close()
+  Atomics.add(control, stoppedWord(memory.slots), 1)
+  Atomics.notify(control, stoppedWord(memory.slots))
+}
+// A thread that dies of its own (an uncaught error) must not leave the main thread waiting.
+process.on('exit', stop)
 
-parentPort!.on('message', (job: { slot: number; params: unknown }) => {
-  ready.then(run => finish(job.slot, () => run(slots[job.slot]!, job.params)),
-    (e: unknown) => finish(job.slot, () => { throw new Error(`worker could not load ${handlerUrl}: ${(e as Error).message}`) }))
+// Closed before this thread got to run: nothing is loaded at all.
+const ready: Promise<JobHandler<unknown>> | null = closing() ? null : import(handlerUrl).then(m => m.createHandler(init))
+if (!ready) stop()
+// Counted loaded either way (a failure is reported with each job): the main thread waits for it.
+else ready.catch(() => undefined).then(() => {
+  Atomics.add(control, loadedWord(memory.slots), 1)
+  Atomics.notify(control, loadedWord(memory.slots))
+})
+
+parentPort!.on('message', (m: Message) => {
+  if (!ready) return
+  if ('close' in m) { ready.then(stop, stop); return }
+  // Jobs queued behind a close are not run: nobody will take their results.
+  ready.then(run => { if (!closing()) finish(m.slot, () => run(slots[m.slot]!, m.params)) },
+    (e: unknown) => { if (!closing()) finish(m.slot, () => { throw new Error(`worker could not load ${handlerUrl}: ${(e as Error).message}`) }) })
 })
 
 function finish(index: number, work: () => void): void {

@@ -1,4 +1,6 @@
 import t from 'tap'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { WorkerPool, WorkerJobError } from '../src/index.js'
 
 const handler = new URL('./fixtures/xor-handler.js', import.meta.url).href
@@ -27,7 +29,7 @@ function runAll(pool: WorkerPool<{ length: number; fail?: string; spinMs?: numbe
 
 t.test('jobs run on the workers and come back in submission order from a blocking main loop', t => {
   const pool = new WorkerPool<{ length: number; spinMs?: number }>({ handler, init: { key: 0x5a }, threads: 2, slots: 4, inputBytes: 4096, outputBytes: 4096 })
-  t.equal(pool.memoryBytes, 4 * 8192 + 4 * 64 + 4 * 8)
+  t.equal(pool.memoryBytes, 4 * 8192 + 4 * 64 + 4 * 8 + 12)
   const order = runAll(pool, 50)
   t.same(order, Array.from({ length: 50 }, (_, i) => i))
   t.equal(pool.available, 4, 'every slot back')
@@ -51,4 +53,27 @@ t.test('a job that throws fails with its message; a handler that cannot load fai
   t.match((err as Error).message, /worker could not load/)
   broken.close()
   t.end()
+})
+
+t.test('a process that exits right after starting a pool never aborts, whatever its threads were doing', async t => {
+  // Hundreds of short lives: the threads are caught booting, loading a native module, or running.
+  const script = new URL('./fixtures/exit-early.js', import.meta.url).pathname
+  const cases: [number, string, number][] = []
+  for (let i = 0; i < 40; i++) for (const threads of [1, 2, 4]) cases.push([threads, ['close', 'exit', 'job'][i % 3]!, i % 50])
+  const failures: string[] = []
+  let next = 0
+  const runner = async (): Promise<void> => {
+    while (next < cases.length) {
+      const [threads, mode, delayMs] = cases[next++]!
+      // Through env(1), without the test runner's loader: tap puts it back into NODE_OPTIONS of
+      // every child it sees spawned, and it triples each start.
+      const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, script, String(threads), mode, String(delayMs)], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 })
+      let stderr = ''
+      child.stderr.on('data', (d: Buffer) => { stderr += d })
+      const [status, signal] = await once(child, 'close') as [number | null, string | null]
+      if (status !== 0) failures.push(`threads ${threads} ${mode} after ${delayMs} ms: status ${status} signal ${signal} ${stderr.split('\n')[0]}`)
+    }
+  }
+  await Promise.all([runner(), runner()])
+  t.same(failures, [], `every one of ${cases.length} exited 0`)
 })

@@ -10,15 +10,13 @@
 // name still holds our file, if the capture fails or the process exits first (a signal while
 // waiting for CRIU); read only from a regular file of ours that no other user may write.
 import { closeSync, constants, fstatSync, openSync, readSync, writeSync, fsyncSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { basename, dirname, resolve } from 'node:path'
 import { EEXIST, O_CREAT, O_EXCL, O_WRONLY, SysError, UntrustedFileError, closeQuietly, openPrivateDir, openPrivateFile, statAt, statFd, unlinkAt } from '@criu-pipes/sys'
 import { FramingError } from '../errors.js'
 import { checkFileName } from '../names.js'
 import { CONTENT_CHUNK, REF_HASH_BYTES } from '../ext/limits.js'
+import { xxhash } from '../xxhash.js'
 
-const require = createRequire(import.meta.url)
-const { Xxh64, xxh64 } = require('@node-rs/xxhash') as typeof import('@node-rs/xxhash')
 
 // The last byte is the format version, which names the page hash: 2, SHA-256 (ext/refs.ts); 1 was
 // xxh3-128, which can be collided at will, and is refused by name rather than misread.
@@ -92,7 +90,7 @@ export class IndexWriter {
     const names = [...this.files.keys()].map(n => Buffer.from(n))
     const table = Buffer.concat(names.flatMap(n => { const l = Buffer.alloc(2); l.writeUInt16LE(n.length); return [l, n] }))
     const parts = [header, ...this.blocks, this.block.subarray(0, this.used), table]
-    const sum = new Xxh64()
+    const sum = new (xxhash().Xxh64)()
     for (const p of parts) sum.update(p)
     const footer = Buffer.alloc(FOOTER_BYTES)
     footer.writeBigUInt64LE(BigInt(HEADER_BYTES + this.count * ENTRY_BYTES), 0)
@@ -165,7 +163,7 @@ export function readIndex(path: string): ContentIndex {
   if (buf.length < HEADER_BYTES + FOOTER_BYTES || !buf.subarray(0, MAGIC.length).equals(MAGIC)) bad('not a content index (no magic)')
   if (buf.readUInt32LE(MAGIC.length) !== CONTENT_CHUNK) bad(`page size ${buf.readUInt32LE(MAGIC.length)}, this reader knows ${CONTENT_CHUNK}`)
   const foot = buf.length - FOOTER_BYTES
-  if (xxh64(buf.subarray(0, foot + 24)) !== buf.readBigUInt64LE(foot + 24)) bad('its checksum does not match: damaged or truncated')
+  if (xxhash().xxh64(buf.subarray(0, foot + 24)) !== buf.readBigUInt64LE(foot + 24)) bad('its checksum does not match: damaged or truncated')
   const tableAt = Number(buf.readBigUInt64LE(foot)), nfiles = buf.readUInt32LE(foot + 8), count = Number(buf.readBigUInt64LE(foot + 16))
   if (tableAt !== HEADER_BYTES + count * ENTRY_BYTES || tableAt > foot) bad('its entry count does not match its size')
   const files: string[] = []

@@ -1,15 +1,15 @@
 // The chunk worker (a handler for @criu-pipes/workers): compresses, checksums and seals a chunk
 // on the write side; opens, decompresses and verifies one on the read side. Codecs and hash are
 // native libraries, called on whole chunks in the slot's shared buffers:
-//   lz4   lz4-napi (lz4_flex) block API: an LZ4 block, preceded in lz4-napi's calls (not in the
-//         stream) by its raw length;
-//   zstd  zstd-napi: one zstd frame with its content size, compressed into the slot directly
-//         (a reader takes exactly one: the first frame's compressed size is the stored length);
+//   lz4   liblz4 (native-codecs.ts): an LZ4 block, compressed into the slot directly;
+//   zstd  libzstd (native-codecs.ts): one zstd frame with its content size, likewise (a reader
+//         takes exactly one: the first frame's compressed size is the stored length);
 //   XXH64 @node-rs/xxhash.
 import { createRequire } from 'node:module'
 import type { Slot } from '@criu-pipes/workers'
 import { populateRange, view } from '@criu-pipes/sys'
 import { Codec, LZ4_SIZE_PREFIX, MAX_RAW_CHUNK } from './limits.js'
+import { Zstd, lz4Compress, lz4Decompress, zstdFrameCompressedSize, zstdFrameContentSize } from './native-codecs.js'
 import { openChunk, sealChunk, type ChunkContext } from './seal.js'
 import { putResult, type ChunkJob, type CodecInit, type DecodeJob, type EncodeJob, type RefJob } from './jobs.js'
 import { readSync } from 'node:fs'
@@ -18,19 +18,7 @@ import { CONTENT_CHUNK, REF_HASH_BYTES } from './limits.js'
 
 // Native CommonJS modules: required, not imported (ESM sees no named exports in them).
 const require = createRequire(import.meta.url)
-const { compressSync, uncompressSync } = require('lz4-napi') as typeof import('lz4-napi')
-const { CCtx, DCtx, getFrameContentSize, findFrameCompressedSize } = require('zstd-napi/binding.js') as typeof import('zstd-napi/binding.js')
 const { xxh64 } = require('@node-rs/xxhash') as typeof import('@node-rs/xxhash')
-
-// lz4-napi hands back every result as a new native Buffer, freed only when V8 collects its
-// handle; the worker's JS heap hardly grows, so V8 seldom collects, and the memory held grew
-// with the image (measured: RSS +115 MiB per 768 MiB compressed). A collection every
-// LZ4_GC_EVERY lz4 calls keeps it flat.
-const LZ4_GC_EVERY = 32
-function collector(): () => void {
-  require('node:v8').setFlagsFromString('--expose-gc')
-  return require('node:vm').runInNewContext('gc') as () => void
-}
 
 // --compress auto's cheap look at a chunk: SAMPLES windows of SAMPLE bytes spread over it are
 // compressed at the fastest zstd level; if they shrink by less than INCOMPRESSIBLE, the chunk is
@@ -41,23 +29,19 @@ const SAMPLE_LEVEL = -5
 const INCOMPRESSIBLE = 0.9
 
 export function createHandler(init: CodecInit) {
-  const cctx = new CCtx()
-  const dctx = new DCtx()
+  const zstd = new Zstd()
   const zeros = Buffer.alloc(MAX_RAW_CHUNK)
   const sampleIn = Buffer.alloc(SAMPLES * SAMPLE)
   const sampleOut = Buffer.alloc(2 * SAMPLES * SAMPLE)
   const subkey = init.subkey ? Buffer.from(init.subkey) : null
   const streamId = Buffer.from(init.streamId)
-  const gc = collector()
-  let lz4Calls = 0
-  const lz4Done = (): void => { if (++lz4Calls % LZ4_GC_EVERY === 0) gc() }
   const sum = (b: Uint8Array): bigint | null => (init.checksum && !subkey ? xxh64(b) : null)
 
   function compresses(raw: Buffer): boolean {
     if (raw.length <= sampleIn.length) return true
     const step = Math.floor(raw.length / SAMPLES)
     for (let i = 0; i < SAMPLES; i++) raw.copy(sampleIn, i * SAMPLE, i * step, i * step + SAMPLE)
-    return cctx.compress(sampleOut, sampleIn, SAMPLE_LEVEL) < INCOMPRESSIBLE * sampleIn.length
+    return zstd.compress(sampleOut, sampleIn, SAMPLE_LEVEL) < INCOMPRESSIBLE * sampleIn.length
   }
 
   function encode(slot: Slot, job: EncodeJob): void {
@@ -67,12 +51,13 @@ export function createHandler(init: CodecInit) {
     else if (job.detect && codec !== Codec.STORED && !compresses(raw)) codec = Codec.STORED
     let stored: Buffer = codec === Codec.ZERO ? raw.subarray(0, 0) : raw
     if (codec === Codec.ZSTD) {
-      const n = cctx.compress(slot.output, raw, job.level)
+      const n = zstd.compress(slot.output, raw, job.level)
       stored = slot.output.subarray(0, n)
     } else if (codec === Codec.LZ4) {
-      const block = compressSync(raw).subarray(LZ4_SIZE_PREFIX)
-      lz4Done()
-      stored = block.length < raw.length ? slot.output.subarray(0, block.copy(slot.output)) : raw
+      // The output holds LZ4's worst case (OUTPUT_BYTES): 0 cannot mean "did not fit".
+      const n = lz4Compress(raw, slot.output)
+      if (n === 0) throw new Error('internal: lz4 compression failed')
+      stored = slot.output.subarray(0, n)
     }
     // A chunk that did not shrink is stored: a compressed chunk is always smaller than its raw bytes.
     if ((codec === Codec.ZSTD || codec === Codec.LZ4) && stored.length >= raw.length) { codec = Codec.STORED; stored = raw }
@@ -107,23 +92,19 @@ export function createHandler(init: CodecInit) {
       case Codec.ZSTD: {
         // Exactly one frame, the whole of the stored bytes: libzstd would also decode a frame
         // followed by a skippable or an empty one, bytes no writer of this format puts there.
-        let frame: number
-        try { frame = findFrameCompressedSize(stored) } catch { frame = -1 }
-        if (frame !== job.storedLength) throw new Error(`the chunk's ${job.storedLength} stored bytes are not one zstd frame (its first frame is ${frame < 0 ? 'damaged' : `${frame} bytes`})`)
-        const size = getFrameContentSize(stored)
+        const frame = zstdFrameCompressedSize(stored)
+        if (frame !== job.storedLength) throw new Error(`the chunk's ${job.storedLength} stored bytes are not one zstd frame (its first frame is ${frame === null ? 'damaged' : `${frame} bytes`})`)
+        const size = zstdFrameContentSize(stored)
         if (size !== job.rawLength) throw new Error(`zstd frame says ${size ?? 'unknown'} bytes, the chunk ${job.rawLength}`)
-        if (dctx.decompress(out, stored) !== job.rawLength) throw new Error('zstd frame decompressed short')
+        if (zstd.decompress(out, stored) !== job.rawLength) throw new Error('zstd frame decompressed short')
         break
       }
       case Codec.LZ4: {
-        // lz4-napi reads the raw length from the 4 bytes in front of the block; it is the
-        // chunk's own, checked against MAX_RAW_CHUNK, so the library never allocates more.
-        const prefixed = subkey ? Buffer.concat([Buffer.alloc(LZ4_SIZE_PREFIX), stored]) : slot.input.subarray(0, LZ4_SIZE_PREFIX + job.storedLength)
-        prefixed.writeUInt32LE(job.rawLength, 0)
-        let plain: Buffer
-        try { plain = uncompressSync(prefixed); lz4Done() } catch (e) { throw new Error(`lz4 block is damaged (${(e as Error).message})`) }
-        if (plain.length !== job.rawLength) throw new Error(`lz4 block gave ${plain.length} bytes, the chunk ${job.rawLength}`)
-        plain.copy(out)
+        // Straight into `out`, which is exactly the chunk's raw length: a block that would
+        // decode to more is refused by liblz4 before it writes past it.
+        const n = lz4Decompress(stored, out)
+        if (n < 0) throw new Error('lz4 block is damaged')
+        if (n !== job.rawLength) throw new Error(`lz4 block gave ${n} bytes, the chunk ${job.rawLength}`)
         break
       }
       default: throw new Error(`internal: codec ${job.codec}`)

@@ -65,6 +65,9 @@ export class ExtWriter implements ImageSink {
     }, '')
   }
 
+  /** Blocks until the worker threads have loaded their codecs (before CRIU may connect). */
+  waitReady(): void { this.pool.waitReady() }
+
   /** Bytes of shared memory the pipeline holds, whatever the image size. */
   get memoryBytes(): number { return this.pool.memoryBytes }
   /** Readable when a chunk is ready to be written: the capture loop polls it and calls service(). */

@@ -29,8 +29,9 @@ export const TAG_BYTES = 16
 /** SHA-256 of the marker transcript, in IMAGE_TRAILER. */
 export const DIGEST_BYTES = 32
 /**
- * The read side puts a chunk's stored bytes this far into its slot: lz4-napi wants an LZ4 block
- * preceded by its raw length (u32 LE), which the worker writes in front without a copy.
+ * The read side puts a chunk's stored bytes this far into its slot. (lz4-napi wanted an LZ4 block
+ * preceded by its raw length; liblz4 does not, and the offset only remains where the slot's
+ * bytes are.)
  */
 export const LZ4_SIZE_PREFIX = 4
 

@@ -25,7 +25,7 @@ export interface ExtReadOptions {
 }
 
 export const ZSTD_DEFAULT_LEVEL = 1
-// zstd-napi accepts levels down to its fast modes (-131072) and up to 22; beyond 19 needs a
+// libzstd accepts levels down to its fast modes (-131072) and up to 22; beyond 19 needs a
 // large window that no chunk has.
 export const ZSTD_MIN_LEVEL = -50
 export const ZSTD_MAX_LEVEL = 19
