@@ -98,7 +98,8 @@ if [ -n "$system_criu" ] && "$system_criu" check >/dev/null 2>&1; then
 else
   for c in "${CRIU:-}" "$repo/.criu/bin/criu"; do
     [ -n "$c" ] && [ -x "$c" ] || continue
-    root=$(cd "$(dirname "$c")/.." && pwd)/root
+    # .criu/bin/criu is a link into .criu/<release>/bin/ (install-criu.sh): its root is beside that.
+    root=$(cd "$(dirname "$(readlink -f "$c")")/.." && pwd)/root
     if [ -x "$root/usr/sbin/criu" ]; then criu_src=$root; break; fi
   done
   [ -n "$criu_src" ] || criu_note="criu: no working criu on PATH and none in .criu/ (run scripts/setup.sh without CRIU set): not installed"
