@@ -21,14 +21,17 @@ const STARTER_ONLY = ['--status-fd', '--pidfile']
 /** argv without -d/--daemon, --status-fd (the copy gets its own) and --pidfile (we write it). */
 export function daemonArgs(argv: readonly string[]): string[] {
   const out: string[] = []
-  for (let i = 0; i < argv.length; i++) {
+  // A CRIU command after `--` (--page-server -- criu ...) is passed on as it is, after ours.
+  const end = argv.indexOf('--')
+  const criu = end < 0 ? [] : argv.slice(end)
+  for (let i = 0; i < (end < 0 ? argv.length : end); i++) {
     const a = argv[i]!
     if (a === '-d' || a === '--daemon' || a === '--daemon=true') continue
     if (STARTER_ONLY.includes(a)) { i++; continue }
     if (STARTER_ONLY.some((o) => a.startsWith(`${o}=`))) continue
     out.push(a)
   }
-  return [...out, `--${DETACHED_OPTION}`, '--status-fd', String(CHILD_STATUS_FD)]
+  return [...out, `--${DETACHED_OPTION}`, '--status-fd', String(CHILD_STATUS_FD), ...criu]
 }
 
 function collect(stream: Readable | null): () => string {
