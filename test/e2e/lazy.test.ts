@@ -1,14 +1,16 @@
 // uffd-serve against real CRIU: `criu restore --lazy-pages` of a made-lazy dump served from the
 // full images; the same while the workload forks, madvises, munmaps and mremaps; served by a
 // real `criu page-server --lazy-pages`; true post-copy migration from a frozen `criu dump
-// --lazy-pages`; and the refusal of a directory that has no page data.
+// --lazy-pages` (both on a port, CRIU's way, and on a socketpair uffd-serve makes: no port); and
+// the refusal of a directory that has no page data.
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import t, { type Test } from 'tap'
 import {
-  allDelivered, freePort, lazyDumpInNs, needCriu, pidAlive, procStat, raisePipeMaxSize, repoRoot, rootSummary, runCriu,
-  spawnCriu, startRestore, startUffdServe, startWorkload, tmpDir, sleep, waitFor, workloadFromPid, type UffdServe, type Workload,
+  allDelivered, criuBin, freePort, lazyDumpInNs, needCriu, pidAlive, procStat, raisePipeMaxSize, repoRoot, rootSummary, runCriu,
+  spawnCriu, startRestore, startUffdServe, startWorkload, tmpDir, sleep, waitFor, workloadFromPid, workloadInNs, type UffdServe,
+  type Workload,
 } from '../lib/index.js'
 
 const MIB = 256
@@ -195,6 +197,47 @@ t.test('post-copy: criu dump --lazy-pages, then uffd-serve --page-server from th
   await waitFor('the source to be gone', () => (procStat(pid) === undefined ? true : undefined))
   t.pass('the source is gone')
   const restored = workloadFromPid(r.pid, logPath)
+  t.equal(await restored.verify(), `verified ${NPAGES} ok`, 'the restored copy runs with intact memory')
+  await r.kill()
+  await restored.exited
+})
+
+t.test('no port: uffd-serve --page-server starts criu page-server --lazy-pages on a socketpair', async (t) => {
+  if (!(await needCriu(t))) return
+  raisePipeMaxSize(t)
+  const dir = tmpDir(t)
+  const { w, src, dst } = await dumpAndMakeLazy(t, dir, 'plain')
+  const work = join(dir, 'work')
+  mkdirSync(work)
+  const d = startUffdServe(t, work, ['-D', dst, '--page-server', '--', criuBin(), 'page-server', '--lazy-pages', '-D', src, '-o', 'ps.log', '-v4'])
+  t.equal(await d.ready, true)
+  await restoreAndVerify(t, w, ['-D', dst, '-W', work, '--lazy-pages'], d)
+  t.match(readFileSync(join(src, 'ps.log'), 'utf8'), /Reusing ps socket 3/, 'the page server served on our socketpair')
+  t.notMatch(readFileSync(d.logPath, 'utf8'), /after PS_IOV_CLOSE/, 'and exited 0 after PS_IOV_CLOSE')
+})
+
+t.test('post-copy, no port: uffd-serve --page-server starts criu dump --lazy-pages itself', async (t) => {
+  if (!(await needCriu(t))) return
+  raisePipeMaxSize(t)
+  const dir = tmpDir(t)
+  const images = join(dir, 'images')
+  mkdirSync(images)
+  const { source, ns } = await workloadInNs(t, dir, MIB)
+  const work = join(dir, 'work')
+  mkdirSync(work)
+  const d = startUffdServe(t, work, ['-D', images, '--page-server', '--',
+    criuBin(), 'dump', '-t', String(source.pid), '-D', images, '-o', 'dump.log', '-v4', '--lazy-pages'])
+  t.equal(await d.ready, true, 'ready once the dump serves and the images are read')
+  const r = await startRestore(['-D', images, '-W', work, '--lazy-pages'])
+  t.teardown(() => r.kill())
+  const { code, stderr } = await d.exit
+  t.equal(code, 0, `uffd-serve exits 0 ${stderr}`)
+  t.ok(allDelivered(rootSummary(d.logPath), NPAGES), `all pages came over the socketpair: ${JSON.stringify(rootSummary(d.logPath))}`)
+  t.match(readFileSync(join(images, 'dump.log'), 'utf8'), /Lazy pages transfer finished successfully/)
+  t.notMatch(readFileSync(d.logPath, 'utf8'), /after PS_IOV_CLOSE/, 'the dump exited 0')
+  await ns
+  await waitFor('the source to be gone', () => (procStat(source.pid) === undefined ? true : undefined))
+  const restored = workloadFromPid(r.pid, source.logPath)
   t.equal(await restored.verify(), `verified ${NPAGES} ok`, 'the restored copy runs with intact memory')
   await r.kill()
   await restored.exited
