@@ -142,7 +142,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('address', { type: 'string', describe: `page server address (default ${DEFAULT_ADDRESS})` })
     .option('port', { type: 'number', describe: 'page server TCP port' })
     .option('page-server-proto', { type: 'string', choices: PAGE_SERVER_PROTOS, default: '4.1', describe: 'page-server wire format: 4.1 (24-byte header) or 4.2 (32-byte)' })
-    .option('pages-from-cmd', { type: 'string', describe: 'pages from a page stream on the stdout of `sh -c CMD`, requests to its stdin (e.g. \'ssh src page-feed -D DIR --port P\')' })
+    .option('pages-from-cmd', { type: 'string', describe: 'pages from a page stream on the stdout of `sh -c CMD`, requests to its stdin (see page-feed)' })
     .option('pages-fds', { type: 'string', describe: 'pages from a page stream read from fd R, requests written to fd W (R,W; the same fd for a socket)' })
     .option('on-source-loss', { type: 'string', choices: SOURCE_LOSS_POLICIES, default: 'kill', describe: 'page source lost before every page arrived: kill the restored tree (default), or zero: CRIU\'s behaviour, later faults read zero pages' })
     .option('max-push-rate', { type: 'number', describe: 'cap background push at this many MiB/s (faults are never held back)' })

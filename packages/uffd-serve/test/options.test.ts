@@ -79,8 +79,8 @@ t.test('-d re-runs the same command without -d and with its own status fd; the p
 })
 
 t.test('page stream: --pages-from-cmd, --pages-fds, --on-source-loss', async (t) => {
-  const o = parseOptions(['-D', '/d', '--pages-from-cmd', 'ssh src page-feed -D /dump --port 27000'], CWD)
-  t.same(o.pagesFrom, { cmd: 'ssh src page-feed -D /dump --port 27000' })
+  const o = parseOptions(['-D', '/d', '--pages-from-cmd', 'ssh src feeder'], CWD)
+  t.same(o.pagesFrom, { cmd: 'ssh src feeder' })
   t.equal(o.onSourceLoss, 'kill', 'fail-stop by default')
   const f = parseOptions(['-D', '/d', '--pages-fds', '0,1', '--on-source-loss', 'zero'], CWD)
   t.same(f.pagesFrom, { fds: [0, 1] })
