@@ -148,13 +148,19 @@ t.test('events: fork, madvise, munmap and mremap during the lazy phase', async (
   }
 })
 
-t.test('remote: criu page-server --lazy-pages serves SRC, uffd-serve --page-server reads DST', async (t) => {
-  if (!(await needCriu(t))) return
+/** A plain workload dumped and made lazy in a fresh dir, with a work dir beside: for the page servers. */
+async function madeLazyWithWork(t: Test): Promise<Awaited<ReturnType<typeof dumpAndMakeLazy>> & { work: string }> {
   raisePipeMaxSize(t)
   const dir = tmpDir(t)
-  const { w, src, dst } = await dumpAndMakeLazy(t, dir, 'plain')
+  const made = await dumpAndMakeLazy(t, dir, 'plain')
   const work = join(dir, 'work')
   mkdirSync(work)
+  return { ...made, work }
+}
+
+t.test('remote: criu page-server --lazy-pages serves SRC, uffd-serve --page-server reads DST', async (t) => {
+  if (!(await needCriu(t))) return
+  const { w, src, dst, work } = await madeLazyWithWork(t)
   const port = await freePort()
   const ps = spawnCriu(['page-server', '--lazy-pages', '-D', src, '--address', '127.0.0.1', '--port', String(port)])
   t.teardown(() => { ps.child.kill('SIGKILL') })
@@ -204,11 +210,7 @@ t.test('post-copy: criu dump --lazy-pages, then uffd-serve --page-server from th
 
 t.test('no port: uffd-serve --page-server starts criu page-server --lazy-pages on a socketpair', async (t) => {
   if (!(await needCriu(t))) return
-  raisePipeMaxSize(t)
-  const dir = tmpDir(t)
-  const { w, src, dst } = await dumpAndMakeLazy(t, dir, 'plain')
-  const work = join(dir, 'work')
-  mkdirSync(work)
+  const { w, src, dst, work } = await madeLazyWithWork(t)
   const d = startUffdServe(t, work, ['-D', dst, '--page-server', '--', criuBin(), 'page-server', '--lazy-pages', '-D', src, '-o', 'ps.log', '-v4'])
   t.equal(await d.ready, true)
   await restoreAndVerify(t, w, ['-D', dst, '-W', work, '--lazy-pages'], d)
