@@ -6,20 +6,22 @@
 #
 # What happens, as it would between two machines:
 #   source      memhog MIB (MODE: plain|events|random) as init of a new pid namespace
-#   source      criu dump --lazy-pages --port P: everything but the lazy memory into src-images,
-#               then the frozen source serves its pages on the loopback (nothing else listens)
-#   src -> dst  the small images, as a tar over ssh
-#   src -> dst  ONE ssh session carries the pages: on the source
-#                 page-feed -D src-images --port P --via-cmd 'ssh dst DST_SIDE'
-#               and DST_SIDE, on the destination, is uffd-serve reading the page stream from the
-#               session (--pages-fds 0,1) with `criu restore --lazy-pages -d` beside it
+#   source      page-feed starts `criu dump --lazy-pages` itself: everything but the lazy memory
+#               into src-images, then the frozen source serves its pages on a socketpair
+#               page-feed holds (--ps-socket): no port, nothing on the source listens
+#   src -> dst  once the images are written, page-feed runs its --via-cmd: the small images as a
+#               tar over ssh, then ONE ssh session that carries the pages: DST_SIDE, on the
+#               destination, is uffd-serve reading the page stream from the session (--pages-fds
+#               0,1) with `criu restore --lazy-pages -d` beside it
 #   the end     every page in place: uffd-serve says PAGES_DONE, page-feed closes the page-server
-#               session in order, the dump kills the frozen original
+#               session in order, the dump kills the frozen original and exits 0, page-feed exits 0
 # Then it checks the outcome on the destination: the source process is gone, and the copy
 # verifies all its memory page by page (memhog's SIGUSR1), runs on, and verifies again. Prints
-# `source PID`, `restored PID`, `source gone`, `copy verified N ok` (twice) and `copy running`;
-# taking the hosts down at the end kills the copy with everything else in the namespaces. Exit 0
-# only if all of that held; the logs stay in RUN_DIR.
+# `hosts SRC_NS DST_NS` (the network namespaces, as soon as they are up), `source PID`,
+# `restored PID`, `source gone`, `copy verified N ok` (twice) and `copy running`; taking the
+# hosts down at the end kills the copy with everything else in the namespaces. Exit 0 only if all
+# of that held; the logs stay in RUN_DIR. FEED_MAX_RATE (MiB/s) slows the push (page-feed
+# --max-rate), for tests that look at the migration while it runs.
 set -euo pipefail
 
 RUN=${1:?usage: postcopy-ssh.sh RUN_DIR MIB [MODE]}
@@ -31,12 +33,6 @@ MEMHOG=${MEMHOG:?set MEMHOG to the built test/fixtures/memhog}
 NODE=$(command -v node)
 PAGE_FEED="$NODE $REPO/packages/uffd-serve/bin/page-feed.js"
 UFFD_SERVE="$NODE $REPO/packages/uffd-serve/bin/uffd-serve.js"
-# CRIU 4.2 widened the page server's header (4.3 kept it): page-feed must speak the same.
-CRIU_V=$("$CRIU" --version | sed -n 's/^Version: *//p')
-PS_PROTO=4.2
-[ "$(printf '%s\n4.2\n' "$CRIU_V" | sort -V | head -1)" = 4.2 ] || PS_PROTO=4.1
-# Any free port: the page server listens on the source's loopback only, in its own namespace.
-PORT=${POSTCOPY_PORT:-27182}
 # How long to wait (tries of 0.1 s) for the workload, the dump and the restore.
 TRIES=600
 
@@ -52,6 +48,7 @@ LOG=$RUN/memhog.log
 source "$REPO/scripts/lib/two-hosts.sh"
 TWO_HOSTS_PREFIX=${TWO_HOSTS_PREFIX:-h7pc} two_hosts_up
 trap two_hosts_down EXIT
+echo "hosts $TWO_HOSTS_SRC_NS $TWO_HOSTS_DST_NS"
 
 wait_for() { # DESCRIPTION COMMAND...: polls COMMAND until it succeeds
   local what=$1 i; shift
@@ -81,14 +78,6 @@ echo "source $SRC_PID"
 echo "log $LOG"
 verify "$SRC_PID" >/dev/null
 
-on_src "$CRIU" dump -t "$SRC_PID" -D "$RUN/src-images" -o dump.log -v4 \
-  --lazy-pages --address 127.0.0.1 --port "$PORT" &
-DUMP_PID=$!
-wait_for "the lazy dump to serve its pages" logged 'Starting lazy pages server' "$RUN/src-images/dump.log"
-
-# The small images go first, over ssh (no pages-N.img of any size: the lazy memory stays).
-tar -C "$RUN/src-images" --exclude=dump.log -cf - . | on_dst_ssh "tar -C $RUN/dst-images -xf -"
-
 # --- destination host, started over the one ssh session that then carries the pages ---------
 # uffd-serve owns the session (stdin/stdout); the restore starts beside it once it listens, with
 # its own stdio off the session.
@@ -97,12 +86,17 @@ DST_SIDE="cd $RUN/dst-work; rm -f ready; \
   $CRIU restore -D $RUN/dst-images -W $RUN/dst-work -o restore.log -v4 --lazy-pages -d --pidfile restored.pid \
 ) </dev/null >/dev/null 2>restore.err & \
 exec $UFFD_SERVE -D $RUN/dst-images -W $RUN/dst-work -o lazy-pages.log -v4 --pages-fds 0,1 --status-fd 3 3>ready"
+SSH="ssh -F $TWO_HOSTS_SSH_CONFIG dst"
 
-# --- source host: the feeder, whose channel is that ssh session ------------------------------
-on_src $PAGE_FEED -D "$RUN/src-images" --port "$PORT" --page-server-proto "$PS_PROTO" -o "$RUN/feed.log" -v4 \
-  --via-cmd "ssh -F $TWO_HOSTS_SSH_CONFIG dst '$DST_SIDE'"
+# --- source host: page-feed runs the dump, then its channel ----------------------------------
+# The --via-cmd starts once the images are written: the small images go first, as a tar over
+# ssh (no pages-N.img of any size: the lazy memory stays; not the log the dump still writes),
+# then the session that carries the pages.
+on_src $PAGE_FEED -D "$RUN/src-images" -o "$RUN/feed.log" -v4 ${FEED_MAX_RATE:+--max-rate "$FEED_MAX_RATE"} \
+  --via-cmd "tar -C $RUN/src-images --exclude=dump.log -cf - . | $SSH 'tar -C $RUN/dst-images -xf -' >/dev/null \
+    && exec $SSH '$DST_SIDE'" \
+  -- "$CRIU" dump -t "$SRC_PID" -D "$RUN/src-images" -o dump.log -v4 --lazy-pages
 
-wait "$DUMP_PID"
 wait "$NS_PID" || true # the dump killed the frozen original: unshare reports its death
 trap two_hosts_down EXIT
 COPY=$(cat "$RUN/dst-work/restored.pid")

@@ -1,14 +1,16 @@
 // uffd-serve against real CRIU: `criu restore --lazy-pages` of a made-lazy dump served from the
 // full images; the same while the workload forks, madvises, munmaps and mremaps; served by a
 // real `criu page-server --lazy-pages`; true post-copy migration from a frozen `criu dump
-// --lazy-pages`; and the refusal of a directory that has no page data.
+// --lazy-pages` (both on a port, CRIU's way, and on a socketpair uffd-serve makes: no port); and
+// the refusal of a directory that has no page data.
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import t, { type Test } from 'tap'
 import {
-  allDelivered, freePort, lazyDumpInNs, listeningPort, needCriu, needCriuAtLeast, pageServerProto, tcpClient, tcpGoesOn, pidAlive, procStat, raisePipeMaxSize, repoRoot, rootSummary, runCriu,
-  spawnCriu, startRestore, startUffdServe, startWorkload, tmpDir, sleep, waitFor, workloadFromPid, type TcpClient, type UffdServe, type Workload,
+  allDelivered, criuBin, freePort, lazyDumpInNs, needCriu, pidAlive, procStat, raisePipeMaxSize, repoRoot, rootSummary, runCriu,
+  spawnCriu, startRestore, startUffdServe, startWorkload, tmpDir, sleep, waitFor, workloadFromPid, workloadInNs, type UffdServe,
+  type Workload,
 } from '../lib/index.js'
 
 const MIB = 256
@@ -19,19 +21,15 @@ const EVENTS_PUSH_MIB_S = 64
 /** ...and the workload runs ~15 ticks of events before the full verify. */
 const EVENTS_RUN_MS = 1500
 /** A workload dumped plainly into dir/src and made lazy into dir/dst. */
-async function dumpAndMakeLazy(
-  t: Test, dir: string, mode: 'plain' | 'events', beforeDump?: (w: Workload) => Promise<void>, dumpArgs: string[] = [],
-): Promise<{ w: Workload; src: string; dst: string }> {
+async function dumpAndMakeLazy(t: Test, dir: string, mode: 'plain' | 'events'): Promise<{ w: Workload; src: string; dst: string }> {
   const src = join(dir, 'src')
   const dst = join(dir, 'dst')
   mkdirSync(src)
-  // beforeDump: a TCP server too, and what to do with it before the dump
-  const w = await startWorkload({ mib: MIB, mode, dir, ...(beforeDump ? { tcp: 0 } : {}) })
+  const w = await startWorkload({ mib: MIB, mode, dir })
   t.teardown(() => w.kill())
   await w.waitReady()
   t.equal(await w.verify(), `verified ${NPAGES} ok`, 'verified before the dump')
-  await beforeDump?.(w)
-  await runCriu(['dump', '-t', String(w.pid), '-D', src, ...dumpArgs])
+  await runCriu(['dump', '-t', String(w.pid), '-D', src])
   await w.exited
   const made = await execa('node', [MAKE_LAZY, src, dst], { reject: false })
   t.equal(made.exitCode, 0, `crit-make-lazy ${made.stdout}${made.stderr}`)
@@ -150,44 +148,25 @@ t.test('events: fork, madvise, munmap and mremap during the lazy phase', async (
   }
 })
 
-t.test('a TCP server restored lazily: its connection goes on (--tcp-established), it listens again, memory intact', async (t) => {
-  if (!(await needCriuAtLeast(t, '4.2', 'cannot dump a listening TCP socket on this kernel'))) return
+/** A plain workload dumped and made lazy in a fresh dir, with a work dir beside: for the page servers. */
+async function madeLazyWithWork(t: Test): Promise<Awaited<ReturnType<typeof dumpAndMakeLazy>> & { work: string }> {
+  raisePipeMaxSize(t)
   const dir = tmpDir(t)
-  let c: TcpClient | undefined
-  let port = 0
-  const { w, src, dst } = await dumpAndMakeLazy(t, dir, 'plain', async (w) => {
-    port = listeningPort(w)
-    c = await tcpClient(port)
-    t.equal(await c.ask(), `pong 1 ${NPAGES}`, 'served before the dump')
-  }, ['--tcp-established'])
-  t.teardown(() => c?.sock.destroy())
+  const made = await dumpAndMakeLazy(t, dir, 'plain')
   const work = join(dir, 'work')
   mkdirSync(work)
-  const d = startUffdServe(t, work, ['-D', src])
-  t.equal(await d.ready, true)
-  const r = await startRestore(['-D', dst, '-W', work, '--lazy-pages', '--tcp-established'])
-  t.teardown(() => r.kill())
-  await tcpGoesOn(t, c!, port, NPAGES, 1)
-  const rw = workloadFromPid(r.pid, w.logPath)
-  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'memory intact after the lazy restore')
-  t.equal((await d.exit).code, 0, 'uffd-serve exits 0')
-  await r.kill()
-  await rw.exited
-})
+  return { ...made, work }
+}
 
 t.test('remote: criu page-server --lazy-pages serves SRC, uffd-serve --page-server reads DST', async (t) => {
   if (!(await needCriu(t))) return
-  raisePipeMaxSize(t)
-  const dir = tmpDir(t)
-  const { w, src, dst } = await dumpAndMakeLazy(t, dir, 'plain')
-  const work = join(dir, 'work')
-  mkdirSync(work)
+  const { w, src, dst, work } = await madeLazyWithWork(t)
   const port = await freePort()
   const ps = spawnCriu(['page-server', '--lazy-pages', '-D', src, '--address', '127.0.0.1', '--port', String(port)])
   t.teardown(() => { ps.child.kill('SIGKILL') })
   await waitFor('the page server to listen', () =>
     existsSync(ps.logPath) && /Waiting for connections|Starting page server/i.test(readFileSync(ps.logPath, 'utf8')) ? true : undefined)
-  const d = startUffdServe(t, work, ['-D', dst, '--page-server', '--address', '127.0.0.1', '--port', String(port), '--page-server-proto', await pageServerProto()])
+  const d = startUffdServe(t, work, ['-D', dst, '--page-server', '--address', '127.0.0.1', '--port', String(port)])
   t.equal(await d.ready, true)
   await restoreAndVerify(t, w, ['-D', dst, '-W', work, '--lazy-pages'], d)
   const served = await ps.child
@@ -210,7 +189,7 @@ t.test('post-copy: criu dump --lazy-pages, then uffd-serve --page-server from th
 
   const work = join(dir, 'work')
   mkdirSync(work)
-  const d = startUffdServe(t, work, ['-D', images, '--page-server', '--address', '127.0.0.1', '--port', String(port), '--page-server-proto', await pageServerProto()])
+  const d = startUffdServe(t, work, ['-D', images, '--page-server', '--address', '127.0.0.1', '--port', String(port)])
   t.equal(await d.ready, true)
   const r = await startRestore(['-D', images, '-W', work, '--lazy-pages'])
   t.teardown(() => r.kill())
@@ -224,6 +203,43 @@ t.test('post-copy: criu dump --lazy-pages, then uffd-serve --page-server from th
   await waitFor('the source to be gone', () => (procStat(pid) === undefined ? true : undefined))
   t.pass('the source is gone')
   const restored = workloadFromPid(r.pid, logPath)
+  t.equal(await restored.verify(), `verified ${NPAGES} ok`, 'the restored copy runs with intact memory')
+  await r.kill()
+  await restored.exited
+})
+
+t.test('no port: uffd-serve --page-server starts criu page-server --lazy-pages on a socketpair', async (t) => {
+  if (!(await needCriu(t))) return
+  const { w, src, dst, work } = await madeLazyWithWork(t)
+  const d = startUffdServe(t, work, ['-D', dst, '--page-server', '--', criuBin(), 'page-server', '--lazy-pages', '-D', src, '-o', 'ps.log', '-v4'])
+  t.equal(await d.ready, true)
+  await restoreAndVerify(t, w, ['-D', dst, '-W', work, '--lazy-pages'], d)
+  t.match(readFileSync(join(src, 'ps.log'), 'utf8'), /Reusing ps socket 3/, 'the page server served on our socketpair')
+  t.notMatch(readFileSync(d.logPath, 'utf8'), /after PS_IOV_CLOSE/, 'and exited 0 after PS_IOV_CLOSE')
+})
+
+t.test('post-copy, no port: uffd-serve --page-server starts criu dump --lazy-pages itself', async (t) => {
+  if (!(await needCriu(t))) return
+  raisePipeMaxSize(t)
+  const dir = tmpDir(t)
+  const images = join(dir, 'images')
+  mkdirSync(images)
+  const { source, ns } = await workloadInNs(t, dir, MIB)
+  const work = join(dir, 'work')
+  mkdirSync(work)
+  const d = startUffdServe(t, work, ['-D', images, '--page-server', '--',
+    criuBin(), 'dump', '-t', String(source.pid), '-D', images, '-o', 'dump.log', '-v4', '--lazy-pages'])
+  t.equal(await d.ready, true, 'ready once the dump serves and the images are read')
+  const r = await startRestore(['-D', images, '-W', work, '--lazy-pages'])
+  t.teardown(() => r.kill())
+  const { code, stderr } = await d.exit
+  t.equal(code, 0, `uffd-serve exits 0 ${stderr}`)
+  t.ok(allDelivered(rootSummary(d.logPath), NPAGES), `all pages came over the socketpair: ${JSON.stringify(rootSummary(d.logPath))}`)
+  t.match(readFileSync(join(images, 'dump.log'), 'utf8'), /Lazy pages transfer finished successfully/)
+  t.notMatch(readFileSync(d.logPath, 'utf8'), /after PS_IOV_CLOSE/, 'the dump exited 0')
+  await ns
+  await waitFor('the source to be gone', () => (procStat(source.pid) === undefined ? true : undefined))
+  const restored = workloadFromPid(r.pid, source.logPath)
   t.equal(await restored.verify(), `verified ${NPAGES} ok`, 'the restored copy runs with intact memory')
   await r.kill()
   await restored.exited

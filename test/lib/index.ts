@@ -12,7 +12,7 @@ export { waitFor, sleep, type WaitOptions } from './wait.js'
 export { killGroup } from './cleanup.js'
 export {
   UFFD_SERVE, PAGE_FEED, startUffdServe, rootSummary, allDelivered, freePort, raisePipeMaxSize, childrenOf, onlyChild,
-  lazyDumpInNs, type Summary, type UffdServe, type LazyDump,
+  lazyDumpInNs, workloadInNs, type NamespacedWorkload, type Summary, type UffdServe, type LazyDump,
 } from './lazy.js'
 export { restoredAndVerified } from './verified-restore.js'
 export { testUser, type TestUser } from './test-user.js'

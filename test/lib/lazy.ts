@@ -119,11 +119,18 @@ export interface LazyDump {
   port: number
 }
 
+export interface NamespacedWorkload {
+  /** the workload (host pid) */
+  source: Workload
+  /** `unshare -pf memhog`: resolves when the namespace is gone */
+  ns: ReturnType<typeof execa>
+}
+
 /**
- * memhog (MIB MiB, `mode`) as init of a new pid namespace, verified, then `criu dump
- * --lazy-pages --port P` into `images`; resolves once the dump serves its lazy pages.
+ * memhog (MIB MiB, `mode`) as init of a new pid namespace (the copy needs the same pids while the
+ * frozen source is still alive), verified.
  */
-export async function lazyDumpInNs(t: TeardownHost, dir: string, images: string, mib: number, mode: WorkloadMode = 'plain'): Promise<LazyDump> {
+export async function workloadInNs(t: TeardownHost, dir: string, mib: number, mode: WorkloadMode = 'plain'): Promise<NamespacedWorkload> {
   const logPath = join(dir, 'memhog.log')
   const ns = execa('unshare', ['-pf', await buildWorkload(), String(mib), logPath, mode],
     { cwd: dir, detached: true, stdio: 'ignore', reject: false })
@@ -137,8 +144,17 @@ export async function lazyDumpInNs(t: TeardownHost, dir: string, images: string,
   const npages = (mib << 20) / 4096
   const v = await source.verify()
   if (v !== `verified ${npages} ok`) throw new Error(`source workload: ${v}`)
+  return { source, ns }
+}
+
+/**
+ * workloadInNs, then `criu dump --lazy-pages --port P` into `images`; resolves once the dump
+ * serves its lazy pages (on a TCP port: CRIU's own two-host form).
+ */
+export async function lazyDumpInNs(t: TeardownHost, dir: string, images: string, mib: number, mode: WorkloadMode = 'plain'): Promise<LazyDump> {
+  const { source, ns } = await workloadInNs(t, dir, mib, mode)
   const port = await freePort()
-  const dump = spawnCriu(['dump', '-t', String(pid), '-D', images, '--lazy-pages', '--address', '127.0.0.1', '--port', String(port)])
+  const dump = spawnCriu(['dump', '-t', String(source.pid), '-D', images, '--lazy-pages', '--address', '127.0.0.1', '--port', String(port)])
   t.teardown(() => { dump.child.kill('SIGKILL') })
   await waitFor('the lazy dump to serve pages', () =>
     existsSync(dump.logPath) && readFileSync(dump.logPath, 'utf8').includes('Starting lazy pages server') ? true : undefined,

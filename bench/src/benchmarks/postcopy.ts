@@ -1,13 +1,14 @@
 // 6. post-copy migration through a link with latency. Every run is a real post-copy migration of a
 // fresh workload (bench/native/faulttouch.c in a pid namespace of its own, so that the frozen
-// source and its copy coexist): `criu dump --lazy-pages --port P`, then `criu restore
-// --lazy-pages` fed by one of three lazy-pages set-ups, all across bench/native/delay-relay.c,
-// which holds each direction's bytes for D ms (D = 0, 1, 10; this kernel has no netem):
+// source and its copy coexist): `criu dump --lazy-pages`, then `criu restore --lazy-pages` fed
+// by one of three lazy-pages set-ups, all across bench/native/delay-relay.c, which holds each
+// direction's bytes for D ms (D = 0, 1, 10; this kernel has no netem):
 //   CRIU's own `criu lazy-pages --page-server`  relay between it and the dump's page server
-//   uffd-serve --page-server                    the same place
-//   uffd-serve --pages-from-cmd (page stream)   relay between uffd-serve and page-feed, which
-//                                               talks to the page server on the loopback (as it
-//                                               would on the source host)
+//   uffd-serve --page-server                    the same place (the dump on --port P)
+//   page stream: page-feed -- criu dump         relay between page-feed, which runs the dump with
+//                                               its page server on a socketpair (as on the source
+//                                               host), and uffd-serve --pages-fds 0,1 (its
+//                                               --via-cmd)
 // Contenders are interleaved within a run. Metrics:
 //   time to running: criu restore's fork to the moment CRIU logs that the tasks were resumed;
 //   all pages delivered: criu restore's fork to the lazy-pages daemon's exit (each exits once
@@ -18,9 +19,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
-import {
-  PAGE_FEED, criuBin, freePort, pageServerProto, raisePipeMaxSize, waitFor, workloadFromPid, type Workload,
-} from '@criu-pipes/e2e/harness'
+import { PAGE_FEED, criuBin, freePort, raisePipeMaxSize, waitFor, workloadFromPid, type Workload } from '@criu-pipes/e2e/harness'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
 import { atExit, forgetGroup, trackGroup } from '../lib/cleanup.js'
@@ -50,12 +49,17 @@ const name = (k: Kind, d: number): string => `${LABEL[k]}, D=${d} ms`
 interface Source {
   w: Workload
   images: string
-  port: number
-  dump: Awaited<ReturnType<typeof startGroup>>
+  /** The dump's page server port; undefined for the page stream, whose page-feed runs the dump. */
+  port: number | undefined
+  /** The dump, or page-feed and its dump (the page stream): exit 0 once the source is gone. */
+  dump: Awaited<ReturnType<typeof startGroup>> | undefined
 }
 
-/** faulttouch as init of a new pid namespace, then `criu dump --lazy-pages`: resolves once it serves. */
-async function lazySource(ctx: Ctx, dir: string): Promise<Source> {
+/**
+ * faulttouch as init of a new pid namespace, then (unless `kind` is the page stream, whose
+ * page-feed starts it) `criu dump --lazy-pages --port P`: resolves once it serves.
+ */
+async function lazySource(ctx: Ctx, dir: string, kind: Kind): Promise<Source> {
   const logPath = join(dir, 'faulttouch.log')
   const ns = await startGroup(`exec unshare -pf ${q(ctx.natives.faulttouch)} ${toMib(ctx.sizes.workload)} ${q(logPath)} ${TOUCHES} </dev/null >/dev/null 2>&1`, { cwd: dir })
   await waitFor('faulttouch', () => (/^ready 1$/m.test(readOr(logPath)) ? true : undefined), { timeoutMs: 300_000 })
@@ -65,6 +69,7 @@ async function lazySource(ctx: Ctx, dir: string): Promise<Source> {
   const w = workloadFromPid(pid, logPath)
   const images = join(dir, 'images')
   await execa('mkdir', ['-p', images])
+  if (kind === 'stream') return { w, images, port: undefined, dump: undefined }
   const port = await freePort()
   const dump = await startGroup(`exec ${q(criuBin())} dump -t ${pid} -D ${q(images)} -o dump.log -v4 --lazy-pages --address 127.0.0.1 --port ${port}`)
   const st = watch(dump)
@@ -85,12 +90,16 @@ async function startDaemon(ctx: Ctx, kind: Kind, delay: number, src: Source, wor
   const err = join(work, 'daemon.err')
   let daemon: string
   if (kind === 'stream') {
-    const feed = `${q(relay)} ${delay} cmd node ${q(PAGE_FEED)} -D ${q(src.images)} --port ${src.port} --page-server-proto ${await pageServerProto()} -o ${q(join(work, 'feed.log'))} -v3`
-    daemon = `node ${q(binPath('uffd-serve'))} -D ${q(src.images)} -W ${q(work)} -o lazy-pages.log -v3 --pages-from-cmd ${q(feed)}`
+    // page-feed runs the dump, then (its images written) uffd-serve behind the relay, measured.
+    const uffd = `${q(ctx.natives.measure)} ${q(usage)} node ${q(binPath('uffd-serve'))} -D ${q(src.images)} -W ${q(work)} ` +
+      `-o lazy-pages.log -v3 --pages-fds 0,1 --status-fd 3 3>${q(status)} 2>${q(err)}`
+    const dump = `${q(criuBin())} dump -t ${src.w.pid} -D ${q(src.images)} -o dump.log -v4 --lazy-pages`
+    daemon = `node ${q(PAGE_FEED)} -D ${q(src.images)} -o ${q(join(work, 'feed.log'))} -v3 ` +
+      `--via-cmd ${q(`exec ${q(relay)} ${delay} cmd sh -c ${q(uffd)}`)} -- ${dump}`
   } else {
     const rport = await freePort()
     const said = join(work, 'relay.out')
-    const r = await startGroup(`exec ${q(relay)} ${delay} tcp ${rport} ${src.port} >${q(said)} 2>${q(join(work, 'relay.err'))}`)
+    const r = await startGroup(`exec ${q(relay)} ${delay} tcp ${rport} ${src.port!} >${q(said)} 2>${q(join(work, 'relay.err'))}`)
     const rs = watch(r, join(work, 'relay.err'))
     await waitFor('the relay to listen', () => {
       if (readOr(said).includes('listening')) return true
@@ -99,12 +108,14 @@ async function startDaemon(ctx: Ctx, kind: Kind, delay: number, src: Source, wor
       return undefined
     }, { timeoutMs: 10_000, intervalMs: 5 })
     const ps = `--page-server --address 127.0.0.1 --port ${rport}`
-    const proto = `--page-server-proto ${await pageServerProto()}`
     daemon = kind === 'criu'
       ? `${q(criuBin())} lazy-pages -D ${q(src.images)} -W ${q(work)} -o lazy-pages.log -v3 ${ps}`
-      : `node ${q(binPath('uffd-serve'))} -D ${q(src.images)} -W ${q(work)} -o lazy-pages.log -v3 ${ps} ${proto}`
+      : `node ${q(binPath('uffd-serve'))} -D ${q(src.images)} -W ${q(work)} -o lazy-pages.log -v3 ${ps}`
   }
-  const g = await startGroup(`${q(ctx.natives.measure)} ${q(usage)} ${daemon} --status-fd 3 3>${q(status)} 2>${q(err)}`)
+  const g = kind === 'stream'
+    ? await startGroup(`${daemon} 2>${q(join(work, 'feed.err'))}`)
+    : await startGroup(`${q(ctx.natives.measure)} ${q(usage)} ${daemon} --status-fd 3 3>${q(status)} 2>${q(err)}`)
+  if (kind === 'stream') src.dump = g
   const st = watch(g, err)
   await waitFor(`${LABEL[kind]} to listen`, () => {
     if (existsSync(status) && statSync(status).size > 0) return true
@@ -119,7 +130,7 @@ async function migrate(ctx: Ctx, d: Draft, run: number, kind: Kind, delay: numbe
   const dir = ctx.work.sub(`postcopy-${kind}-${delay}-${run}`, true)
   const work = join(dir, 'work')
   await execa('mkdir', ['-p', work])
-  const src = await lazySource(ctx, dir)
+  const src = await lazySource(ctx, dir, kind)
   const c = name(kind, delay)
   try {
     const { g, usage, err } = await startDaemon(ctx, kind, delay, src, work)
@@ -140,11 +151,11 @@ async function migrate(ctx: Ctx, d: Draft, run: number, kind: Kind, delay: numbe
     } finally {
       await r.kill()
     }
-    const dumped = await src.dump.done
+    const dumped = await src.dump!.done
     if (dumped.exitCode !== 0) throw new Error(`criu dump --lazy-pages: exit ${dumped.exitCode}: ${tail(readOr(join(src.images, 'dump.log')))}`)
   } finally {
     src.w.kill()
-    src.dump.kill()
+    src.dump?.kill()
     forgetGroup(src.w.pid)
   }
 }

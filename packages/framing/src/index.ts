@@ -6,7 +6,7 @@ export { Field, type FieldName } from './extensions.js'
 export { ShardWriter, type ShardWriterOptions } from './writer.js'
 export { ImageReader, type ImageEvent, type ShardStat } from './image-reader.js'
 export {
-  PAGE_STREAM_VERSION, PAGE_STREAM_PAGE_SIZE, MAX_RANGE_PAGES, MAX_PAGE_MARKER_LEN, PageStreamDecoder, decodePageMarker,
+  PAGE_STREAM_VERSION, PAGE_STREAM_PAGE_SIZE, DUMP_ID_BYTES, MAX_RANGE_PAGES, MAX_PAGE_MARKER_LEN, PageStreamDecoder, decodePageMarker,
   encodeDone, encodeHello, encodePush, encodeRangeHeader, encodeRequest, type PageMessage, type PageRun,
 } from './page-stream.js'
 export { type ExtEvent } from './image-reader.js'

@@ -4,7 +4,8 @@
 // (wire type 2), its sub-fields varints:
 //
 //   feeder -> daemon
-//     PAGE_HELLO   {1 version, 2 page_size, 3 pages, 4 codec}   first message: what is to come
+//     PAGE_HELLO   {1 version, 2 page_size, 3 pages, 4 codec,   first message: what is to come,
+//                   5 dump (16 bytes)}                          and of which dump (see DUMP_ID_BYTES)
 //     PAGE_RANGE   {1 pid, 2 vaddr, 3 nr_pages, 4 requested}    then nr_pages * 4096 raw bytes
 //     PAGES_DONE   {1 status (zigzag)}                          the page-server session is closed
 //   daemon -> feeder
@@ -27,11 +28,21 @@ import { FramingError } from './errors.js'
 import { Field } from './extensions.js'
 import { WT_LEN, WT_VARINT, getVarint, putVarint, varintLength } from './wire.js'
 
-export const PAGE_STREAM_VERSION = 1
+/** 2: PAGE_HELLO names its dump (a version-1 feeder did not, and cannot be checked). */
+export const PAGE_STREAM_VERSION = 2
+/**
+ * PAGE_HELLO's dump identity: which dump the feeder serves, so that a daemon restoring from
+ * another dump's images (say, an earlier dump of the same workload: the same pids, the same page
+ * count) refuses it instead of copying the wrong memory. Both ends compute it from their images
+ * (uffd-serve's images.ts); 16 bytes of a SHA-256 tell dumps apart by accident, which is all it
+ * is for: the feeder is trusted.
+ */
+export const DUMP_ID_BYTES = 16
+const HELLO_DUMP_ID = 5
 export const PAGE_STREAM_PAGE_SIZE = 4096
 /** CRIU's MAX_XFER_LEN (4 MiB): the most its page server hands out at once, and uffd-serve's copy buffer. */
 export const MAX_RANGE_PAGES = 1024
-/** The longest message above is about 30 bytes; anything longer is damage. */
+/** The longest message above is about 40 bytes (PAGE_HELLO with its dump id); anything longer is damage. */
 export const MAX_PAGE_MARKER_LEN = 64
 /** x86-64 user space ends below 2^57 even with 5-level page tables. */
 const USER_ADDR_LIMIT = 2 ** 57
@@ -41,7 +52,7 @@ const LEN_PREFIX = 4
 export interface PageRun { pid: number; vaddr: number; nrPages: number }
 
 export type PageMessage =
-  | { kind: 'hello'; version: number; pageSize: number; pages: number }
+  | { kind: 'hello'; version: number; pageSize: number; pages: number; dumpId: Buffer }
   | { kind: 'push'; credit: number }
   | ({ kind: 'range'; requested: boolean; data: Buffer } & PageRun)
   | ({ kind: 'request' } & PageRun)
@@ -50,10 +61,14 @@ export type PageMessage =
 const zigzag = (v: number): number => (v >= 0 ? v * 2 : -v * 2 - 1)
 const unzigzag = (v: number): number => (v % 2 === 0 ? v / 2 : -(v + 1) / 2)
 
-/** One frame: the length prefix, then field `field` holding sub-fields [number, value] (0 values omitted, as proto3). */
-function frame(field: number, sub: [number, number][]): Buffer {
+/**
+ * One frame: the length prefix, then field `field` holding sub-fields [number, value] (0 values
+ * omitted, as proto3), then the one bytes-valued sub-field `bytes` if given.
+ */
+function frame(field: number, sub: [number, number][], bytes?: [number, Buffer]): Buffer {
   const present = sub.filter(([, v]) => v !== 0)
-  const inner = present.reduce((n, [f, v]) => n + varintLength(f << 3) + varintLength(v), 0)
+  const tail = bytes === undefined ? 0 : varintLength(bytes[0] << 3) + varintLength(bytes[1].length) + bytes[1].length
+  const inner = present.reduce((n, [f, v]) => n + varintLength(f << 3) + varintLength(v), 0) + tail
   const len = varintLength((field << 3) | WT_LEN) + varintLength(inner) + inner
   const buf = Buffer.allocUnsafe(LEN_PREFIX + len)
   buf.writeUInt32LE(len, 0)
@@ -62,6 +77,11 @@ function frame(field: number, sub: [number, number][]): Buffer {
   for (const [f, v] of present) {
     off = putVarint(buf, off, (f << 3) | WT_VARINT)
     off = putVarint(buf, off, v)
+  }
+  if (bytes !== undefined) {
+    off = putVarint(buf, off, (bytes[0] << 3) | WT_LEN)
+    off = putVarint(buf, off, bytes[1].length)
+    bytes[1].copy(buf, off)
   }
   return buf
 }
@@ -77,8 +97,9 @@ function checkRun(r: PageRun, what: string): void {
   }
 }
 
-export function encodeHello(pages: number): Buffer {
-  return frame(Field.PAGE_HELLO, [[1, PAGE_STREAM_VERSION], [2, PAGE_STREAM_PAGE_SIZE], [3, pages]])
+export function encodeHello(pages: number, dumpId: Buffer): Buffer {
+  if (dumpId.length !== DUMP_ID_BYTES) throw new FramingError(`PAGE_HELLO: a dump id of ${dumpId.length} bytes, not ${DUMP_ID_BYTES}`)
+  return frame(Field.PAGE_HELLO, [[1, PAGE_STREAM_VERSION], [2, PAGE_STREAM_PAGE_SIZE], [3, pages]], [HELLO_DUMP_ID, dumpId])
 }
 
 /**
@@ -107,7 +128,7 @@ export function encodeDone(status = 0): Buffer {
 }
 
 const KNOWN_SUB: Record<number, readonly number[]> = {
-  [Field.PAGE_HELLO]: [1, 2, 3, 4],
+  [Field.PAGE_HELLO]: [1, 2, 3, 4, HELLO_DUMP_ID],
   [Field.PAGE_PUSH]: [1],
   [Field.PAGE_RANGE]: [1, 2, 3, 4],
   [Field.PAGE_REQUEST]: [1, 2, 3],
@@ -124,9 +145,17 @@ export function decodePageMarker(buf: Buffer): PageMessage {
   const len = getVarint(buf, pos)
   if (pos.off + len !== buf.length) throw new FramingError(`page stream: field ${field} is ${len} bytes, the marker has ${buf.length - pos.off}`)
   const v = new Map<number, number>()
+  let dumpId: Buffer | undefined
   while (pos.off < buf.length) {
     const k = getVarint(buf, pos)
     const f = Math.floor(k / 8)
+    if (field === Field.PAGE_HELLO && f === HELLO_DUMP_ID && (k & 7) === WT_LEN) {
+      const n = getVarint(buf, pos)
+      if (n !== DUMP_ID_BYTES || pos.off + n > buf.length) throw new FramingError(`page stream: a dump id of ${n} bytes, not ${DUMP_ID_BYTES}`)
+      dumpId = Buffer.from(buf.subarray(pos.off, pos.off + n))
+      pos.off += n
+      continue
+    }
     if ((k & 7) !== WT_VARINT || !known.includes(f)) throw new FramingError(`page stream: unknown sub-field ${f} of field ${field}`)
     v.set(f, getVarint(buf, pos))
   }
@@ -136,7 +165,8 @@ export function decodePageMarker(buf: Buffer): PageMessage {
       if (g(1) !== PAGE_STREAM_VERSION) throw new FramingError(`page stream version ${g(1)}, this build reads ${PAGE_STREAM_VERSION}`)
       if (g(2) !== PAGE_STREAM_PAGE_SIZE) throw new FramingError(`page stream of ${g(2)}-byte pages, this build knows ${PAGE_STREAM_PAGE_SIZE}`)
       if (g(4) !== 0) throw new FramingError(`page stream compressed with codec ${g(4)}: this build reads raw pages only`)
-      return { kind: 'hello', version: g(1), pageSize: g(2), pages: g(3) }
+      if (dumpId === undefined) throw new FramingError('page stream: PAGE_HELLO names no dump')
+      return { kind: 'hello', version: g(1), pageSize: g(2), pages: g(3), dumpId }
     }
     case Field.PAGE_PUSH:
       if (g(1) < 1) throw new FramingError('page stream: PAGE_PUSH without credit')

@@ -43,6 +43,8 @@ export const c = {
   listen: libc.func('int listen(int fd, int backlog)') as Fn,
   accept4: libc.func('int accept4(int fd, void *addr, void *addrlen, int flags)') as Fn,
   connect: libc.func('int connect(int fd, void *addr, uint32_t addrlen)') as Fn,
+  socketpair: libc.func('int socketpair(int domain, int type, int protocol, void *sv)') as Fn,
+  recv: libc.func('intptr_t recv(int fd, void *buf, size_t len, int flags)') as Fn,
   sendmsg: libc.func('intptr_t sendmsg(int fd, void *msg, int flags)') as Fn,
   recvmsg: libc.func('intptr_t recvmsg(int fd, void *msg, int flags)') as Fn,
   setsockopt: libc.func('int setsockopt(int fd, int level, int name, void *val, uint32_t len)') as Fn,

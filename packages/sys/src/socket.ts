@@ -2,6 +2,7 @@ import { basename, dirname } from 'node:path'
 import { c, errno } from './libc.js'
 import { EAGAIN, EINTR, ENOPROTOOPT, O_CLOEXEC, O_NONBLOCK, ENOENT, SIOCOUTQ } from './constants.js'
 import { SysError, check } from './errors.js'
+import { checkSpan } from './bounds.js'
 import { waitReadable } from './poll.js'
 import { AT_FDCWD, O_DIRECTORY, O_RDONLY, S_IFSOCK, openAt, pathAt, renameAt, statAt, unlinkAt } from './at.js'
 
@@ -190,4 +191,31 @@ export function passSender(fd: number): 'pidfd' | 'pid' {
   if (err !== ENOPROTOOPT) throw new SysError('setsockopt(SO_PASSPIDFD)', err)
   check(c.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, on, 4) as number, 'setsockopt(SO_PASSCRED)')
   return 'pid'
+}
+
+/**
+ * A connected pair of close-on-exec UNIX stream sockets, with no name anywhere: nobody but the
+ * holders of the two fds (and those they pass them to) can reach either end.
+ */
+export function socketPair(): [number, number] {
+  const sv = new Int32Array(2)
+  check(c.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) as number, 'socketpair')
+  return [sv[0]!, sv[1]!]
+}
+
+const MSG_PEEK = 2
+
+/**
+ * Copies the first `length` bytes waiting on a blocking socket into `buf` at `offset` without
+ * taking them (recv MSG_PEEK): they stay queued. Waits for at least one; returns how many were
+ * copied, 0 at EOF.
+ */
+export function peekSome(fd: number, buf: Buffer, offset: number, length: number): number {
+  checkSpan('recv', buf.length, offset, length)
+  for (;;) {
+    const n = Number(c.recv(fd, buf.subarray(offset), length, MSG_PEEK))
+    if (n >= 0) return n
+    const err = errno()
+    if (err !== EINTR) throw new SysError('recv', err, `fd ${fd}`)
+  }
 }

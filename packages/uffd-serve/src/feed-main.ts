@@ -1,9 +1,8 @@
 #!/usr/bin/env node
-// page-feed -D DIR --port P: exit 0 once the destination has every page and the source's
-// page-server session is closed in order; 1 with one line `page-feed: ...` otherwise (the
-// source dump then resumes the original); 2 for a bad command line.
-import { isIP } from 'node:net'
-import { lookup } from 'node:dns/promises'
+// page-feed -D DIR [...] -- criu dump ... --lazy-pages: exit 0 once the destination has every
+// page, the source's page-server session is closed in order and the dump has exited 0 (the
+// original is gone); 1 with one line `page-feed: ...` otherwise (the dump then resumes the
+// original); 2 for a bad command line.
 import { hideBin } from 'yargs/helpers'
 import { closeQuietly, openPrivateDir, pathAt, writeAll } from '@criu-pipes/sys'
 import { commandExit, spawnChannel } from './channel-command.js'
@@ -13,12 +12,18 @@ import type { FeedOptions } from './feed-options.js'
 import { loadImageSet } from './images.js'
 import { Log, STDERR } from './log.js'
 import { Feeder } from './page-feed.js'
-import { PageServerSource } from './page-server-source.js'
+import { startPageServer } from './page-server-command.js'
+import type { PageServerCommand } from './page-server-command.js'
 
 const STDIN = 0
 const STDOUT = 1
 /** After the close, how long the --via-cmd command (ssh) may take to exit. */
 const COMMAND_EXIT_MS = 30_000
+/**
+ * How long the dump may take to exit once its session is over: it kills (or, after a failure,
+ * resumes) the frozen tree and cleans up.
+ */
+const DUMP_EXIT_MS = 60_000
 
 function fail(message: string, code: number, log?: Log): never {
   if (log !== undefined && !log.toStderr) log.error(message)
@@ -35,17 +40,23 @@ async function main(): Promise<void> {
     fail((e as Error).message, 2)
   }
   let log: Log | undefined
-  let server: PageServerSource | undefined
+  let dump: PageServerCommand | undefined
   let via: CommandChannel | undefined
   try {
     log = opts.logFile !== undefined ? Log.toFile(opts.logFile, opts.verbosity) : Log.toStderr(opts.verbosity)
-    // The images are checked (see openPrivateDir) and read through the directory's fd, as
-    // uffd-serve reads its own: page-feed runs as root next to the source's page server.
-    const images = loadImageSet(pathAt(openPrivateDir(opts.imagesDir)), opts.imagesDir)
-    const address = isIP(opts.address) ? opts.address : (await lookup(opts.address)).address
-    server = PageServerSource.connect(address, opts.port, opts.proto)
+    // The images dir is checked (see openPrivateDir) before the dump writes into it, and read
+    // through its fd, as uffd-serve reads its own: page-feed runs as root.
+    const dir = openPrivateDir(opts.imagesDir)
+    dump = await startPageServer(opts.dump, opts.proto)
+    log.info(`page-feed: ${dump.source.name} is up`)
+    const images = loadImageSet(pathAt(dir), opts.imagesDir)
     via = opts.viaCmd !== undefined ? spawnChannel(opts.viaCmd) : undefined
-    const stats = new Feeder(images, server, via?.readFd ?? STDIN, via?.writeFd ?? STDOUT, log, opts.maxRate).run()
+    const stats = new Feeder(images, dump.source, via?.readFd ?? STDIN, via?.writeFd ?? STDOUT, log, opts.maxRate).run()
+    const ended = await dump.exit(DUMP_EXIT_MS)
+    if (ended !== 'exited 0') {
+      // Past PS_IOV_CLOSE: the copy has everything; whether the original is gone, only the log says.
+      fail(`the destination has every page, but the dump ${ended ?? 'still runs'} after PS_IOV_CLOSE: see its log (the original may run on)`, 1, log)
+    }
     if (via !== undefined) {
       closeQuietly(via.writeFd)
       const code = await commandExit(via.child, COMMAND_EXIT_MS)
@@ -57,9 +68,11 @@ async function main(): Promise<void> {
     process.exit(0)
   } catch (e) {
     // Without PS_IOV_CLOSE the dump resumes the frozen original: nothing is lost.
-    server?.abort()
+    dump?.source.abort()
     if (via !== undefined && via.child.exitCode === null) via.child.kill('SIGTERM')
-    fail(`${(e as Error).message}; the page-server session was dropped, so the source dump resumes the original`, 1, log)
+    const ended = dump !== undefined ? await dump.exit(DUMP_EXIT_MS) : undefined
+    fail(`${(e as Error).message}; the page-server session was dropped, so the source dump resumes the original` +
+      (dump !== undefined ? ` (the dump ${ended ?? 'still runs'})` : ''), 1, log)
   }
 }
 

@@ -22,7 +22,8 @@ export interface Options {
   statusFd: number | undefined
   logFile: string | undefined
   verbosity: number
-  pageServer: { address: string; port: number; proto: PageServerProto } | undefined
+  /** A CRIU page server to connect to over TCP, or to start with a socketpair (`-- CRIU...`). */
+  pageServer: ({ address: string; port: number } | { command: string[] }) & { proto: PageServerProto } | undefined
   /** Pages from a page stream: over two fds, or over a command's stdin/stdout. */
   pagesFrom: { fds: [number, number] } | { cmd: string } | undefined
   /** What to do with the restored tree if the page source is lost before every page is in. */
@@ -59,6 +60,19 @@ const DEFAULT_ADDRESS = '127.0.0.1'
 const TLS_OPTIONS = ['tls', 'tls-cacert', 'tls-cacrl', 'tls-cert', 'tls-key', 'tls-no-cn-verify'] as const
 
 const isCount = (s: string | undefined): s is string => s !== undefined && /^\d+$/.test(s)
+
+/** Options we add to a CRIU page-server command (page-server-command.ts), or that would make it listen or detach. */
+const ADDED_TO_CRIU = ['--ps-socket', '--status-fd', '--port', '--address', '--daemon', '-d']
+
+/** Throws a UsageError unless `argv` (what follows `--`) is a lazy CRIU command we may add our options to. */
+export function checkPageServerCommand(argv: readonly string[], what: string): void {
+  if (argv.length === 0) throw new UsageError(`${what} needs a CRIU command after --`)
+  if (!argv.includes('--lazy-pages')) throw new UsageError(`${what}: the CRIU command must have --lazy-pages (${argv.join(' ')})`)
+  const bad = argv.find((a) => ADDED_TO_CRIU.some((o) => a === o || a.startsWith(`${o}=`)))
+  if (bad !== undefined) {
+    throw new UsageError(`${what}: the CRIU command may not have ${bad.replace(/=.*/, '')} (its page server gets a socketpair from us: nothing listens)`)
+  }
+}
 
 /**
  * CRIU's -v is getopt "v::": `-v` and `--verbosity` add one to the level (default 2), `-vvv` adds
@@ -116,8 +130,10 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
   const { rest, verbosity } = takeVerbosity(argv)
   const args = yargs(rest)
     .scriptName('uffd-serve')
-    .usage('$0 [lazy-pages] -D DIR [-W DIR] [--page-server --address A --port P | --pages-from-cmd CMD | --pages-fds R,W] [options]\n\n' +
-      'A userfaultfd lazy-pages daemon for `criu restore --lazy-pages`, a drop-in for `criu lazy-pages`.')
+    .usage('$0 [lazy-pages] -D DIR [-W DIR] [--page-server --address A --port P | --pages-from-cmd CMD | --pages-fds R,W] [options]\n' +
+      '$0 [lazy-pages] -D DIR [-W DIR] --page-server [options] -- criu page-server|dump --lazy-pages ...\n\n' +
+      'A userfaultfd lazy-pages daemon for `criu restore --lazy-pages`, a drop-in for `criu lazy-pages`.\n' +
+      'After --, a CRIU command it starts with its page server on a socketpair (no port).')
     .option('images-dir', { alias: 'D', type: 'string', default: '.', describe: 'images: the full dump (or, with --page-server, its made-lazy copy)' })
     .option('work-dir', { alias: 'W', type: 'string', describe: 'where lazy-pages.socket and relative log files go (default: the images dir)' })
     .option('status-fd', { type: 'number', describe: 'write one \\0 byte to this fd once listening, then close it' })
@@ -127,7 +143,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('address', { type: 'string', describe: `page server address (default ${DEFAULT_ADDRESS})` })
     .option('port', { type: 'number', describe: 'page server TCP port' })
     .option('page-server-proto', { type: 'string', choices: PAGE_SERVER_PROTOS, default: '4.1', describe: 'page-server wire format: 4.1 (24-byte header) or 4.2 (32-byte)' })
-    .option('pages-from-cmd', { type: 'string', describe: 'pages from a page stream on the stdout of `sh -c CMD`, requests to its stdin (e.g. \'ssh src page-feed -D DIR --port P\')' })
+    .option('pages-from-cmd', { type: 'string', describe: 'pages from a page stream on the stdout of `sh -c CMD`, requests to its stdin (see page-feed)' })
     .option('pages-fds', { type: 'string', describe: 'pages from a page stream read from fd R, requests written to fd W (R,W; the same fd for a socket)' })
     .option('on-source-loss', { type: 'string', choices: SOURCE_LOSS_POLICIES, default: 'kill', describe: 'page source lost before every page arrived: kill the restored tree (default), or zero: CRIU\'s behaviour, later faults read zero pages' })
     .option('max-push-rate', { type: 'number', describe: 'cap background push at this many MiB/s (faults are never held back)' })
@@ -142,6 +158,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('tls-cert', { type: 'string', hidden: true })
     .option('tls-key', { type: 'string', hidden: true })
     .option('tls-no-cn-verify', { type: 'boolean', hidden: true })
+    .parserConfiguration({ 'populate--': true })
     .strictOptions()
     .help()
     .version(VERSION)
@@ -172,7 +189,14 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     // CRIU ignores them too; they are a common mistake (criu#2808), so say so.
     warnings.push('--address/--port are ignored without --page-server: lazy-pages.socket is always in the work dir')
   }
-  if (pageServer && port === undefined) throw new UsageError('--page-server needs --port')
+  const command = ((args['--'] ?? []) as (string | number)[]).map(String)
+  if (command.length > 0) {
+    if (!pageServer) throw new UsageError('a CRIU command after -- is a page server: it needs --page-server')
+    if (args.address !== undefined || port !== undefined) throw new UsageError('--page-server with a CRIU command after -- takes no --address or --port: nothing listens')
+    checkPageServerCommand(command, 'uffd-serve --page-server')
+  } else if (pageServer && port === undefined) {
+    throw new UsageError('--page-server needs --port, or a CRIU command after --')
+  }
   const pagesFrom = streamOption(args['pages-from-cmd'], args['pages-fds'])
   if (pagesFrom !== undefined && pageServer) throw new UsageError('--page-server and a page stream (--pages-from-cmd, --pages-fds) are two sources: pick one')
   return {
@@ -182,9 +206,9 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     logFile: args['log-file'] !== undefined ? inDir(workDir, args['log-file'])
       : args.daemon || args[DETACHED_OPTION] ? inDir(workDir, DAEMON_LOG) : undefined,
     verbosity: args.verbosity !== undefined ? args.verbosity : verbosity,
-    pageServer: pageServer
-      ? { address: args.address ?? DEFAULT_ADDRESS, port: port!, proto: args['page-server-proto'] as PageServerProto }
-      : undefined,
+    pageServer: !pageServer ? undefined
+      : command.length > 0 ? { command, proto: args['page-server-proto'] as PageServerProto }
+        : { address: args.address ?? DEFAULT_ADDRESS, port: port!, proto: args['page-server-proto'] as PageServerProto },
     pagesFrom,
     onSourceLoss: args['on-source-loss'] as SourceLossPolicy,
     pidfile: args.pidfile !== undefined ? inDir(workDir, args.pidfile) : undefined,

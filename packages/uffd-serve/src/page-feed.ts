@@ -78,7 +78,7 @@ export class Feeder {
     setNonBlocking(outFd, true)
     this.out = new WriteQueue(outFd, (code) => new ChannelLostError(`the channel broke (${code}) before the destination had every page`))
     const pages = [...images.tasks.values()].reduce((n, t) => n + t.lazyPages, 0)
-    this.out.push(encodeHello(pages))
+    this.out.push(encodeHello(pages, images.dumpId))
     log.info(`page-feed: ${pages} lazy pages of ${this.unsent.size} processes to send`)
   }
 

@@ -8,9 +8,25 @@ import { PE_PRESENT } from '@criu-pipes/criu-image'
 export type PageServerProto = '4.1' | '4.2'
 export const PAGE_SERVER_PROTOS: readonly PageServerProto[] = ['4.1', '4.2']
 
+/** Asks whether the parent images hold a pagemap; answered by an int32 (0 or 1). */
+export const PS_IOV_PARENT = 5
 export const PS_IOV_ADD_F = 6
 export const PS_IOV_GET = 7
 export const PS_IOV_CLOSE = 0x1023
+/** pagemap ids on the wire: (id << PS_TYPE_BITS) | type (encode_pm), PS_TYPE_PID = 1. */
+const PS_TYPE_BITS = 8
+const PS_TYPE_PID = 1
+/**
+ * The session's first message: PS_IOV_PARENT for pid 1's pagemap. Every CRIU page server answers
+ * it with 4 bytes (does a parent image exist: an fstatat in the images dir, nothing else), so the
+ * client has something of the server's to leave unread from the very start (see
+ * PageServerSource). A server of the other wire version cannot parse it: a 4.1 server reads our
+ * 4.2 ping as pagemap type 0 and drops the session; a 4.2 server waits for 8 more bytes of our
+ * 4.1 ping, and we time out.
+ */
+export const PS_PING = { cmd: PS_IOV_PARENT, nrPages: 0, vaddr: 0, dstId: (1 << PS_TYPE_BITS) | PS_TYPE_PID }
+/** The size of the answer to PS_IOV_PARENT and to PS_IOV_CLOSE: an int32. */
+export const PS_STATUS_SIZE = 4
 /** cmd packs PE_* flags in its high 16 bits (encode_ps_cmd). */
 const PS_CMD_FLAGS_SHIFT = 16
 /** The answer to a GET: "here are present pages" (0x00040006). */

@@ -2,43 +2,68 @@
 // serving its frozen task). One request at a time: the server is synchronous and answers in
 // order anyway, and a request is at most one background chunk (4 MiB), so the daemon's loop is
 // never held for longer than one such transfer.
+//
+// How the session may end decides a lazy dump's source: CRIU's lazy page server (page-xfer.c
+// page_server_serve, the same in 4.1.1, 4.2 and later) takes a plain EOF for a finished transfer
+// and kills its frozen task; only an error (a reset, EPIPE) makes it resume the task. So from
+// its first message on, a session always leaves the last byte of the server's latest answer
+// unread in our socket: closed with unread data, a UNIX socket sets ECONNRESET on its peer and a
+// TCP socket sends a reset, whoever closes it (we, or the kernel when we die). The session opens
+// with PS_PING, whose 4-byte answer is the first thing left unread; every later read takes that
+// held-back byte first and peeks, not takes, the answer's last byte. Only PS_IOV_CLOSE's answer
+// is read to the end: the server has left its loop by then.
 import { PAGE_SIZE } from '@criu-pipes/criu-image'
-import { EPIPE, SysError, closeQuietly, connectTcp, readFull, setResetOnClose, writeAll } from '@criu-pipes/sys'
+import {
+  EPIPE, SysError, closeQuietly, connectTcp, peekSome, readFull, setResetOnClose, waitReadable, writeAll,
+} from '@criu-pipes/sys'
 import type { Region } from '@criu-pipes/sys'
 import type { PageSource } from './page-source.js'
-import { PS_GET_REPLY, PS_IOV_CLOSE, PS_IOV_GET, decodeIov, encodeIov, iovSize } from './page-server-proto.js'
+import {
+  PS_GET_REPLY, PS_IOV_CLOSE, PS_IOV_GET, PS_PING, PS_STATUS_SIZE, decodeIov, encodeIov, iovSize,
+} from './page-server-proto.js'
 import type { PageServerProto } from './page-server-proto.js'
 
 const hex = (n: number): string => `0x${n.toString(16)}`
-const CLOSE_STATUS_SIZE = 4
 const ECONNRESET = 104
+/**
+ * How long the server may take to answer the ping once we wait for it (the server is up by
+ * then): no answer means it reads another wire version (see PS_PING).
+ */
+const PING_ANSWER_MS = 10_000
 
 export class PageServerSource implements PageSource {
   readonly name: string
   private fd: number
+  /** The answer header, after room for the held-back byte. */
   private readonly header: Buffer
+  /** The ping's answer is still to be read (it is, at the first request). */
+  private pingPending = true
+  /** One byte of the server's latest answer is still queued in our socket (see the top). */
+  private held = false
 
   private constructor(fd: number, name: string, private readonly proto: PageServerProto) {
     this.fd = fd
     this.name = name
-    this.header = Buffer.alloc(iovSize(proto))
+    this.header = Buffer.alloc(1 + iovSize(proto))
   }
 
   /**
    * `address` must be numeric; main resolves names before it goes synchronous. The session is
-   * armed to reset on close (setResetOnClose): CRIU 4.1's lazy page server treats a plain EOF as
-   * success (page-xfer.c page_server_serve: only a page-RECEIVING server checks for the close),
-   * so without it our exit, even a crash, would make a lazy dump kill its frozen source.
+   * also armed to reset on close (setResetOnClose), for the moments nothing is held back.
    */
   static connect(address: string, port: number, proto: PageServerProto): PageServerSource {
     const name = `page server ${address.includes(':') ? `[${address}]` : address}:${port} (protocol ${proto})`
     const fd = connectTcp(address, port)
     setResetOnClose(fd, true)
-    return new PageServerSource(fd, name, proto)
+    return PageServerSource.overFd(fd, proto, name)
   }
 
-  /** Exposed for tests that play the server side over a socketpair. */
-  static overFd(fd: number, proto: PageServerProto, name = 'page server'): PageServerSource {
+  /**
+   * Over a connected socket (a socketpair end given to CRIU's --ps-socket, or a test's). Sends
+   * the ping unless the caller queued it already (`pinged`: before CRIU could serve at all).
+   */
+  static overFd(fd: number, proto: PageServerProto, name = 'page server', pinged = false): PageServerSource {
+    if (!pinged) writeAll(fd, encodeIov(proto, PS_PING))
     return new PageServerSource(fd, name, proto)
   }
 
@@ -49,46 +74,82 @@ export class PageServerSource implements PageSource {
       `${this.name} closed the connection on GET pid ${pid} ${hex(imgAddr)} x${want}${why} ` +
         '(it drops the session when asked for pages it has not got; see its log)',
     )
-    let headerLen: number
+    let reply
     try {
+      this.takePing()
       writeAll(this.fd, encodeIov(this.proto, { cmd: PS_IOV_GET, nrPages: want, vaddr: imgAddr, dstId: pid }))
-      headerLen = readFull(this.fd, this.header)
+      // The GET is queued at the server: if we die from here on, its answer finds us gone (EPIPE).
+      reply = this.readAnswer(this.header.length - 1)
     } catch (e) {
       if (e instanceof SysError && (e.errno === EPIPE || e.errno === ECONNRESET)) throw dropped(` (${e.code})`)
       throw e
     }
-    if (headerLen < this.header.length) throw dropped('')
-    const reply = decodeIov(this.proto, this.header)
-    if (reply.cmd !== PS_GET_REPLY || reply.vaddr !== imgAddr || reply.dstId !== pid ||
-        reply.nrPages < 1 || reply.nrPages > want) {
+    if (reply === undefined) throw dropped('')
+    const iov = decodeIov(this.proto, reply)
+    if (iov.cmd !== PS_GET_REPLY || iov.vaddr !== imgAddr || iov.dstId !== pid || iov.nrPages < 1 || iov.nrPages > want) {
       throw new Error(
         `${this.name}: unexpected reply to GET pid ${pid} ${hex(imgAddr)} x${want}: ` +
-          `cmd ${hex(reply.cmd)} pid ${reply.dstId} ${hex(reply.vaddr)} x${reply.nrPages} (wrong --page-server-proto?)`,
+          `cmd ${hex(iov.cmd)} pid ${iov.dstId} ${hex(iov.vaddr)} x${iov.nrPages} (wrong --page-server-proto?)`,
       )
     }
-    const len = reply.nrPages * PAGE_SIZE
-    if (readFull(this.fd, dst.buffer(0, len)) < len) {
+    const len = iov.nrPages * PAGE_SIZE
+    if (!this.readHoldingLast(dst.buffer(0, len))) {
       throw new Error(`${this.name} closed the connection in the middle of pid ${pid}'s pages at ${hex(imgAddr)}`)
     }
-    return reply.nrPages
+    return iov.nrPages
+  }
+
+  /** Reads the ping's answer (0 or 1: no parent images, or some), its last byte held back. */
+  private takePing(): void {
+    if (!this.pingPending) return
+    this.pingPending = false
+    const answer = Buffer.alloc(PS_STATUS_SIZE)
+    if (waitReadable(this.fd, PING_ANSWER_MS) === 0) {
+      throw new Error(`${this.name} did not answer PS_IOV_PARENT within ${PING_ANSWER_MS / 1000} s (wrong --page-server-proto?)`)
+    }
+    if (!this.readHoldingLast(answer)) throw new Error(`${this.name} closed the connection at once (wrong --page-server-proto? see its log)`)
+    const v = answer.readInt32LE(0)
+    if (v !== 0 && v !== 1) throw new Error(`${this.name} answered PS_IOV_PARENT with ${v}: not a CRIU page server of protocol ${this.proto}`)
   }
 
   /**
-   * PS_IOV_CLOSE, answered by an int32 status; then we close, and the server, which waits for
-   * our EOF, exits. A lazy `criu dump` kills its frozen task only after this.
+   * The next `len` bytes of the server's answer, after the byte held back from the one before
+   * (taken now: our request is queued at the server already); undefined at EOF.
+   */
+  private readAnswer(len: number): Buffer | undefined {
+    const skip = this.held ? 1 : 0
+    const buf = this.header.subarray(1 - skip, 1 + len)
+    this.held = false
+    return readFull(this.fd, buf) < buf.length ? undefined : buf.subarray(skip)
+  }
+
+  /** Fills `buf`, its last byte peeked and left queued (held); false at EOF. */
+  private readHoldingLast(buf: Buffer): boolean {
+    const last = buf.length - 1
+    if (readFull(this.fd, buf, 0, last) < last) return false
+    if (peekSome(this.fd, buf, last, 1) < 1) return false
+    this.held = true
+    return true
+  }
+
+  /**
+   * PS_IOV_CLOSE, answered by an int32 status; then we close. A lazy `criu dump` kills its
+   * frozen task only after this; a TCP server waits for our EOF first.
    */
   closeSession(): number {
     if (this.fd < 0) return 0
     const fd = this.fd
-    this.fd = -1
     try {
+      this.takePing()
       writeAll(fd, encodeIov(this.proto, { cmd: PS_IOV_CLOSE, nrPages: 0, vaddr: 0, dstId: 0 }))
-      const status = Buffer.alloc(CLOSE_STATUS_SIZE)
-      if (readFull(fd, status) < CLOSE_STATUS_SIZE) throw new Error(`${this.name} did not answer PS_IOV_CLOSE`)
-      // The server now waits for our EOF: a plain one this time.
+      const status = this.readAnswer(PS_STATUS_SIZE)
+      if (status === undefined) throw new Error(`${this.name} did not answer PS_IOV_CLOSE`)
+      // Everything is read and the server has left its loop: a plain EOF this time.
       setResetOnClose(fd, false)
       return status.readInt32LE(0)
     } finally {
+      // Not closed in order (a throw above): the reset, and whatever is unread, stay armed.
+      this.fd = -1
       closeQuietly(fd)
     }
   }
@@ -97,7 +158,7 @@ export class PageServerSource implements PageSource {
     this.closeSession()
   }
 
-  /** Closes with a reset (armed at connect): a lazy dump then resumes its frozen source. */
+  /** Closes with unread data (or a reset, armed at connect): a lazy dump resumes its frozen source. */
   abort(): void {
     closeQuietly(this.fd)
     this.fd = -1

@@ -13,6 +13,8 @@ import type { Log } from './log.js'
 import type { Options } from './options.js'
 import type { PageSource } from './page-source.js'
 import { PageServerSource } from './page-server-source.js'
+import { startPageServer } from './page-server-command.js'
+import type { PageServerCommand } from './page-server-command.js'
 import type { RestoredTree } from './fail-stop.js'
 import { StreamSource } from './stream-source.js'
 import type { OwedPages } from './daemon.js'
@@ -26,11 +28,11 @@ async function numericAddress(address: string): Promise<string> {
   return isIP(address) ? address : (await lookup(address)).address
 }
 
-async function openSource(opts: Options, images: ReturnType<typeof loadImageSet>): Promise<PageSource> {
+async function openSource(opts: Options, images: ReturnType<typeof loadImageSet>, started?: PageServerCommand): Promise<PageSource> {
   if (opts.pagesFrom !== undefined) {
     const src = 'cmd' in opts.pagesFrom ? StreamSource.fromCommand(opts.pagesFrom.cmd) : StreamSource.overFds(...opts.pagesFrom.fds)
     try {
-      src.hello([...images.tasks.values()].reduce((n, t) => n + t.lazyPages, 0), HELLO_TIMEOUT_MS)
+      src.hello({ pages: [...images.tasks.values()].reduce((n, t) => n + t.lazyPages, 0), dumpId: images.dumpId }, HELLO_TIMEOUT_MS)
     } catch (e) {
       src.abort()
       throw e
@@ -38,6 +40,7 @@ async function openSource(opts: Options, images: ReturnType<typeof loadImageSet>
     return src
   }
   if (opts.pageServer === undefined) return DirectorySource.open(images)
+  if ('command' in opts.pageServer) return started!.source
   const { address, port, proto } = opts.pageServer
   return PageServerSource.connect(await numericAddress(address), port, proto)
 }
@@ -56,9 +59,18 @@ export async function serve(opts: Options, log: Log, ready: () => void): Promise
 }
 
 async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log, ready: () => void): Promise<DaemonStats> {
-  const images = loadImageSet(pathAt(imagesFd), opts.imagesDir)
+  // A CRIU command (`--page-server -- criu ...`) first: a lazy dump writes the images we read.
+  const ps = opts.pageServer
+  const started = ps !== undefined && 'command' in ps ? await startPageServer(ps.command, ps.proto) : undefined
+  let images
+  try {
+    images = loadImageSet(pathAt(imagesFd), opts.imagesDir)
+  } catch (e) {
+    started?.source.abort()
+    throw e
+  }
   log.info(`${opts.imagesDir}: ${images.taskCount} tasks, ${images.tasks.size} with memory images`)
-  const source = await openSource(opts, images)
+  const source = await openSource(opts, images, started)
   log.info(`pages come from ${source.name}`)
   let ok = false
   try {
@@ -88,6 +100,10 @@ async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log
     if (source instanceof StreamSource) {
       const code = await source.commandExit(COMMAND_EXIT_MS)
       if (ok && code !== undefined && code !== 0) log.warn(`${source.name} exited ${code}`)
+    }
+    if (started !== undefined) {
+      const ended = await started.exit(COMMAND_EXIT_MS)
+      if (ok && ended !== 'exited 0') log.warn(`${source.name} ${ended ?? 'still runs'} after PS_IOV_CLOSE`)
     }
   }
 }

@@ -87,10 +87,11 @@ export class StreamSource implements PageSource, PageStream {
   }
 
   /**
-   * Waits for the feeder's PAGE_HELLO and checks that it serves as many lazy pages as the images
-   * here describe (another dump's feeder would hand out the wrong memory). Synchronous.
+   * Waits for the feeder's PAGE_HELLO and checks that it serves the dump of the images here (its
+   * dump id, see images.ts) and as many lazy pages as they describe: another dump's feeder would
+   * hand out the wrong memory. Synchronous.
    */
-  hello(expectPages: number, timeoutMs: number): void {
+  hello(expect: { pages: number; dumpId: Buffer }, timeoutMs: number): void {
     const deadline = performance.now() + timeoutMs
     while (this.early.length === 0) {
       const left = deadline - performance.now()
@@ -101,8 +102,11 @@ export class StreamSource implements PageSource, PageStream {
     }
     const first = this.early.shift()!
     if (first.kind !== 'hello') throw new StreamLostError(`${this.name}: starts with ${first.kind}, not PAGE_HELLO: not a page feeder`)
-    if (first.pages !== expectPages) {
-      throw new StreamLostError(`${this.name} serves ${first.pages} lazy pages, the images here describe ${expectPages}: not the same dump`)
+    if (!first.dumpId.equals(expect.dumpId)) {
+      throw new StreamLostError(`${this.name} serves dump ${first.dumpId.toString('hex')}, the images here are dump ${expect.dumpId.toString('hex')}: not the same dump`)
+    }
+    if (first.pages !== expect.pages) {
+      throw new StreamLostError(`${this.name} serves ${first.pages} lazy pages, the images here describe ${expect.pages}: not the same dump`)
     }
   }
 

@@ -255,6 +255,7 @@ function fakePageServer(t: Test, base: number, proto: '4.1' | '4.2', clamp: numb
   const hs = proto === '4.1' ? 24 : 32
   const gets: { vaddr: number; nr: number }[] = []
   let closed = false
+  let pinged = false
   const server = createServer((sock: Socket) => {
     let buf = Buffer.alloc(0)
     sock.on('data', (b: Buffer) => {
@@ -267,6 +268,8 @@ function fakePageServer(t: Test, base: number, proto: '4.1' | '4.2', clamp: numb
         const vaddr = Number(h.readBigUInt64LE(proto === '4.1' ? 8 : 16))
         const pid = Number(h.readBigUInt64LE(proto === '4.1' ? 16 : 24))
         if (cmd === 0x1023) { closed = true; const s = Buffer.alloc(4); sock.write(s); continue }
+        // PS_IOV_PARENT, the session's opening ping: no parent images.
+        if (cmd === 5) { pinged = true; sock.write(Buffer.alloc(4)); continue }
         const first = (vaddr - base) / PAGE_SIZE
         const entry = LAYOUT.entries.find((e) => first >= e.page && first < e.page + e.nrPages)
         if (cmd !== 7 || pid !== PID || entry === undefined || !(entry.flags & PE_LAZY)) { sock.destroy(); return }
@@ -283,7 +286,7 @@ function fakePageServer(t: Test, base: number, proto: '4.1' | '4.2', clamp: numb
   })
   t.teardown(() => server.close())
   const port = new Promise<number>((res) => server.listen(0, '127.0.0.1', () => res((server.address() as AddressInfo).port)))
-  return { port, gets, wasClosed: () => closed }
+  return { port, gets, wasClosed: () => closed, wasPinged: () => pinged }
 }
 
 for (const proto of ['4.1', '4.2'] as const) {
@@ -302,6 +305,7 @@ for (const proto of ['4.1', '4.2'] as const) {
     sim.close()
     const { code, stderr } = await d.exit
     t.equal(code, 0, stderr)
+    t.ok(ps.wasPinged(), 'the session opened with PS_IOV_PARENT')
     t.ok(ps.wasClosed(), 'PS_IOV_CLOSE sent')
     task.done()
     t.same(range(0, 64).map((i) => probeNow(task.region, i)),

@@ -79,8 +79,8 @@ t.test('-d re-runs the same command without -d and with its own status fd; the p
 })
 
 t.test('page stream: --pages-from-cmd, --pages-fds, --on-source-loss', async (t) => {
-  const o = parseOptions(['-D', '/d', '--pages-from-cmd', 'ssh src page-feed -D /dump --port 27000'], CWD)
-  t.same(o.pagesFrom, { cmd: 'ssh src page-feed -D /dump --port 27000' })
+  const o = parseOptions(['-D', '/d', '--pages-from-cmd', 'ssh src feeder'], CWD)
+  t.same(o.pagesFrom, { cmd: 'ssh src feeder' })
   t.equal(o.onSourceLoss, 'kill', 'fail-stop by default')
   const f = parseOptions(['-D', '/d', '--pages-fds', '0,1', '--on-source-loss', 'zero'], CWD)
   t.same(f.pagesFrom, { fds: [0, 1] })
@@ -94,11 +94,26 @@ t.test('page stream: --pages-from-cmd, --pages-fds, --on-source-loss', async (t)
 })
 
 t.test('page-feed', async (t) => {
-  const o = parseFeedOptions(['-D', 'dump', '--port', '27000', '--max-rate', '8', '--via-cmd', 'ssh dst x'], CWD)
-  t.same(o, { imagesDir: '/srv/run/dump', address: '127.0.0.1', port: 27000, proto: '4.1', maxRate: 8 << 20,
-    logFile: undefined, verbosity: DEFAULT_VERBOSITY, viaCmd: 'ssh dst x' })
-  t.throws(() => parseFeedOptions(['-D', 'dump'], CWD), /Missing required argument: port/)
-  t.throws(() => parseFeedOptions(['-D', 'dump', '--port', '0'], CWD), /--port must be/)
-  t.throws(() => parseFeedOptions(['-D', 'dump', '--port', '1', '--max-rate', '-1'], CWD), /--max-rate must be/)
-  t.throws(() => parseFeedOptions(['-D', 'dump', '--port', '1', 'extra'], CWD), /Unknown argument/)
+  const dump = ['criu', 'dump', '-t', '42', '-D', 'dump', '--lazy-pages', '-v4']
+  const o = parseFeedOptions(['-D', 'dump', '--max-rate', '8', '--via-cmd', 'ssh dst x', '--', ...dump], CWD)
+  t.same(o, { imagesDir: '/srv/run/dump', dump, proto: '4.1', maxRate: 8 << 20,
+    logFile: undefined, verbosity: DEFAULT_VERBOSITY, viaCmd: 'ssh dst x' }, 'the dump\'s -v4 is the dump\'s')
+  t.throws(() => parseFeedOptions(['-D', 'dump'], CWD), /page-feed needs a CRIU command after --/)
+  t.throws(() => parseFeedOptions(['-D', 'dump', '--port', '1', '--', ...dump], CWD), /Unknown argument: port/, 'no port: nothing listens')
+  t.throws(() => parseFeedOptions(['-D', 'dump', '--', 'criu', 'dump', '-t', '1'], CWD), /must have --lazy-pages/)
+  for (const bad of ['--port', '--address=0.0.0.0', '--ps-socket', '--status-fd', '-d']) {
+    t.throws(() => parseFeedOptions(['-D', 'dump', '--', ...dump, bad], CWD), /may not have --?[a-z-]+ \(its page server gets a socketpair from us: nothing listens\)/, bad)
+  }
+  t.throws(() => parseFeedOptions(['-D', 'dump', '--max-rate', '-1', '--', ...dump], CWD), /--max-rate must be/)
+  t.throws(() => parseFeedOptions(['-D', 'dump', 'extra', '--', ...dump], CWD), /Unknown argument/)
+})
+
+t.test('uffd-serve --page-server with a CRIU command: a socketpair, no port', async (t) => {
+  const cmd = ['criu', 'page-server', '--lazy-pages', '-D', '/full']
+  t.same(parseOptions(['-D', '/d', '--page-server', '--', ...cmd], CWD).pageServer, { command: cmd, proto: '4.1' })
+  t.throws(() => parseOptions(['-D', '/d', '--', ...cmd], CWD), /needs --page-server/)
+  t.throws(() => parseOptions(['-D', '/d', '--page-server', '--port', '1', '--', ...cmd], CWD), /takes no --address or --port/)
+  t.throws(() => parseOptions(['-D', '/d', '--page-server'], CWD), /--page-server needs --port, or a CRIU command after --/)
+  t.same(daemonArgs(['-d', '-D', '/d', '--page-server', '--', ...cmd, '-d']),
+    ['-D', '/d', '--page-server', '--detached-daemon', '--status-fd', '3', '--', ...cmd, '-d'], 'the command passes through -d as it is')
 })

@@ -3,10 +3,10 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { createServer } from 'node:net'
-import type { AddressInfo } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
 import { PAGE_SIZE } from '@criu-pipes/criu-image'
-import { Region, acceptOne, closeQuietly, connectTcp, connectUnix, listenUnix, makePipe, readFull, sendFd, writeAll } from '@criu-pipes/sys'
+import { Region, SysError, acceptOne, bytesQueued, closeQuietly, connectTcp, connectUnix, listenUnix, makePipe, readFull, sendFd, writeAll } from '@criu-pipes/sys'
 import {
   PS_GET_REPLY, PageServerSource, RESTORE_FINISHED, RestoreChannel, RestoreProtocolError, decodeIov, encodeIov,
 } from '../src/index.js'
@@ -105,14 +105,19 @@ for (const proto of ['4.1', '4.2'] as const) {
     const dst = new Region(4 * PAGE_SIZE)
     t.teardown(() => dst.unmap())
     const hs = proto === '4.1' ? 24 : 32
-    // The server's answer is queued before we ask: it is synchronous and answers in order anyway.
+    const get = Buffer.alloc(hs)
+    readFull(theirs, get)
+    t.same(decodeIov(proto, get), { cmd: 5, nrPages: 0, vaddr: 0, dstId: 0x101 }, 'the session opens with PS_IOV_PARENT for pid 1 (the ping)')
+    // The server's answers are queued before we ask: it is synchronous and answers in order anyway.
     // It gives 2 of the 3 pages asked for.
+    writeAll(theirs, i32(0))
     writeAll(theirs, encodeIov(proto, { cmd: PS_GET_REPLY, nrPages: 2, vaddr: 0x10000, dstId: 77 }))
-    writeAll(theirs, Buffer.concat([Buffer.alloc(PAGE_SIZE, 0xa1), Buffer.alloc(PAGE_SIZE, 0xa2)]))
+    writeAll(theirs, Buffer.concat([Buffer.alloc(PAGE_SIZE, 0xa1), Buffer.alloc(PAGE_SIZE - 1, 0xa2), Buffer.from([0xa3])]))
     t.equal(src.read(77, 0x10000, 3, dst), 2, 'fewer pages than asked is fine')
     t.equal(dst.buffer(0, 1)[0], 0xa1)
     t.equal(dst.buffer(PAGE_SIZE, 1)[0], 0xa2)
-    const get = Buffer.alloc(hs)
+    t.equal(dst.buffer(2 * PAGE_SIZE - 1, 1)[0], 0xa3, 'the last byte too (peeked)')
+    t.equal(bytesQueued(ours), 1, 'and only that byte is left unread in our socket')
     readFull(theirs, get)
     t.same(decodeIov(proto, get), { cmd: 7, nrPages: 3, vaddr: 0x10000, dstId: 77 })
 
@@ -133,22 +138,76 @@ t.test('PageServerSource: a server that drops the session', async (t) => {
   const dst = new Region(PAGE_SIZE)
   t.teardown(() => dst.unmap())
   closeQuietly(theirs)
-  t.throws(() => src.read(1, 0x1000, 1, dst), /closed the connection on GET pid 1 0x1000 x1/)
+  t.throws(() => src.read(1, 0x1000, 1, dst), /page server closed the connection/)
   src.abort()
+})
+
+t.test('PageServerSource: a server of the other wire version does not answer the ping', async (t) => {
+  const [ours, theirs] = socketPair(t)
+  const src = PageServerSource.overFd(ours, '4.1', 'page server', true)
+  t.teardown(() => closeQuietly(theirs))
+  const dst = new Region(PAGE_SIZE)
+  t.teardown(() => dst.unmap())
+  writeAll(theirs, i32(7))
+  t.throws(() => src.read(1, 0x1000, 1, dst), /answered PS_IOV_PARENT with 7: not a CRIU page server of protocol 4\.1/)
+  src.abort()
+})
+
+/** What the server side of a UNIX socketpair reads once the client is gone: EOF, or an error. */
+function serverSees(fd: number): string {
+  try {
+    return readFull(fd, Buffer.alloc(24)) === 0 ? 'EOF' : 'data'
+  } catch (e) {
+    return (e as SysError).code ?? 'error'
+  }
+}
+
+t.test('over a socketpair the client\'s end, however it ends, is never a plain EOF before PS_IOV_CLOSE', async (t) => {
+  // CRIU's lazy page server takes EOF for success (and a dump then kills its source); closing a
+  // UNIX socket with unread data gives its peer ECONNRESET instead: that is what we rely on.
+  {
+    const [ours, theirs] = socketPair(t)
+    const src = PageServerSource.overFd(ours, '4.1', 'page server', true)
+    writeAll(theirs, i32(0)) // the ping's answer, not taken yet
+    src.abort()
+    t.equal(serverSees(theirs), 'ECONNRESET', 'aborted before the first request')
+  }
+  {
+    const [ours, theirs] = socketPair(t)
+    const src = PageServerSource.overFd(ours, '4.1', 'page server', true)
+    const dst = new Region(PAGE_SIZE)
+    t.teardown(() => dst.unmap())
+    writeAll(theirs, i32(0))
+    writeAll(theirs, encodeIov('4.1', { cmd: PS_GET_REPLY, nrPages: 1, vaddr: 0x1000, dstId: 1 }))
+    writeAll(theirs, Buffer.alloc(PAGE_SIZE, 1))
+    t.equal(src.read(1, 0x1000, 1, dst), 1)
+    readFull(theirs, Buffer.alloc(24)) // the GET
+    src.abort()
+    t.equal(serverSees(theirs), 'ECONNRESET', 'aborted between requests (the server idle, waiting for the next)')
+  }
+  {
+    const [ours, theirs] = socketPair(t)
+    writeAll(theirs, i32(0))
+    readFull(ours, Buffer.alloc(4))
+    closeQuietly(ours) // what a client that read everything would do: the failure we avoid
+    t.equal(serverSees(theirs), 'EOF', 'a client that takes every byte leaves a plain EOF (CRIU: success)')
+  }
 })
 
 t.test('a page-server session resets on abort: a lazy dump then sees a failed transfer and resumes its source', async (t) => {
   // (The orderly end, PS_IOV_CLOSE then a plain EOF, is seen by the e2e tests: the dump exits 0.)
-  const server = createServer()
-  const ended = new Promise<string>((res) => {
-    server.once('connection', (sock) => {
-      sock.once('error', (e: NodeJS.ErrnoException) => res(e.code ?? 'error'))
-      sock.once('end', () => res('EOF'))
-    })
-  })
+  // The server reads nothing until we are gone, as CRIU still dumping would.
+  const server = createServer({ pauseOnConnect: true })
+  const conn = new Promise<Socket>((res) => server.once('connection', res))
   await new Promise<void>((res) => server.listen(0, '127.0.0.1', res))
   PageServerSource.connect('127.0.0.1', (server.address() as AddressInfo).port, '4.1').abort()
-  t.equal(await ended, 'ECONNRESET', 'a reset, not an EOF (which CRIU 4.1 takes for success)')
+  const sock = await conn
+  // Read as CRIU reads (recv; Node's own reading reports this reset as an EOF), from the fd of
+  // the paused socket.
+  const fd = (sock as unknown as { _handle: { fd: number } })._handle.fd
+  t.equal(readFull(fd, Buffer.alloc(24)), 24, 'the ping')
+  t.equal(serverSees(fd), 'ECONNRESET', 'then a reset, not an EOF (which CRIU takes for success)')
+  sock.destroy()
   await new Promise((res) => server.close(res))
 })
 

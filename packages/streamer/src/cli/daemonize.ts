@@ -33,7 +33,11 @@ export interface DaemonStart {
 
 /** The copy's argv: ours without -d and the starter's options, told it is the copy and where its status fd is. */
 export function copyArgv(start: DaemonStart, statusFd: number): string[] {
-  return [...withoutStarterOptions(start.argv, start.starterOnly), `--${DETACHED_OPTION}`, ...start.statusArgs(statusFd)]
+  // A command after `--` (uffd-serve --page-server -- criu ...) is passed on as it is, after ours.
+  const end = start.argv.indexOf('--')
+  const ours = end < 0 ? start.argv : start.argv.slice(0, end)
+  const command = end < 0 ? [] : start.argv.slice(end)
+  return [...withoutStarterOptions(ours, start.starterOnly), `--${DETACHED_OPTION}`, ...start.statusArgs(statusFd), ...command]
 }
 
 /** argv without -d/--daemon and the starter's own options (with their values). */

@@ -1,0 +1,66 @@
+// A CRIU page server nobody else can reach: `criu dump --lazy-pages ...` (or `criu page-server
+// --lazy-pages ...`) started by us with one end of a socketpair as its --ps-socket. CRIU (4.x,
+// cr_page_server) then serves on that connected socket instead of listening: no port, no socket
+// file, nothing another user could connect to first (CRIU's listening page server hands its
+// memory, and with a plain close the frozen source's life, to the first connection from anyone).
+//
+//   socketpair, PS_PING queued on it   so that from CRIU's first read on something of ours is
+//                                      pending (see page-server-source.ts): if we die at any
+//                                      point, the dump fails the transfer and resumes its source
+//   spawn CMD --ps-socket 3 --status-fd 4   in a session of its own (a terminal's ^C is for us,
+//                                      not for the dump in the middle of its cleanup)
+//   wait for the status byte           the images are written and the server is up
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { read } from 'node:fs'
+import { closeQuietly, makePipe, socketPair, writeAll } from '@criu-pipes/sys'
+import { PS_PING, encodeIov } from './page-server-proto.js'
+import type { PageServerProto } from './page-server-proto.js'
+import { PageServerSource } from './page-server-source.js'
+
+/** The child's fds: the page-server socket and the status pipe, after stdio. */
+const PS_SOCKET_FD = 3
+const STATUS_FD = 4
+const STDERR = 2
+export interface PageServerCommand {
+  source: PageServerSource
+  child: ChildProcess
+  /** How the command ended ("exited 0", "killed by SIGKILL"), or undefined still running after `ms`. */
+  exit(ms: number): Promise<string | undefined>
+}
+
+/** Starts `argv` (checked by options.ts checkPageServerCommand) and resolves once its page server is up. */
+export async function startPageServer(argv: readonly string[], proto: PageServerProto): Promise<PageServerCommand> {
+  const [ours, theirs] = socketPair()
+  const [statusR, statusW] = makePipe()
+  let child: ChildProcess
+  try {
+    writeAll(ours, encodeIov(proto, PS_PING))
+    child = spawn(argv[0]!, [...argv.slice(1), '--ps-socket', String(PS_SOCKET_FD), '--status-fd', String(STATUS_FD)],
+      { stdio: ['ignore', STDERR, STDERR, theirs, statusW], detached: true })
+  } catch (e) {
+    for (const fd of [ours, statusR]) closeQuietly(fd)
+    throw e
+  } finally {
+    closeQuietly(theirs)
+    closeQuietly(statusW)
+  }
+  const ended = new Promise<string>((res) => {
+    child.once('error', (e) => res(`could not start (${e.message})`))
+    child.once('exit', (code, signal) => res(signal !== null ? `was killed by ${signal}` : `exited ${code}`))
+  })
+  const exit = (ms: number): Promise<string | undefined> => Promise.race([
+    ended, new Promise<undefined>((res) => { setTimeout(() => res(undefined), ms).unref() }),
+  ])
+  // CRIU writes the status byte once its server is up; EOF first means it ended without serving.
+  const ready = await new Promise<boolean>((res) => {
+    read(statusR, Buffer.alloc(1), 0, 1, null, (err, n) => res(err === null && n === 1))
+  })
+  closeQuietly(statusR)
+  const name = `${argv[0]} ${argv[1] ?? ''} (pid ${child.pid ?? '?'}, page server on a socketpair, protocol ${proto})`
+  if (!ready) {
+    closeQuietly(ours)
+    throw new Error(`${argv.join(' ')} ${await ended} before serving its pages (see its log)`)
+  }
+  return { source: PageServerSource.overFd(ours, proto, name, true), child, exit }
+}
