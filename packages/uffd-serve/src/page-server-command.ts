@@ -14,8 +14,8 @@ import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { read } from 'node:fs'
 import { closeQuietly, makePipe, socketPair, writeAll } from '@criu-pipes/sys'
-import { PS_PING, encodeIov } from './page-server-proto.js'
-import type { PageServerProto } from './page-server-proto.js'
+import { PS_PING, encodeIov, resolveProto } from './page-server-proto.js'
+import type { PageServerProtoChoice } from './page-server-proto.js'
 import { PageServerSource } from './page-server-source.js'
 
 /** The child's fds: the page-server socket and the status pipe, after stdio. */
@@ -30,7 +30,8 @@ export interface PageServerCommand {
 }
 
 /** Starts `argv` (checked by options.ts checkPageServerCommand) and resolves once its page server is up. */
-export async function startPageServer(argv: readonly string[], proto: PageServerProto): Promise<PageServerCommand> {
+export async function startPageServer(argv: readonly string[], choice: PageServerProtoChoice): Promise<PageServerCommand> {
+  const proto = resolveProto(choice, argv[0]!)
   const [ours, theirs] = socketPair()
   const [statusR, statusW] = makePipe()
   let child: ChildProcess

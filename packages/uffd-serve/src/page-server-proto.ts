@@ -2,11 +2,39 @@
 //   4.1.x (24 bytes): u32 cmd, u32 nr_pages, u64 vaddr, u64 dst_id
 //   4.2+  (32 bytes): u32 cmd, 4 bytes padding, u64 nr_pages, u64 vaddr, u64 dst_id
 // 4.2 widened nr_pages ("use unsigned long for page counts"); the two cannot talk to each other,
-// and nothing on the wire tells them apart, so the version is an option.
+// and nothing on the wire tells them apart: the CRIU binary does (`criu --version`), or the option.
+import { execFileSync } from 'node:child_process'
 import { PE_PRESENT } from '@criu-pipes/criu-image'
 
 export type PageServerProto = '4.1' | '4.2'
 export const PAGE_SERVER_PROTOS: readonly PageServerProto[] = ['4.1', '4.2']
+/** --page-server-proto: a format, or `auto`, that of the CRIU which runs the page server. */
+export type PageServerProtoChoice = PageServerProto | 'auto'
+export const PAGE_SERVER_PROTO_CHOICES: readonly PageServerProtoChoice[] = [...PAGE_SERVER_PROTOS, 'auto']
+/** How long `criu --version` may take: it prints and exits at once. */
+const VERSION_TIMEOUT_MS = 10_000
+
+/**
+ * The format `criu` (a path, or a name found on PATH) speaks, from its `--version` (`Version:
+ * 4.3`): 4.2 from CRIU 4.2 on, 4.1 before. Throws, naming the option, when it cannot tell.
+ */
+export function protoOfCriu(criu: string): PageServerProto {
+  let out: string
+  try {
+    out = execFileSync(criu, ['--version'], { encoding: 'utf8', timeout: VERSION_TIMEOUT_MS, stdio: ['ignore', 'pipe', 'ignore'] })
+  } catch (e) {
+    throw new Error(`cannot tell which page-server protocol ${criu} speaks (${criu} --version: ${(e as Error).message.split('\n')[0]}): give --page-server-proto 4.1 or 4.2`)
+  }
+  const m = /^Version:\s*(\d+)\.(\d+)/m.exec(out)
+  if (m === null) throw new Error(`cannot tell which page-server protocol ${criu} speaks (its --version says no "Version: X.Y"): give --page-server-proto 4.1 or 4.2`)
+  const [major, minor] = [Number(m[1]), Number(m[2])]
+  return major > 4 || (major === 4 && minor >= 2) ? '4.2' : '4.1'
+}
+
+/** `choice`, with `auto` made the format of `criu`. */
+export function resolveProto(choice: PageServerProtoChoice, criu: string): PageServerProto {
+  return choice === 'auto' ? protoOfCriu(criu) : choice
+}
 
 /** Asks whether the parent images hold a pagemap; answered by an int32 (0 or 1). */
 export const PS_IOV_PARENT = 5

@@ -13,6 +13,7 @@ import type { Log } from './log.js'
 import type { Options } from './options.js'
 import type { PageSource } from './page-source.js'
 import { PageServerSource } from './page-server-source.js'
+import { resolveProto } from './page-server-proto.js'
 import { startPageServer } from './page-server-command.js'
 import type { PageServerCommand } from './page-server-command.js'
 import type { RestoredTree } from './fail-stop.js'
@@ -42,7 +43,8 @@ async function openSource(opts: Options, images: ReturnType<typeof loadImageSet>
   if (opts.pageServer === undefined) return DirectorySource.open(images)
   if ('command' in opts.pageServer) return started!.source
   const { address, port, proto } = opts.pageServer
-  return PageServerSource.connect(await numericAddress(address), port, proto)
+  // Another host's CRIU serves: ours (criu on PATH) is the best guess of its version, or the option.
+  return PageServerSource.connect(await numericAddress(address), port, resolveProto(proto, 'criu'))
 }
 
 /** `ready` runs once lazy-pages.socket listens: the pid file, stderr and --status-fd are main's. */

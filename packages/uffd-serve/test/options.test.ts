@@ -19,7 +19,7 @@ t.test('zdtm --lazy-pages', async (t) => {
 
 t.test('zdtm --remote-lazy-pages', async (t) => {
   const o = parseOptions(['lazy-pages', '-D', '/d', '--page-server', '--port', '12345', '--address', '127.0.0.1'], CWD)
-  t.same(o.pageServer, { address: '127.0.0.1', port: 12345, proto: '4.1' })
+  t.same(o.pageServer, { address: '127.0.0.1', port: 12345, proto: 'auto' })
   const o2 = parseOptions(['-D', '/d', '--page-server', '--port=1', '--page-server-proto', '4.2'], CWD)
   t.same(o2.pageServer, { address: '127.0.0.1', port: 1, proto: '4.2' }, 'loopback by default')
 })
@@ -96,7 +96,7 @@ t.test('page stream: --pages-from-cmd, --pages-fds, --on-source-loss', async (t)
 t.test('page-feed', async (t) => {
   const dump = ['criu', 'dump', '-t', '42', '-D', 'dump', '--lazy-pages', '-v4']
   const o = parseFeedOptions(['-D', 'dump', '--max-rate', '8', '--via-cmd', 'ssh dst x', '--', ...dump], CWD)
-  t.same(o, { imagesDir: '/srv/run/dump', dump, proto: '4.1', maxRate: 8 << 20,
+  t.same(o, { imagesDir: '/srv/run/dump', dump, proto: 'auto', maxRate: 8 << 20,
     logFile: undefined, verbosity: DEFAULT_VERBOSITY, viaCmd: 'ssh dst x' }, 'the dump\'s -v4 is the dump\'s')
   t.throws(() => parseFeedOptions(['-D', 'dump'], CWD), /page-feed needs a CRIU command after --/)
   t.throws(() => parseFeedOptions(['-D', 'dump', '--port', '1', '--', ...dump], CWD), /Unknown argument: port/, 'no port: nothing listens')
@@ -110,7 +110,7 @@ t.test('page-feed', async (t) => {
 
 t.test('uffd-serve --page-server with a CRIU command: a socketpair, no port', async (t) => {
   const cmd = ['criu', 'page-server', '--lazy-pages', '-D', '/full']
-  t.same(parseOptions(['-D', '/d', '--page-server', '--', ...cmd], CWD).pageServer, { command: cmd, proto: '4.1' })
+  t.same(parseOptions(['-D', '/d', '--page-server', '--', ...cmd], CWD).pageServer, { command: cmd, proto: 'auto' })
   t.throws(() => parseOptions(['-D', '/d', '--', ...cmd], CWD), /needs --page-server/)
   t.throws(() => parseOptions(['-D', '/d', '--page-server', '--port', '1', '--', ...cmd], CWD), /takes no --address or --port/)
   t.throws(() => parseOptions(['-D', '/d', '--page-server'], CWD), /--page-server needs --port, or a CRIU command after --/)
