@@ -41,7 +41,7 @@ export class ReceiptSink implements ShardSink {
     }
     if (m === null) this.problem = 'the destination closed the channel before it had the round'
     else if (m.kind !== 'result') this.problem = `the destination answered with a ${m.kind} message, not the round's result`
-    else if (m.status === RoundStatus.FAILED) this.problem = `the destination failed: ${m.error}`
+    else if (m.status === RoundStatus.FAILED) this.problem = m.error // "destination: PHASE: why"
     else if (m.round !== this.round || m.status !== this.want) this.problem = `the destination answered round ${m.round} status ${m.status}, expected round ${this.round} status ${this.want}`
     else this.answer = m
   }

@@ -81,6 +81,7 @@ async function restoreFinal(dir: string, read: ExtReadOptions, round: number, re
         restoring()
       },
     }).finally(() => { settled = true })
+    served.catch(() => { /* awaited below: not an unhandled rejection meanwhile */ })
     // serve() returns at its first await with the socket bound, or has already failed: that
     // shows once the rejection's handlers ran, before the next turn of the event loop.
     await new Promise(res => setImmediate(res))

@@ -91,8 +91,8 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
     closeQuietly(channel.writeFd)
     channel.writeFd = -1
     const why = (e as Error).message
-    const theirs = why.includes('the destination') ? null : destinationsReason(channel.readFd)
-    throw new MigrateError('source', phase, theirs ? `${why}; the destination: ${theirs}` : why)
+    const theirs = why.includes('destination') ? null : destinationsReason(channel.readFd)
+    throw new MigrateError('source', phase, theirs ? `${why}; ${theirs}` : why)
   } finally {
     if (channel.writeFd >= 0) closeQuietly(channel.writeFd)
     await commandExit(channel.child, COMMAND_EXIT_MS)
@@ -103,7 +103,7 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
 
 function expect<K extends MigrateMessage['kind']>(m: MigrateMessage | null, kind: K): Extract<MigrateMessage, { kind: K }> {
   if (m === null) throw new Error('the destination closed the channel (see its error above)')
-  if (m.kind === 'result' && m.status === RoundStatus.FAILED) throw new Error(`the destination failed: ${m.error}`)
+  if (m.kind === 'result' && m.status === RoundStatus.FAILED) throw new Error(m.error) // "destination: PHASE: why"
   if (m.kind !== kind) throw new Error(`the destination sent a ${m.kind} message where a ${kind} was due`)
   return m as Extract<MigrateMessage, { kind: K }>
 }
