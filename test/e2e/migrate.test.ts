@@ -8,11 +8,14 @@ import t, { type Test } from 'tap'
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  criuBin, needCriu, repoRoot, shell, startWorkload, tmpDir, twoHostsUp, workloadFromPid, type TwoHosts, type Workload,
+  criuBin, needCriu, repoRoot, reserveHugePages, shell, startWorkload, tmpDir, twoHostsUp, workloadFromPid, type TwoHosts, type Workload,
 } from '../lib/index.js'
 
 const MIB = 64
 const NPAGES = (MIB << 20) / 4096
+/** hugehog's huge pages (2 MiB each), and how many to reserve: the dumped workload's and a copy's, with room to spare. */
+const NHUGE = 2
+const HUGE_PAGES_NEEDED = 4 * NHUGE + 2
 const IMG_MIGRATE = join(repoRoot(), 'packages', 'img-migrate', 'bin', 'img-migrate.js')
 /** Cuts the channel towards the destination after this many bytes: inside the first round's 64 MiB. */
 const CUT_AFTER = 20 << 20
@@ -129,5 +132,23 @@ t.test('full: a failure before the destination has the image resumes the source'
   t.match(r.stderr, /^img-migrate: source: round 1 \(final\): .+$/m, `one line naming the side and the phase: ${r.stderr}`)
   t.ok(w.alive(), 'the source process was resumed, not killed')
   t.equal(await w.verify(), `verified ${NPAGES} ok`, 'with every page intact')
+  workDirEmpty(t, s.run)
+})
+
+t.test('full: an image the destination refuses once it has read it all (private hugetlb) resumes the source', async t => {
+  const s = await setUp(t)
+  if (!s) return
+  const why = reserveHugePages(t, HUGE_PAGES_NEEDED)
+  if (why !== undefined) return t.pass('skipped', { skip: why })
+  const w = await startWorkload({ program: 'hugehog', mib: NHUGE, mode: 'private', dir: s.run })
+  t.teardown(() => w.kill())
+  await w.waitReady()
+  // img-buffer's serve refuses private MAP_HUGETLB pages after the drain, before its socket
+  // exists: the last moment the destination can say no. Its receipt must not come before that.
+  const r = await migrate(s, w.pid, '--mode full')
+  t.not(r.exitCode, 0, 'img-migrate failed')
+  t.match(r.stderr, /^img-migrate: source: round 1 \(final\): destination: round 1 \(final\): .*hugetlb/im, `the destination's reason, at the source: ${r.stderr}`)
+  t.ok(w.alive(), 'the source process was resumed, not killed')
+  t.equal(await w.verify(), `verified ${NHUGE * 512 + 1} ok`, 'with every page intact')
   workDirEmpty(t, s.run)
 })

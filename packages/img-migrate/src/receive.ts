@@ -74,9 +74,9 @@ async function restoreFinal(dir: string, read: ExtReadOptions, round: number, re
   try {
     const served = serve({
       imagesDir: dir, shardFds: [IN], extFiles: [], progressFd: devNull, tcpListenRemap: new Map(), ext: read,
-      // Drained and checked (references resolved, tags verified), before the socket exists: the
-      // source's hook may now let CRIU kill the process there.
-      confirmShards: () => {
+      // Drained and checked (references resolved, tags verified, nothing it cannot stream), before
+      // the socket exists: the source's hook may now let CRIU kill the process there.
+      accepted: () => {
         writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.RECEIVED, bytes: 0, pid: 0, error: '' })
         restoring()
       },
