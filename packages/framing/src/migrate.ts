@@ -16,13 +16,12 @@
 import { readFull, writeAll } from '@criu-pipes/sys'
 import { FramingError } from './errors.js'
 import { Field } from './extensions.js'
-import { WT_LEN, WT_VARINT, getVarint, putVarint, varintLength } from './wire.js'
+import { LEN_PREFIX, controlFrame, decodeControl, type KnownFields } from './control-frame.js'
 
 export const MIGRATE_VERSION = 1
 /** The longest message is a result with its error line (cut to MAX_ERROR_BYTES); more is damage. */
 export const MAX_MIGRATE_MARKER_LEN = 1024
 const MAX_ERROR_BYTES = 900
-const LEN_PREFIX = 4
 
 /** What a MIGRATE_RESULT says about its round. */
 export const RoundStatus = {
@@ -42,78 +41,30 @@ export type MigrateMessage =
   | { kind: 'round'; round: number; final: boolean }
   | { kind: 'result'; round: number; status: RoundStatusCode; bytes: number; pid: number; error: string }
 
-type Sub = [number, number | Buffer]
-
-function frame(field: number, sub: Sub[]): Buffer {
-  // proto3: zero scalars and empty strings are omitted
-  const present = sub.filter(([, v]) => (typeof v === 'number' ? v !== 0 : v.length > 0))
-  const size = ([f, v]: Sub): number => typeof v === 'number'
-    ? varintLength(f << 3) + varintLength(v)
-    : varintLength((f << 3) | WT_LEN) + varintLength(v.length) + v.length
-  const inner = present.reduce((n, s) => n + size(s), 0)
-  const len = varintLength((field << 3) | WT_LEN) + varintLength(inner) + inner
-  const buf = Buffer.allocUnsafe(LEN_PREFIX + len)
-  buf.writeUInt32LE(len, 0)
-  let off = putVarint(buf, LEN_PREFIX, (field << 3) | WT_LEN)
-  off = putVarint(buf, off, inner)
-  for (const [f, v] of present) {
-    if (typeof v === 'number') {
-      off = putVarint(buf, off, (f << 3) | WT_VARINT)
-      off = putVarint(buf, off, v)
-    } else {
-      off = putVarint(buf, off, (f << 3) | WT_LEN)
-      off = putVarint(buf, off, v.length)
-      off += v.copy(buf, off)
-    }
-  }
-  return buf
-}
-
 /** The message with its length prefix, ready to write to the channel. */
 export function encodeMigrate(m: MigrateMessage): Buffer {
   switch (m.kind) {
-    case 'hello': return frame(Field.MIGRATE_HELLO, [[1, m.version], [2, m.mode]])
-    case 'round': return frame(Field.MIGRATE_ROUND, [[1, m.round], [2, m.final ? 1 : 0]])
+    case 'hello': return controlFrame(Field.MIGRATE_HELLO, [[1, m.version], [2, m.mode]])
+    case 'round': return controlFrame(Field.MIGRATE_ROUND, [[1, m.round], [2, m.final ? 1 : 0]])
     case 'result': {
       // Cut on a character boundary: the reader decodes it as UTF-8.
       let error = Buffer.from(m.error)
       if (error.length > MAX_ERROR_BYTES) error = Buffer.from(error.subarray(0, MAX_ERROR_BYTES).toString().replace(/\uFFFD$/, ''))
-      return frame(Field.MIGRATE_RESULT, [[1, m.round], [2, m.status], [3, m.bytes], [4, m.pid], [5, error]])
+      return controlFrame(Field.MIGRATE_RESULT, [[1, m.round], [2, m.status], [3, m.bytes], [4, m.pid], [5, error]])
     }
   }
 }
 
-const KNOWN: Record<number, { varints: readonly number[]; strings: readonly number[] }> = {
-  [Field.MIGRATE_HELLO]: { varints: [1, 2], strings: [] },
-  [Field.MIGRATE_ROUND]: { varints: [1, 2], strings: [] },
-  [Field.MIGRATE_RESULT]: { varints: [1, 2, 3, 4], strings: [5] },
+const KNOWN: KnownFields = {
+  [Field.MIGRATE_HELLO]: { varints: [1, 2] },
+  [Field.MIGRATE_ROUND]: { varints: [1, 2] },
+  [Field.MIGRATE_RESULT]: { varints: [1, 2, 3, 4], bytes: [5] },
 }
 
 /** A control marker without its length prefix. */
 export function decodeMigrate(buf: Buffer): MigrateMessage {
-  const pos = { off: 0 }
-  const key = getVarint(buf, pos)
-  const field = Math.floor(key / 8)
-  const known = KNOWN[field]
-  if (known === undefined || (key & 7) !== WT_LEN) throw new FramingError(`migration channel: unknown marker field ${field} (wire type ${key & 7})`)
-  const len = getVarint(buf, pos)
-  if (pos.off + len !== buf.length) throw new FramingError(`migration channel: field ${field} is ${len} bytes, the marker has ${buf.length - pos.off}`)
-  const v = new Map<number, number>()
-  let error = ''
-  while (pos.off < buf.length) {
-    const k = getVarint(buf, pos)
-    const f = Math.floor(k / 8)
-    if ((k & 7) === WT_VARINT && known.varints.includes(f)) { v.set(f, getVarint(buf, pos)); continue }
-    if ((k & 7) === WT_LEN && known.strings.includes(f)) {
-      const n = getVarint(buf, pos)
-      if (pos.off + n > buf.length) throw new FramingError(`migration channel: sub-field ${f} runs past the end`)
-      error = buf.toString('utf8', pos.off, pos.off + n)
-      pos.off += n
-      continue
-    }
-    throw new FramingError(`migration channel: unknown sub-field ${f} of field ${field}`)
-  }
-  const g = (f: number): number => v.get(f) ?? 0
+  const { field, v: g, bytes } = decodeControl(buf, KNOWN, 'migration channel')
+  const error = bytes.get(5)?.toString('utf8') ?? ''
   switch (field) {
     case Field.MIGRATE_HELLO:
       if (g(1) !== MIGRATE_VERSION) throw new FramingError(`migration channel version ${g(1)}, this build speaks ${MIGRATE_VERSION}`)
