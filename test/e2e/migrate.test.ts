@@ -8,7 +8,7 @@ import t, { type Test } from 'tap'
 import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  criuBin, needCriu, repoRoot, reserveHugePages, shell, startWorkload, tmpDir, twoHostsUp, workloadFromPid, type TwoHosts, type Workload,
+  criuBin, needCriu, repoRoot, reserveHugePages, shell, startWorkload, tmpDir, twoHostsUp, workloadFromPid, type TwoHosts, type Workload, type WorkloadOptions,
 } from '../lib/index.js'
 
 const MIB = 64
@@ -55,6 +55,22 @@ async function migrate(s: { run: string; hosts: TwoHosts; bindir: string }, pid:
   return { exitCode: r.exitCode ?? -1, stderr: String(r.stderr), summary }
 }
 
+async function workload(t: Test, run: string, opts: Partial<WorkloadOptions> = {}): Promise<Workload> {
+  const w = await startWorkload({ mib: MIB, dir: run, ...opts })
+  t.teardown(() => w.kill())
+  await w.waitReady()
+  return w
+}
+
+/** A failed migration: one line from the source naming the phase, the process still here with every page, nothing left at the destination. */
+async function sourceSurvives(t: Test, w: Workload, r: Run, run: string, line: RegExp, pages = NPAGES): Promise<void> {
+  t.not(r.exitCode, 0, 'img-migrate failed')
+  t.match(r.stderr, line, `one line naming the side and the phase: ${r.stderr}`)
+  t.ok(w.alive(), 'the source process runs on (resumed, not killed)')
+  t.equal(await w.verify(), `verified ${pages} ok`, 'with every page intact')
+  workDirEmpty(t, run)
+}
+
 async function copyRunsIntact(t: Test, w: Workload, r: Run): Promise<void> {
   t.equal(r.exitCode, 0, `img-migrate succeeded: ${r.stderr}`)
   await w.exited
@@ -75,9 +91,7 @@ function workDirEmpty(t: Test, run: string): void {
 t.test('full: one streamed checkpoint over ssh, restored at the destination', async t => {
   const s = await setUp(t)
   if (!s) return
-  const w = await startWorkload({ mib: MIB, dir: s.run })
-  t.teardown(() => w.kill())
-  await w.waitReady()
+  const w = await workload(t, s.run)
   const r = await migrate(s, w.pid, '--mode full')
   await copyRunsIntact(t, w, r)
   t.match(r.summary, { mode: 'full', rounds: [{ round: 1, final: true }] })
@@ -88,9 +102,7 @@ t.test('full: one streamed checkpoint over ssh, restored at the destination', as
 t.test('precopy: a page rewritten after the last pre-copy round arrives rewritten', async t => {
   const s = await setUp(t)
   if (!s) return
-  const w = await startWorkload({ mib: MIB, dir: s.run, mode: 'churn:1' })
-  t.teardown(() => w.kill())
-  await w.waitReady()
+  const w = await workload(t, s.run, { mode: 'churn:1' })
   // After the only running round, while the destination holds it as its base: memhog rewrites
   // 1 % of its pages (a new generation: verify knows which, and what they hold now).
   const churn = `kill -USR2 $MIGRATE_PID; until grep -q "^churned" ${w.logPath}; do sleep 0.05; done`
@@ -107,32 +119,20 @@ t.test('precopy: a page rewritten after the last pre-copy round arrives rewritte
 t.test('precopy: the channel cut during a running round leaves the source healthy and the destination clean', async t => {
   const s = await setUp(t)
   if (!s) return
-  const w = await startWorkload({ mib: MIB, dir: s.run })
-  t.teardown(() => w.kill())
-  await w.waitReady()
+  const w = await workload(t, s.run)
   const r = await migrate(s, w.pid, '--mode precopy', 'cut-channel ')
-  t.not(r.exitCode, 0, 'img-migrate failed')
-  t.match(r.stderr, /^img-migrate: source: round 1 \(pre-copy\): .+$/m, `one line naming the side and the phase: ${r.stderr}`)
   t.match(r.stderr, /^img-migrate: destination: round 1 \(pre-copy\): .*truncated/m, 'the destination saw the stream end early')
-  t.ok(w.alive(), 'the source process runs on')
-  t.equal(await w.verify(), `verified ${NPAGES} ok`, 'with every page intact')
-  workDirEmpty(t, s.run)
+  await sourceSurvives(t, w, r, s.run, /^img-migrate: source: round 1 \(pre-copy\): .+$/m)
 })
 
 t.test('full: a failure before the destination has the image resumes the source', async t => {
   const s = await setUp(t)
   if (!s) return
-  const w = await startWorkload({ mib: MIB, dir: s.run })
-  t.teardown(() => w.kill())
-  await w.waitReady()
+  const w = await workload(t, s.run)
   // The final (freezing) dump this time: without the destination's receipt its hook fails the
   // dump, and CRIU resumes the process instead of killing it.
   const r = await migrate(s, w.pid, '--mode full', 'cut-channel ')
-  t.not(r.exitCode, 0, 'img-migrate failed')
-  t.match(r.stderr, /^img-migrate: source: round 1 \(final\): .+$/m, `one line naming the side and the phase: ${r.stderr}`)
-  t.ok(w.alive(), 'the source process was resumed, not killed')
-  t.equal(await w.verify(), `verified ${NPAGES} ok`, 'with every page intact')
-  workDirEmpty(t, s.run)
+  await sourceSurvives(t, w, r, s.run, /^img-migrate: source: round 1 \(final\): .+$/m)
 })
 
 t.test('full: an image the destination refuses once it has read it all (private hugetlb) resumes the source', async t => {
@@ -140,15 +140,9 @@ t.test('full: an image the destination refuses once it has read it all (private 
   if (!s) return
   const why = reserveHugePages(t, HUGE_PAGES_NEEDED)
   if (why !== undefined) return t.pass('skipped', { skip: why })
-  const w = await startWorkload({ program: 'hugehog', mib: NHUGE, mode: 'private', dir: s.run })
-  t.teardown(() => w.kill())
-  await w.waitReady()
+  const w = await workload(t, s.run, { program: 'hugehog', mib: NHUGE, mode: 'private' })
   // img-buffer's serve refuses private MAP_HUGETLB pages after the drain, before its socket
   // exists: the last moment the destination can say no. Its receipt must not come before that.
   const r = await migrate(s, w.pid, '--mode full')
-  t.not(r.exitCode, 0, 'img-migrate failed')
-  t.match(r.stderr, /^img-migrate: source: round 1 \(final\): destination: round 1 \(final\): .*hugetlb/im, `the destination's reason, at the source: ${r.stderr}`)
-  t.ok(w.alive(), 'the source process was resumed, not killed')
-  t.equal(await w.verify(), `verified ${NHUGE * 512 + 1} ok`, 'with every page intact')
-  workDirEmpty(t, s.run)
+  await sourceSurvives(t, w, r, s.run, /^img-migrate: source: round 1 \(final\): destination: round 1 \(final\): .*hugetlb/im, NHUGE * 512 + 1)
 })

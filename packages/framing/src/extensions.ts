@@ -29,6 +29,7 @@ export const Field = {
   MIGRATE_HELLO: 16, // source -> destination first (version, mode); destination -> source: ready
   MIGRATE_ROUND: 17, // source -> destination: round n (final or not); one whole image follows
   MIGRATE_RESULT: 18, // destination -> source: a round received (and kept or restored), or why it failed
+  MIGRATE_RELEASED: 19, // source -> destination: the final dump ended, the source process is gone: restore
 } as const
 
 export type FieldName = keyof typeof Field

@@ -7,6 +7,8 @@
 //   source -> destination
 //     MIGRATE_HELLO  {1 version, 2 mode}                 first message
 //     MIGRATE_ROUND  {1 round, 2 final}                  then one whole image
+//     MIGRATE_RELEASED {1 round}                         after the final receipt: the process is
+//                                                        gone here, its pids free: restore it
 //   destination -> source
 //     MIGRATE_HELLO  {1 version, 2 mode}                 ready: its work dir exists
 //     MIGRATE_RESULT {1 round, 2 status, 3 bytes, 4 pid, 5 error (string)}
@@ -39,6 +41,7 @@ export type RoundStatusCode = (typeof RoundStatus)[keyof typeof RoundStatus]
 export type MigrateMessage =
   | { kind: 'hello'; version: number; mode: number }
   | { kind: 'round'; round: number; final: boolean }
+  | { kind: 'released'; round: number }
   | { kind: 'result'; round: number; status: RoundStatusCode; bytes: number; pid: number; error: string }
 
 /** The message with its length prefix, ready to write to the channel. */
@@ -46,6 +49,7 @@ export function encodeMigrate(m: MigrateMessage): Buffer {
   switch (m.kind) {
     case 'hello': return controlFrame(Field.MIGRATE_HELLO, [[1, m.version], [2, m.mode]])
     case 'round': return controlFrame(Field.MIGRATE_ROUND, [[1, m.round], [2, m.final ? 1 : 0]])
+    case 'released': return controlFrame(Field.MIGRATE_RELEASED, [[1, m.round]])
     case 'result': {
       // Cut on a character boundary: the reader decodes it as UTF-8.
       let error = Buffer.from(m.error)
@@ -59,6 +63,7 @@ const KNOWN: KnownFields = {
   [Field.MIGRATE_HELLO]: { varints: [1, 2] },
   [Field.MIGRATE_ROUND]: { varints: [1, 2] },
   [Field.MIGRATE_RESULT]: { varints: [1, 2, 3, 4], bytes: [5] },
+  [Field.MIGRATE_RELEASED]: { varints: [1] },
 }
 
 /** A control marker without its length prefix. */
@@ -72,6 +77,8 @@ export function decodeMigrate(buf: Buffer): MigrateMessage {
     case Field.MIGRATE_ROUND:
       if (g(1) < 1 || g(2) > 1) throw new FramingError(`migration channel: bad round ${g(1)} (final ${g(2)})`)
       return { kind: 'round', round: g(1), final: g(2) === 1 }
+    case Field.MIGRATE_RELEASED:
+      return { kind: 'released', round: g(1) }
     default: {
       const status = g(2)
       if (status < RoundStatus.KEPT || status > RoundStatus.FAILED) throw new FramingError(`migration channel: unknown round status ${status}`)

@@ -26,6 +26,7 @@ t.test('every control message round-trips', async t => {
     { kind: 'hello', version: 1, mode: 2 },
     { kind: 'round', round: 3, final: true },
     { kind: 'round', round: 1, final: false },
+    { kind: 'released', round: 4 },
     { kind: 'result', round: 2, status: RoundStatus.FAILED, bytes: 123456789, pid: 0, error: 'destination: no space left' },
     { kind: 'result', round: 5, status: RoundStatus.RESTORED, bytes: 0, pid: 4242, error: '' },
   ]

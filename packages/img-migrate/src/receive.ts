@@ -86,6 +86,10 @@ async function restoreFinal(dir: string, read: ExtReadOptions, round: number, re
     // shows once the rejection's handlers ran, before the next turn of the event loop.
     await new Promise(res => setImmediate(res))
     if (settled) { await served; throw new Error('internal: the image was served before CRIU started') }
+    // Restore only once the source says its process is gone: never two copies running, and where
+    // both share a pid namespace its pids are free.
+    const go = readMigrate(IN)
+    if (go?.kind !== 'released' || go.round !== round) throw new Error(go ? `expected the source's release of round ${round}, it sent a ${go.kind} message` : 'the source closed the channel before it released the process')
     const criu = startCriu('restore', dir, ['--stream', '-d', '--pidfile', pidFile])
     await Promise.race([served, criu.exited.then(code => { throw criuFailed(criu, 'restore', code) })])
     const code = await criu.exited

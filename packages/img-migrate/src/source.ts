@@ -4,7 +4,7 @@
 // Failure semantics: until the final dump's hook has the destination's receipt, any failure
 // leaves the process running here (the hook fails the dump, CRIU resumes it); after that the
 // process is the destination's, and a failed restore there is reported, fail-stop.
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
@@ -18,6 +18,14 @@ import { MigrateError } from './migrate-error.js'
 
 /** How long the destination's command may take to exit once the channel is closed. */
 const COMMAND_EXIT_MS = 10_000
+/**
+ * How long the source waits for the killed process to be reaped before it lets the destination
+ * restore anyway: its parent normally reaps it at once; one that never does must not stall the
+ * migration (on another host the pid is free regardless).
+ */
+const REAP_WAIT_MS = 2_000
+/** How often /proc is looked at meanwhile. */
+const REAP_POLL_MS = 5
 /** How long a failed source waits for the destination's last word (its reason) on the channel. */
 const LAST_WORD_MS = 5_000
 
@@ -77,6 +85,10 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
       indexOut: null, baseIndex: round > 1 ? index(round - 1) : null, want: RoundStatus.RECEIVED, channel,
     })
     phase = `round ${round} (restore)`
+    // The dump killed the process; its pids are free once its parent has reaped it. Where both
+    // hosts share a pid namespace (two network namespaces, containers) the restore needs them.
+    await reaped(o.pid, REAP_WAIT_MS)
+    writeMigrate(channel.writeFd, { kind: 'released', round })
     const verdict = expect(readMigrate(channel.readFd), 'result')
     if (verdict.status !== RoundStatus.RESTORED) throw new Error(`the destination answered status ${verdict.status}, not restored`)
     const ms = Math.round(performance.now() - t0)
@@ -99,6 +111,12 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
     closeQuietly(channel.readFd)
     rmSync(work, { recursive: true, force: true })
   }
+}
+
+/** Resolves once /proc/PID is gone (a zombie still holds its pid), or after `ms`. */
+async function reaped(pid: number, ms: number): Promise<void> {
+  const until = performance.now() + ms
+  while (existsSync(`/proc/${pid}`) && performance.now() < until) await new Promise(res => setTimeout(res, REAP_POLL_MS))
 }
 
 function expect<K extends MigrateMessage['kind']>(m: MigrateMessage | null, kind: K): Extract<MigrateMessage, { kind: K }> {
