@@ -1,11 +1,12 @@
 // One round at the source: img-split's capture (in this process, the channel as its one shard)
 // and `criu dump --stream` beside it, with this binary as CRIU's action script (it is img-split's
-// post-dump hook: main.ts). The receipt sink holds the hook until the destination has the round.
+// post-dump hook: main.ts). In the final round the receipt sink holds the hook until the
+// destination has the image; a running round's answer is read once the dump is done.
 import { openSync, closeSync } from 'node:fs'
 import { capture, shardSink } from '@criu-pipes/img-split'
 import { StatusLine } from '@criu-pipes/streamer'
-import type { ExtWriteOptions } from '@criu-pipes/framing'
-import { ReceiptSink } from './receipt-sink.js'
+import { readMigrate, type ExtWriteOptions } from '@criu-pipes/framing'
+import { ReceiptSink, roundResult } from './receipt-sink.js'
 import { startCriu, criuFailed } from './criu.js'
 
 export interface RoundSpec {
@@ -31,7 +32,8 @@ export interface RoundResult {
 }
 
 export async function dumpRound(s: RoundSpec): Promise<RoundResult> {
-  const sink = new ReceiptSink(shardSink(s.channel.writeFd, 'pipe', 0), s.channel.readFd, s.round, s.want)
+  const pipe = shardSink(s.channel.writeFd, 'pipe', 0)
+  const sink = s.leaveRunning ? pipe : new ReceiptSink(pipe, s.channel.readFd, s.round, s.want)
   const devNull = openSync('/dev/null', 'w')
   let criu: ReturnType<typeof startCriu> | undefined
   try {
@@ -54,6 +56,10 @@ export async function dumpRound(s: RoundSpec): Promise<RoundResult> {
     }
     const code = await run.exited
     if (code !== 0) throw criuFailed(run, 'dump', code)
+    if (s.leaveRunning) {
+      const answer = roundResult(readMigrate(s.channel.readFd), s.round, s.want)
+      if (typeof answer === 'string') throw new Error(answer)
+    }
     return { bytes: result.sizes.reduce((a, b) => a + b, 0), freezeMs: result.durationMs }
   } finally {
     closeSync(devNull)

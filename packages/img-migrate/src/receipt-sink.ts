@@ -1,6 +1,7 @@
-// The channel's shard sink for img-split's capture: the post-dump hook may answer ok (and CRIU
-// then resume or kill the process) only once the DESTINATION says it holds the round: a
-// pre-copy round extracted as its base, or the final image received and checked. A pipe read
+// The channel's shard sink for img-split's capture in the final round: the post-dump hook may
+// answer ok (and CRIU then kill the process) only once the DESTINATION says it holds the image,
+// received and checked. (A running round needs no such hold: the process runs on either way, and
+// is frozen no longer than the transfer; its answer is read after the dump.) A pipe read
 // empty by ssh is not enough: ssh may still lose it. Until the destination answers, the process
 // stays frozen; if it fails or the channel ends, the dump fails and the process runs on here.
 // The capture loop is synchronous: the answer is looked for with poll(2) without waiting.
@@ -39,10 +40,17 @@ export class ReceiptSink implements ShardSink {
       this.problem = (e as Error).message
       return
     }
-    if (m === null) this.problem = 'the destination closed the channel before it had the round'
-    else if (m.kind !== 'result') this.problem = `the destination answered with a ${m.kind} message, not the round's result`
-    else if (m.status === RoundStatus.FAILED) this.problem = m.error // "destination: PHASE: why"
-    else if (m.round !== this.round || m.status !== this.want) this.problem = `the destination answered round ${m.round} status ${m.status}, expected round ${this.round} status ${this.want}`
-    else this.answer = m
+    const r = roundResult(m, this.round, this.want)
+    if (typeof r === 'string') this.problem = r
+    else this.answer = r
   }
+}
+
+/** The destination's answer for `round` if it is the one wanted; else why not, in one line. */
+export function roundResult(m: MigrateMessage | null, round: number, want: number): Extract<MigrateMessage, { kind: 'result' }> | string {
+  if (m === null) return 'the destination closed the channel before it had the round'
+  if (m.kind !== 'result') return `the destination answered with a ${m.kind} message, not the round's result`
+  if (m.status === RoundStatus.FAILED) return m.error // "destination: PHASE: why"
+  if (m.round !== round || m.status !== want) return `the destination answered round ${m.round} status ${m.status}, expected round ${round} status ${want}`
+  return m
 }

@@ -2,8 +2,9 @@
 // rounds (mode full: one final round; precopy: running rounds with a content index, until the
 // stop rule, then a final round of references), then the destination's verdict.
 // Failure semantics: until the final dump's hook has the destination's receipt, any failure
-// leaves the process running here (the hook fails the dump, CRIU resumes it); after that the
-// process is the destination's, and a failed restore there is reported, fail-stop.
+// leaves the process running here (a running round never stops it; the final round's hook fails
+// the dump, CRIU resumes it); after that the process is the destination's, released to it once
+// reaped, and a failed restore there is reported, fail-stop.
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
