@@ -1,13 +1,20 @@
 // One round at the source: img-split's capture (in this process, the channel as its one shard)
-// and `criu dump --stream` beside it, with this binary as CRIU's action script (it is img-split's
-// post-dump hook: main.ts). In the final round the receipt sink holds the hook until the
-// destination has the image; a running round's answer is read once the dump is done.
+// and `criu dump --stream` beside it, with img-split's binary as CRIU's action script. In the
+// final round the receipt sink holds the hook until the destination has the image; a running
+// round's answer is read once the dump is done.
 import { openSync, closeSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { capture, shardSink } from '@criu-pipes/img-split'
 import { StatusLine } from '@criu-pipes/streamer'
 import { readMigrate, type ExtWriteOptions } from '@criu-pipes/framing'
 import { ReceiptSink, roundResult } from './receipt-sink.js'
 import { startCriu, criuFailed } from './criu.js'
+
+/**
+ * img-split's own binary is CRIU's action script (its post-dump hook, which loads next to
+ * nothing while the process is frozen), found beside the library this process uses.
+ */
+const IMG_SPLIT_HOOK = fileURLToPath(new URL('../../bin/img-split.js', import.meta.resolve('@criu-pipes/img-split')))
 
 export interface RoundSpec {
   pid: number
@@ -42,7 +49,7 @@ export async function dumpRound(s: RoundSpec): Promise<RoundResult> {
       ext: s.ext, status: StatusLine.wanted(false), indexOut: s.indexOut, baseIndex: s.baseIndex,
     })
     // capture() returns at its first await, with the socket bound: CRIU may connect now.
-    const hook = process.argv[1]!
+    const hook = IMG_SPLIT_HOOK
     criu = startCriu('dump', s.dir, ['-t', String(s.pid), '--stream', '--action-script', hook, ...(s.leaveRunning ? ['--leave-running'] : [])])
     const run = criu
     let result: Awaited<typeof captured>
