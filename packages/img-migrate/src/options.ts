@@ -1,9 +1,13 @@
 // img-migrate's command line: the source half (-t PID --to CMD) or the destination half
 // (--receive -W DIR). One parser, two shapes.
+import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
 import yargs from 'yargs'
 import { UsageError, WRITE_EXT_OPTIONS, parseFd, readExtOptions, writeExtOptions } from '@criu-pipes/streamer'
 import type { ExtReadOptions, ExtWriteOptions } from '@criu-pipes/framing'
+
+// --version: this package's own version (yargs finds no package.json from an ES module).
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 
 export const MODES = ['auto', 'full', 'precopy', 'postcopy', 'hybrid'] as const
 export type Mode = (typeof MODES)[number]
@@ -68,7 +72,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .strictOptions()
     .strict()
     .help()
-    .version(false)
+    .version(VERSION)
     .fail((msg, err) => { throw err ?? new UsageError(msg) })
     .wrap(100)
     .parseSync()
