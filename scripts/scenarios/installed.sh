@@ -16,7 +16,7 @@ PATH=$syspath bash "$REPO/scripts/install.sh" --prefix "$prefix" || fail "instal
 refs=$( { grep -rlF "$REPO" "$prefix" 2>/dev/null; find "$prefix" -type l -lname "$REPO*"; } | head -3)
 [ -z "$refs" ] || fail "installed files point into the checkout: $refs"
 echo "nothing installed refers to $REPO"
-for b in img-split img-buffer img-join uffd-serve page-feed crit-make-lazy criu-image-streamer; do
+for b in img-split img-buffer img-join uffd-serve page-feed crit-make-lazy criu-image-streamer img-migrate; do
   env -i PATH="$prefix/bin:/usr/bin:/bin" "$b" --version >/dev/null || fail "$b --version fails from the installed copy"
   [ -f "$prefix/share/man/man1/$b.1" ] || fail "no man page for $b"
   [ -f "$prefix/share/bash-completion/completions/$b" ] || fail "no bash completion for $b"

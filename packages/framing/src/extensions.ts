@@ -6,7 +6,7 @@
 //
 // Owners: compression, checksums and encryption (chunk codec, header, trailer); incremental
 // checkpoints by content (references to a base); the post-copy page stream (page ranges and
-// requests over one bidirectional channel). Add a kind here, never a number elsewhere.
+// requests over one bidirectional channel); img-migrate's control messages between images. Add a kind here, never a number elsewhere.
 export const Field = {
   // criu-image-streamer's `image.marker`
   SEQ: 1,
@@ -25,6 +25,11 @@ export const Field = {
   PAGES_DONE: 12, // daemon -> feeder: every page arrived; feeder -> daemon: session closed
   PAGE_HELLO: 13, // feeder -> daemon, first: stream version, page size, what is to come
   PAGE_PUSH: 14, // daemon -> feeder: the restore finished (FTSR), start the background push
+  // img-migrate's control channel (16..19), between whole images on the same channel (migrate.ts)
+  MIGRATE_HELLO: 16, // source -> destination first (version, mode); destination -> source: ready
+  MIGRATE_ROUND: 17, // source -> destination: round n (final or not); one whole image follows
+  MIGRATE_RESULT: 18, // destination -> source: a round received (and kept or restored), or why it failed
+  MIGRATE_RELEASED: 19, // source -> destination: the final dump ended, the source process is gone: restore
 } as const
 
 export type FieldName = keyof typeof Field

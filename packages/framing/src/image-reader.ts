@@ -36,8 +36,9 @@ export class ImageReader {
   /** Sees every marker in seq order (the extensions' transcript). */
   onMarker: ((m: Marker) => void) | null = null
 
-  constructor(fds: readonly number[]) {
-    this.set = new ShardSet(fds)
+  /** `continues`: see ShardSet (an image inside img-migrate's channel, read up to its image_eof only). */
+  constructor(fds: readonly number[], continues = false) {
+    this.set = new ShardSet(fds, continues)
   }
 
   /** Per-shard statistics in the order the fds were given (criu-image-streamer's stats JSON). */

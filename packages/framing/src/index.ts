@@ -24,3 +24,7 @@ export { isPagesFile } from './ext/refs.js'
 export { CONTENT_CHUNK, MAX_REF_RUN } from './ext/limits.js'
 export type { ChunkRef } from './ext/messages.js'
 export type { ImageSink } from './sink.js'
+export {
+  MIGRATE_VERSION, MAX_MIGRATE_MARKER_LEN, RoundStatus, encodeMigrate, decodeMigrate, readMigrate, writeMigrate,
+  type MigrateMessage, type RoundStatusCode,
+} from './migrate.js'

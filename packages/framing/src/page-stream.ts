@@ -26,7 +26,7 @@
 // so a compressed stream is never read as raw pages.
 import { FramingError } from './errors.js'
 import { Field } from './extensions.js'
-import { WT_LEN, WT_VARINT, getVarint, putVarint, varintLength } from './wire.js'
+import { LEN_PREFIX, controlFrame, decodeControl, type KnownFields } from './control-frame.js'
 
 /** 2: PAGE_HELLO names its dump (a version-1 feeder did not, and cannot be checked). */
 export const PAGE_STREAM_VERSION = 2
@@ -47,7 +47,6 @@ export const MAX_PAGE_MARKER_LEN = 64
 /** x86-64 user space ends below 2^57 even with 5-level page tables. */
 const USER_ADDR_LIMIT = 2 ** 57
 const MAX_PID = 0x7fffffff
-const LEN_PREFIX = 4
 
 export interface PageRun { pid: number; vaddr: number; nrPages: number }
 
@@ -60,31 +59,6 @@ export type PageMessage =
 
 const zigzag = (v: number): number => (v >= 0 ? v * 2 : -v * 2 - 1)
 const unzigzag = (v: number): number => (v % 2 === 0 ? v / 2 : -(v + 1) / 2)
-
-/**
- * One frame: the length prefix, then field `field` holding sub-fields [number, value] (0 values
- * omitted, as proto3), then the one bytes-valued sub-field `bytes` if given.
- */
-function frame(field: number, sub: [number, number][], bytes?: [number, Buffer]): Buffer {
-  const present = sub.filter(([, v]) => v !== 0)
-  const tail = bytes === undefined ? 0 : varintLength(bytes[0] << 3) + varintLength(bytes[1].length) + bytes[1].length
-  const inner = present.reduce((n, [f, v]) => n + varintLength(f << 3) + varintLength(v), 0) + tail
-  const len = varintLength((field << 3) | WT_LEN) + varintLength(inner) + inner
-  const buf = Buffer.allocUnsafe(LEN_PREFIX + len)
-  buf.writeUInt32LE(len, 0)
-  let off = putVarint(buf, LEN_PREFIX, (field << 3) | WT_LEN)
-  off = putVarint(buf, off, inner)
-  for (const [f, v] of present) {
-    off = putVarint(buf, off, (f << 3) | WT_VARINT)
-    off = putVarint(buf, off, v)
-  }
-  if (bytes !== undefined) {
-    off = putVarint(buf, off, (bytes[0] << 3) | WT_LEN)
-    off = putVarint(buf, off, bytes[1].length)
-    bytes[1].copy(buf, off)
-  }
-  return buf
-}
 
 function checkRun(r: PageRun, what: string): void {
   if (!Number.isInteger(r.pid) || r.pid < 1 || r.pid > MAX_PID) throw new FramingError(`${what}: bad pid ${r.pid}`)
@@ -99,7 +73,7 @@ function checkRun(r: PageRun, what: string): void {
 
 export function encodeHello(pages: number, dumpId: Buffer): Buffer {
   if (dumpId.length !== DUMP_ID_BYTES) throw new FramingError(`PAGE_HELLO: a dump id of ${dumpId.length} bytes, not ${DUMP_ID_BYTES}`)
-  return frame(Field.PAGE_HELLO, [[1, PAGE_STREAM_VERSION], [2, PAGE_STREAM_PAGE_SIZE], [3, pages]], [HELLO_DUMP_ID, dumpId])
+  return controlFrame(Field.PAGE_HELLO, [[1, PAGE_STREAM_VERSION], [2, PAGE_STREAM_PAGE_SIZE], [3, pages], [HELLO_DUMP_ID, dumpId]])
 }
 
 /**
@@ -109,57 +83,38 @@ export function encodeHello(pages: number, dumpId: Buffer): Buffer {
  */
 export function encodePush(creditPages: number): Buffer {
   if (!Number.isSafeInteger(creditPages) || creditPages < 1) throw new FramingError(`PAGE_PUSH: credit ${creditPages}`)
-  return frame(Field.PAGE_PUSH, [[1, creditPages]])
+  return controlFrame(Field.PAGE_PUSH, [[1, creditPages]])
 }
 
 /** The frame before a range's nr_pages * 4096 bytes, which the caller writes after it. */
 export function encodeRangeHeader(r: PageRun, requested: boolean): Buffer {
   checkRun(r, 'PAGE_RANGE')
-  return frame(Field.PAGE_RANGE, [[1, r.pid], [2, r.vaddr], [3, r.nrPages], [4, requested ? 1 : 0]])
+  return controlFrame(Field.PAGE_RANGE, [[1, r.pid], [2, r.vaddr], [3, r.nrPages], [4, requested ? 1 : 0]])
 }
 
 export function encodeRequest(r: PageRun): Buffer {
   checkRun(r, 'PAGE_REQUEST')
-  return frame(Field.PAGE_REQUEST, [[1, r.pid], [2, r.vaddr], [3, r.nrPages]])
+  return controlFrame(Field.PAGE_REQUEST, [[1, r.pid], [2, r.vaddr], [3, r.nrPages]])
 }
 
 export function encodeDone(status = 0): Buffer {
-  return frame(Field.PAGES_DONE, [[1, zigzag(status)]])
+  return controlFrame(Field.PAGES_DONE, [[1, zigzag(status)]])
 }
 
-const KNOWN_SUB: Record<number, readonly number[]> = {
-  [Field.PAGE_HELLO]: [1, 2, 3, 4, HELLO_DUMP_ID],
-  [Field.PAGE_PUSH]: [1],
-  [Field.PAGE_RANGE]: [1, 2, 3, 4],
-  [Field.PAGE_REQUEST]: [1, 2, 3],
-  [Field.PAGES_DONE]: [1],
+const KNOWN_SUB: KnownFields = {
+  [Field.PAGE_HELLO]: { varints: [1, 2, 3, 4], bytes: [HELLO_DUMP_ID] },
+  [Field.PAGE_PUSH]: { varints: [1] },
+  [Field.PAGE_RANGE]: { varints: [1, 2, 3, 4] },
+  [Field.PAGE_REQUEST]: { varints: [1, 2, 3] },
+  [Field.PAGES_DONE]: { varints: [1] },
 }
 
 /** A marker without its length prefix; a range comes back with an empty `data`, to be filled. */
 export function decodePageMarker(buf: Buffer): PageMessage {
-  const pos = { off: 0 }
-  const key = getVarint(buf, pos)
-  const field = Math.floor(key / 8)
-  const known = KNOWN_SUB[field]
-  if (known === undefined || (key & 7) !== WT_LEN) throw new FramingError(`page stream: unknown marker field ${field} (wire type ${key & 7})`)
-  const len = getVarint(buf, pos)
-  if (pos.off + len !== buf.length) throw new FramingError(`page stream: field ${field} is ${len} bytes, the marker has ${buf.length - pos.off}`)
-  const v = new Map<number, number>()
-  let dumpId: Buffer | undefined
-  while (pos.off < buf.length) {
-    const k = getVarint(buf, pos)
-    const f = Math.floor(k / 8)
-    if (field === Field.PAGE_HELLO && f === HELLO_DUMP_ID && (k & 7) === WT_LEN) {
-      const n = getVarint(buf, pos)
-      if (n !== DUMP_ID_BYTES || pos.off + n > buf.length) throw new FramingError(`page stream: a dump id of ${n} bytes, not ${DUMP_ID_BYTES}`)
-      dumpId = Buffer.from(buf.subarray(pos.off, pos.off + n))
-      pos.off += n
-      continue
-    }
-    if ((k & 7) !== WT_VARINT || !known.includes(f)) throw new FramingError(`page stream: unknown sub-field ${f} of field ${field}`)
-    v.set(f, getVarint(buf, pos))
-  }
-  const g = (f: number): number => v.get(f) ?? 0
+  const { field, v: g, bytes } = decodeControl(buf, KNOWN_SUB, 'page stream')
+  const id = bytes.get(HELLO_DUMP_ID)
+  if (id !== undefined && id.length !== DUMP_ID_BYTES) throw new FramingError(`page stream: a dump id of ${id.length} bytes, not ${DUMP_ID_BYTES}`)
+  const dumpId = id && Buffer.from(id)
   switch (field) {
     case Field.PAGE_HELLO: {
       if (g(1) !== PAGE_STREAM_VERSION) throw new FramingError(`page stream version ${g(1)}, this build reads ${PAGE_STREAM_VERSION}`)

@@ -23,8 +23,10 @@ export class ShardSet {
   private readonly started = performance.now()
   private readonly lenBuf = Buffer.alloc(4)
 
-  constructor(fds: readonly number[]) {
+  /** `continues`: the one shard is a channel that carries more after this image (img-migrate): image_eof ends the read. */
+  constructor(fds: readonly number[], private readonly continues = false) {
     if (fds.length === 0) throw new FramingError('no shard to read from')
+    if (continues && fds.length !== 1) throw new FramingError('an image inside a channel has exactly one shard')
     this.shards = fds.map((fd, index) => ({ index, fd, size: 0, durationMs: null, pending: null }))
   }
 
@@ -55,6 +57,7 @@ export class ShardSet {
 
   /** After image_eof: every shard must end with nothing more on it. */
   expectEnd(): void {
+    if (this.continues) return
     for (const s of this.shards) {
       if (s.pending) throw new ShardError(s.index, `data after image_eof`)
       while (s.durationMs === null) {

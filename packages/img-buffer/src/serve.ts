@@ -27,6 +27,8 @@ export interface ServeOptions {
   onListening?: (() => void) | undefined
   /** How long to wait for CRIU to connect (ms; NO_TIMEOUT: forever, criu-image-streamer's way). */
   connectTimeoutMs?: number | undefined
+  /** Called once the image passed every check, right before the socket is bound (img-migrate's receipt: the source may let go). */
+  accepted?: (() => void) | undefined
 }
 
 export async function serve(opts: ServeOptions): Promise<void> {
@@ -46,6 +48,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
       progress.stats(stats, extStats)
       if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)
       refuseUnstreamable(files)
+      opts.accepted?.()
       listener = ServerSocket.listen(dir, SERVE_SOCKET, opts.imagesDir)
       const connected = listener.acceptAsync(opts.connectTimeoutMs) // signal handlers in place before anyone is told
       progress.line('socket-init')

@@ -57,7 +57,7 @@ export class DecodingReader {
   private base: BaseDir | null = null
 
   constructor(fds: readonly number[], private readonly opts: ExtReadOptions, private readonly place: Placer | null = null) {
-    this.reader = new ImageReader(fds)
+    this.reader = new ImageReader(fds, opts.continues ?? false)
     this.reader.onMarker = m => this.observe(m)
   }
 

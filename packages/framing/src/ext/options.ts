@@ -22,6 +22,8 @@ export interface ExtReadOptions {
   base?: string | null
   /** --expect-stream ID: any other stream (an older one under the same key) is refused. */
   expectStream?: Buffer | null
+  /** The one shard is img-migrate's channel: stop at image_eof, the channel goes on (ShardSet). */
+  continues?: boolean
 }
 
 export const ZSTD_DEFAULT_LEVEL = 1

@@ -1,0 +1,107 @@
+// The destination half: the channel is stdin (from the source) and stdout (to it). Each pre-copy
+// round is extracted (img-join's extract, with the previous round as its --base) into a fresh
+// base directory, and the previous one removed; the final round is drained and served to
+// `criu restore --stream` (img-buffer's serve, with the last base as --base). Everything lives in
+// one directory of its own under the private work dir -W, removed at the end, success or not:
+// once the process runs, its images are of no further use.
+import { openSync, closeSync, readFileSync, rmSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { closeQuietly, mkdirAt, openPrivateDir } from '@criu-pipes/sys'
+import { MIGRATE_VERSION, RoundStatus, readMigrate, writeMigrate, type MigrateMessage, type ExtReadOptions } from '@criu-pipes/framing'
+import { extract } from '@criu-pipes/img-join'
+import { serve } from '@criu-pipes/img-buffer'
+import { READY_MODES, modeOf, type ReceiveOptions } from './options.js'
+import { startCriu, criuFailed } from './criu.js'
+import { MigrateError } from './migrate-error.js'
+
+const IN = 0, OUT = 1
+
+export async function receive(o: ReceiveOptions): Promise<void> {
+  const workFd = openPrivateDir(o.workDir, { create: true })
+  const name = `migrate-${randomBytes(6).toString('hex')}`
+  let made = false
+  let phase = 'hello'
+  let round = 0
+  try {
+    mkdirAt(workFd, name, 0o700, join(o.workDir, name))
+    made = true
+    const here = join(o.workDir, name)
+    const hello = readMigrate(IN)
+    if (hello?.kind !== 'hello') throw new Error(hello ? `the source began with a ${hello.kind} message` : 'the source closed the channel at once')
+    const mode = modeOf(hello.mode)
+    if (!mode || !READY_MODES.includes(mode)) throw new Error(`mode ${mode ?? hello.mode}: not yet`)
+    writeMigrate(OUT, { kind: 'hello', version: MIGRATE_VERSION, mode: hello.mode })
+    let base: string | null = null
+    for (;;) {
+      phase = `round ${round + 1}`
+      const m: MigrateMessage | null = readMigrate(IN)
+      if (m === null) throw new Error('the source closed the channel before the final round')
+      if (m.kind !== 'round' || m.round !== round + 1) throw new Error(`expected round ${round + 1}, the source sent ${m.kind === 'round' ? `round ${m.round}` : `a ${m.kind} message`}`)
+      round = m.round
+      const read: ExtReadOptions = { ...o.read, base, continues: true }
+      if (!m.final) {
+        phase = `round ${round} (pre-copy)`
+        const dir = join(here, `base${round}`)
+        quietly(progressFd => extract({ shardFds: [IN], imagesDir: dir, extFiles: [], progressFd, ext: read }))
+        // The new base holds every page (references resolved): the old one is of no use now.
+        if (base) rmSync(base, { recursive: true, force: true })
+        base = dir
+        writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.KEPT, bytes: 0, pid: 0, error: '' })
+        continue
+      }
+      phase = `round ${round} (final)`
+      const pid = await restoreFinal(join(here, 'restore'), read, round, () => { phase = `round ${round} (restore)` })
+      writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.RESTORED, bytes: 0, pid, error: '' })
+      return
+    }
+  } catch (e) {
+    const err = new MigrateError('destination', phase, (e as Error).message)
+    // The source's hook is waiting for this round's answer (or the channel is gone already).
+    try { writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.FAILED, bytes: 0, pid: 0, error: err.message }) } catch { /* it sees the channel end */ }
+    throw err
+  } finally {
+    if (made) rmSync(join(o.workDir, name), { recursive: true, force: true })
+    closeQuietly(workFd)
+  }
+}
+
+/** The final round: drain and check the image, tell the source, serve `criu restore --stream -d`; the restored pid. */
+async function restoreFinal(dir: string, read: ExtReadOptions, round: number, restoring: () => void): Promise<number> {
+  const pidFile = join(dir, 'restored.pid')
+  let settled = false
+  const devNull = openSync('/dev/null', 'w')
+  try {
+    const served = serve({
+      imagesDir: dir, shardFds: [IN], extFiles: [], progressFd: devNull, tcpListenRemap: new Map(), ext: read,
+      // Drained and checked (references resolved, tags verified, nothing it cannot stream), before
+      // the socket exists: the source's hook may now let CRIU kill the process there.
+      accepted: () => {
+        writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.RECEIVED, bytes: 0, pid: 0, error: '' })
+        restoring()
+      },
+    }).finally(() => { settled = true })
+    served.catch(() => { /* awaited below: not an unhandled rejection meanwhile */ })
+    // serve() returns at its first await with the socket bound, or has already failed: that
+    // shows once the rejection's handlers ran, before the next turn of the event loop.
+    await new Promise(res => setImmediate(res))
+    if (settled) { await served; throw new Error('internal: the image was served before CRIU started') }
+    // Restore only once the source says its process is gone: never two copies running, and where
+    // both share a pid namespace its pids are free.
+    const go = readMigrate(IN)
+    if (go?.kind !== 'released' || go.round !== round) throw new Error(go ? `expected the source's release of round ${round}, it sent a ${go.kind} message` : 'the source closed the channel before it released the process')
+    const criu = startCriu('restore', dir, ['--stream', '-d', '--pidfile', pidFile])
+    await Promise.race([served, criu.exited.then(code => { throw criuFailed(criu, 'restore', code) })])
+    const code = await criu.exited
+    if (code !== 0) throw criuFailed(criu, 'restore', code)
+    return Number(readFileSync(pidFile, 'utf8').trim())
+  } finally {
+    closeSync(devNull)
+  }
+}
+
+/** A library call whose progress lines (stats) nobody reads here: stdout is the channel. */
+function quietly<T>(f: (progressFd: number) => T): T {
+  const fd = openSync('/dev/null', 'w')
+  try { return f(fd) } finally { closeSync(fd) }
+}

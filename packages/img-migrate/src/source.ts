@@ -1,0 +1,149 @@
+// The source half: `sh -c CMD` runs the destination half, its stdin/stdout the channel; then the
+// rounds (mode full: one final round; precopy: running rounds with a content index, until the
+// stop rule, then a final round of references), then the destination's verdict.
+// Failure semantics: until the final dump's hook has the destination's receipt, any failure
+// leaves the process running here (a running round never stops it; the final round's hook fails
+// the dump, CRIU resumes it); after that the process is the destination's, released to it once
+// reaped, and a failed restore there is reported, fail-stop.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { POLLIN, closeQuietly, poll, writeAll } from '@criu-pipes/sys'
+import { MIGRATE_VERSION, RoundStatus, readMigrate, writeMigrate, type MigrateMessage } from '@criu-pipes/framing'
+import { spawnChannel, commandExit } from '@criu-pipes/uffd-serve'
+import { modeCode, roundExt, type SourceOptions } from './options.js'
+import { afterRound } from './stop-rule.js'
+import { dumpRound } from './dump-round.js'
+import { MigrateError } from './migrate-error.js'
+
+/** How long the destination's command may take to exit once the channel is closed. */
+const COMMAND_EXIT_MS = 10_000
+/**
+ * How long the source waits for the killed process to be reaped before it lets the destination
+ * restore anyway: its parent normally reaps it at once; one that never does must not stall the
+ * migration (on another host the pid is free regardless).
+ */
+const REAP_WAIT_MS = 2_000
+/** How often /proc is looked at meanwhile. */
+const REAP_POLL_MS = 5
+/** How long a failed source waits for the destination's last word (its reason) on the channel. */
+const LAST_WORD_MS = 5_000
+
+export interface RoundSummary { round: number; final: boolean; bytes: number; freezeMs: number; ms: number }
+
+export interface Summary {
+  mode: string
+  why: string
+  rounds: RoundSummary[]
+  bytes: number
+  /** The final round's freeze (its first frozen image to the destination's receipt). */
+  freezeMs: number
+  /** The final dump's start to the destination's word that the process runs there. */
+  downtimeMs: number
+  totalMs: number
+  pid: number
+}
+
+export async function migrate(o: SourceOptions): Promise<Summary> {
+  const started = performance.now()
+  const work = mkdtempSync(join(tmpdir(), 'img-migrate-'))
+  let phase = 'start'
+  const channel = spawnChannel(o.to)
+  const rounds: RoundSummary[] = []
+  try {
+    phase = 'hello'
+    writeMigrate(channel.writeFd, { kind: 'hello', version: MIGRATE_VERSION, mode: modeCode(o.mode) })
+    expect(readMigrate(channel.readFd), 'hello')
+    let why = o.mode === 'full' ? 'mode full: one checkpoint' : ''
+    let round = 0
+    const sent: number[] = []
+    const index = (k: number): string => join(work, `round${k}.idx`)
+    if (o.mode === 'precopy') {
+      for (;;) {
+        round++
+        phase = `round ${round} (pre-copy)`
+        const t0 = performance.now()
+        writeMigrate(channel.writeFd, { kind: 'round', round, final: false })
+        const r = await dumpRound({
+          pid: o.pid, round, dir: join(work, `r${round}`), leaveRunning: true, ext: roundExt(o, round > 1),
+          indexOut: index(round), baseIndex: round > 1 ? index(round - 1) : null, want: RoundStatus.KEPT, channel,
+        })
+        rounds.push({ round, final: false, bytes: r.bytes, freezeMs: r.freezeMs, ms: Math.round(performance.now() - t0) })
+        status(o, rounds.at(-1)!)
+        sent.push(r.bytes)
+        const next = afterRound(sent, o.maxRounds)
+        if (o.afterRound !== null) runAfterRound(o, round)
+        if (next.stop) { why = `mode precopy: ${next.why}`; break }
+      }
+    }
+    round++
+    phase = `round ${round} (final)`
+    const t0 = performance.now()
+    writeMigrate(channel.writeFd, { kind: 'round', round, final: true })
+    const r = await dumpRound({
+      pid: o.pid, round, dir: join(work, `r${round}`), leaveRunning: false, ext: roundExt(o, round > 1),
+      indexOut: null, baseIndex: round > 1 ? index(round - 1) : null, want: RoundStatus.RECEIVED, channel,
+    })
+    phase = `round ${round} (restore)`
+    // The dump killed the process; its pids are free once its parent has reaped it. Where both
+    // hosts share a pid namespace (two network namespaces, containers) the restore needs them.
+    await reaped(o.pid, REAP_WAIT_MS)
+    writeMigrate(channel.writeFd, { kind: 'released', round })
+    const verdict = expect(readMigrate(channel.readFd), 'result')
+    if (verdict.status !== RoundStatus.RESTORED) throw new Error(`the destination answered status ${verdict.status}, not restored`)
+    const ms = Math.round(performance.now() - t0)
+    rounds.push({ round, final: true, bytes: r.bytes, freezeMs: r.freezeMs, ms })
+    status(o, rounds.at(-1)!)
+    return {
+      mode: o.mode, why, rounds, bytes: rounds.reduce((a, x) => a + x.bytes, 0), freezeMs: r.freezeMs, downtimeMs: ms,
+      totalMs: Math.round(performance.now() - started), pid: verdict.pid,
+    }
+  } catch (e) {
+    // Closing our end ends the destination's read of an image: it cleans up and exits.
+    closeQuietly(channel.writeFd)
+    channel.writeFd = -1
+    const why = (e as Error).message
+    const theirs = why.includes('destination') ? null : destinationsReason(channel.readFd)
+    throw new MigrateError('source', phase, theirs ? `${why}; ${theirs}` : why)
+  } finally {
+    if (channel.writeFd >= 0) closeQuietly(channel.writeFd)
+    await commandExit(channel.child, COMMAND_EXIT_MS)
+    closeQuietly(channel.readFd)
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+/** Resolves once /proc/PID is gone (a zombie still holds its pid), or after `ms`. */
+async function reaped(pid: number, ms: number): Promise<void> {
+  const until = performance.now() + ms
+  while (existsSync(`/proc/${pid}`) && performance.now() < until) await new Promise(res => setTimeout(res, REAP_POLL_MS))
+}
+
+function expect<K extends MigrateMessage['kind']>(m: MigrateMessage | null, kind: K): Extract<MigrateMessage, { kind: K }> {
+  if (m === null) throw new Error('the destination closed the channel (see its error above)')
+  if (m.kind === 'result' && m.status === RoundStatus.FAILED) throw new Error(m.error) // "destination: PHASE: why"
+  if (m.kind !== kind) throw new Error(`the destination sent a ${m.kind} message where a ${kind} was due`)
+  return m as Extract<MigrateMessage, { kind: K }>
+}
+
+/** Why the destination gave up, when it said so before it went (a write of ours then failed with EPIPE). */
+function destinationsReason(readFd: number): string | null {
+  try {
+    if (!((poll([{ fd: readFd, events: POLLIN }], LAST_WORD_MS)[0] ?? 0))) return null
+    const m = readMigrate(readFd)
+    return m?.kind === 'result' && m.status === RoundStatus.FAILED ? m.error : null
+  } catch {
+    return null
+  }
+}
+
+function status(o: SourceOptions, r: RoundSummary): void {
+  if (o.statusFd !== null) writeAll(o.statusFd, Buffer.from(`${JSON.stringify(r)}\n`))
+}
+
+/** --after-round: the process is running, the destination holds the round; a failure ends the migration here. */
+function runAfterRound(o: SourceOptions, round: number): void {
+  const r = spawnSync('/bin/sh', ['-c', o.afterRound!], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, MIGRATE_ROUND: String(round), MIGRATE_PID: String(o.pid) } })
+  if (r.status !== 0) throw new Error(`--after-round failed (${r.status === null ? `signal ${r.signal}` : `exit ${r.status}`})`)
+}

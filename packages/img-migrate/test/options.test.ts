@@ -1,0 +1,32 @@
+import t from 'tap'
+import { UsageError } from '@criu-pipes/streamer'
+import { DEFAULT_MAX_ROUNDS, DEFAULT_MODE, parseOptions } from '../src/options.js'
+
+t.test('the source half', async t => {
+  const o = parseOptions(['-t', '42', '--to', 'ssh dst img-migrate --receive -W /ck', '--mode', 'full', '-p', '3'])
+  t.match(o, { side: 'source', pid: 42, to: 'ssh dst img-migrate --receive -W /ck', mode: 'full', maxRounds: DEFAULT_MAX_ROUNDS, progressFd: 3, statusFd: null })
+  t.match(parseOptions(['-t', '1', '--to', 'x']), { mode: DEFAULT_MODE })
+  t.match(parseOptions(['-t', '1', '--to', 'x', '--max-rounds', '2', '--after-round', 'true']), { maxRounds: 2, afterRound: 'true' })
+})
+
+t.test('the destination half', async t => {
+  t.match(parseOptions(['--receive', '-W', 'ck'], '/var/lib'), { side: 'destination', workDir: '/var/lib/ck', read: { key: null } })
+})
+
+t.test('bad command lines: one line, a usage error', async t => {
+  const bad: [string[], RegExp][] = [
+    [['-t', '1', '--to', 'x', '--mode', 'postcopy'], /--mode postcopy: not yet/],
+    [['-t', '1', '--to', 'x', '--mode', 'hybrid'], /--mode hybrid: not yet/],
+    [['-t', '1', '--to', 'x', '--mode', 'auto'], /--mode auto: not yet/],
+    [['-t', '1', '--to', 'x', '--mode', 'fast'], /Invalid values/],
+    [['--to', 'x'], /-t PID is required/],
+    [['-t', '1'], /--to CMD is required/],
+    [['-t', '1', '--to', 'x', '--max-rounds', '0'], /--max-rounds/],
+    [['-t', '1', '--to', 'x', '--compress', 'gzip'], /--compress/],
+    [['-t', '1', '--to', 'x', '-W', '/ck'], /--work-dir belongs to --receive/],
+    [['--receive'], /--receive needs -W DIR/],
+    [['--receive', '-W', '/ck', '-t', '1'], /--receive takes -W DIR and --decrypt only, not --tree/],
+  ]
+  for (const [argv, msg] of bad) t.throws(() => parseOptions(argv), msg, argv.join(' '))
+  t.throws(() => parseOptions(['-t', '1', '--to', 'x', '--mode', 'postcopy']), UsageError)
+})
