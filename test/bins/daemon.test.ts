@@ -53,7 +53,7 @@ t.test('a failed start is one line, exit 1, and leaves no daemon and no pid file
   t.equal(first.exitCode, 0, first.stderr)
   const r2 = await (await startShell(`${bin('img-split')} -D ${d}/ck -d --pidfile ${d}/p2 > /dev/null`)).done
   t.equal(r2.exitCode, 1)
-  t.equal(r2.stderr, `img-split: the daemon did not start: ${d}/ck/streamer-capture.sock is in use: another server is listening on it (stop it, or use another directory)`)
+  t.equal(r2.stderr, `img-split: the daemon did not start: ${d}/ck/img-split.sync.sock is in use: another server is listening on it (stop it, or use another directory)`)
   t.notOk(existsSync(join(d, 'p2')), 'the pid file is removed')
   process.kill(Number(readFileSync(join(d, 'p0'), 'utf8')), 'SIGTERM')
   const r3 = await (await startShell(`${bin('img-buffer')} -D ${d}/rs -d --pidfile ${d}/p3 < /dev/null`)).done

@@ -121,7 +121,7 @@ t.test('img-split and img-buffer: a live socket is refused (and its server unhar
   const a = await startShell(`${bin('img-split')} -D ${dir}/ck -p 3 3>${dir}/pa > ${dir}/shard`)
   await waitFor('socket-init', progressHas(join(dir, 'pa'), 'socket-init'))
   const b = await (await startShell(`${bin('img-split')} -D ${dir}/ck > /dev/null`)).done
-  refusedOneLine(t, b, 'img-split', new RegExp(`${dir}/ck/streamer-capture.sock is in use: another server is listening on it`))
+  refusedOneLine(t, b, 'img-split', new RegExp(`${dir}/ck/img-split.sync.sock is in use: another server is listening on it`))
   dump(join(dir, 'ck'), files)
   const ar = await a.done
   t.equal(ar.exitCode, 0, `the live capture went on: ${ar.stderr}`)
