@@ -135,6 +135,15 @@ check_listening() {
     'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf x >&3 && read -r -t 10 line <&3 && echo "$line"' _ "$port" 2>&1) || true
   case $answer in "pong 1 "*) echo "restored process listens on 127.0.0.1:$port again: $answer" ;;
     *) fail "the restored process does not answer on 127.0.0.1:$port: ${answer:-no answer}" ;; esac
+  # memhog closes its end of that connection at its next tick: until then a dump (the next round
+  # of a recipe) would meet a connected TCP socket and fail without --tcp-established.
+  wait_for "! tcp_connected $pid $port" "the restored process to close the check's connection"
+}
+
+# Whether process PID's network namespace has a connection on local port PORT still open
+# (established, or closed by the peer only).
+tcp_connected() {
+  nsenter --net="/proc/$1/ns/net" ss -Htn state established state close-wait "( sport = :$2 )" | grep -q .
 }
 
 # After a failed dump: the checkpointed process is still there, untouched, every page intact now
