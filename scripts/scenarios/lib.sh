@@ -77,6 +77,9 @@ start_workload() {
   scenario_pids+=("$!")
   wait_for "grep -qs '^ready' $WL_LOG" "the workload to start"
   WL_PID=$(awk '/^ready/{print $2}' "$WL_LOG")
+  # In a pid namespace of its own (the prefix ends in `unshare -pf`) memhog logs its pid there (1):
+  # its host pid is that of the only process running this memhog with this log.
+  [ "$WL_PID" != 1 ] || WL_PID=$(pgrep -n -f "^$work/memhog $MIB $WL_LOG ")
   scenario_pids+=("$WL_PID")
   WL_START=$(start_time "$WL_PID")
   verify_workload "$WL_PID" "the workload before the checkpoint"
@@ -132,6 +135,15 @@ check_listening() {
     'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf x >&3 && read -r -t 10 line <&3 && echo "$line"' _ "$port" 2>&1) || true
   case $answer in "pong 1 "*) echo "restored process listens on 127.0.0.1:$port again: $answer" ;;
     *) fail "the restored process does not answer on 127.0.0.1:$port: ${answer:-no answer}" ;; esac
+  # memhog closes its end of that connection at its next tick: until then a dump (the next round
+  # of a recipe) would meet a connected TCP socket and fail without --tcp-established.
+  wait_for "! tcp_connected $pid $port" "the restored process to close the check's connection"
+}
+
+# Whether process PID's network namespace has a connection on local port PORT still open
+# (established, or closed by the peer only).
+tcp_connected() {
+  nsenter --net="/proc/$1/ns/net" ss -Htn state established state close-wait "( sport = :$2 )" | grep -q .
 }
 
 # After a failed dump: the checkpointed process is still there, untouched, every page intact now
@@ -160,18 +172,9 @@ readme_recipe() {
 # back on the destination host with every page intact.
 ssh_migration() {
   local recipe restored_net
-  # shellcheck disable=SC1091
-  source "$REPO/scripts/lib/two-hosts.sh"
   recipe=$(readme_recipe "$SCENARIO")
   [ -n "$recipe" ] || fail "README.md has no $SCENARIO recipe"
-
-  say "two hosts: network namespaces joined by a veth pair, sshd on the destination"
-  two_hosts_up --path "$bindir" || fail "could not bring the two hosts up"
-  at_exit two_hosts_down
-  echo "source $TWO_HOSTS_SRC_NS ($TWO_HOSTS_SRC_ADDR), destination $TWO_HOSTS_DST_NS ($TWO_HOSTS_DST_ADDR): $(on_dst_ssh 'echo ssh dst works')"
-  # `ssh dst` in the recipe (and in the filters img-split starts) is ssh with this run's config.
-  printf '#!/bin/sh\nexec /usr/bin/ssh -F "%s" "$@"\n' "$TWO_HOSTS_SSH_CONFIG" > "$bindir/ssh"
-  chmod +x "$bindir/ssh"
+  ssh_hosts_up
 
   say "starting a workload with $MIB MiB of patterned memory on the source host"
   start_workload nsenter --net="/run/netns/$TWO_HOSTS_SRC_NS"   # on_src, as a plain command (quiet when killed)
@@ -185,4 +188,23 @@ ssh_migration() {
   [ "$restored_net" = "$(on_dst readlink /proc/self/ns/net)" ] || fail "the restored process is not on the destination host"
   echo "the restored process runs on the destination host ($restored_net)"
   check_restored "$WL_PID"
+}
+
+# The two hosts of the ssh scenarios, up until exit: `ssh` on PATH (as the recipes and their
+# filters call it) is ssh with this run's config. With REMOTE_PREFIX (shell text, e.g.
+# `export TMPDIR=DIR;`) every `ssh HOST CMD` runs it before CMD on the remote host.
+ssh_hosts_up() {
+  # shellcheck disable=SC1091
+  source "$REPO/scripts/lib/two-hosts.sh"
+  say "two hosts: network namespaces joined by a veth pair, sshd on the destination"
+  two_hosts_up --path "$bindir" || fail "could not bring the two hosts up"
+  at_exit two_hosts_down
+  echo "source $TWO_HOSTS_SRC_NS ($TWO_HOSTS_SRC_ADDR), destination $TWO_HOSTS_DST_NS ($TWO_HOSTS_DST_ADDR): $(on_dst_ssh 'echo ssh dst works')"
+  # `ssh dst` in the recipe (and in the filters img-split starts) is ssh with this run's config.
+  if [ -z "${1:-}" ]; then
+    printf '#!/bin/sh\nexec /usr/bin/ssh -F "%s" "$@"\n' "$TWO_HOSTS_SSH_CONFIG" > "$bindir/ssh"
+  else
+    printf '#!/bin/sh\nh=$1; shift\nexec /usr/bin/ssh -F "%s" "$h" %q "$@"\n' "$TWO_HOSTS_SSH_CONFIG" "$1" > "$bindir/ssh"
+  fi
+  chmod +x "$bindir/ssh"
 }

@@ -1,5 +1,6 @@
 // uffd-serve against real CRIU: `criu restore --lazy-pages` of a made-lazy dump served from the
-// full images; the same while the workload forks, madvises, munmaps and mremaps; served by a
+// full images; the same while the workload forks, madvises, munmaps and mremaps; a TCP server
+// with an established connection (CRIU >= 4.2); served by a
 // real `criu page-server --lazy-pages`; true post-copy migration from a frozen `criu dump
 // --lazy-pages` (both on a port, CRIU's way, and on a socketpair uffd-serve makes: no port); and
 // the refusal of a directory that has no page data.
@@ -8,9 +9,9 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import t, { type Test } from 'tap'
 import {
-  allDelivered, criuBin, freePort, lazyDumpInNs, needCriu, pidAlive, procStat, raisePipeMaxSize, repoRoot, rootSummary, runCriu,
-  spawnCriu, startRestore, startUffdServe, startWorkload, tmpDir, sleep, waitFor, workloadFromPid, workloadInNs, type UffdServe,
-  type Workload,
+  allDelivered, criuBin, freePort, lazyDumpInNs, listeningPort, needCriu, needCriuAtLeast, pageServerProto, pidAlive, procStat,
+  raisePipeMaxSize, repoRoot, rootSummary, runCriu, spawnCriu, startRestore, startUffdServe, startWorkload, tcpClient, tcpGoesOn,
+  tmpDir, sleep, waitFor, workloadFromPid, workloadInNs, type TcpClient, type UffdServe, type Workload,
 } from '../lib/index.js'
 
 const MIB = 256
@@ -21,15 +22,19 @@ const EVENTS_PUSH_MIB_S = 64
 /** ...and the workload runs ~15 ticks of events before the full verify. */
 const EVENTS_RUN_MS = 1500
 /** A workload dumped plainly into dir/src and made lazy into dir/dst. */
-async function dumpAndMakeLazy(t: Test, dir: string, mode: 'plain' | 'events'): Promise<{ w: Workload; src: string; dst: string }> {
+async function dumpAndMakeLazy(
+  t: Test, dir: string, mode: 'plain' | 'events', beforeDump?: (w: Workload) => Promise<void>, dumpArgs: string[] = [],
+): Promise<{ w: Workload; src: string; dst: string }> {
   const src = join(dir, 'src')
   const dst = join(dir, 'dst')
   mkdirSync(src)
-  const w = await startWorkload({ mib: MIB, mode, dir })
+  // beforeDump: a TCP server too, and what to do with it before the dump
+  const w = await startWorkload({ mib: MIB, mode, dir, ...(beforeDump ? { tcp: 0 } : {}) })
   t.teardown(() => w.kill())
   await w.waitReady()
   t.equal(await w.verify(), `verified ${NPAGES} ok`, 'verified before the dump')
-  await runCriu(['dump', '-t', String(w.pid), '-D', src])
+  await beforeDump?.(w)
+  await runCriu(['dump', '-t', String(w.pid), '-D', src, ...dumpArgs])
   await w.exited
   const made = await execa('node', [MAKE_LAZY, src, dst], { reject: false })
   t.equal(made.exitCode, 0, `crit-make-lazy ${made.stdout}${made.stderr}`)
@@ -148,6 +153,31 @@ t.test('events: fork, madvise, munmap and mremap during the lazy phase', async (
   }
 })
 
+t.test('a TCP server restored lazily: its connection goes on (--tcp-established), it listens again, memory intact', async (t) => {
+  if (!(await needCriuAtLeast(t, '4.2', 'cannot dump a listening TCP socket on this kernel'))) return
+  const dir = tmpDir(t)
+  let c: TcpClient | undefined
+  let port = 0
+  const { w, src, dst } = await dumpAndMakeLazy(t, dir, 'plain', async (w) => {
+    port = listeningPort(w)
+    c = await tcpClient(port)
+    t.equal(await c.ask(), `pong 1 ${NPAGES}`, 'served before the dump')
+  }, ['--tcp-established'])
+  t.teardown(() => c?.sock.destroy())
+  const work = join(dir, 'work')
+  mkdirSync(work)
+  const d = startUffdServe(t, work, ['-D', src])
+  t.equal(await d.ready, true)
+  const r = await startRestore(['-D', dst, '-W', work, '--lazy-pages', '--tcp-established'])
+  t.teardown(() => r.kill())
+  await tcpGoesOn(t, c!, port, NPAGES, 1)
+  const rw = workloadFromPid(r.pid, w.logPath)
+  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'memory intact after the lazy restore')
+  t.equal((await d.exit).code, 0, 'uffd-serve exits 0')
+  await r.kill()
+  await rw.exited
+})
+
 /** A plain workload dumped and made lazy in a fresh dir, with a work dir beside: for the page servers. */
 async function madeLazyWithWork(t: Test): Promise<Awaited<ReturnType<typeof dumpAndMakeLazy>> & { work: string }> {
   raisePipeMaxSize(t)
@@ -166,7 +196,8 @@ t.test('remote: criu page-server --lazy-pages serves SRC, uffd-serve --page-serv
   t.teardown(() => { ps.child.kill('SIGKILL') })
   await waitFor('the page server to listen', () =>
     existsSync(ps.logPath) && /Waiting for connections|Starting page server/i.test(readFileSync(ps.logPath, 'utf8')) ? true : undefined)
-  const d = startUffdServe(t, work, ['-D', dst, '--page-server', '--address', '127.0.0.1', '--port', String(port)])
+  // Over TCP, `auto` would ask the `criu` on PATH; the CRIU under test comes from $CRIU.
+  const d = startUffdServe(t, work, ['-D', dst, '--page-server', '--address', '127.0.0.1', '--port', String(port), '--page-server-proto', await pageServerProto()])
   t.equal(await d.ready, true)
   await restoreAndVerify(t, w, ['-D', dst, '-W', work, '--lazy-pages'], d)
   const served = await ps.child
@@ -189,7 +220,7 @@ t.test('post-copy: criu dump --lazy-pages, then uffd-serve --page-server from th
 
   const work = join(dir, 'work')
   mkdirSync(work)
-  const d = startUffdServe(t, work, ['-D', images, '--page-server', '--address', '127.0.0.1', '--port', String(port)])
+  const d = startUffdServe(t, work, ['-D', images, '--page-server', '--address', '127.0.0.1', '--port', String(port), '--page-server-proto', await pageServerProto()])
   t.equal(await d.ready, true)
   const r = await startRestore(['-D', images, '-W', work, '--lazy-pages'])
   t.teardown(() => r.kill())

@@ -3,15 +3,16 @@
 // written starts uffd-serve --pages-fds 0,1 on a plain pipe pair (--via-cmd); the test then runs
 // `criu restore --lazy-pages`. The ssh form between two network namespaces is in
 // postcopy-ssh.test.ts. Also: faults served while the push still runs, the events workload, the
-// channel cut mid-transfer (fail-stop by default; CRIU's zero-page behaviour on request), and
-// page-feed killed outright (the dump resumes the source).
+// channel cut mid-transfer (fail-stop by default, which kills the restored tree and no look-alike
+// of it; CRIU's zero-page behaviour on request), and page-feed killed outright (the dump resumes
+// the source).
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import t, { type Test } from 'tap'
 import {
-  PAGE_FEED, UFFD_SERVE, allDelivered, childrenOf, criuBin, needCriu, procStat, raisePipeMaxSize, rootSummary, sleep,
-  startRestore, tmpDir, waitFor, workloadFromPid, workloadInNs, type NamespacedWorkload,
+  PAGE_FEED, UFFD_SERVE, allDelivered, buildWorkload, childrenOf, criuBin, killGroup, needCriu, onlyChild, pidAlive, procStat,
+  raisePipeMaxSize, rootSummary, sleep, startRestore, tmpDir, waitFor, workloadFromPid, workloadInNs, type NamespacedWorkload,
 } from '../lib/index.js'
 
 const MIB = 128
@@ -172,13 +173,52 @@ async function midTransfer(t: Test, opts: Parameters<typeof migrate>[2] = {}): P
   return { s, m }
 }
 
-async function cutMidTransfer(t: Test, uffd: string[]): Promise<{ s: Setup; m: Migration; code: number; stderr: string }> {
+/** Cuts the channel of a slow migration in its push phase; `beforeCut` gets the restored task's host pid. */
+async function cutMidTransfer(t: Test, uffd: string[], beforeCut?: (restored: number) => void): Promise<{ s: Setup; m: Migration; code: number; stderr: string }> {
   const { s, m } = await midTransfer(t, { uffd, relays: true })
+  beforeCut?.(m.restore.pid)
   const relays = channelRelays(m.feed.pid!)
   t.equal(relays.length, 2, 'found the two relays of the channel')
   for (const p of relays) process.kill(p, 'SIGKILL')
   const { code, stderr } = await uffdExit(m)
   return { s, m, code, stderr }
+}
+
+/** The innermost pid of host pid `pid` (the last NSpid column). */
+function innermostPid(pid: number): number | undefined {
+  const ns = /^NSpid:\s+([\d\s]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim().split(/\s+/)
+  return ns === undefined ? undefined : Number(ns[ns.length - 1])
+}
+
+/** Some of its memory is registered with a userfaultfd (VmFlags "um" in smaps). */
+function hasUffdMemory(pid: number): boolean {
+  return /^VmFlags:.*\bum\b/m.test(readFileSync(`/proc/${pid}/smaps`, 'utf8'))
+}
+
+interface Decoy {
+  /** Host pid of test/fixtures/uffd-decoy.c, pid 1 in its pid namespace. */
+  pid: number
+  /** Host pid of its child. */
+  child: number
+  who: string
+}
+
+/**
+ * A look-alike of the restored root task (pid 1 of its pid namespace, uffd-registered memory, a
+ * child) that is not of the restore: root's own, or `nobody`'s in a user namespace (no privilege).
+ */
+async function startDecoy(t: Test, asNobody: boolean): Promise<Decoy> {
+  const bin = await buildWorkload('uffd-decoy')
+  const user = asNobody ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] : []
+  const userns = asNobody ? ['--user', '--map-root-user'] : []
+  const argv = [...user, 'unshare', ...userns, '--pid', '--fork', bin]
+  const p = execa(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', 'pipe', 'inherit'], reject: false })
+  t.teardown(() => killGroup(p.pid!))
+  let out = ''
+  p.stdout!.on('data', (b: Buffer) => { out += b.toString() })
+  await waitFor('the decoy to be ready', () => (out.includes('ready 1') ? true : undefined))
+  const pid = onlyChild(p.pid!)!
+  return { pid, child: onlyChild(pid)!, who: asNobody ? 'nobody\'s decoy' : 'root\'s decoy' }
 }
 
 /** The source dump saw the session end without PS_IOV_CLOSE and resumed the original. */
@@ -191,13 +231,23 @@ async function sourceResumed(t: Test, s: Setup, m: Migration): Promise<void> {
   t.ok(s.src.source.alive(), 'and keeps running')
 }
 
-t.test('the channel cut mid-transfer: the restored tree is killed, the source resumes', async (t) => {
+t.test('the channel cut mid-transfer: the restored tree is killed, no look-alike of it, the source resumes', async (t) => {
   if (!(await needCriu(t))) return
-  const { s, m, code, stderr } = await cutMidTransfer(t, [])
+  // Look-alikes of the restored task, each in a pid namespace of its own with the same pid and
+  // uffd-registered memory: by pid number and /proc they cannot be told from it.
+  const decoys = [await startDecoy(t, false), await startDecoy(t, true)]
+  const { s, m, code, stderr } = await cutMidTransfer(t, [], (restored) => {
+    for (const d of decoys) {
+      t.equal(innermostPid(d.pid), innermostPid(restored), `${d.who} has the restored task's pid (${innermostPid(restored)}) in its namespace`)
+      t.ok(hasUffdMemory(d.pid) && hasUffdMemory(restored), `${d.who} and the restored task both have uffd memory`)
+    }
+  })
   t.equal(code, 1, 'uffd-serve exits 1')
-  t.match(stderr, /^uffd-serve: the page stream ended before every page was delivered \(\d+ pages still owed\)[^\n]*the restored tree was killed \([1-9]\d* process(es)?\)[^\n]*\n$/, `one line naming the cause: ${stderr}`)
+  // The cut ends the stream between messages or inside one: either way, one line with the cause.
+  t.match(stderr, /^uffd-serve: (the page stream ended before every page was delivered \(\d+ pages still owed\)|page stream on fds 0,1 ended inside a message \(truncated\))[^\n]*; \d+ pages were still owed, so the restored tree was killed \(1 process\) rather than left to read zero pages \(--on-source-loss=zero keeps it\)\n$/, `one line naming the cause: ${stderr}`)
   const restore = await m.restore.criu
   t.ok(procStat(m.restore.pid) === undefined, `the restored copy is gone (criu restore ended: exit ${restore.exitCode})`)
+  for (const d of decoys) t.ok(pidAlive(d.pid) && pidAlive(d.child), `${d.who} and its child are alive`)
   const fed = await m.feed
   t.equal(fed.exitCode, 1, 'page-feed exits 1')
   t.match(readFileSync(s.feedLog, 'utf8'), /the source dump resumes the original \(the dump exited 1\)/, 'page-feed dropped the session and saw the dump fail')
@@ -208,7 +258,8 @@ t.test('the same cut with --on-source-loss=zero: CRIU\'s behaviour, the copy rea
   if (!(await needCriu(t))) return
   const { s, m, code, stderr } = await cutMidTransfer(t, ['--on-source-loss', 'zero'])
   t.equal(code, 1, 'uffd-serve exits 1')
-  t.match(stderr, /^uffd-serve: the page stream ended before every page was delivered[^\n]*--on-source-loss=zero: the restored tree runs on and reads zero pages[^\n]*\n$/, `one line: ${stderr}`)
+  // As above: the cut falls between messages or inside one.
+  t.match(stderr, /^uffd-serve: (the page stream ended before every page was delivered|page stream on fds 0,1 ended inside a message)[^\n]*--on-source-loss=zero: the restored tree runs on and reads zero pages[^\n]*\n$/, `one line: ${stderr}`)
   // The documented outcome: the copy is left running, and the pages that never came read as
   // zeros. memhog finds them, on its own next tick or at our SIGUSR1 (and exits 3); a real
   // workload would not notice. Only the copy can log CORRUPT: the source's memory is intact.

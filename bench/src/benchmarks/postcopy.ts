@@ -19,7 +19,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
-import { PAGE_FEED, criuBin, freePort, raisePipeMaxSize, waitFor, workloadFromPid, type Workload } from '@criu-pipes/e2e/harness'
+import {
+  PAGE_FEED, criuBin, freePort, pageServerProto, raisePipeMaxSize, waitFor, workloadFromPid, type Workload,
+} from '@criu-pipes/e2e/harness'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
 import { atExit, forgetGroup, trackGroup } from '../lib/cleanup.js'
@@ -108,9 +110,11 @@ async function startDaemon(ctx: Ctx, kind: Kind, delay: number, src: Source, wor
       return undefined
     }, { timeoutMs: 10_000, intervalMs: 5 })
     const ps = `--page-server --address 127.0.0.1 --port ${rport}`
+    // Over TCP uffd-serve's `auto` would ask the `criu` on PATH; the dump here is criuBin()'s.
+    const proto = `--page-server-proto ${await pageServerProto()}`
     daemon = kind === 'criu'
       ? `${q(criuBin())} lazy-pages -D ${q(src.images)} -W ${q(work)} -o lazy-pages.log -v3 ${ps}`
-      : `node ${q(binPath('uffd-serve'))} -D ${q(src.images)} -W ${q(work)} -o lazy-pages.log -v3 ${ps}`
+      : `node ${q(binPath('uffd-serve'))} -D ${q(src.images)} -W ${q(work)} -o lazy-pages.log -v3 ${ps} ${proto}`
   }
   const g = kind === 'stream'
     ? await startGroup(`${daemon} 2>${q(join(work, 'feed.err'))}`)
