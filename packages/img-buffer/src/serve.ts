@@ -27,7 +27,7 @@ export interface ServeOptions {
   onListening?: (() => void) | undefined
   /** How long to wait for CRIU to connect (ms; NO_TIMEOUT: forever, criu-image-streamer's way). */
   connectTimeoutMs?: number | undefined
-  /** Called once the image passed every check, right before the socket is bound (img-migrate's receipt: the source may let go). */
+  /** Called once the image passed every check (its pages files decoded and verified once, see DecodeWindow.verify), right before the socket is bound (img-migrate's receipt: the source may let go). */
   accepted?: (() => void) | undefined
 }
 
@@ -48,7 +48,12 @@ export async function serve(opts: ServeOptions): Promise<void> {
       progress.stats(stats, extStats)
       if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)
       refuseUnstreamable(files)
-      opts.accepted?.()
+      if (opts.accepted) {
+        // The receipt says every check passed; pages files are otherwise verified only while
+        // CRIU reads them, after it: decode them once here, keeping nothing.
+        if (window) for (const f of files.values()) window.verify(f.storedChunks())
+        opts.accepted()
+      }
       listener = ServerSocket.listen(dir, SERVE_SOCKET, opts.imagesDir)
       const connected = listener.acceptAsync(opts.connectTimeoutMs) // signal handlers in place before anyone is told
       progress.line('socket-init')

@@ -40,7 +40,8 @@ export class WindowStream {
   readonly inFlight: { chunk: StoredChunk; slot: Slot }[] = []
   private closed = false
 
-  constructor(private readonly window: DecodeWindow, private readonly chunks: readonly StoredChunk[]) {}
+  /** `consume`: memory sources are let go once copied into a slot (false: a verifying pass, they are read again). */
+  constructor(private readonly window: DecodeWindow, private readonly chunks: readonly StoredChunk[], private readonly consume = true) {}
 
   /** Whether chunks remain to be submitted. */
   get wanting(): boolean { return !this.closed && this.next < this.chunks.length }
@@ -93,7 +94,7 @@ export class WindowStream {
       }
     } else if (src.kind === 'memory') {
       src.bytes.copy(slot.input, LZ4_SIZE_PREFIX)
-      src.done()
+      if (this.consume) src.done()
     }
     this.window.pool.submit(slot, chunk.job)
     this.inFlight.push({ chunk, slot })
@@ -117,6 +118,24 @@ export class DecodeWindow {
     this.streams.push(s)
     this.pump()
     return s
+  }
+
+  /**
+   * Decodes and verifies every chunk, keeping none of it: for a caller that must know the whole
+   * image is sound before it lets go of anything (img-migrate's receipt lets the source kill its
+   * process). Costs a second decoding, not memory. Throws the first chunk's FramingError.
+   */
+  verify(chunks: readonly StoredChunk[]): void {
+    const s = new WindowStream(this, chunks, false)
+    this.streams.push(s)
+    try {
+      for (let i = 0; i < chunks.length; i++) {
+        while (s.ready() === null) this.pool.wait()
+        s.taken()
+      }
+    } finally {
+      s.close()
+    }
   }
 
   /** Fills free slots with the next chunks of the open streams, each up to its fair share of the slots. */

@@ -10,7 +10,7 @@ import { tmp, rng, mixedBytes, writeImage, parseShard, writeShard } from './stre
 const PAGES = 'pages-1.img'
 
 /** Reads the image, keeping pages-1.img's chunks in memory for the window; returns the window and those chunks. */
-function kept(t: Test, paths: string[], key: Buffer | null): { window: DecodeWindow; chunks: StoredChunk[]; others: Set<string> } {
+function kept(t: Test, paths: string[], key: Buffer | null): { window: DecodeWindow; chunks: StoredChunk[]; others: Set<string>; released: () => number } {
   const fds = paths.map(p => openSync(p, 'r'))
   const chunks: StoredChunk[] = []
   const others = new Set<string>()
@@ -27,7 +27,7 @@ function kept(t: Test, paths: string[], key: Buffer | null): { window: DecodeWin
     for (let ev = r.next(); ev.type !== 'end'; ev = r.next()) if (ev.type === 'bytes') others.add(ev.name)
     const window = r.window()!
     t.equal(released, 0, 'no stored bytes taken before the window runs')
-    return { window, chunks, others }
+    return { window, chunks, others, released: () => released }
   } finally {
     r.close()
     fds.forEach(closeSync)
@@ -104,3 +104,26 @@ for (const [mode, opts] of Object.entries(modes)) {
     t.end()
   })
 }
+
+t.test('verify(): every chunk checked, none kept, the stored bytes still there for the serving pass', t => {
+  const opts = modes['zstd + checksum']!
+  const rand = rng(11)
+  const pages = mixedBytes(rand, 2_000_000)
+  const paths = writeImage(tmp(t), 1, { [PAGES]: pages }, opts, rand)
+  const { window, chunks, released } = kept(t, paths, null)
+  window.verify(chunks)
+  t.equal(released(), 0, 'no stored bytes let go by the verifying pass')
+  const { bytes, error } = served(window, chunks)
+  t.equal(error, null)
+  t.ok(bytes.equals(pages), 'served whole after it')
+  t.equal(released(), chunks.length, 'each let go once, by the serving pass')
+
+  const recs = parseShard(paths[0]!)
+  const chunkRecs = recs.filter(r => r.marker.body.kind === 'chunk' && r.payload.length > 0)
+  chunkRecs[chunkRecs.length - 1]!.payload[0]! ^= 0x40
+  writeShard(paths[0]!, recs)
+  const damaged = kept(t, paths, null)
+  t.throws(() => damaged.window.verify(damaged.chunks), /^pages-1\.img at offset \d+ \(shard 0, marker \d+\): /, 'the last chunk damaged: refused by verify()')
+  damaged.window.close()
+  t.end()
+})
