@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { decodeMarker, encodeMarker, type Marker } from '@criu-pipes/framing'
 import {
-  listeningPort, needCriu, needCriuAtLeast, runCriu, startRestore, tcpClient, tcpGoesOn, startWorkload, tmpDir, workloadFromPid, waitFor, sleep, type Workload, type WorkloadMode,
+  listeningPort, needCriu, needCriuAtLeast, runCriu, startRestore, tcpClient, tcpGoesOn, startWorkload, tmpDir, workloadFromPid, waitFor, sleep, waitSessionGone, CriuError, type Workload, type WorkloadMode,
 } from '../lib/index.js'
 import { bin, startShell } from '../lib/bins.js'
 
@@ -267,12 +267,20 @@ t.test('refused, nothing restored or extracted: a wrong base, a damaged page in 
     ['a damaged page', damaged, /does not hold the referenced content .*a damaged page/],
     ['a reference the base lacks', join(dir, 'short'), /ends before/],
   ] as const) {
+    // img-buffer resolves references in its decode window, while CRIU reads pages-N.img: the
+    // socket is bound, the first reference the base does not hold stops serving, CRIU's pipe is
+    // closed short (not a byte of that run reaches it) and the restore fails.
     const srvDir = join(dir, `serve-${base.length}`)
-    const srv = await (await startShell(`${bin('img-buffer')} -D ${srvDir} --base ${base} < ${dir}/r2.shard`)).done
+    mkdirSync(srvDir)
+    const started = await startShell(`exec timeout 120 ${bin('img-buffer')} -D ${srvDir} --base ${base} -p 9 9>/dev/null < ${dir}/r2.shard`)
+    await waitFor(`socket in ${srvDir}`, () => (existsSync(join(srvDir, 'streamer-serve.sock')) ? true : undefined))
+    await t.rejects(runCriu(['restore', '-D', srvDir, '--stream'], { timeout: 60_000 }), CriuError, `${what}: criu restore --stream fails`)
+    const srv = await started.done
     t.equal(srv.exitCode, 1, `${what}: img-buffer exits 1`)
     t.equal(srv.stderr.trim().split('\n').length, 1, 'with one line')
     t.match(srv.stderr, why, `says why: ${srv.stderr.trim()}`)
-    t.notOk(existsSync(join(srvDir, 'streamer-serve.sock')), 'the socket was never bound: criu restore cannot start')
+    // What CRIU had restored is killed and reaped before the next round restores the same pids.
+    await waitSessionGone(w.pid, 30_000)
     const out = join(dir, `out-${base.length}`)
     const j = await join_(dir, 'r2.shard', `-D ${out} --base ${base}`)
     t.equal(j.exitCode, 1, `${what}: img-join -D exits 1`)

@@ -45,6 +45,11 @@ const SHARDS = 2
 const RATES = [100e6, 250e6, 1e9, 0]
 const QUICK_RATES = [250e6, 0]
 const KEY_BYTES = 32
+// Issue 15.2's targets: a compressed image restores within 1.25 x the time of the same image
+// uncompressed, and img-buffer serving it from shard files peaks under 256 MiB (for a 1 GiB
+// image; the window does not grow with the image, so neither does the bound).
+const RESTORE_VS_PLAIN = 1.25
+const RSS_BOUND = 256
 /** exit code of a bad command line (the CLI convention): an option this img-split lacks */
 const USAGE_EXIT = 2
 
@@ -263,8 +268,11 @@ function targets(d: Draft, specs: Spec[], rates: readonly number[], images: Rest
   const plain = images.find((i) => i.codec === 'none')
   for (const img of images) {
     if (!plain || img === plain) continue
-    d.targets.push(target(`restore ${img.name.replace('img-buffer, ', '')} vs uncompressed`, m(img.name, 'running') / m(plain.name, 'running'), '<=', 1.3, 'x',
+    // Issue 15.2: pages files decoded in the decode window while CRIU reads them, never held decoded.
+    d.targets.push(target(`restore ${img.name.replace('img-buffer, ', '')} vs uncompressed`, m(img.name, 'running') / m(plain.name, 'running'), '<=', RESTORE_VS_PLAIN, 'x',
       'img-buffer start to running'))
+    d.targets.push(target(`img-buffer peak RSS, ${img.name.replace('img-buffer, ', '')} from shard files`, m(img.name, 'rss'), '<=', RSS_BOUND, 'MiB',
+      'it must not grow with the image'))
   }
   for (const rate of rates) {
     const none = at(LABEL.none, rate)

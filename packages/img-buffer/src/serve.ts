@@ -2,7 +2,7 @@
 // an order of its own (inventory.img, written last, is read first), hence the buffering; each file
 // is handed over once and its memory freed as it goes.
 import { EPOLLIN, epollAdd, epollCreate, epollDel, epollWait, recvFd, closeQuietly, openPrivateDir, ServerSocket, claimSocketName } from '@criu-pipes/sys'
-import { FramingError, type ExtReadOptions } from '@criu-pipes/framing'
+import { FramingError, type DecodeWindow, type ExtReadOptions } from '@criu-pipes/framing'
 import {
   SERVE_SOCKET, Progress, StatusLine, readRequest, writeReply, checkDataFd, type ExtFile,
 } from '@criu-pipes/streamer'
@@ -27,7 +27,7 @@ export interface ServeOptions {
   onListening?: (() => void) | undefined
   /** How long to wait for CRIU to connect (ms; NO_TIMEOUT: forever, criu-image-streamer's way). */
   connectTimeoutMs?: number | undefined
-  /** Called once the image passed every check, right before the socket is bound (img-migrate's receipt: the source may let go). */
+  /** Called once the image passed every check (its pages files decoded and verified once, see DecodeWindow.verify), right before the socket is bound (img-migrate's receipt: the source may let go). */
   accepted?: (() => void) | undefined
 }
 
@@ -42,13 +42,18 @@ export async function serve(opts: ServeOptions): Promise<void> {
     // socket left by a dead one is removed, so that nobody takes it for ours being ready.
     claimSocketName(dir, SERVE_SOCKET, opts.imagesDir)
     const progress = new Progress(opts.progressFd)
-    const { files, stats, extStats } = drain(opts.shardFds, opts.extFiles, opts.ext, new StatusLine('img-buffer', opts.status ?? false))
+    const { files, stats, extStats, window } = drain(opts.shardFds, opts.extFiles, opts.ext, new StatusLine('img-buffer', opts.status ?? false))
     try {
       opts.confirmShards?.()
       progress.stats(stats, extStats)
       if (opts.tcpListenRemap.size) applyTcpRemap(files, opts.tcpListenRemap)
       refuseUnstreamable(files)
-      opts.accepted?.()
+      if (opts.accepted) {
+        // The receipt says every check passed; pages files are otherwise verified only while
+        // CRIU reads them, after it: decode them once here, keeping nothing.
+        if (window) for (const f of files.values()) window.verify(f.storedChunks())
+        opts.accepted()
+      }
       listener = ServerSocket.listen(dir, SERVE_SOCKET, opts.imagesDir)
       const connected = listener.acceptAsync(opts.connectTimeoutMs) // signal handlers in place before anyone is told
       progress.line('socket-init')
@@ -56,8 +61,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
       const criu = await connected
       // CRIU connects once: the socket file is of no use from now on.
       listener.close()
-      serveRequests(criu, files)
+      serveRequests(criu, files, window)
     } finally {
+      // Workers first: a job may still be reading a stash region.
+      window?.close()
       for (const f of files.values()) f.free()
     }
   } finally {
@@ -66,17 +73,24 @@ export async function serve(opts: ServeOptions): Promise<void> {
   }
 }
 
-// One epoll for CRIU's socket (level-triggered: a request waits until read) and for each
-// transfer waiting for room in its pipe (edge-triggered, see transfer.ts).
-function serveRequests(criu: number, files: Map<string, StoredFile>): void {
+// One epoll for CRIU's socket (level-triggered: a request waits until read), for each
+// transfer waiting for room in its pipe (edge-triggered, see transfer.ts), and for the decode
+// window's workers (level-triggered: a chunk decoded for a starved transfer).
+function serveRequests(criu: number, files: Map<string, StoredFile>, window: DecodeWindow | null): void {
   const sent = new Set<string>()
   const active = new Map<number, Transfer>()
   const ep = epollCreate()
   let open = true
   try {
     epollAdd(ep, criu, EPOLLIN)
+    if (window) epollAdd(ep, window.notifyFd, EPOLLIN)
     while (open || active.size) {
       for (const ev of epollWait(ep)) {
+        if (ev.fd === window?.notifyFd) {
+          window.pool.drainNotify()
+          for (const [fd, t] of active) if (t.starved && t.push()) active.delete(fd)
+          continue
+        }
         if (ev.fd !== criu) {
           const t = active.get(ev.fd)
           if (t?.push()) active.delete(ev.fd)
@@ -98,12 +112,13 @@ function serveRequests(criu: number, files: Map<string, StoredFile>): void {
         writeReply(criu, true)
         const { fd } = recvFd(criu)
         if (fd === null) throw new FramingError(`CRIU sent no pipe for ${name}`)
-        const t = new Transfer(name, fd, file, ep)
+        const t = new Transfer(name, fd, file, ep, window)
         if (!t.push()) active.set(fd, t)
       }
     }
   } finally {
     for (const t of active.values()) t.abort()
+    if (window) epollDel(ep, window.notifyFd)
     closeQuietly(ep)
     closeQuietly(criu)
   }

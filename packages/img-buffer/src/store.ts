@@ -8,14 +8,22 @@
 //    coexist.
 //  - file-range: still in a shard file, only located (fd, position, length): spliced from the page
 //    cache into CRIU's pipe when asked for, never copied into our memory.
+//  - stored: a chunk of an extended stream as it arrived (compressed, sealed, or a reference into
+//    the base), decoded in the DecodeWindow as CRIU reads the file. Its stored bytes stay in the
+//    shard file, or (from a pipe) in the file's stash: compressed bytes in memory, each region
+//    unmapped once every chunk in it has gone to a worker.
 import { Region, preadFull, readFull, readToPtr } from '@criu-pipes/sys'
-import { FramingError } from '@criu-pipes/framing'
+import { FramingError, type StoredChunk } from '@criu-pipes/framing'
 import type { FileShard } from './file-shard.js'
 
 export type Chunk =
   | { kind: 'bytes'; data: Buffer; length: number }
   | { kind: 'region'; region: Region; length: number }
   | { kind: 'file-range'; fd: number; position: number; length: number }
+  | { kind: 'stored'; stored: StoredChunk; length: number }
+
+/** A region of a file's stash, and how many of the chunks in it have not gone to a worker yet. */
+interface StashRegion { region: Region; used: number; pending: number }
 
 // Files up to a page stay in a small Buffer, even from a shard file: one copy of 4 KiB is cheaper
 // than a splice of its own.
@@ -35,6 +43,8 @@ export class StoredFile {
   private placing: boolean | null = null
   /** How much of the last region has its pages allocated. */
   private populated = 0
+  /** The stash's regions (the last one being filled). */
+  private readonly stash: StashRegion[] = []
 
   /** Copies `length` bytes from `fd` (a pipe or socket shard); returns how many arrived before EOF. */
   fill(fd: number, length: number): number {
@@ -119,6 +129,36 @@ export class StoredFile {
     return available
   }
 
+  /**
+   * Keeps a chunk of an extended stream undecoded (see DecodingReader's LazyFiles): its stored
+   * bytes located in a shard file, or copied from a pipe into the stash; a reference (no
+   * `take`) needs neither.
+   */
+  keep(c: Omit<StoredChunk, 'source'>, take: ((move: (fd: number, size: number) => number) => void) | null, shardOf: (fd: number) => FileShard | undefined): void {
+    this.seal()
+    let source: StoredChunk['source'] = { kind: 'base' }
+    if (take) {
+      take((fd, size) => {
+        const shard = shardOf(fd)
+        if (shard) {
+          const { position, available } = shard.skip(size)
+          source = { kind: 'file', fd, position }
+          return available
+        }
+        const { done, src } = this.stashFrom(fd, size)
+        source = src
+        return done
+      })
+    }
+    this.chunks.push({ kind: 'stored', stored: { ...c, source }, length: c.rawLength })
+    this.size += c.rawLength
+  }
+
+  /** The file's stored chunks, in order, for a DecodeWindow. */
+  storedChunks(): StoredChunk[] {
+    return this.chunks.flatMap(c => (c.kind === 'stored' ? [c.stored] : []))
+  }
+
   /** The whole file as one Buffer (for the few small files we patch, like files.img). */
   contents(): Buffer {
     this.seal()
@@ -131,6 +171,7 @@ export class StoredFile {
           if (preadFull(c.fd, b, c.position) < c.length) throw new FramingError('a shard file got shorter after img-buffer read it')
           return b
         }
+        case 'stored': throw new Error('internal: contents() of a file kept for the decode window')
       }
     }))
   }
@@ -155,6 +196,33 @@ export class StoredFile {
   /** Unmaps the regions (file ranges belong to the shard file, not to us). Safe to call twice. */
   free(): void {
     for (const c of this.chunks) if (c.kind === 'region') c.region.unmap()
+    for (const r of this.stash) r.region.unmap()
+  }
+
+  /** Copies a chunk's `size` stored bytes from a pipe into the stash, whole in one region. */
+  private stashFrom(fd: number, size: number): { done: number; src: StoredChunk['source'] } {
+    let r = this.stash[this.stash.length - 1]
+    if (!r || r.region.length - r.used < size) {
+      // The region filled so far goes as soon as its chunks have (it may have already).
+      if (r && r.pending === 0) r.region.unmap()
+      r = { region: new Region(Math.max(MAX_REGION, size)), used: 0, pending: 0 }
+      this.stash.push(r)
+    }
+    const at = r.used
+    let done = 0
+    while (done < size) {
+      const n = readToPtr(fd, r.region.ptr + BigInt(at + done), size - done)
+      if (n === 0) break
+      done += n
+    }
+    r.used += done
+    r.pending++
+    const region = r
+    const filling = (): boolean => this.stash[this.stash.length - 1] === region
+    return {
+      done,
+      src: { kind: 'memory', bytes: r.region.buffer(at, done), done: () => { if (--region.pending === 0 && !filling()) region.region.unmap() } },
+    }
   }
 
   private staysSmall(length: number): boolean {

@@ -14,11 +14,16 @@
 //    short count proves it full;
 //  - only then do we wait, edge-triggered (epoll), for the wake-up the kernel gives writers when
 //    a read that began on a full pipe has ended and let go of the mutex.
+// Stored chunks of an extended stream come from the file's WindowStream, decoded and verified
+// just ahead (decode-window.ts), and are written (copied: the slot is reused at once). When the
+// next one is not decoded yet the transfer is `starved`: the serve loop pushes it again when the
+// pool says a chunk is done. A chunk that fails its check throws here: the caller stops serving
+// and closes CRIU's pipe short, which fails CRIU's read of the file.
 import {
   SysError, EPIPE, EPOLLET, EPOLLOUT, O_CLOEXEC, O_NONBLOCK, SPLICE_F_NONBLOCK, closeQuietly, epollAdd, epollDel, makePipe,
   setNonBlocking, spliceFromFile, spliceSome, trySetPipeSize, vmspliceSome, writeSome,
 } from '@criu-pipes/sys'
-import { FramingError } from '@criu-pipes/framing'
+import { FramingError, type DecodeWindow, type WindowStream } from '@criu-pipes/framing'
 import type { Chunk, StoredFile } from './store.js'
 
 // What criu-image-streamer asks for CRIU's pipes on restore; we take less when the staging pipe
@@ -37,9 +42,21 @@ export class Transfer {
   private readonly stageIn: number
   private watched = false
   private closed = false
+  /** The decoding of the file's stored chunks, if it has any. */
+  private readonly stream: WindowStream | null = null
+  /** Waiting for the window to decode the next chunk (not for CRIU). */
+  starved = false
 
-  /** `epfd`: the serve loop's epoll, told about CRIU's pipe while we wait for room in it. */
-  constructor(readonly name: string, readonly fd: number, private readonly file: StoredFile, private readonly epfd: number) {
+  /**
+   * `epfd`: the serve loop's epoll, told about CRIU's pipe while we wait for room in it;
+   * `window`: where the file's stored chunks are decoded (needed if it has any).
+   */
+  constructor(readonly name: string, readonly fd: number, private readonly file: StoredFile, private readonly epfd: number, window: DecodeWindow | null = null) {
+    const stored = file.storedChunks()
+    if (stored.length) {
+      if (!window) throw new Error(`internal: ${name} has stored chunks and no decode window`)
+      this.stream = window.open(stored)
+    }
     setNonBlocking(fd, true)
     ;[this.stageOut, this.stageIn] = makePipe(O_CLOEXEC | O_NONBLOCK)
     const staging = trySetPipeSize(this.stageIn, STAGE_PIPE_SIZE)
@@ -56,6 +73,7 @@ export class Transfer {
       for (;;) {
         this.stage()
         if (this.staged === 0) {
+          if (this.starved) return false
           if (this.chunk < this.file.chunks.length) throw new Error(`internal: nothing staged of ${this.name}, yet not all sent`)
           break
         }
@@ -96,6 +114,7 @@ export class Transfer {
 
   /** Moves chunks into the staging pipe until it is full or the whole file is staged. */
   private stage(): void {
+    this.starved = false
     while (this.chunk < this.file.chunks.length) {
       const c = this.file.chunks[this.chunk]!
       const left = c.length - this.offset
@@ -107,6 +126,7 @@ export class Transfer {
       if (this.offset < c.length) return
       // Gifted pages now belong to the pipe: our mapping can go, and with it our copy.
       if (c.kind === 'region') c.region.unmap()
+      if (c.kind === 'stored') this.stream!.taken()
       this.chunk++
       this.offset = 0
     }
@@ -117,6 +137,11 @@ export class Transfer {
     switch (c.kind) {
       case 'region': return vmspliceSome(this.stageIn, c.region.ptr + BigInt(this.offset), left, true)
       case 'bytes': return writeSome(this.stageIn, c.data, this.offset, left)
+      case 'stored': {
+        const decoded = this.stream!.ready()
+        if (!decoded) { this.starved = true; return -1 }
+        return writeSome(this.stageIn, decoded, this.offset, left)
+      }
       case 'file-range': {
         const n = spliceFromFile(c.fd, c.position + this.offset, this.stageIn, left, SPLICE_F_NONBLOCK)
         if (n === 0) throw new FramingError(`while serving ${this.name}: its shard file got shorter after img-buffer read it`)
@@ -134,6 +159,7 @@ export class Transfer {
     closeQuietly(this.fd)
     closeQuietly(this.stageIn)
     closeQuietly(this.stageOut)
+    this.stream?.close()
     this.file.free()
   }
 }

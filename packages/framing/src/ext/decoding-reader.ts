@@ -13,9 +13,10 @@ import { BaseDir } from './base-dir.js'
 import { isPagesFile } from './refs.js'
 import { ALL_CODECS, CODEC_NAMES, ChecksumKind, CipherKind, Codec, EXT_VERSION, LZ4_SIZE_PREFIX, MAX_RAW_CHUNK, CONTENT_CHUNK, MAX_REF_RUN, RefKind, type Codec as CodecT } from './limits.js'
 import { deriveSubkey, refAuthentic, trailerAuthentic, Transcript } from './seal.js'
-import { getResult, type ChunkJob, type CodecInit } from './jobs.js'
+import { getResult, type ChunkJob, type CodecInit, type DecodeJob } from './jobs.js'
 import type { ExtReadOptions } from './options.js'
 import { ExtCounter, type ExtStats } from './stats.js'
+import { DecodeWindow, type StoredChunk } from './decode-window.js'
 
 /** 'bytes': a decoded chunk; `placed`: its bytes went where the placer said, `data` is empty. */
 export type DecodedEvent = ImageEvent | { type: 'bytes'; name: string; data: Buffer; placed: boolean }
@@ -25,6 +26,17 @@ export type DecodedEvent = ImageEvent | { type: 'bytes'; name: string; data: Buf
  * that stays valid until close() has returned, or null for the slot (delivered as `data`).
  */
 export type Placer = (name: string, length: number) => bigint | null
+
+/**
+ * Files whose chunks are kept as they arrived, to be decoded later in a DecodeWindow (img-buffer's
+ * pages files): the reader checks each chunk's marker (limits, a reference's tag) and hands it
+ * over with its stored bytes still pending in the shard, for `take` to move (null: a reference,
+ * which has none). Decoding and verifying them is the window's.
+ */
+export interface LazyFiles {
+  wants(name: string): boolean
+  keep(name: string, chunk: Omit<StoredChunk, 'source'>, take: ((move: (fd: number, size: number) => number) => void) | null): void
+}
 
 const EMPTY = Buffer.alloc(0)
 // Decoded chunks in flight per worker (see ext-writer.ts).
@@ -56,7 +68,7 @@ export class DecodingReader {
   private readonly counter = new ExtCounter()
   private base: BaseDir | null = null
 
-  constructor(fds: readonly number[], private readonly opts: ExtReadOptions, private readonly place: Placer | null = null) {
+  constructor(fds: readonly number[], private readonly opts: ExtReadOptions, private readonly place: Placer | null = null, private readonly lazy: LazyFiles | null = null) {
     this.reader = new ImageReader(fds, opts.continues ?? false)
     this.reader.onMarker = m => this.observe(m)
   }
@@ -128,6 +140,19 @@ export class DecodingReader {
     }
     this.pool.close()
     this.pool = null
+  }
+
+  /**
+   * Once the stream has ended: the pool and the base, handed to a DecodeWindow for the chunks
+   * kept by `lazy` (null for a plain stream). close() then leaves them alone.
+   */
+  window(): DecodeWindow | null {
+    if (!this.pool || !this.inputDone) return null
+    if (this.delivered) { this.pool.release(this.delivered); this.delivered = null }
+    const w = new DecodeWindow(this.pool, this.base)
+    this.pool = null
+    this.base = null
+    return w
   }
 
   private plain(): ImageEvent {
@@ -210,6 +235,20 @@ export class DecodingReader {
     const where = `${name} at offset ${offset} (shard ${shard}, marker ${seq})`
     const why = this.invalid(c)
     if (why) throw new FramingError(`${where}: ${why}`)
+    const job: DecodeJob & { dest: null } = {
+      op: 'decode', seq, name, codec: c.codec, rawLength: c.rawLength, storedLength: c.storedLength, checksum: c.checksum, tag: c.tag, dest: null,
+    }
+    if (this.lazy?.wants(name)) {
+      try {
+        this.lazy.keep(name, { job, rawLength: c.rawLength, where }, move => this.reader.payloadBy(move))
+      } catch (e) {
+        if (e instanceof FramingError) throw new FramingError(`${where}: ${e.message}`)
+        throw e
+      }
+      this.offsets.set(name, offset + c.rawLength)
+      this.counter.add(c.codec, c.rawLength, c.storedLength)
+      return
+    }
     const slot = this.pool!.acquire()!
     try {
       this.reader.payloadInto(slot.input, LZ4_SIZE_PREFIX)
@@ -218,9 +257,7 @@ export class DecodingReader {
       throw new FramingError(`${where}: ${(e as Error).message}`)
     }
     const dest = this.place?.(name, c.rawLength) ?? null
-    this.pool!.submit(slot, {
-      op: 'decode', seq, name, codec: c.codec, rawLength: c.rawLength, storedLength: c.storedLength, checksum: c.checksum, tag: c.tag, dest,
-    })
+    this.pool!.submit(slot, { ...job, dest })
     this.offsets.set(name, offset + c.rawLength)
     this.counter.add(c.codec, c.rawLength, c.storedLength)
     this.queue.push({ ev: { type: 'bytes', name, data: EMPTY, placed: dest !== null }, slot, where, placed: dest !== null })
@@ -243,6 +280,13 @@ export class DecodingReader {
     if (why) throw new FramingError(`${where}: ${why}`)
     let fd: number
     try { fd = this.base!.fd(r.baseFile) } catch (e) { throw new FramingError(`${where}: ${(e as Error).message}`) }
+    if (this.lazy?.wants(name)) {
+      // Read from the base and verified by a worker when the window gets to it, not now.
+      this.lazy.keep(name, { job: { op: 'ref', seq, name, fd, baseFile: r.baseFile, offset: r.baseOffset, length: r.length, hash: r.hash, dest: null }, rawLength: r.length, where }, null)
+      this.offsets.set(name, offset + r.length)
+      this.counter.addRef(r.length)
+      return
+    }
     const slot = this.pool!.acquire()!
     // Placed like a chunk, in stream order: the placer hands out the file's memory as they come.
     const dest = this.place?.(name, r.length) ?? null
