@@ -126,7 +126,7 @@ function pad(s: string, n: number, right = false): string {
   return right ? s.padStart(n) : s.padEnd(n)
 }
 
-function table(header: string[], rows: string[][], indent: string): string[] {
+export function table(header: string[], rows: string[][], indent: string): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
   const line = (cells: string[]) => indent + cells.map((c, i) => pad(c, widths[i]!, i > 0)).join('   ').trimEnd()
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)]

@@ -65,7 +65,7 @@ async function runSplit(ctx: Ctx, d: Draft, run: number, n: number): Promise<voi
 }
 
 /** img-split's CPU time for a capture with no page data: its fixed (startup) cost. */
-async function emptyCaptureCpu(ctx: Ctx): Promise<number> {
+export async function emptyCaptureCpu(ctx: Ctx): Promise<number> {
   const dir = ctx.work.sub('capture-empty')
   const images = join(dir, 'images')
   const usage = join(dir, 'img-split.usage')

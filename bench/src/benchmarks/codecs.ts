@@ -14,7 +14,7 @@ import { execa } from 'execa'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
 import { runCriuMeasured } from '../lib/criu.js'
-import { binPath, q, readUsage, runGroup, seconds } from '../lib/procs.js'
+import { binPath, q, readUsage, runGroup, seconds, type Usage } from '../lib/procs.js'
 import { GB, formatSize } from '../lib/units.js'
 import { target } from '../report.js'
 import { freshMemhog } from './common.js'
@@ -31,13 +31,14 @@ const CODEC_RATE = new URL('../lib/codec-rate.js', import.meta.url).pathname
 const PER_CORE_TARGET = 0.9
 const SCALING_TARGET = 1.6
 
-/** The pages of a fresh mixed memhog, in one file. */
-async function pagesFile(ctx: Ctx): Promise<string> {
-  const w = await freshMemhog(ctx, 'codecs-workload', 'mixed')
+/** The pages of a fresh mixed memhog (of `bytes`), in one file, and the usage of the `criu dump -D` that wrote them. */
+export async function pagesFile(ctx: Ctx, bytes = ctx.sizes.workload): Promise<{ file: string; dump: Usage }> {
+  const w = await freshMemhog(ctx, 'codecs-workload', 'mixed', bytes)
   const images = ctx.work.sub('codecs-images', true)
   const file = join(ctx.work.sub('codecs'), 'pages.bin')
+  let dump: Usage
   try {
-    await runCriuMeasured(ctx.natives, ['dump', '-t', String(w.pid), '-D', images], ctx.work.sub('codecs-logs'), 'dump')
+    dump = (await runCriuMeasured(ctx.natives, ['dump', '-t', String(w.pid), '-D', images], ctx.work.sub('codecs-logs'), 'dump')).usage
     await w.exited
   } catch (e) {
     w.kill()
@@ -46,12 +47,18 @@ async function pagesFile(ctx: Ctx): Promise<string> {
   writeFileSync(file, '')
   for (const n of readdirSync(images).filter(n => /^pages-\d+\.img$/.test(n)).sort()) appendFileSync(file, readFileSync(join(images, n)))
   rmSync(images, { recursive: true, force: true })
-  return file
+  return { file, dump }
+}
+
+/** One core's run of img-split's codec calls over FILE (codec-rate.ts: `lz4`, `zstd[:LEVEL]`, `sha256`). */
+export async function codecRate(spec: string, file: string): Promise<{ cpuS: number; raw: number; stored: number }> {
+  const r = await execa('node', [CODEC_RATE, spec, file])
+  const [cpuS, raw, stored] = r.stdout.trim().split(' ').map(Number) as [number, number, number]
+  return { cpuS, raw, stored }
 }
 
 async function lib(ctx: Ctx, d: Draft, run: number, c: Codec, file: string): Promise<void> {
-  const r = await execa('node', [CODEC_RATE, c, file])
-  const [cpuS, raw, stored] = r.stdout.trim().split(' ').map(Number) as [number, number, number]
+  const { cpuS, raw, stored } = await codecRate(c, file)
   d.rec.add(LIB(c), run, 'rate', 'compress rate per core', 'MB/s', raw / 1e6 / cpuS)
   d.rec.add(LIB(c), run, 'ratio', 'stored / raw', 'x', stored / raw)
 }
@@ -68,20 +75,30 @@ async function cli(ctx: Ctx, d: Draft, run: number, c: Codec, file: string): Pro
   rmSync(out, { force: true })
 }
 
-async function split(ctx: Ctx, d: Draft, run: number, n: number, file: string, bytes: number): Promise<void> {
-  const dir = ctx.work.sub(`codecs-split${n}`)
+/**
+ * img-split with ARGS (e.g. `--compress lz4 --threads 2`; '' for the plain path) fed BYTES of
+ * FILE's pages by the synthetic producer, into one drained shard (unthrottled): throughput from
+ * the first page produced to the shard drained, and img-split's CPU-s (startup included).
+ */
+export async function splitRun(ctx: Ctx, dirName: string, args: string, file: string, bytes: number): Promise<{ gbps: number; cpuS: number }> {
+  const dir = ctx.work.sub(dirName)
   const images = join(dir, 'images')
   const prod = join(dir, 'producer.out')
   const usage = join(dir, 'img-split.usage')
   const shards = drainedShards(ctx.natives, dir, 1)
   await runGroup(
     `${shards.start} && { ${q(ctx.natives.measure)} ${q(usage)} node ${q(binPath('img-split'))} -D ${q(images)} -s ${shards.list} ` +
-      `--compress lz4 --threads ${n} -p 9 9>/dev/null ${shards.redirs} & split=$!; } && ` +
-      `${producerCmd(ctx.natives, join(images, 'streamer-capture.sock'), bytes, prod, file)} && wait $split && ${shards.wait}`, SPLIT(n))
+      `${args} -p 9 9>/dev/null ${shards.redirs} & split=$!; } && ` +
+      `${producerCmd(ctx.natives, join(images, 'streamer-capture.sock'), bytes, prod, file)} && wait $split && ${shards.wait}`, `img-split ${args}`)
   const p = readProduced(prod)
   const drained = shards.result()
-  d.rec.add(SPLIT(n), run, 'gbps', 'throughput', 'GB/s', bytes / GB / seconds(p.startNs, drained.endNs))
-  d.rec.add(SPLIT(n), run, 'cpu', 'img-split CPU (startup included)', 'CPU-s/GB', readUsage(usage).cpuS / (bytes / GB))
+  return { gbps: bytes / GB / seconds(p.startNs, drained.endNs), cpuS: readUsage(usage).cpuS }
+}
+
+async function split(ctx: Ctx, d: Draft, run: number, n: number, file: string, bytes: number): Promise<void> {
+  const r = await splitRun(ctx, `codecs-split${n}`, `--compress lz4 --threads ${n}`, file, bytes)
+  d.rec.add(SPLIT(n), run, 'gbps', 'throughput', 'GB/s', r.gbps)
+  d.rec.add(SPLIT(n), run, 'cpu', 'img-split CPU (startup included)', 'CPU-s/GB', r.cpuS / (bytes / GB))
 }
 
 export const codecs: Benchmark = {
@@ -92,7 +109,7 @@ export const codecs: Benchmark = {
     d.params.workload = `memhog ${formatSize(ctx.sizes.workload)}, mixed memory`
     for (const c of CODECS) { d.rec.contender(CLI(c), true); d.rec.contender(LIB(c)) }
     for (const n of THREADS) d.rec.contender(SPLIT(n))
-    const file = await pagesFile(ctx)
+    const { file } = await pagesFile(ctx)
     // The producer cycles through the file; twice its size gives each run a few seconds.
     const bytes = 2 * readFileSync(file).length
     d.params.scaling = `${formatSize(bytes)} of those pages`

@@ -9,9 +9,9 @@ import { toMib } from '../lib/units.js'
 import type { Group } from '../lib/procs.js'
 import { readOr } from '../lib/wait.js'
 
-/** A fresh memhog of the workload size, ready (its memory written: the pattern, or mixed). */
-export async function freshMemhog(ctx: Ctx, name: string, memory: WorkloadMemory = 'pattern'): Promise<Workload> {
-  const w = await startWorkload({ mib: toMib(ctx.sizes.workload), dir: ctx.work.sub(name), memory })
+/** A fresh memhog of the workload size (or `bytes`), ready (its memory written: the pattern, or mixed). */
+export async function freshMemhog(ctx: Ctx, name: string, memory: WorkloadMemory = 'pattern', bytes = ctx.sizes.workload): Promise<Workload> {
+  const w = await startWorkload({ mib: toMib(bytes), dir: ctx.work.sub(name), memory })
   await w.waitReady(300_000)
   return w
 }
