@@ -32,11 +32,49 @@ prefix=${prefix%/}
 lib=$prefix/lib/criu-pipes
 manifest=$lib/installed
 
+# The binaries' trust rule (docs/trust-model.md) for what this script writes and removes as root:
+# every existing directory from / down to DIR is root's (or ours) and writable by others only if
+# sticky, and a symlink on the way is root's (or ours). Else another user could redirect a write
+# or a removal, or plant the manifest that says what to remove.
+trusted_dir() { # trusted_dir DIR: dies unless DIR and each existing directory above it pass
+  local d=$1 p="" part uid mode parts
+  IFS=/ read -ra parts <<<"$d"
+  for part in "${parts[@]}"; do
+    [ -n "$part" ] || continue
+    p=$p/$part
+    [ -e "$p" ] || [ -L "$p" ] || return 0
+    if [ -L "$p" ]; then
+      uid=$(stat -c %u "$p")
+      [ "$uid" = 0 ] || [ "$uid" = "$EUID" ] || die "$d: $p is a symbolic link of uid $uid: refusing to follow it"
+    fi
+    read -r uid mode <<<"$(stat -L -c '%u %a' "$p")"
+    [ "$uid" = 0 ] || [ "$uid" = "$EUID" ] || die "$d: $p belongs to uid $uid: refusing to install there"
+    if (( (8#$mode & 8#022) && !(8#$mode & 8#1000) )); then die "$d: $p is writable by others (mode $mode): refusing to install there"; fi
+  done
+}
+trusted_dir "$prefix"
+
+# A manifest only root (or we) could have written, listing only paths inside the prefix.
+check_manifest() {
+  [ -f "$manifest" ] || return 0
+  local uid mode kind path
+  [ ! -L "$manifest" ] || die "$manifest is a symbolic link: refusing it"
+  read -r uid mode <<<"$(stat -c '%u %a' "$manifest")"
+  [ "$uid" = 0 ] || [ "$uid" = "$EUID" ] || die "$manifest belongs to uid $uid: refusing it"
+  (( !(8#$mode & 8#022) )) || die "$manifest is writable by others (mode $mode): refusing it"
+  while read -r kind path; do
+    case "$kind $path" in "file $prefix/"*|"dir $prefix/"*) ;; *) die "$manifest lists $kind $path, outside $prefix: refusing it" ;; esac
+    case "/$path/" in */../*|*/./*) die "$manifest lists $path: refusing it" ;; esac
+    trusted_dir "$(dirname "$path")"
+  done < "$manifest"
+}
+check_manifest
+
 # Removes what the manifest lists (files, then the directories we created, if empty), then the copy.
 remove_installed() {
   [ -f "$manifest" ] || return 0
   local kind path dirs
-  while read -r kind path; do [ "$kind" = file ] && rm -f "$path"; done < "$manifest"
+  while read -r kind path; do [ "$kind" = file ] && rm -f -- "$path"; done < "$manifest"
   dirs=$(tac "$manifest" | sed -n 's/^dir //p')
   rm -rf "$lib"
   while read -r path; do [ -z "$path" ] || rmdir "$path" 2>/dev/null || true; done <<< "$dirs"

@@ -123,3 +123,35 @@ t.test('two-hosts.sh down: a dir another user controls, or an env that is not on
   t.notOk(existsSync(pwned), 'nothing in any env ran')
   t.equal(readFileSync(join(victim, 'keep'), 'utf8'), 'root only', 'the victim dir is intact')
 })
+
+t.test('install.sh: a prefix or a manifest another user controls is refused; no file outside the prefix is removed', async t => {
+  const user = testUser(t)
+  const install = (args: string) => shell(`bash ${join(repoRoot(), 'scripts', 'install.sh')} ${args}`, { reject: false })
+  const victim = join(tmpDir(t), 'victim')
+  writeFileSync(victim, 'root only')
+  // Their prefix, with a manifest that names root's file: --uninstall would have removed it.
+  const theirs = `/tmp/h1p-prefix.${randomInt(100_000, 999_999)}`
+  t.teardown(() => execSync(`rm -rf ${theirs}`))
+  t.equal(user.run(`mkdir -p ${theirs}/lib/criu-pipes && echo 'file ${victim}' > ${theirs}/lib/criu-pipes/installed`), 0)
+  const a = await install(`--prefix ${theirs} --uninstall`)
+  t.equal(a.exitCode, 1)
+  t.match(a.stderr, new RegExp(`^install: ${theirs}: ${theirs} belongs to uid ${user.uid}`), 'their prefix: refused')
+  // Our prefix, but a manifest that reaches outside it (or one they could write).
+  const ours = tmpDir(t)
+  mkdirSync(join(ours, 'lib', 'criu-pipes'), { recursive: true })
+  writeFileSync(join(ours, 'lib', 'criu-pipes', 'installed'), `file ${victim}\n`, { mode: 0o644 })
+  const b = await install(`--prefix ${ours} --uninstall`)
+  t.equal(b.exitCode, 1)
+  t.match(b.stderr, /lists file .*victim, outside .*: refusing it/, 'an entry outside the prefix: refused')
+  writeFileSync(join(ours, 'lib', 'criu-pipes', 'installed'), `file ${ours}/bin/../../victim\n`)
+  t.match((await install(`--prefix ${ours} --uninstall`)).stderr, /refusing it/, 'a .. entry: refused')
+  writeFileSync(join(ours, 'lib', 'criu-pipes', 'installed'), `file ${ours}/bin/x\n`)
+  chmodSync(join(ours, 'lib', 'criu-pipes', 'installed'), 0o666)
+  t.match((await install(`--prefix ${ours} --uninstall`)).stderr, /writable by others .*refusing it/, 'a manifest others may write: refused')
+  // A symlink on the way that another user owns.
+  const link = `/tmp/h1l-prefix.${randomInt(100_000, 999_999)}`
+  execSync(`runuser -u ${user.name} -- ln -s ${ours} ${link}`)
+  t.teardown(() => execSync(`rm -f ${link}`))
+  t.match((await install(`--prefix ${link} --uninstall`)).stderr, /is a symbolic link of uid \d+: refusing to follow it/, 'their symlink: refused')
+  t.equal(readFileSync(victim, 'utf8'), 'root only', 'root\'s file is still there')
+})
