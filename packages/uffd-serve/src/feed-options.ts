@@ -6,7 +6,7 @@
 // --pages-fds 0,1`), started once the dump has written its images.
 import { resolve } from 'node:path'
 import yargs from 'yargs'
-import { PAGE_SERVER_PROTO_CHOICES } from './page-server-proto.js'
+import { PAGE_SERVER_PROTO_OPTION } from './page-server-proto.js'
 import type { PageServerProtoChoice } from './page-server-proto.js'
 import { UsageError, VERSION, checkPageServerCommand, takeVerbosity } from './options.js'
 
@@ -34,7 +34,7 @@ export function parseFeedOptions(argv: readonly string[], cwd = process.cwd()): 
       '(no port), then sends the frozen source\'s pages out on stdout as a page stream and takes\n' +
       'requests in on stdin (or on the stdout/stdin of --via-cmd, started once the images are written).')
     .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'the lazy dump\'s images (its pagemaps say which pages to send)' })
-    .option('page-server-proto', { type: 'string', choices: PAGE_SERVER_PROTO_CHOICES, default: 'auto', describe: 'page-server wire format: 4.1 (24-byte header), 4.2 (32-byte, CRIU 4.2 on), or auto: that of the CRIU that runs the page server (the command after --; else criu on PATH)' })
+    .options(PAGE_SERVER_PROTO_OPTION)
     .option('max-rate', { type: 'number', describe: 'cap the background push at this many MiB/s' })
     .option('via-cmd', { type: 'string', describe: 'the channel is the stdin/stdout of `sh -c CMD` (e.g. \'ssh dst uffd-serve ... --pages-fds 0,1\') instead of ours' })
     .option('log-file', { alias: 'o', type: 'string', describe: 'log file; default stderr' })

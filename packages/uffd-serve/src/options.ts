@@ -10,7 +10,7 @@ import { CONNECT_TIMEOUT_OPTION, DETACHED_OPTION, connectTimeoutMs } from '@criu
 import { DEFAULT_VERBOSITY } from './log.js'
 import { SOURCE_LOSS_POLICIES } from './fail-stop.js'
 import type { SourceLossPolicy } from './fail-stop.js'
-import { PAGE_SERVER_PROTO_CHOICES } from './page-server-proto.js'
+import { PAGE_SERVER_PROTO_OPTION } from './page-server-proto.js'
 import type { PageServerProtoChoice } from './page-server-proto.js'
 
 // --version: this package's own version (yargs finds no package.json from an ES module).
@@ -142,7 +142,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('page-server', { type: 'boolean', default: false, describe: 'fetch pages from a CRIU page server' })
     .option('address', { type: 'string', describe: `page server address (default ${DEFAULT_ADDRESS})` })
     .option('port', { type: 'number', describe: 'page server TCP port' })
-    .option('page-server-proto', { type: 'string', choices: PAGE_SERVER_PROTO_CHOICES, default: 'auto', describe: 'page-server wire format: 4.1 (24-byte header), 4.2 (32-byte, CRIU 4.2 on), or auto: that of the CRIU that runs the page server (the command after --; else criu on PATH)' })
+    .options(PAGE_SERVER_PROTO_OPTION)
     .option('pages-from-cmd', { type: 'string', describe: 'pages from a page stream on the stdout of `sh -c CMD`, requests to its stdin (see page-feed)' })
     .option('pages-fds', { type: 'string', describe: 'pages from a page stream read from fd R, requests written to fd W (R,W; the same fd for a socket)' })
     .option('on-source-loss', { type: 'string', choices: SOURCE_LOSS_POLICIES, default: 'kill', describe: 'page source lost before every page arrived: kill the restored tree (default), or zero: CRIU\'s behaviour, later faults read zero pages' })

@@ -11,6 +11,13 @@ export const PAGE_SERVER_PROTOS: readonly PageServerProto[] = ['4.1', '4.2']
 /** --page-server-proto: a format, or `auto`, that of the CRIU which runs the page server. */
 export type PageServerProtoChoice = PageServerProto | 'auto'
 export const PAGE_SERVER_PROTO_CHOICES: readonly PageServerProtoChoice[] = [...PAGE_SERVER_PROTOS, 'auto']
+/** The option, as uffd-serve and page-feed both take it. */
+export const PAGE_SERVER_PROTO_OPTION = {
+  'page-server-proto': {
+    type: 'string', choices: PAGE_SERVER_PROTO_CHOICES, default: 'auto',
+    describe: 'page-server wire format: 4.1 (24-byte header), 4.2 (32-byte, CRIU 4.2 on), or auto: that of the CRIU that runs the page server (the command after --; else criu on PATH)',
+  },
+} as const
 /** How long `criu --version` may take: it prints and exits at once. */
 const VERSION_TIMEOUT_MS = 10_000
 
