@@ -114,7 +114,9 @@ t.test('another local user tries every listener and socket file of both hosts th
   const user = testUser(t, 'h14ps')
   const probes: { ns: string; out: string[]; child: ReturnType<typeof execa> }[] = []
   const probe = (ns: string, sockets: string[]): void => {
-    const child = execa('nsenter', [`--net=/run/netns/${ns}`, 'runuser', '-u', user.name, '--', process.execPath, '-e', PROBE, ...sockets],
+    // Without the runner's NODE_OPTIONS (tap adds it to every child): it names loaders inside the
+    // checkout, which the other user may not read (a clone under a 0700 mktemp -d): no node then.
+    const child = execa('nsenter', [`--net=/run/netns/${ns}`, 'runuser', '-u', user.name, '--', 'env', '-u', 'NODE_OPTIONS', process.execPath, '-e', PROBE, ...sockets],
       { cwd: '/', detached: true, reject: false, stdin: 'ignore' })
     const p = { ns, out: [] as string[], child }
     child.stdout?.on('data', (b: Buffer) => p.out.push(...b.toString().split('\n').filter(Boolean)))
