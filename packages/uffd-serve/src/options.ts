@@ -6,12 +6,11 @@
 import { createRequire } from 'node:module'
 import { isAbsolute, resolve } from 'node:path'
 import yargs from 'yargs'
-import { CONNECT_TIMEOUT_OPTION, DETACHED_OPTION, connectTimeoutMs } from '@criu-pipes/streamer'
-import { DEFAULT_VERBOSITY } from './log.js'
+import { CONNECT_TIMEOUT_OPTION, DETACHED_OPTION, UsageError, connectTimeoutMs } from '@criu-pipes/streamer'
+import { PAGE_SERVER_PROTO_OPTION, checkPageServerCommand, takeVerbosity } from '@criu-pipes/lazy-pages'
 import { SOURCE_LOSS_POLICIES } from './fail-stop.js'
 import type { SourceLossPolicy } from './fail-stop.js'
-import { PAGE_SERVER_PROTO_OPTION } from './page-server-proto.js'
-import type { PageServerProtoChoice } from './page-server-proto.js'
+import type { PageServerProtoChoice } from '@criu-pipes/lazy-pages'
 
 // --version: this package's own version (yargs finds no package.json from an ES module).
 export const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
@@ -40,12 +39,8 @@ export interface Options {
   warnings: string[]
 }
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'UsageError'
-  }
-}
+// One usage error for every binary (exit 2): streamer's.
+export { UsageError }
 
 /** The sub-command a `--criu-bin` wrapper forwards to us; the only positional we accept. */
 export const LAZY_PAGES_COMMAND = 'lazy-pages'
@@ -58,48 +53,6 @@ export const DAEMON_LOG = 'uffd-serve.log'
 const DEFAULT_ADDRESS = '127.0.0.1'
 
 const TLS_OPTIONS = ['tls', 'tls-cacert', 'tls-cacrl', 'tls-cert', 'tls-key', 'tls-no-cn-verify'] as const
-
-const isCount = (s: string | undefined): s is string => s !== undefined && /^\d+$/.test(s)
-
-/** Options we add to a CRIU page-server command (page-server-command.ts), or that would make it listen or detach. */
-const ADDED_TO_CRIU = ['--ps-socket', '--status-fd', '--port', '--address', '--daemon', '-d']
-
-/** Throws a UsageError unless `argv` (what follows `--`) is a lazy CRIU command we may add our options to. */
-export function checkPageServerCommand(argv: readonly string[], what: string): void {
-  if (argv.length === 0) throw new UsageError(`${what} needs a CRIU command after --`)
-  if (!argv.includes('--lazy-pages')) throw new UsageError(`${what}: the CRIU command must have --lazy-pages (${argv.join(' ')})`)
-  const bad = argv.find((a) => ADDED_TO_CRIU.some((o) => a === o || a.startsWith(`${o}=`)))
-  if (bad !== undefined) {
-    throw new UsageError(`${what}: the CRIU command may not have ${bad.replace(/=.*/, '')} (its page server gets a socketpair from us: nothing listens)`)
-  }
-}
-
-/**
- * CRIU's -v is getopt "v::": `-v` and `--verbosity` add one to the level (default 2), `-vvv` adds
- * three, `-v4` and `--verbosity=4` set it. yargs cannot say all of that, so these forms are taken
- * out of argv here. A separate number (`-v 4`, `--verbosity 4`) is accepted as a value too.
- */
-export function takeVerbosity(argv: readonly string[]): { rest: string[]; verbosity: number } {
-  let verbosity = DEFAULT_VERBOSITY
-  const rest: string[] = []
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!
-    if (a === '--') { rest.push(...argv.slice(i)); break }
-    let m: RegExpExecArray | null
-    if ((m = /^-(v+)$/.exec(a)) || a === '--verbosity') {
-      const next = argv[i + 1]
-      if (isCount(next)) { verbosity = Number(next); i++ }
-      else verbosity += m ? m[1]!.length : 1
-    } else if ((m = /^-v(\d+)$/.exec(a)) || (m = /^--verbosity=(\d+)$/.exec(a))) {
-      verbosity = Number(m[1])
-    } else if (/^--verbosity=/.test(a)) {
-      throw new UsageError(`bad verbosity: ${a}`)
-    } else {
-      rest.push(a)
-    }
-  }
-  return { rest, verbosity }
-}
 
 const MIB = 1 << 20
 

@@ -16,9 +16,8 @@ import {
 import type { PageMessage } from '@criu-pipes/framing'
 import { SysError, closeQuietly, readSome, setNonBlocking, waitReadable } from '@criu-pipes/sys'
 import type { Region } from '@criu-pipes/sys'
-import { commandExit, spawnChannel } from './channel-command.js'
-import type { Arrival, PageSource, PageStream } from './page-source.js'
-import { WriteQueue } from './write-queue.js'
+import { WriteQueue, commandExit, spawnChannel } from '@criu-pipes/lazy-pages'
+import type { Arrival, PageSource, PageStream } from '@criu-pipes/lazy-pages'
 
 /** One read(2) of the channel: 1 MiB, a few ssh packets' worth up to a quarter of a 4 MiB range. */
 const READ_BYTES = 1 << 20

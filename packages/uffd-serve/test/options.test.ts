@@ -1,6 +1,7 @@
 // The command lines CRIU's tools and zdtm pass to `criu lazy-pages`.
 import t from 'tap'
-import { DEFAULT_VERBOSITY, UsageError, daemonArgs, parseFeedOptions, parseOptions, takeVerbosity } from '../src/index.js'
+import { DEFAULT_VERBOSITY, takeVerbosity } from '@criu-pipes/lazy-pages'
+import { UsageError, daemonArgs, parseOptions } from '../src/index.js'
 
 const CWD = '/srv/run'
 
@@ -91,21 +92,6 @@ t.test('page stream: --pages-from-cmd, --pages-fds, --on-source-loss', async (t)
   t.throws(() => parseOptions(['--pages-fds', '3,4', '--page-server', '--port', '1'], CWD), /two sources: pick one/)
   t.throws(() => parseOptions(['--pages-from-cmd', ' '], CWD), /needs a command/)
   t.throws(() => parseOptions(['--on-source-loss', 'ignore'], CWD), /Invalid values/)
-})
-
-t.test('page-feed', async (t) => {
-  const dump = ['criu', 'dump', '-t', '42', '-D', 'dump', '--lazy-pages', '-v4']
-  const o = parseFeedOptions(['-D', 'dump', '--max-rate', '8', '--via-cmd', 'ssh dst x', '--', ...dump], CWD)
-  t.same(o, { imagesDir: '/srv/run/dump', dump, proto: 'auto', maxRate: 8 << 20,
-    logFile: undefined, verbosity: DEFAULT_VERBOSITY, viaCmd: 'ssh dst x' }, 'the dump\'s -v4 is the dump\'s')
-  t.throws(() => parseFeedOptions(['-D', 'dump'], CWD), /page-feed needs a CRIU command after --/)
-  t.throws(() => parseFeedOptions(['-D', 'dump', '--port', '1', '--', ...dump], CWD), /Unknown argument: port/, 'no port: nothing listens')
-  t.throws(() => parseFeedOptions(['-D', 'dump', '--', 'criu', 'dump', '-t', '1'], CWD), /must have --lazy-pages/)
-  for (const bad of ['--port', '--address=0.0.0.0', '--ps-socket', '--status-fd', '-d']) {
-    t.throws(() => parseFeedOptions(['-D', 'dump', '--', ...dump, bad], CWD), /may not have --?[a-z-]+ \(its page server gets a socketpair from us: nothing listens\)/, bad)
-  }
-  t.throws(() => parseFeedOptions(['-D', 'dump', '--max-rate', '-1', '--', ...dump], CWD), /--max-rate must be/)
-  t.throws(() => parseFeedOptions(['-D', 'dump', 'extra', '--', ...dump], CWD), /Unknown argument/)
 })
 
 t.test('uffd-serve --page-server with a CRIU command: a socketpair, no port', async (t) => {

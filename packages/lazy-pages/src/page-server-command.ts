@@ -17,6 +17,20 @@ import { closeQuietly, makePipe, socketPair, writeAll } from '@criu-pipes/sys'
 import { PS_PING, encodeIov, resolveProto } from './page-server-proto.js'
 import type { PageServerProtoChoice } from './page-server-proto.js'
 import { PageServerSource } from './page-server-source.js'
+import { UsageError } from '@criu-pipes/streamer'
+
+/** Options we add to a CRIU page-server command (page-server-command.ts), or that would make it listen or detach. */
+const ADDED_TO_CRIU = ['--ps-socket', '--status-fd', '--port', '--address', '--daemon', '-d']
+
+/** Throws a UsageError unless `argv` (what follows `--`) is a lazy CRIU command we may add our options to. */
+export function checkPageServerCommand(argv: readonly string[], what: string): void {
+  if (argv.length === 0) throw new UsageError(`${what} needs a CRIU command after --`)
+  if (!argv.includes('--lazy-pages')) throw new UsageError(`${what}: the CRIU command must have --lazy-pages (${argv.join(' ')})`)
+  const bad = argv.find((a) => ADDED_TO_CRIU.some((o) => a === o || a.startsWith(`${o}=`)))
+  if (bad !== undefined) {
+    throw new UsageError(`${what}: the CRIU command may not have ${bad.replace(/=.*/, '')} (its page server gets a socketpair from us: nothing listens)`)
+  }
+}
 
 /** The child's fds: the page-server socket and the status pipe, after stdio. */
 const PS_SOCKET_FD = 3

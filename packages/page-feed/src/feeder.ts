@@ -15,15 +15,8 @@ import { PageStreamDecoder, encodeDone, encodeHello, encodeRangeHeader } from '@
 import type { PageMessage } from '@criu-pipes/framing'
 import { POLLIN, POLLOUT, Region, SysError, poll, readSome, setNonBlocking, writeAll } from '@criu-pipes/sys'
 import type { PollRequest } from '@criu-pipes/sys'
-import { MAX_CHUNK } from './chunk.js'
-import type { ImageSet } from './images.js'
-import type { Log } from './log.js'
-import { LOG_DEBUG } from './log.js'
-import type { PageServerSource } from './page-server-source.js'
-import { LazyRanges } from './ranges.js'
-import type { LazyRange } from './ranges.js'
-import { PushThrottle } from './throttle.js'
-import { WriteQueue } from './write-queue.js'
+import { LOG_DEBUG, LazyRanges, MAX_CHUNK, PushThrottle, WriteQueue } from '@criu-pipes/lazy-pages'
+import type { ImageSet, LazyRange, Log, PageServerSource } from '@criu-pipes/lazy-pages'
 
 /**
  * Background chunk: 1 MiB. A request waits behind at most the rest of one chunk in our own

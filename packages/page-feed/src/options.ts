@@ -6,9 +6,10 @@
 // --pages-fds 0,1`), started once the dump has written its images.
 import { resolve } from 'node:path'
 import yargs from 'yargs'
-import { PAGE_SERVER_PROTO_OPTION } from './page-server-proto.js'
-import type { PageServerProtoChoice } from './page-server-proto.js'
-import { UsageError, VERSION, checkPageServerCommand, takeVerbosity } from './options.js'
+import { PAGE_SERVER_PROTO_OPTION, checkPageServerCommand, takeVerbosity } from '@criu-pipes/lazy-pages'
+import type { PageServerProtoChoice } from '@criu-pipes/lazy-pages'
+import { createRequire } from 'node:module'
+import { UsageError } from '@criu-pipes/streamer'
 
 export interface FeedOptions {
   imagesDir: string
@@ -23,6 +24,8 @@ export interface FeedOptions {
   viaCmd: string | undefined
 }
 
+// --version: this package's own version (yargs finds no package.json from an ES module).
+const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 const MIB = 1 << 20
 
 export function parseFeedOptions(argv: readonly string[], cwd = process.cwd()): FeedOptions {

@@ -5,15 +5,11 @@
 // original); 2 for a bad command line.
 import { hideBin } from 'yargs/helpers'
 import { closeQuietly, openPrivateDir, pathAt, writeAll } from '@criu-pipes/sys'
-import { commandExit, spawnChannel } from './channel-command.js'
-import type { CommandChannel } from './channel-command.js'
-import { parseFeedOptions } from './feed-options.js'
-import type { FeedOptions } from './feed-options.js'
-import { loadImageSet } from './images.js'
-import { Log, STDERR } from './log.js'
-import { Feeder } from './page-feed.js'
-import { startPageServer } from './page-server-command.js'
-import type { PageServerCommand } from './page-server-command.js'
+import { Log, STDERR, commandExit, loadImageSet, spawnChannel, startPageServer } from '@criu-pipes/lazy-pages'
+import type { CommandChannel, PageServerCommand } from '@criu-pipes/lazy-pages'
+import { parseFeedOptions } from './options.js'
+import type { FeedOptions } from './options.js'
+import { Feeder } from './feeder.js'
 
 const STDIN = 0
 const STDOUT = 1
