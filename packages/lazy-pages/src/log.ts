@@ -76,6 +76,11 @@ export class Log {
     return this.fd === STDERR
   }
 
+  /** Where a child of ours should write so that its lines land with ours: the log file, or our stderr. */
+  get outputFd(): number {
+    return this.owned && this.fd >= 0 ? this.fd : STDERR
+  }
+
   /** Whether stderr was pointed away from whoever started us (see detachStderr). */
   get detached(): boolean {
     return this.stderrDetached

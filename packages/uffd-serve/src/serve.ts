@@ -7,7 +7,7 @@ import { Daemon } from './daemon.js'
 import type { DaemonStats } from './daemon.js'
 import { DirectorySource } from './directory-source.js'
 import { RestoreChannel } from './handshake.js'
-import { PageServerSource, loadImageSet, resolveProto, startPageServer } from '@criu-pipes/lazy-pages'
+import { PageServerSource, STDERR, loadImageSet, resolveProto, startPageServer } from '@criu-pipes/lazy-pages'
 import { listenLazySocket } from './listen.js'
 import type { Log, PageServerCommand, PageSource } from '@criu-pipes/lazy-pages'
 import type { Options } from './options.js'
@@ -57,8 +57,10 @@ export async function serve(opts: Options, log: Log, ready: () => void): Promise
 
 async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log, ready: () => void): Promise<DaemonStats> {
   // A CRIU command (`--page-server -- criu ...`) first: a lazy dump writes the images we read.
+  // Detached (-d), what it prints goes to our log: our stderr is the starter's, about to go.
   const ps = opts.pageServer
-  const started = ps !== undefined && 'command' in ps ? await startPageServer(ps.command, ps.proto) : undefined
+  const started = ps !== undefined && 'command' in ps
+    ? await startPageServer(ps.command, ps.proto, opts.detached ? log.outputFd : STDERR) : undefined
   let images
   try {
     images = loadImageSet(pathAt(imagesFd), opts.imagesDir)
