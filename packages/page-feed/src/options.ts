@@ -5,11 +5,10 @@
 // give; or, with --via-cmd CMD, the stdout and stdin of `sh -c CMD` (`ssh dst uffd-serve ...
 // --pages-fds 0,1`), started once the dump has written its images.
 import { resolve } from 'node:path'
-import yargs from 'yargs'
 import { PAGE_SERVER_PROTO_OPTION, checkPageServerCommand, takeVerbosity } from '@criu-pipes/lazy-pages'
 import type { PageServerProtoChoice } from '@criu-pipes/lazy-pages'
 import { createRequire } from 'node:module'
-import { UsageError } from '@criu-pipes/streamer'
+import { UsageError, cli } from '@criu-pipes/streamer'
 
 export interface FeedOptions {
   imagesDir: string
@@ -30,9 +29,7 @@ const MIB = 1 << 20
 
 export function parseFeedOptions(argv: readonly string[], cwd = process.cwd()): FeedOptions {
   const { rest, verbosity } = takeVerbosity(argv)
-  const args = yargs(rest)
-    .scriptName('page-feed')
-    .usage('$0 -D DIR [options] -- criu dump -t PID -D DIR --lazy-pages [criu options]\n\n' +
+  const args = cli(rest, 'page-feed', '$0 -D DIR [options] -- criu dump -t PID -D DIR --lazy-pages [criu options]\n\n' +
       'The source side of post-copy migration: runs the lazy dump with its page server on a socketpair\n' +
       '(no port), then sends the frozen source\'s pages out on stdout as a page stream and takes\n' +
       'requests in on stdin (or on the stdout/stdin of --via-cmd, started once the images are written).')
@@ -43,12 +40,8 @@ export function parseFeedOptions(argv: readonly string[], cwd = process.cwd()): 
     .option('log-file', { alias: 'o', type: 'string', describe: 'log file; default stderr' })
     .option('verbosity', { alias: 'v', type: 'number', describe: 'log level 0-4' })
     .parserConfiguration({ 'populate--': true })
-    .strictOptions()
     .strict()
-    .help()
     .version(VERSION)
-    .fail((msg, err) => { throw err ?? new UsageError(msg) })
-    .wrap(100)
     .parseSync()
   const dump = ((args['--'] ?? []) as (string | number)[]).map(String)
   checkPageServerCommand(dump, 'page-feed')

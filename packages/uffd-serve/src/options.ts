@@ -5,8 +5,7 @@
 // files go in the work dir, as CRIU (which chdir()s there) would put them.
 import { createRequire } from 'node:module'
 import { isAbsolute, resolve } from 'node:path'
-import yargs from 'yargs'
-import { CONNECT_TIMEOUT_OPTION, DETACHED_OPTION, UsageError, connectTimeoutMs } from '@criu-pipes/streamer'
+import { CONNECT_TIMEOUT_OPTION, DETACHED_OPTION, UsageError, cli, connectTimeoutMs } from '@criu-pipes/streamer'
 import { PAGE_SERVER_PROTO_OPTION, checkPageServerCommand, takeVerbosity } from '@criu-pipes/lazy-pages'
 import { SOURCE_LOSS_POLICIES } from './fail-stop.js'
 import type { SourceLossPolicy } from './fail-stop.js'
@@ -81,9 +80,7 @@ function inDir(dir: string, p: string): string {
 /** Parses argv (without node and script). Throws UsageError; --help and --version print and exit. */
 export function parseOptions(argv: readonly string[], cwd = process.cwd()): Options {
   const { rest, verbosity } = takeVerbosity(argv)
-  const args = yargs(rest)
-    .scriptName('uffd-serve')
-    .usage('$0 [lazy-pages] -D DIR [-W DIR] [--page-server --address A --port P | --pages-from-cmd CMD | --pages-fds R,W] [options]\n' +
+  const args = cli(rest, 'uffd-serve', '$0 [lazy-pages] -D DIR [-W DIR] [--page-server --address A --port P | --pages-from-cmd CMD | --pages-fds R,W] [options]\n' +
       '$0 [lazy-pages] -D DIR [-W DIR] --page-server [options] -- criu page-server|dump --lazy-pages ...\n\n' +
       'A userfaultfd lazy-pages daemon for `criu restore --lazy-pages`, a drop-in for `criu lazy-pages`.\n' +
       'After --, a CRIU command it starts with its page server on a socketpair (no port).')
@@ -112,12 +109,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('tls-key', { type: 'string', hidden: true })
     .option('tls-no-cn-verify', { type: 'boolean', hidden: true })
     .parserConfiguration({ 'populate--': true })
-    .strictOptions()
-    .help()
     .version(VERSION)
-    .exitProcess(true)
-    .fail((msg, err) => { throw err ?? new UsageError(msg) })
-    .wrap(100)
     .parseSync()
 
   const extra = args._.filter((a) => String(a) !== LAZY_PAGES_COMMAND)
