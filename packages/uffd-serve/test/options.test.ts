@@ -103,3 +103,13 @@ t.test('uffd-serve --page-server with a CRIU command: a socketpair, no port', as
   t.same(daemonArgs(['-d', '-D', '/d', '--page-server', '--', ...cmd, '-d']),
     ['-D', '/d', '--page-server', '--detached-daemon', '--status-fd', '3', '--', ...cmd, '-d'], 'the command passes through -d as it is')
 })
+
+t.test('a bad command line exits 2 with one line, as the man page says (1 is for every other error)', async (t) => {
+  const { spawnSync } = await import('node:child_process')
+  const { BIN } = await import('./fixtures/lazy-task.js')
+  for (const args of [['--bogus'], ['--page-server'], ['--tls']]) {
+    const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' })
+    t.equal(r.status, 2, args.join(' '))
+    t.match(r.stderr, /^uffd-serve: [^\n]+\n$/, 'one line')
+  }
+})
