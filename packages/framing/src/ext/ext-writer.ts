@@ -36,7 +36,7 @@ export class ExtWriter implements ImageSink {
   private readonly pool: WorkerPool<ChunkJob>
   private readonly queue: Entry[] = []
   private readonly transcript = new Transcript()
-  private readonly streamId = randomBytes(STREAM_ID_BYTES)
+  private readonly streamId: Buffer
   private readonly subkey: Buffer | null
   private readonly adaptive: AdaptiveLevel | null
   private readonly counter = new ExtCounter()
@@ -47,6 +47,7 @@ export class ExtWriter implements ImageSink {
   private workerWaitMs = 0
 
   constructor(private readonly out: ShardWriter, private readonly opts: ExtWriteOptions) {
+    this.streamId = opts.streamId ?? randomBytes(STREAM_ID_BYTES)
     this.subkey = opts.key ? deriveSubkey(opts.key, this.streamId) : null
     this.adaptive = opts.compress === 'auto' ? new AdaptiveLevel() : null
     const init: CodecInit = { streamId: this.streamId, subkey: this.subkey, checksum: opts.checksum }

@@ -13,6 +13,11 @@ export interface ExtWriteOptions {
   threads: number
   /** CHUNK_REF markers may follow (img-split --base-index): declared in STREAM_HEADER. */
   refs?: boolean
+  /**
+   * The stream id (STREAM_ID_BYTES, fresh random bytes, never reused under a key): given by
+   * img-migrate, which announces it in its authenticated ROUND before the image; else random.
+   */
+  streamId?: Buffer
 }
 
 export interface ExtReadOptions {

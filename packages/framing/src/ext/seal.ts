@@ -9,6 +9,11 @@
 //    offset, length, run hash): a reference cannot be forged, moved, repeated or altered.
 //  - The trailer's tag (GCM over no plaintext) binds the SHA-256 of every marker before it, so
 //    a marker that is not a chunk (filename, file_eof) cannot be forged, dropped or renumbered.
+//  - img-migrate's control messages: a subkey per session, HKDF(key, salt = both sides' random
+//    hello nonces), so no message of another session (or an old one, replayed whole) is
+//    accepted; each message's tag (GCM over no plaintext) binds its direction, its number in
+//    that direction (the nonce) and its fields: none can be forged, dropped, reordered or
+//    replayed within the session either.
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, timingSafeEqual, type Hash } from 'node:crypto'
 import { encodeMarker, type Marker } from '../marker.js'
 import { TAG_BYTES } from './limits.js'
@@ -18,16 +23,36 @@ const SUBKEY_INFO = 'criu-pipes stream subkey v1 aes-256-gcm'
 const CHUNK_AAD = Buffer.from('criu-pipes chunk v1\0')
 const TRAILER_AAD = Buffer.from('criu-pipes trailer v1\0')
 const REF_AAD = Buffer.from('criu-pipes ref v1\0')
+const CONTROL_SUBKEY_INFO = 'criu-pipes img-migrate control v1'
+const CONTROL_AAD = Buffer.from('criu-pipes control v1\0')
 export const KEY_BYTES = 32
 
 export function deriveSubkey(key: Uint8Array, streamId: Uint8Array): Buffer {
   return Buffer.from(hkdfSync('sha256', key, streamId, SUBKEY_INFO, KEY_BYTES))
 }
 
-function nonce(seq: number): Buffer {
+function nonce(seq: number, direction = 0): Buffer {
   const n = Buffer.alloc(12)
+  n.writeUInt8(direction, 0)
   n.writeBigUInt64BE(BigInt(seq), 4)
   return n
+}
+
+/** The control subkey of one img-migrate session: the source's hello nonce, then the destination's. */
+export function controlSubkey(key: Uint8Array, sourceNonce: Uint8Array, destinationNonce: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', key, Buffer.concat([sourceNonce, destinationNonce]), CONTROL_SUBKEY_INFO, KEY_BYTES))
+}
+
+/** The tag of control message number `seq` sent in `direction` (1: source to destination, 2: back), `fields` its encoding without the tag. */
+export function controlTag(subkey: Uint8Array, direction: number, seq: number, fields: Uint8Array): Buffer {
+  const cipher = createCipheriv(CIPHER, subkey, nonce(seq, direction), { authTagLength: TAG_BYTES })
+  cipher.setAAD(Buffer.concat([CONTROL_AAD, fields]))
+  cipher.final()
+  return cipher.getAuthTag()
+}
+
+export function controlAuthentic(subkey: Uint8Array, direction: number, seq: number, fields: Uint8Array, tag: Uint8Array): boolean {
+  return sameTag(controlTag(subkey, direction, seq, fields), tag)
 }
 
 export interface ChunkContext { streamId: Uint8Array; seq: number; codec: number; rawLength: number; storedLength: number; name: string }
