@@ -93,11 +93,19 @@ t.test('page stream: --pages-from-cmd, --pages-fds, --on-source-loss', async (t)
   t.throws(() => parseOptions(['--on-source-loss', 'ignore'], CWD), /Invalid values/)
 })
 
+t.test('--base: where a page stream\'s references point, with a page stream only', async (t) => {
+  t.equal(parseOptions(['-D', '/d', '--pages-fds', '0,1', '--base', 'base'], CWD).base, '/srv/run/base')
+  t.equal(parseOptions(['-D', '/d', '--pages-fds', '0,1'], CWD).base, undefined)
+  t.throws(() => parseOptions(['-D', '/d', '--base', '/b'], CWD), /--base is for a page stream's references: it needs --pages-from-cmd or --pages-fds/)
+  t.throws(() => parseOptions(['-D', '/d', '--page-server', '--port', '1', '--base', '/b'], CWD), /--base is for a page stream's references/)
+})
+
 t.test('page-feed', async (t) => {
   const dump = ['criu', 'dump', '-t', '42', '-D', 'dump', '--lazy-pages', '-v4']
   const o = parseFeedOptions(['-D', 'dump', '--max-rate', '8', '--via-cmd', 'ssh dst x', '--', ...dump], CWD)
   t.same(o, { imagesDir: '/srv/run/dump', dump, proto: 'auto', maxRate: 8 << 20,
-    logFile: undefined, verbosity: DEFAULT_VERBOSITY, viaCmd: 'ssh dst x' }, 'the dump\'s -v4 is the dump\'s')
+    logFile: undefined, verbosity: DEFAULT_VERBOSITY, viaCmd: 'ssh dst x', baseIndex: undefined }, 'the dump\'s -v4 is the dump\'s')
+  t.equal(parseFeedOptions(['-D', 'dump', '--base-index', 'r1.idx', '--', ...dump], CWD).baseIndex, '/srv/run/r1.idx')
   t.throws(() => parseFeedOptions(['-D', 'dump'], CWD), /page-feed needs a CRIU command after --/)
   t.throws(() => parseFeedOptions(['-D', 'dump', '--port', '1', '--', ...dump], CWD), /Unknown argument: port/, 'no port: nothing listens')
   t.throws(() => parseFeedOptions(['-D', 'dump', '--', 'criu', 'dump', '-t', '1'], CWD), /must have --lazy-pages/)
