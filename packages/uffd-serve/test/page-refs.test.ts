@@ -2,6 +2,7 @@
 // scripted page server) cuts what it reads into PAGE_REFs for the pages the base index holds and
 // PAGE_RANGE bytes for the rest; a StreamSource with that base resolves the references from disk,
 // checking every page's hash, and refuses a base that does not hold them.
+import { spawnSync } from 'node:child_process'
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
@@ -12,7 +13,7 @@ import type { ContentIndex } from '@criu-pipes/framing'
 import { Region, closeQuietly, makePipe, openPrivateDir, readSome, setNonBlocking, setPipeSize, writeAll } from '@criu-pipes/sys'
 import { BaseRefError, Feeder, Log, PageRefs, StreamSource, loadImageSet } from '../src/index.js'
 import type { FeedStats, PageServerSource } from '../src/index.js'
-import { MADE_LAZY, pageData, tmpDir, writeImages } from './fixtures/lazy-task.js'
+import { BIN, MADE_LAZY, pageData, tmpDir, writeImages } from './fixtures/lazy-task.js'
 
 const BASE = 0x7f0000000000
 const PID = 42
@@ -223,4 +224,17 @@ t.test('a base that does not hold the referenced pages is refused before any pag
   rmSync(join(dir, 'pages-8.img'))
   t.throws(again, BaseRefError, 'a file missing')
   t.throws(again, /pages-8\.img: .*the base does not hold the pages the feeder refers to/)
+})
+
+t.test('uffd-serve without --base refuses a feeder that sends references with one line, before it listens', async (t) => {
+  const root = tmpDir(t)
+  const images = join(root, 'images')
+  mkdirSync(images)
+  writeImages(images, { pid: PID, base: BASE, ...MADE_LAZY })
+  const set = loadImageSet(images)
+  const r = spawnSync(process.execPath, [BIN, '-D', images, '-W', join(root, 'work'), '--pages-fds', '0,1'], {
+    input: encodeHello(MADE_LAZY.lazyPages, set.dumpId, true), timeout: 30_000, encoding: 'utf8',
+  })
+  t.equal(r.status, 1, 'exit 1')
+  t.match(r.stderr, /^uffd-serve: page stream on fds 0,1 sends pages as references to a base \(page-feed --base-index\), and there is no --base to read them from\n$/, `one line: ${r.stderr}`)
 })
