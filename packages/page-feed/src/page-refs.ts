@@ -49,10 +49,10 @@ export class PageRefs {
       const e = probe(this.words, this.buckets, key, i * WORDS)
       const file = e < 0 ? undefined : this.files[this.locs[2 * e]!]!
       const filePage = e < 0 ? 0 : this.locs[2 * e + 1]!
-      const extends_ = last !== undefined && (file === undefined
+      const continues = last !== undefined && (file === undefined
         ? last.ref === undefined
         : last.ref?.file === file && last.ref.filePage + last.pages === filePage)
-      if (extends_) last!.pages++
+      if (continues) last!.pages++
       else out.push(last = { first: i, pages: 1, ...(file !== undefined && { ref: { file, filePage } }) })
     }
     return out
