@@ -71,9 +71,9 @@ async function main(): Promise<void> {
     // Without PS_IOV_CLOSE the dump resumes the frozen original: nothing is lost.
     dump?.source.abort()
     if (via !== undefined && via.child.exitCode === null) via.child.kill('SIGTERM')
-    const ended = dump !== undefined ? await dump.exit(DUMP_EXIT_MS) : undefined
-    fail(`${(e as Error).message}; the page-server session was dropped, so the source dump resumes the original` +
-      (dump !== undefined ? ` (the dump ${ended ?? 'still runs'})` : ''), 1, log)
+    if (dump === undefined) fail(`${(e as Error).message}; no dump was started, the process was not touched`, 1, log)
+    const ended = await dump.exit(DUMP_EXIT_MS)
+    fail(`${(e as Error).message}; the page-server session was dropped, so the source dump resumes the original (the dump ${ended ?? 'still runs'})`, 1, log)
   }
 }
 
