@@ -13,7 +13,6 @@
 // rotated from run to run; medians; the table, the targets and an SVG chart (downtime and total
 // time against dirty rate, one line per mode, auto in black) in the results folder.
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -77,21 +76,7 @@ export function achievedRate(log: string, npages: number, fromMs: number, toMs: 
 
 const monoMs = (): number => Number(process.hrtime.bigint() / 1_000_000n) // CLOCK_MONOTONIC, as memhog's `t`
 
-interface Setup { hosts: TwoHosts; bindir: string; dstWork: string; env: string }
-
-/**
- * WORKAROUND, to go once img-migrate loads it by itself: run as a plain command (not under tap's
- * loaders), img-migrate's source fails its first pre-copy round with @node-rs/xxhash's "Cannot
- * find native binding" (Node resolves the binding package from the unresolved symlink path of
- * @node-rs/xxhash, where pnpm has no sibling). napi-rs loads the file NAPI_RS_NATIVE_LIBRARY_PATH
- * names first, so the bench names it; the binding is the same file either way.
- */
-function xxhashBinding(): string {
-  const framing = createRequire(import.meta.resolve('@criu-pipes/framing'))
-  const req = createRequire(framing.resolve('@node-rs/xxhash'))
-  const gnu = process.report.getReport() as { header?: { glibcVersionRuntime?: string } }
-  return req.resolve(`@node-rs/xxhash-${process.platform}-${process.arch}${process.platform === 'linux' ? (gnu.header?.glibcVersionRuntime ? '-gnu' : '-musl') : ''}`)
-}
+interface Setup { hosts: TwoHosts; bindir: string; dstWork: string }
 
 interface Slot { mode: string; rate: number; bytes: number; size?: string }
 
@@ -103,7 +88,7 @@ async function migrateOnce(ctx: Ctx, d: Draft, s: Setup, slot: Slot, w: Workload
   const errFile = join(dir, 'img-migrate.err')
   const to = `${s.hosts.sshDst} img-migrate --receive -W ${q(s.dstWork)}`
   const startMs = monoMs()
-  const g = await startGroup(`PATH=${q(s.bindir)}:$PATH ${s.env} exec img-migrate -t ${w.pid} --mode ${q(slot.mode)} --to ${q(to)} -p 3 3>${q(summaryFile)} 2>${q(errFile)}`,
+  const g = await startGroup(`PATH=${q(s.bindir)}:$PATH exec img-migrate -t ${w.pid} --mode ${q(slot.mode)} --to ${q(to)} -p 3 3>${q(summaryFile)} 2>${q(errFile)}`,
     { timeoutMs: MIGRATE_TIMEOUT_MS })
   const r = await g.done
   const stderr = readOr(errFile)
@@ -147,7 +132,7 @@ async function setUp(ctx: Ctx): Promise<Setup> {
   const forget = atExit(() => { spawnSync('bash', [join(repoRoot(), 'scripts', 'lib', 'two-hosts.sh'), 'down', hosts.dir], { stdio: 'ignore' }) })
   const down = hosts.down
   hosts.down = async () => { forget(); await down() }
-  return { hosts, bindir, dstWork, env: `NAPI_RS_NATIVE_LIBRARY_PATH=${q(xxhashBinding())}` }
+  return { hosts, bindir, dstWork }
 }
 
 /** The chart: downtime and total time against dirty rate, one line per mode, auto in black. */
@@ -199,7 +184,6 @@ export const migrate: Benchmark = {
     const hybrid = modes.includes('hybrid') && rates.includes(HYBRID_RATE)
     if (hybrid) d.rec.contender(name('hybrid', HYBRID_RATE, doubleSize))
     const s = await setUp(ctx)
-    d.notes.push(`workaround: img-migrate runs with ${s.env.replace(/'/g, '')} (see migrate.ts: outside tap it cannot load @node-rs/xxhash)`)
     let spare: { w: Workload; warmMs: number; bytes: number; rate: number } | undefined
     try {
       for (let run = 0; run < ctx.runs; run++) {
