@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import { criuAvailable, repoRoot } from '@criu-pipes/e2e/harness'
 import type { BenchmarkResult, Report } from '../src/report.js'
 
-const IDS = ['capture', 'checkpoint', 'restore', 'join', 'lazy', 'compress', 'ssh', 'object-store', 'postcopy', 'precopy', 'freeze-disk', 'codecs', 'projection']
+const IDS = ['capture', 'checkpoint', 'restore', 'join', 'lazy', 'compress', 'ssh', 'object-store', 'postcopy', 'precopy', 'freeze-disk', 'codecs', 'projection', 'freeze-incremental']
 const NEED_CRIU = ['checkpoint', 'restore', 'compress', 'postcopy', 'precopy']
 const NO_TARGET = ['join', 'ssh', 'object-store']
 
