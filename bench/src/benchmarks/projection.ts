@@ -4,7 +4,8 @@
 // time on that machine (the model and its assumptions: bench/README.md, benchmark 13):
 //   - CRIU's page dump: `criu dump --stream` of a fresh mixed memhog into img-split, its one shard
 //     drained as fast as splice goes (what a streamed checkpoint pays CRIU: its pages are spliced,
-//     not copied into files), CPU-s and wall per GB of the stream, less those of a memhog an eighth
+//     not copied into files), CPU-s (criu's and its parasite's, inside the dumped process) and
+//     wall per GB of the stream, less those of a memhog an eighth
 //     its size (CRIU's fixed costs); for context `criu dump -D` into the tmpfs the same way
 //     (codecs.ts's pagesFile, whose pages-*.img are the data of everything below);
 //   - img-split's plain path and `--compress lz4 --threads 1` / `2`, fed those pages by the
@@ -15,6 +16,7 @@ import { readFileSync } from 'node:fs'
 import { EXT_CHUNK, LADDER } from '@criu-pipes/framing'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
+import { processCpuS } from '../lib/procs.js'
 import { median } from '../lib/stats.js'
 import { GB, formatSize } from '../lib/units.js'
 import { STORED, project, projectAuto, type Codec, type Costs, type Machine, type Projection } from '../lib/projection-model.js'
@@ -55,12 +57,19 @@ function codecOf(d: Draft, contender: string, name: string): Codec {
   return { name, cpuPerGB: 1000 / d.rec.median(contender, 'rate'), ratio: d.rec.median(contender, 'ratio') }
 }
 
-/** `criu dump --stream` of a fresh mixed memhog of `bytes` into img-split, one shard drained unthrottled: criu's CPU and wall, the stream's bytes. */
+/**
+ * `criu dump --stream --leave-running` of a fresh mixed memhog of `bytes` into img-split, one
+ * shard drained unthrottled: CRIU's CPU, the stream's bytes. CRIU's pages are vmspliced by its
+ * parasite, which runs inside the dumped process and is charged to it: its CPU during the dump
+ * (the memhog only sleeps meanwhile) is CRIU's too.
+ */
 async function streamedDump(ctx: Ctx, bytes: number, name: string): Promise<{ cpuS: number; wallS: number; bytes: number }> {
   const w = await freshMemhog(ctx, `projection-${name}`, 'mixed', bytes)
   try {
+    const before = processCpuS(w.pid)
     const r = await dump(ctx, ctx.work.sub(`projection-${name}-dump`), w, [], null, 0)
-    return { cpuS: r.criu.usage.cpuS, wallS: r.criu.usage.wallS, bytes: r.bytes }
+    const parasite = processCpuS(w.pid)! - before!
+    return { cpuS: r.criu.usage.cpuS + parasite, wallS: r.criu.usage.wallS, bytes: r.bytes }
   } finally {
     w.kill()
     await w.exited
