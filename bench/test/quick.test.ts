@@ -10,7 +10,7 @@ import { criuAvailable, repoRoot } from '@criu-pipes/e2e/harness'
 import type { BenchmarkResult, Report } from '../src/report.js'
 
 const IDS = ['capture', 'checkpoint', 'restore', 'join', 'lazy', 'compress', 'ssh', 'object-store', 'postcopy', 'precopy', 'freeze-disk', 'codecs', 'projection', 'freeze-incremental']
-const NEED_CRIU = ['checkpoint', 'restore', 'compress', 'postcopy', 'precopy']
+const NEED_CRIU = ['checkpoint', 'restore', 'compress', 'postcopy', 'precopy', 'freeze-incremental']
 const NO_TARGET = ['join', 'ssh', 'object-store']
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
