@@ -208,6 +208,24 @@ t.test('the index file: never overwritten nor followed, refused when damaged or 
   t.end()
 })
 
+t.test('the index file is written as its entries come (the end, while the process is frozen, has only the tail), and is refused until finished', t => {
+  const dir = tmp(t)
+  const path = join(dir, 'x.idx')
+  const w = IndexWriter.create(path)
+  const h = randomBytes(32)
+  const n = 3 * Math.floor((1 << 20) / 40) // three blocks of entries
+  for (let i = 0; i < n; i++) w.add(w.fileId('pages-1.img'), i, h, 0)
+  const fd = openSync(path, 'r')
+  t.ok(fstatSync(fd).size > (1 << 20), 'full blocks are in the file before finish()')
+  closeSync(fd)
+  t.throws(() => readIndex(path), /index .*x.idx: /, 'an unfinished index is refused')
+  w.finish()
+  const idx = readIndex(path)
+  t.equal(idx.count, n)
+  t.equal(idx.locs[2 * (n - 1) + 1], n - 1, 'the last entry read back')
+  t.end()
+})
+
 t.test('the index file is created only in a private directory, and an abort removes only the file it created', t => {
   const dir = tmp(t)
   const open = join(dir, 'open')
