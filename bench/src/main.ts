@@ -26,11 +26,12 @@ import { ssh } from './benchmarks/ssh.js'
 import { objectStore } from './benchmarks/object-store.js'
 import { postcopy } from './benchmarks/postcopy.js'
 import { freezeDisk } from './benchmarks/freeze-disk.js'
+import { freezeIncremental } from './benchmarks/freeze-incremental.js'
 import { codecs } from './benchmarks/codecs.js'
 import { projection } from './benchmarks/projection.js'
 import { migrate } from './benchmarks/migrate.js'
 
-const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, ssh, objectStore, postcopy, precopy, freezeDisk, codecs, projection, migrate]
+const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, ssh, objectStore, postcopy, precopy, freezeDisk, codecs, projection, migrate, freezeIncremental]
 
 const USAGE = `usage: pnpm bench [--quick] [options]      (or: node bench/dist/src/main.js ...)
 

@@ -9,8 +9,8 @@ import t, { type Test } from 'tap'
 import { criuAvailable, repoRoot } from '@criu-pipes/e2e/harness'
 import type { BenchmarkResult, Report } from '../src/report.js'
 
-const IDS = ['capture', 'checkpoint', 'restore', 'join', 'lazy', 'compress', 'ssh', 'object-store', 'postcopy', 'precopy', 'freeze-disk', 'codecs', 'projection', 'migrate']
-const NEED_CRIU = ['checkpoint', 'restore', 'compress', 'postcopy', 'precopy', 'migrate']
+const IDS = ['capture', 'checkpoint', 'restore', 'join', 'lazy', 'compress', 'ssh', 'object-store', 'postcopy', 'precopy', 'freeze-disk', 'codecs', 'projection', 'migrate', 'freeze-incremental']
+const NEED_CRIU = ['checkpoint', 'restore', 'compress', 'postcopy', 'precopy', 'migrate', 'freeze-incremental']
 const NO_TARGET = ['join', 'ssh', 'object-store']
 
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
