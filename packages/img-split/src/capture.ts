@@ -49,7 +49,8 @@ export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
     const progress = new Progress(opts.progressFd)
     // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
     const shardWriter = new ShardWriter(opts.shardFds)
-    ext = opts.ext ? new ExtWriter(shardWriter, opts.ext) : null
+    // auto's floor on a local disk (adaptive.ts): only when every shard is a file there.
+    ext = opts.ext ? new ExtWriter(shardWriter, opts.ext, shardKinds.every(k => k === 'file') && !opts.shardSinks ? 'file' : 'link') : null
     content = contentWriter(ext ?? shardWriter, opts)
     const sinks = opts.shardSinks ?? opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
     // The threads start and load their codecs before CRIU can connect: not while it is frozen.
@@ -137,7 +138,10 @@ function captureFrom(
         sources.splice(i, 1)
       }
       const written = writer.sizes()
+      // A shard file's writeback may wait for the disk: that is the link's wait, for auto.
+      const t0 = ext ? performance.now() : 0
       sinks.forEach((s, i) => s.wrote?.(written[i]!))
+      if (ext) ext.noteShardWait(performance.now() - t0)
       // The post-dump hook runs once CRIU has written inventory.img and closed every pipe, and
       // nothing comes after it (completion.ts): end the image now, and answer once every
       // consumer holds it all. Until then the dumped process stays frozen.

@@ -18,7 +18,7 @@ import type { ImageSink } from '../sink.js'
 import { deriveSubkey, refTag, trailerTag, Transcript } from './seal.js'
 import { getResult, type ChunkJob, type CodecInit } from './jobs.js'
 import { codecsOf, type ExtWriteOptions } from './options.js'
-import { AdaptiveLevel } from './adaptive.js'
+import { AdaptiveLevel, type SinkKind } from './adaptive.js'
 import { ExtCounter, type ExtStats } from './stats.js'
 
 // Chunks in flight per worker thread: one being worked on, one queued behind it so the worker
@@ -30,7 +30,7 @@ export const OUTPUT_BYTES = EXT_CHUNK + EXT_CHUNK / 128 + 64
 const MAX_PARTIAL = 3
 const CHUNK_WORKER = new URL('./chunk-worker.js', import.meta.url).href
 
-interface Entry { seq: number; name: string; body: MarkerBody | null; slot: Slot | null; rawLength: number }
+interface Entry { seq: number; name: string; body: MarkerBody | null; slot: Slot | null; rawLength: number; rung: number }
 
 export class ExtWriter implements ImageSink {
   private readonly pool: WorkerPool<ChunkJob>
@@ -46,9 +46,10 @@ export class ExtWriter implements ImageSink {
   private shardWaitMs = 0
   private workerWaitMs = 0
 
-  constructor(private readonly out: ShardWriter, private readonly opts: ExtWriteOptions) {
+  /** `sink`: what the shards are, for --compress auto (a local disk keeps a ratio floor; adaptive.ts). */
+  constructor(private readonly out: ShardWriter, private readonly opts: ExtWriteOptions, sink: SinkKind = 'link') {
     this.subkey = opts.key ? deriveSubkey(opts.key, this.streamId) : null
-    this.adaptive = opts.compress === 'auto' ? new AdaptiveLevel() : null
+    this.adaptive = opts.compress === 'auto' ? new AdaptiveLevel(sink) : null
     const init: CodecInit = { streamId: this.streamId, subkey: this.subkey, checksum: opts.checksum }
     this.pool = new WorkerPool<ChunkJob>({
       handler: CHUNK_WORKER, init, threads: opts.threads, slots: SLOTS_PER_THREAD * opts.threads + MAX_PARTIAL,
@@ -75,7 +76,12 @@ export class ExtWriter implements ImageSink {
 
   sizes(): number[] { return this.out.sizes() }
   /** Its `stream` is the id a reader can demand (--expect-stream). */
-  stats(): ExtStats { return { ...this.counter.stats(), stream: this.streamId.toString('hex') } }
+  stats(): ExtStats {
+    return { ...this.counter.stats(), stream: this.streamId.toString('hex'), ...(this.adaptive ? { auto: this.adaptive.stats() } : {}) }
+  }
+
+  /** Time spent waiting for the shards outside this writer (a shard file's writeback): the link's, for auto. */
+  noteShardWait(ms: number): void { this.shardWaitMs += ms }
 
   /** Takes `length` bytes of `name` from `srcFd` (ready to read: they are not waited for). */
   spliceFrom(name: string, srcFd: number, length: number): void {
@@ -149,7 +155,7 @@ export class ExtWriter implements ImageSink {
   }
 
   private enqueue(body: MarkerBody, name: string): void {
-    this.queue.push({ seq: this.seq++, name, body, slot: null, rawLength: 0 })
+    this.queue.push({ seq: this.seq++, name, body, slot: null, rawLength: 0, rung: 0 })
   }
 
   /**
@@ -181,7 +187,7 @@ export class ExtWriter implements ImageSink {
     const codec = this.adaptive ? this.adaptive.codec : this.opts.compress === 'lz4' ? Codec.LZ4 : this.opts.compress === 'zstd' ? Codec.ZSTD : Codec.STORED
     const level = this.adaptive ? this.adaptive.level : this.opts.level
     this.pool.submit(slot, { op: 'encode', seq, name, rawLength, codec, level, detect: this.adaptive !== null })
-    this.queue.push({ seq, name, body: null, slot, rawLength })
+    this.queue.push({ seq, name, body: null, slot, rawLength, rung: this.adaptive?.index ?? 0 })
     this.flush(false)
   }
 
@@ -217,7 +223,7 @@ export class ExtWriter implements ImageSink {
       this.transcript.add({ seq, body })
       if (e.slot) {
         this.pool.release(e.slot)
-        this.adaptive?.note(this.shardWaitMs, this.workerWaitMs)
+        this.adaptive?.note(this.shardWaitMs, this.workerWaitMs, e.rawLength, e.rung)
         this.shardWaitMs = this.workerWaitMs = 0
         if (untilSlot && !all) return
       }
