@@ -25,7 +25,7 @@ export { isPagesFile, hashPages } from './ext/refs.js'
 export { LADDER, AUTO_SAMPLE_LEVEL, limitOf, decide, type SinkKind, type Limit, type AutoStats } from './ext/adaptive.js'
 export { CONTENT_CHUNK, MAX_REF_RUN, REF_HASH_BYTES } from './ext/limits.js'
 export type { ChunkRef } from './ext/messages.js'
-export type { ImageSink } from './sink.js'
+export type { ImageSink, ClaimingSink } from './sink.js'
 export {
   MIGRATE_VERSION, MAX_MIGRATE_MARKER_LEN, RoundStatus, encodeMigrate, decodeMigrate, readMigrate, writeMigrate,
   type MigrateMessage, type RoundStatusCode,

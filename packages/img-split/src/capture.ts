@@ -102,7 +102,8 @@ function captureFrom(
     while (!criuDone || sources.length > 0) {
       const polled = criuDone ? [] : [criu]
       // With the extensions, the pool's notify fd too: finished chunks go out while inputs are idle.
-      const fds = [...polled, ...sources.map(s => s.fd), ...(ext ? [ext.pollFd] : []), sync.fd]
+      // A pipe whose bytes the workers are still reading is left out: polling it would spin.
+      const fds = [...polled, ...sources.filter(s => !(ext && s.waiting(writer))).map(s => s.fd), ...(ext ? [ext.pollFd] : []), sync.fd]
       const revents = poll(fds.map(fd => ({ fd, events: POLLIN })), sync.waiting ? SYNC_POLL_MS : -1)
       // By fd, never by position: a pipe received in this round was not polled, and must not be
       // read from another fd's slot (it would be taken for a finished, empty file and closed).
