@@ -1,7 +1,8 @@
 // The write side of the extended stream: chunks go to the worker pool to be compressed,
 // checksummed and sealed, and come back out to the shards strictly in the order they went in,
 // each marker with the seq it was given when it went in (the nonce and associated data need it
-// before the worker runs). The main thread only reads inputs and writes shards; memory is the
+// before the worker runs). The main thread hands whole chunks of CRIU's pipes to the workers to read
+// (take), gathers only partial ones itself, and writes shards; memory is the
 // pool's, fixed: (4 x threads + 3) slots x (EXT_CHUNK + OUTPUT_BYTES), about 2 MiB per thread. When the shards are slow, the write of the
 // oldest chunk blocks; no slot comes free, so no input is read, and CRIU's pipes fill: the
 // back-pressure reaches CRIU as without compression.
@@ -87,6 +88,8 @@ export class ExtWriter implements ImageSink, ClaimingSink {
 
   /** Time spent waiting for the shards outside this writer (a shard file's writeback): the link's, for auto. */
   noteShardWait(ms: number): void { this.shardWaitMs += ms }
+  /** Time spent waiting for the workers outside this writer (their reads of a claimed pipe): the cores', for auto. */
+  noteWorkerWait(ms: number): void { this.workerWaitMs += ms }
 
   /** Takes `length` bytes of `name` from `srcFd` (ready to read: they are not waited for). */
   spliceFrom(name: string, srcFd: number, length: number): void {
