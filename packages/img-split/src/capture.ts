@@ -163,6 +163,8 @@ function captureFrom(
     checkShards(sinks)
     content?.commitIndex()
   } finally {
+    // The workers first: none may still be reading a pipe (take) whose fd is closed and reused.
+    ext?.close()
     for (const s of sources) s.close()
     closeQuietly(criu)
     status.clear()
