@@ -273,8 +273,9 @@ function targets(d: Draft, specs: Spec[], rates: readonly number[], images: Rest
   const ran = (name: string) => Number.isFinite(m(name, 'ckpt'))
   const at = (label: string, rate: number) => `${label} @ ${rateLabel(rate)}`
   const auto = LABEL.in('auto')
-  // every group of contenders racing each other: each link rate (mixed memory), the local file, and the incompressible workload's rates
-  const groups = [...rates.map((r) => [r, false] as const), [LOCAL_FILE, false] as const, ...INCOMPRESSIBLE_RATES.filter((r) => rates.includes(r)).map((r) => [r, true] as const)]
+  // every group of contenders racing each other over a link: each rate (mixed memory) and the
+  // incompressible workload's rates (the local file has a target of its own, below: by ratio)
+  const groups = [...rates.map((r) => [r, false] as const), ...INCOMPRESSIBLE_RATES.filter((r) => rates.includes(r)).map((r) => [r, true] as const)]
   for (const [rate, noise] of groups) {
     const group = specs.filter((x) => x.rate === rate && !x.variant && !!x.incompressible === noise)
     const a = group.find((x) => x.label === auto)

@@ -2,12 +2,16 @@
 // reports, per window of chunks, how long its main thread waited for a shard (the link, or the
 // disk behind a shard file, is the bottleneck: CPU spent on ratio is free) and for a worker (the
 // cores are the bottleneck: spend less), against the window's wall time. One limit is named per
-// window and the choice moves one rung of the ladder for it:
+// window and auto's position on the ladder moves a quarter rung for it:
 //   link    -> up (more ratio);
 //   cores   -> down (less CPU), down to storing chunks as they are;
 //   neither -> CRIU itself, or a sink that absorbs everything, sets the pace: stay; except that
 //              shard files on a local disk keep at least zstd 1 (FILE_FLOOR): an image that stays
 //              on disk is judged by its size, and zstd 1 is the measured best ratio for its speed.
+// A position between two rungs sends that mix of them (at 1.25, one chunk in four at the upper
+// rung): where the link and the cores are both the bottleneck, auto settles on the mix that keeps
+// both busy, instead of swinging between two rungs half and half (a raw chunk takes as much link
+// as four compressed ones, so a half-raw mix swamps a slow link).
 // `decide` is the whole policy, a pure function of the window (tested with injected waits).
 //
 // The rungs: liblz4 is the cheap compressed one (per core, 256 KiB chunks of shared libraries,
@@ -35,8 +39,11 @@ export const FILE_FLOOR = 3
  * from zstd 1 (a slow link), so the first few MiB cost little whichever it turns out to be.
  */
 const STREAM_START = LZ4_RUNG
-// Chunks per decision: 4 MiB, a few ms at the rates auto chooses between.
-export const WINDOW = 16
+// Chunks per decision: 2 MiB, a few ms at the rates auto chooses between.
+export const WINDOW = 8
+// How far one window moves the position: a rung in 4 windows (8 MiB), fine enough for the mix
+// to settle near the balance, fast enough to cross the ladder in the first 32 MiB.
+export const STEP = 0.25
 // A side limits when it waited at least this share of the window's wall time...
 const BUSY_SHARE = 0.2
 // ...and this many times longer than the other side.
@@ -57,12 +64,11 @@ export function limitOf(w: WindowWaits): Limit {
   return 'neither'
 }
 
-/** The rung of the next window, from this one's rung and limit. */
-export function decide(rung: number, limit: Limit, sink: SinkKind): number {
+/** The position of the next window (rungs, fractional: a mix), from this one's position and limit. */
+export function decide(position: number, limit: Limit, sink: SinkKind): number {
   const floor = sink === 'file' ? FILE_FLOOR : STORED_RUNG
-  if (limit === 'link') return Math.max(floor, Math.min(rung + 1, LADDER.length - 1))
-  if (limit === 'cores') return Math.max(floor, rung - 1)
-  return Math.max(floor, rung)
+  const next = limit === 'link' ? position + STEP : limit === 'cores' ? position - STEP : position
+  return Math.min(LADDER.length - 1, Math.max(floor, next))
 }
 
 /** Why a rung was chosen, for the stats: one line a person can check. */
@@ -84,7 +90,10 @@ export interface AutoStats {
 }
 
 export class AdaptiveLevel {
-  private rung: number
+  /** Where on the ladder: rung floor(position), with a share frac(position) of chunks one rung up. */
+  private pos: number
+  /** The upper rung's share owed so far (error diffusion: the mix without randomness). */
+  private owed = 0
   private chunks = 0
   private shardWait = 0
   private workerWait = 0
@@ -95,15 +104,24 @@ export class AdaptiveLevel {
   private readonly cause: (Limit | null)[] = LADDER.map(() => null)
 
   constructor(private readonly sink: SinkKind = 'link', private readonly now: () => number = () => performance.now()) {
-    this.rung = sink === 'file' ? FILE_FLOOR : STREAM_START
+    this.pos = sink === 'file' ? FILE_FLOOR : STREAM_START
   }
 
-  get codec(): number { return LADDER[this.rung]!.codec }
-  get level(): number { return LADDER[this.rung]!.level }
-  get current(): Rung { return LADDER[this.rung]! }
+  get position(): number { return this.pos }
+  /** The rung nearest the position. */
+  get current(): Rung { return LADDER[Math.round(this.pos)]! }
 
-  /** A chunk of `rawLength` bytes stored at rung `rung` was written; the waits since the last. */
-  note(shardWaitMs: number, workerWaitMs: number, rawLength = 0, rung = this.rung): void {
+  /** The rung of the next chunk (its bytes are counted under it when written: note). */
+  next(): number {
+    const lower = Math.floor(this.pos)
+    this.owed += this.pos - lower
+    if (this.owed < 1) return lower
+    this.owed -= 1
+    return lower + 1
+  }
+
+  /** A chunk of `rawLength` bytes stored at `rung` was written; the waits since the last. */
+  note(shardWaitMs: number, workerWaitMs: number, rawLength: number, rung: number): void {
     this.windowStart ??= this.now()
     this.raw[rung]! += rawLength
     this.shardWait += shardWaitMs
@@ -112,21 +130,18 @@ export class AdaptiveLevel {
     const now = this.now()
     const limit = limitOf({ wallMs: now - this.windowStart, shardWaitMs: this.shardWait, workerWaitMs: this.workerWait })
     this.limits[limit]++
-    const next = decide(this.rung, limit, this.sink)
-    if (next !== this.rung) this.cause[next] = limit
-    this.rung = next
+    const next = decide(this.pos, limit, this.sink)
+    if (Math.round(next) !== Math.round(this.pos)) this.cause[Math.round(next)] = limit
+    this.pos = next
     this.chunks = 0
     this.shardWait = this.workerWait = 0
     this.windowStart = now
   }
 
-  /** The rung of the chunk being submitted (its bytes are counted under it when written). */
-  get index(): number { return this.rung }
-
   stats(): AutoStats {
     const rungs: Record<string, number> = {}
     LADDER.forEach((r, i) => { if (this.raw[i]) rungs[r.name] = this.raw[i]! })
-    let top = this.rung
+    let top = Math.round(this.pos)
     this.raw.forEach((n, i) => { if (n > this.raw[top]!) top = i })
     // What moved auto to that rung; if nothing did (it started there), what held it there most.
     const held = (Object.keys(this.limits) as Limit[]).reduce((x, y) => (this.limits[y] > this.limits[x] ? y : x), 'neither')

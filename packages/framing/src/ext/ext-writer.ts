@@ -19,7 +19,7 @@ import type { ClaimingSink, ImageSink } from '../sink.js'
 import { deriveSubkey, refTag, trailerTag, Transcript } from './seal.js'
 import { getResult, type ChunkJob, type CodecInit } from './jobs.js'
 import { codecsOf, type ExtWriteOptions } from './options.js'
-import { AdaptiveLevel, type SinkKind } from './adaptive.js'
+import { AdaptiveLevel, LADDER, type SinkKind } from './adaptive.js'
 import { ExtCounter, type ExtStats } from './stats.js'
 
 // Chunks in flight per worker thread: one being worked on, one queued behind it so the worker
@@ -241,10 +241,11 @@ export class ExtWriter implements ImageSink, ClaimingSink {
 
   private submit(name: string, slot: Slot, rawLength: number, read?: InputRead): void {
     const seq = this.seq++
-    const codec = this.adaptive ? this.adaptive.codec : this.opts.compress === 'lz4' ? Codec.LZ4 : this.opts.compress === 'zstd' ? Codec.ZSTD : Codec.STORED
-    const level = this.adaptive ? this.adaptive.level : this.opts.level
+    const rung = this.adaptive?.next() ?? 0
+    const codec = this.adaptive ? LADDER[rung]!.codec : this.opts.compress === 'lz4' ? Codec.LZ4 : this.opts.compress === 'zstd' ? Codec.ZSTD : Codec.STORED
+    const level = this.adaptive ? LADDER[rung]!.level : this.opts.level
     this.pool.submit(slot, { op: 'encode', seq, name, rawLength, codec, level, detect: this.adaptive !== null }, read)
-    this.queue.push({ seq, name, body: null, slot, rawLength, rung: this.adaptive?.index ?? 0 })
+    this.queue.push({ seq, name, body: null, slot, rawLength, rung })
     this.flush(false)
   }
 
