@@ -1,17 +1,19 @@
 // --compress auto: how the next chunk is stored, from what limits the checkpoint now. The writer
 // reports, per window of chunks, how long its main thread waited for a shard (the link, or the
 // disk behind a shard file, is the bottleneck: CPU spent on ratio is free) and for a worker (the
-// cores are the bottleneck: spend less), against the window's wall time. One limit is named per
-// window and auto's position on the ladder moves a quarter rung for it:
+// cores are the bottleneck: spend less), against the window's wall time. Auto's position on the
+// ladder moves by GAIN x (the share spent waiting for shards - the share waiting for workers),
+// and the window's limit, named for the stats, is the side that dominated:
 //   link    -> up (more ratio);
 //   cores   -> down (less CPU), down to storing chunks as they are;
 //   neither -> CRIU itself, or a sink that absorbs everything, sets the pace: stay; except that
 //              shard files on a local disk keep at least zstd 1 (FILE_FLOOR): an image that stays
 //              on disk is judged by its size, and zstd 1 is the measured best ratio for its speed.
 // A position between two rungs sends that mix of them (at 1.25, one chunk in four at the upper
-// rung): where the link and the cores are both the bottleneck, auto settles on the mix that keeps
-// both busy, instead of swinging between two rungs half and half (a raw chunk takes as much link
-// as four compressed ones, so a half-raw mix swamps a slow link).
+// rung): where the link and the cores are both the bottleneck, auto settles on the mix at which
+// the main thread waits as long for the one as for the other (both busy), instead of swinging
+// between two rungs half and half (a raw chunk takes as much link as four compressed ones, so a
+// half-raw mix swamps a slow link).
 // `decide` is the whole policy, a pure function of the window (tested with injected waits).
 //
 // The rungs: liblz4 is the cheap compressed one (per core, 256 KiB chunks of shared libraries,
@@ -41,9 +43,10 @@ export const FILE_FLOOR = 3
 const STREAM_START = LZ4_RUNG
 // Chunks per decision: 2 MiB, a few ms at the rates auto chooses between.
 export const WINDOW = 8
-// How far one window moves the position: a rung in 4 windows (8 MiB), fine enough for the mix
-// to settle near the balance, fast enough to cross the ladder in the first 32 MiB.
-export const STEP = 0.25
+// How far a window moves the position per unit of (link share - cores share): a window spent
+// waiting for the link three quarters of its time moves it 3/8 of a rung, so a slow link takes
+// auto from lz4 to zstd 3 in 8 windows (16 MiB), and a balanced pipeline hardly moves it.
+export const GAIN = 0.5
 // A side limits when it waited at least this share of the window's wall time...
 const BUSY_SHARE = 0.2
 // ...and this many times longer than the other side.
@@ -55,20 +58,25 @@ export type Limit = 'link' | 'cores' | 'neither'
 /** One window's measurements, ms. */
 export interface WindowWaits { wallMs: number; shardWaitMs: number; workerWaitMs: number }
 
-/** Which side limited the window. */
-export function limitOf(w: WindowWaits): Limit {
+/** The shares of the window's wall time spent waiting for the shards (link) and the workers (cores). */
+function shares(w: WindowWaits): { link: number; cores: number } {
   const wall = Math.max(w.wallMs, w.shardWaitMs + w.workerWaitMs, Number.MIN_VALUE)
-  const link = w.shardWaitMs / wall, cores = w.workerWaitMs / wall
+  return { link: w.shardWaitMs / wall, cores: w.workerWaitMs / wall }
+}
+
+/** Which side limited the window (for the stats: the move itself is decide's). */
+export function limitOf(w: WindowWaits): Limit {
+  const { link, cores } = shares(w)
   if (link >= BUSY_SHARE && link >= DOMINANCE * cores) return 'link'
   if (cores >= BUSY_SHARE && cores >= DOMINANCE * link) return 'cores'
   return 'neither'
 }
 
-/** The position of the next window (rungs, fractional: a mix), from this one's position and limit. */
-export function decide(position: number, limit: Limit, sink: SinkKind): number {
+/** The position of the next window (rungs, fractional: a mix), from this one's position and waits. */
+export function decide(position: number, w: WindowWaits, sink: SinkKind): number {
   const floor = sink === 'file' ? FILE_FLOOR : STORED_RUNG
-  const next = limit === 'link' ? position + STEP : limit === 'cores' ? position - STEP : position
-  return Math.min(LADDER.length - 1, Math.max(floor, next))
+  const { link, cores } = shares(w)
+  return Math.min(LADDER.length - 1, Math.max(floor, position + GAIN * (link - cores)))
 }
 
 /** Why a rung was chosen, for the stats: one line a person can check. */
@@ -128,9 +136,10 @@ export class AdaptiveLevel {
     this.workerWait += workerWaitMs
     if (++this.chunks < WINDOW) return
     const now = this.now()
-    const limit = limitOf({ wallMs: now - this.windowStart, shardWaitMs: this.shardWait, workerWaitMs: this.workerWait })
+    const window = { wallMs: now - this.windowStart, shardWaitMs: this.shardWait, workerWaitMs: this.workerWait }
+    const limit = limitOf(window)
     this.limits[limit]++
-    const next = decide(this.pos, limit, this.sink)
+    const next = decide(this.pos, window, this.sink)
     if (Math.round(next) !== Math.round(this.pos)) this.cause[Math.round(next)] = limit
     this.pos = next
     this.chunks = 0

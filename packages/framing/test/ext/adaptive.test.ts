@@ -1,7 +1,7 @@
 // --compress auto's policy, with the waits injected: what limits a window, and where that moves
 // the choice for shards leaving through a link and for shard files on a local disk.
 import t from 'tap'
-import { AdaptiveLevel, FILE_FLOOR, LADDER, STEP, WINDOW, decide, limitOf, type SinkKind } from '../../src/ext/adaptive.js'
+import { AdaptiveLevel, FILE_FLOOR, GAIN, LADDER, WINDOW, decide, limitOf, type SinkKind } from '../../src/ext/adaptive.js'
 import { EXT_CHUNK } from '../../src/ext/limits.js'
 
 const rungOf = (name: string): number => LADDER.findIndex(r => r.name === name)
@@ -15,18 +15,20 @@ t.test('the limit of a window: the side that waited most of it', t => {
   t.end()
 })
 
-t.test('decide: a quarter rung per window, towards what limits; a local disk keeps zstd 1', t => {
+t.test('decide: the position moves by GAIN x (link share - cores share); a local disk keeps zstd 1', t => {
   const top = LADDER.length - 1
-  t.equal(STEP, 0.25)
-  t.equal(decide(rungOf('lz4'), 'link', 'link'), 1.25)
-  t.equal(decide(top, 'link', 'link'), top, 'the top stays')
-  t.equal(decide(rungOf('lz4'), 'cores', 'link'), 0.75)
-  t.equal(decide(0.1, 'cores', 'link'), 0, 'not below storing raw')
-  t.equal(decide(2.5, 'neither', 'link'), 2.5)
+  const w = (shard: number, worker: number) => ({ wallMs: 10, shardWaitMs: shard, workerWaitMs: worker })
+  t.equal(GAIN, 0.5)
+  t.equal(decide(rungOf('lz4'), w(10, 0), 'link'), 1.5, 'a window all spent waiting for the link: half a rung up')
+  t.equal(decide(rungOf('lz4'), w(5, 5), 'link'), 1, 'as long for each: stays (both busy)')
+  t.equal(decide(top, w(10, 0), 'link'), top, 'the top stays')
+  t.equal(decide(rungOf('lz4'), w(0, 5), 'link'), 0.75, 'waiting for the workers half the time: a quarter rung down')
+  t.equal(decide(0.1, w(0, 10), 'link'), 0, 'not below storing raw')
+  t.equal(decide(2.5, w(0, 0), 'link'), 2.5, 'nothing waited: stays')
   t.equal(LADDER[FILE_FLOOR]!.name, 'zstd 1')
-  t.equal(decide(FILE_FLOOR, 'cores', 'file'), FILE_FLOOR, 'a file: not below zstd 1')
-  t.equal(decide(rungOf('stored'), 'neither', 'file'), FILE_FLOOR, 'a file: up to zstd 1 at once')
-  t.equal(decide(FILE_FLOOR, 'link', 'file'), FILE_FLOOR + STEP, 'a slow disk: more ratio')
+  t.equal(decide(FILE_FLOOR, w(0, 10), 'file'), FILE_FLOOR, 'a file: not below zstd 1')
+  t.equal(decide(rungOf('stored'), w(0, 0), 'file'), FILE_FLOOR, 'a file: up to zstd 1 at once')
+  t.equal(decide(FILE_FLOOR, w(10, 0), 'file'), FILE_FLOOR + GAIN, 'a slow disk: more ratio')
   t.end()
 })
 
