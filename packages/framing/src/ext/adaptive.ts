@@ -8,7 +8,8 @@
 //   cores   -> down (less CPU), down to storing chunks as they are;
 //   neither -> CRIU itself, or a sink that absorbs everything, sets the pace: stay; except that
 //              shard files on a local disk keep at least zstd 1 (FILE_FLOOR): an image that stays
-//              on disk is judged by its size, and zstd 1 is the measured best ratio for its speed.
+//              on disk is judged by its size, and zstd 1 is the measured best ratio for its speed
+//              (nor is a chunk stored raw there because its sample did not compress: ext-writer).
 // A position between two rungs sends that mix of them (at 1.25, one chunk in four at the upper
 // rung): where the link and the cores are both the bottleneck, auto settles on the mix at which
 // the main thread waits as long for the one as for the other (both busy), instead of swinging

@@ -53,7 +53,7 @@ export class ExtWriter implements ImageSink, ClaimingSink {
   private readonly freeLanes = Array.from({ length: LANES }, (_, i) => LANES - 1 - i)
 
   /** `sink`: what the shards are, for --compress auto (a local disk keeps a ratio floor; adaptive.ts). */
-  constructor(private readonly out: ShardWriter, private readonly opts: ExtWriteOptions, sink: SinkKind = 'link') {
+  constructor(private readonly out: ShardWriter, private readonly opts: ExtWriteOptions, private readonly sink: SinkKind = 'link') {
     this.subkey = opts.key ? deriveSubkey(opts.key, this.streamId) : null
     this.adaptive = opts.compress === 'auto' ? new AdaptiveLevel(sink) : null
     const init: CodecInit = { streamId: this.streamId, subkey: this.subkey, checksum: opts.checksum }
@@ -244,7 +244,8 @@ export class ExtWriter implements ImageSink, ClaimingSink {
     const rung = this.adaptive?.next() ?? 0
     const codec = this.adaptive ? LADDER[rung]!.codec : this.opts.compress === 'lz4' ? Codec.LZ4 : this.opts.compress === 'zstd' ? Codec.ZSTD : Codec.STORED
     const level = this.adaptive ? LADDER[rung]!.level : this.opts.level
-    this.pool.submit(slot, { op: 'encode', seq, name, rawLength, codec, level, detect: this.adaptive !== null }, read)
+    const detect = this.adaptive !== null
+    this.pool.submit(slot, { op: 'encode', seq, name, rawLength, codec, level, detect, sample: detect && this.sink === 'link' }, read)
     this.queue.push({ seq, name, body: null, slot, rawLength, rung })
     this.flush(false)
   }
