@@ -19,7 +19,7 @@ if [ -n "${CRIU_PIPES_BIN:-}" ]; then
   # An installed copy (scripts/install.sh --prefix P: CRIU_PIPES_BIN=P/bin), and nothing of the checkout.
   export PATH="$CRIU_PIPES_BIN:$PATH"
 else
-  # Every binary, as an install puts them on PATH (uffd-serve's package has page-feed too).
+  # Every binary, as an install puts them on PATH.
   for f in "$REPO"/packages/*/bin/*.js; do ln -s "$f" "$bindir/$(basename "$f" .js)"; done
   ln -s "$CRIU" "$bindir/criu"
   export PATH="$bindir:$PATH"

@@ -31,7 +31,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CRIU=${CRIU:-$(command -v criu)}
 MEMHOG=${MEMHOG:?set MEMHOG to the built test/fixtures/memhog}
 NODE=$(command -v node)
-PAGE_FEED="$NODE $REPO/packages/uffd-serve/bin/page-feed.js"
+PAGE_FEED="$NODE $REPO/packages/page-feed/bin/page-feed.js"
 UFFD_SERVE="$NODE $REPO/packages/uffd-serve/bin/uffd-serve.js"
 # How long to wait (tries of 0.1 s) for the workload, the dump and the restore.
 TRIES=600

@@ -287,3 +287,41 @@ t.test('bad input: uffd-serve pointed at the made-lazy directory refuses', async
   t.match(stderr, /^uffd-serve: \S+\/dst has no data for \d+ lazy pages \(a crit-make-lazy output\?\): point -D at the full images or use --page-server\n$/)
   t.notOk(existsSync(join(dir, 'lazy-pages.socket')), 'nothing listens')
 })
+
+/** Where each of a process's fds points (`pipe:[123]`, a path), by fd number. */
+function fdTargets(pid: number): Map<number, string> {
+  const out = new Map<number, string>()
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try { out.set(Number(fd), readlinkSync(`/proc/${pid}/fd/${fd}`)) } catch { /* closed meanwhile */ }
+  }
+  return out
+}
+
+t.test('uffd-serve -d --page-server -- criu: the dump writes to the log, not to whoever started us, and inherits none of our fds', async (t) => {
+  if (!(await needCriu(t))) return
+  const { w, src, dst, work } = await madeLazyWithWork(t)
+  const pidfile = join(work, 'uffd-serve.pid')
+  const d = startUffdServe(t, work, ['-d', '--pidfile', pidfile, '-D', dst, '--page-server', '--', criuBin(), 'page-server', '--lazy-pages', '-D', src, '-o', 'ps.log'])
+  t.equal(await d.ready, true)
+  const daemon = Number(readFileSync(pidfile, 'utf8'))
+  t.teardown(() => { try { process.kill(daemon, 'SIGKILL') } catch { /* gone */ } })
+  // The starter's stderr is a pipe to us: it must end when the starter exits, though CRIU runs on
+  // (a `$(uffd-serve -d ...)` or an ssh session would otherwise wait for the whole migration).
+  const ended = await Promise.race([d.exit.then(() => true), sleep(10_000).then(() => false)])
+  t.ok(ended, 'the starter\'s stderr reached EOF while the page server still runs')
+  const criu = Number(readFileSync(`/proc/${daemon}/task/${daemon}/children`, 'utf8').trim().split(/\s+/)[0])
+  t.ok(criu > 0 && pidAlive(criu), `the page server (pid ${criu}) runs`)
+  const ours = new Set([...fdTargets(daemon).values()].filter((p) => !p.startsWith('/dev/null') && !p.endsWith('lazy-pages.log')))
+  const theirs = fdTargets(criu)
+  t.equal(theirs.get(2), join(work, 'lazy-pages.log'), 'its stderr is the daemon\'s log')
+  t.equal(theirs.get(1), join(work, 'lazy-pages.log'), 'and so is its stdout')
+  const shared = [...theirs].filter(([, p]) => ours.has(p))
+  t.same(shared, [], 'no fd of the daemon\'s leaked into CRIU')
+  const r = await startRestore(['-D', dst, '-W', work, '--lazy-pages'])
+  t.teardown(() => r.kill())
+  const rw = workloadFromPid(r.pid, w.logPath)
+  t.equal(await rw.verify(), `verified ${NPAGES} ok`, 'memory intact after the lazy restore')
+  await waitFor('the daemon to finish', () => (pidAlive(daemon) ? undefined : true))
+  await r.kill()
+  await rw.exited
+})

@@ -20,7 +20,7 @@ import { workloadFromPid } from './workload.js'
 import type { Workload, WorkloadMode } from './workload.js'
 
 export const UFFD_SERVE = join(repoRoot(), 'packages', 'uffd-serve', 'bin', 'uffd-serve.js')
-export const PAGE_FEED = join(repoRoot(), 'packages', 'uffd-serve', 'bin', 'page-feed.js')
+export const PAGE_FEED = join(repoRoot(), 'packages', 'page-feed', 'bin', 'page-feed.js')
 const PIPE_MAX_SIZE = '/proc/sys/fs/pipe-max-size'
 /** CRIU's page server sizes its lazy pipe to 4 MiB and, without CAP_SYS_RESOURCE, needs this. */
 const PAGE_SERVER_PIPE = 4 << 20

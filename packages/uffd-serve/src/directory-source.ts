@@ -9,9 +9,8 @@ import {
 } from '@criu-pipes/criu-image'
 import type { PagemapEntry } from '@criu-pipes/criu-image'
 import type { Region } from '@criu-pipes/sys'
-import type { PageSource } from './page-source.js'
-import { loadImageSet } from './images.js'
-import type { ImageSet, TaskImages } from './images.js'
+import type { ImageSet, PageSource, TaskImages } from '@criu-pipes/lazy-pages'
+import { loadImageSet } from '@criu-pipes/lazy-pages'
 
 const hex = (n: number): string => `0x${n.toString(16)}`
 

@@ -7,8 +7,8 @@ import type { UffdMsg } from '@criu-pipes/sys'
 import { pageOf } from './lazy-process.js'
 import type { LazyProcess } from './lazy-process.js'
 import type { Transfer, Outcome } from './transfer.js'
-import type { Log } from './log.js'
-import { LOG_DEBUG } from './log.js'
+import type { Log } from '@criu-pipes/lazy-pages'
+import { LOG_DEBUG } from '@criu-pipes/lazy-pages'
 
 const hex = (n: number): string => `0x${n.toString(16)}`
 

@@ -4,8 +4,7 @@
 // retried once the events are read: a thread may be asleep on those pages.
 import { PAGE_SIZE } from '@criu-pipes/criu-image'
 import { closeQuietly, setNonBlocking } from '@criu-pipes/sys'
-import { ChunkSize } from './chunk.js'
-import { LazyRanges } from './ranges.js'
+import { ChunkSize, LazyRanges } from '@criu-pipes/lazy-pages'
 
 export class LazyProcess {
   /** `pid-fd`, CRIU's prefix for per-process log lines. */

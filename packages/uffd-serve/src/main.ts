@@ -6,12 +6,15 @@ import { closeQuietly, openPrivateDir, writeAll } from '@criu-pipes/sys'
 import type { CheckedDir } from '@criu-pipes/sys'
 import { Pidfile, signalReady } from '@criu-pipes/streamer'
 import { startDaemon } from './start-daemon.js'
-import { Log, STDERR } from './log.js'
-import { parseOptions } from './options.js'
+import { Log, STDERR } from '@criu-pipes/lazy-pages'
+import { UsageError, parseOptions } from './options.js'
 import type { Options } from './options.js'
 import { serve } from './serve.js'
 
-function fail(message: string, log?: Log, pidfile?: Pidfile): never {
+/** A bad command line, as every binary of ours (the man page says so). */
+const EXIT_USAGE = 2
+
+function fail(message: string, log?: Log, pidfile?: Pidfile, code = 1): never {
   pidfile?.abandon()
   // On stderr the plain line below is the clearer of the two.
   if (log !== undefined && !log.toStderr) log.error(message)
@@ -20,7 +23,7 @@ function fail(message: string, log?: Log, pidfile?: Pidfile): never {
   if (log?.detached !== true) {
     try { writeAll(STDERR, Buffer.from(`uffd-serve: ${message}\n`)) } catch { /* nowhere to say it */ }
   }
-  process.exit(1)
+  process.exit(code)
 }
 
 async function main(): Promise<void> {
@@ -37,7 +40,7 @@ async function main(): Promise<void> {
     // Before anything starts: a pid file we must refuse leaves no daemon running.
     if (opts.pidfile !== undefined) pidfile = Pidfile.create(opts.pidfile, work)
   } catch (e) {
-    fail((e as Error).message)
+    fail((e as Error).message, undefined, undefined, e instanceof UsageError ? EXIT_USAGE : 1)
   }
   if (opts.daemon) {
     try {

@@ -5,13 +5,11 @@
 // files go in the work dir, as CRIU (which chdir()s there) would put them.
 import { createRequire } from 'node:module'
 import { isAbsolute, resolve } from 'node:path'
-import yargs from 'yargs'
-import { CONNECT_TIMEOUT_OPTION, DETACHED_OPTION, connectTimeoutMs } from '@criu-pipes/streamer'
-import { DEFAULT_VERBOSITY } from './log.js'
+import { CONNECT_TIMEOUT_OPTION, DETACHED_OPTION, UsageError, cli, connectTimeoutMs } from '@criu-pipes/streamer'
+import { PAGE_SERVER_PROTO_OPTION, checkPageServerCommand, takeVerbosity } from '@criu-pipes/lazy-pages'
 import { SOURCE_LOSS_POLICIES } from './fail-stop.js'
 import type { SourceLossPolicy } from './fail-stop.js'
-import { PAGE_SERVER_PROTO_OPTION } from './page-server-proto.js'
-import type { PageServerProtoChoice } from './page-server-proto.js'
+import type { PageServerProtoChoice } from '@criu-pipes/lazy-pages'
 
 // --version: this package's own version (yargs finds no package.json from an ES module).
 export const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
@@ -26,6 +24,8 @@ export interface Options {
   pageServer: ({ address: string; port: number } | { command: string[] }) & { proto: PageServerProtoChoice } | undefined
   /** Pages from a page stream: over two fds, or over a command's stdin/stdout. */
   pagesFrom: { fds: [number, number] } | { cmd: string } | undefined
+  /** The base a page stream's references point into (--base DIR, with a page stream only). */
+  base: string | undefined
   /** What to do with the restored tree if the page source is lost before every page is in. */
   onSourceLoss: SourceLossPolicy
   pidfile: string | undefined
@@ -40,12 +40,8 @@ export interface Options {
   warnings: string[]
 }
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'UsageError'
-  }
-}
+// One usage error for every binary (exit 2): streamer's.
+export { UsageError }
 
 /** The sub-command a `--criu-bin` wrapper forwards to us; the only positional we accept. */
 export const LAZY_PAGES_COMMAND = 'lazy-pages'
@@ -58,48 +54,6 @@ export const DAEMON_LOG = 'uffd-serve.log'
 const DEFAULT_ADDRESS = '127.0.0.1'
 
 const TLS_OPTIONS = ['tls', 'tls-cacert', 'tls-cacrl', 'tls-cert', 'tls-key', 'tls-no-cn-verify'] as const
-
-const isCount = (s: string | undefined): s is string => s !== undefined && /^\d+$/.test(s)
-
-/** Options we add to a CRIU page-server command (page-server-command.ts), or that would make it listen or detach. */
-const ADDED_TO_CRIU = ['--ps-socket', '--status-fd', '--port', '--address', '--daemon', '-d']
-
-/** Throws a UsageError unless `argv` (what follows `--`) is a lazy CRIU command we may add our options to. */
-export function checkPageServerCommand(argv: readonly string[], what: string): void {
-  if (argv.length === 0) throw new UsageError(`${what} needs a CRIU command after --`)
-  if (!argv.includes('--lazy-pages')) throw new UsageError(`${what}: the CRIU command must have --lazy-pages (${argv.join(' ')})`)
-  const bad = argv.find((a) => ADDED_TO_CRIU.some((o) => a === o || a.startsWith(`${o}=`)))
-  if (bad !== undefined) {
-    throw new UsageError(`${what}: the CRIU command may not have ${bad.replace(/=.*/, '')} (its page server gets a socketpair from us: nothing listens)`)
-  }
-}
-
-/**
- * CRIU's -v is getopt "v::": `-v` and `--verbosity` add one to the level (default 2), `-vvv` adds
- * three, `-v4` and `--verbosity=4` set it. yargs cannot say all of that, so these forms are taken
- * out of argv here. A separate number (`-v 4`, `--verbosity 4`) is accepted as a value too.
- */
-export function takeVerbosity(argv: readonly string[]): { rest: string[]; verbosity: number } {
-  let verbosity = DEFAULT_VERBOSITY
-  const rest: string[] = []
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!
-    if (a === '--') { rest.push(...argv.slice(i)); break }
-    let m: RegExpExecArray | null
-    if ((m = /^-(v+)$/.exec(a)) || a === '--verbosity') {
-      const next = argv[i + 1]
-      if (isCount(next)) { verbosity = Number(next); i++ }
-      else verbosity += m ? m[1]!.length : 1
-    } else if ((m = /^-v(\d+)$/.exec(a)) || (m = /^--verbosity=(\d+)$/.exec(a))) {
-      verbosity = Number(m[1])
-    } else if (/^--verbosity=/.test(a)) {
-      throw new UsageError(`bad verbosity: ${a}`)
-    } else {
-      rest.push(a)
-    }
-  }
-  return { rest, verbosity }
-}
 
 const MIB = 1 << 20
 
@@ -128,9 +82,7 @@ function inDir(dir: string, p: string): string {
 /** Parses argv (without node and script). Throws UsageError; --help and --version print and exit. */
 export function parseOptions(argv: readonly string[], cwd = process.cwd()): Options {
   const { rest, verbosity } = takeVerbosity(argv)
-  const args = yargs(rest)
-    .scriptName('uffd-serve')
-    .usage('$0 [lazy-pages] -D DIR [-W DIR] [--page-server --address A --port P | --pages-from-cmd CMD | --pages-fds R,W] [options]\n' +
+  const args = cli(rest, 'uffd-serve', '$0 [lazy-pages] -D DIR [-W DIR] [--page-server --address A --port P | --pages-from-cmd CMD | --pages-fds R,W] [options]\n' +
       '$0 [lazy-pages] -D DIR [-W DIR] --page-server [options] -- criu page-server|dump --lazy-pages ...\n\n' +
       'A userfaultfd lazy-pages daemon for `criu restore --lazy-pages`, a drop-in for `criu lazy-pages`.\n' +
       'After --, a CRIU command it starts with its page server on a socketpair (no port).')
@@ -145,6 +97,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .options(PAGE_SERVER_PROTO_OPTION)
     .option('pages-from-cmd', { type: 'string', describe: 'pages from a page stream on the stdout of `sh -c CMD`, requests to its stdin (see page-feed)' })
     .option('pages-fds', { type: 'string', describe: 'pages from a page stream read from fd R, requests written to fd W (R,W; the same fd for a socket)' })
+    .option('base', { type: 'string', describe: 'the checkpoint the page stream\'s references point into (page-feed --base-index): its pages are read from here and checked against their hashes' })
     .option('on-source-loss', { type: 'string', choices: SOURCE_LOSS_POLICIES, default: 'kill', describe: 'page source lost before every page arrived: kill the restored tree (default), or zero: CRIU\'s behaviour, later faults read zero pages' })
     .option('max-push-rate', { type: 'number', describe: 'cap background push at this many MiB/s (faults are never held back)' })
     .option('pidfile', { type: 'string', describe: 'write our pid (with -d, the daemon\'s) here' })
@@ -159,12 +112,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('tls-key', { type: 'string', hidden: true })
     .option('tls-no-cn-verify', { type: 'boolean', hidden: true })
     .parserConfiguration({ 'populate--': true })
-    .strictOptions()
-    .help()
     .version(VERSION)
-    .exitProcess(true)
-    .fail((msg, err) => { throw err ?? new UsageError(msg) })
-    .wrap(100)
     .parseSync()
 
   const extra = args._.filter((a) => String(a) !== LAZY_PAGES_COMMAND)
@@ -199,6 +147,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
   }
   const pagesFrom = streamOption(args['pages-from-cmd'], args['pages-fds'])
   if (pagesFrom !== undefined && pageServer) throw new UsageError('--page-server and a page stream (--pages-from-cmd, --pages-fds) are two sources: pick one')
+  if (args.base !== undefined && pagesFrom === undefined) throw new UsageError('--base is for a page stream\'s references: it needs --pages-from-cmd or --pages-fds')
   return {
     imagesDir,
     workDir,
@@ -210,6 +159,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
       : command.length > 0 ? { command, proto: args['page-server-proto'] as PageServerProtoChoice }
         : { address: args.address ?? DEFAULT_ADDRESS, port: port!, proto: args['page-server-proto'] as PageServerProtoChoice },
     pagesFrom,
+    base: args.base !== undefined ? resolve(cwd, args.base) : undefined,
     onSourceLoss: args['on-source-loss'] as SourceLossPolicy,
     pidfile: args.pidfile !== undefined ? inDir(workDir, args.pidfile) : undefined,
     daemon: args.daemon,

@@ -10,10 +10,8 @@ import { PAGE_SIZE } from '@criu-pipes/criu-image'
 import { EAGAIN, EEXIST, ENOENT, ENOSPC, ESRCH, SysError, uffdCopy, uffdWake, uffdZeropage } from '@criu-pipes/sys'
 import type { Region } from '@criu-pipes/sys'
 import type { LazyProcess } from './lazy-process.js'
-import type { LazyRange } from './ranges.js'
-import type { PageSource } from './page-source.js'
-import type { Log } from './log.js'
-import { LOG_DEBUG } from './log.js'
+import type { LazyRange, Log, PageSource } from '@criu-pipes/lazy-pages'
+import { LOG_DEBUG } from '@criu-pipes/lazy-pages'
 
 export type Outcome = 'done' | 'again' | 'gone'
 

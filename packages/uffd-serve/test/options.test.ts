@@ -1,6 +1,7 @@
 // The command lines CRIU's tools and zdtm pass to `criu lazy-pages`.
 import t from 'tap'
-import { DEFAULT_VERBOSITY, UsageError, daemonArgs, parseFeedOptions, parseOptions, takeVerbosity } from '../src/index.js'
+import { DEFAULT_VERBOSITY, takeVerbosity } from '@criu-pipes/lazy-pages'
+import { UsageError, daemonArgs, parseOptions } from '../src/index.js'
 
 const CWD = '/srv/run'
 
@@ -93,19 +94,11 @@ t.test('page stream: --pages-from-cmd, --pages-fds, --on-source-loss', async (t)
   t.throws(() => parseOptions(['--on-source-loss', 'ignore'], CWD), /Invalid values/)
 })
 
-t.test('page-feed', async (t) => {
-  const dump = ['criu', 'dump', '-t', '42', '-D', 'dump', '--lazy-pages', '-v4']
-  const o = parseFeedOptions(['-D', 'dump', '--max-rate', '8', '--via-cmd', 'ssh dst x', '--', ...dump], CWD)
-  t.same(o, { imagesDir: '/srv/run/dump', dump, proto: 'auto', maxRate: 8 << 20,
-    logFile: undefined, verbosity: DEFAULT_VERBOSITY, viaCmd: 'ssh dst x' }, 'the dump\'s -v4 is the dump\'s')
-  t.throws(() => parseFeedOptions(['-D', 'dump'], CWD), /page-feed needs a CRIU command after --/)
-  t.throws(() => parseFeedOptions(['-D', 'dump', '--port', '1', '--', ...dump], CWD), /Unknown argument: port/, 'no port: nothing listens')
-  t.throws(() => parseFeedOptions(['-D', 'dump', '--', 'criu', 'dump', '-t', '1'], CWD), /must have --lazy-pages/)
-  for (const bad of ['--port', '--address=0.0.0.0', '--ps-socket', '--status-fd', '-d']) {
-    t.throws(() => parseFeedOptions(['-D', 'dump', '--', ...dump, bad], CWD), /may not have --?[a-z-]+ \(its page server gets a socketpair from us: nothing listens\)/, bad)
-  }
-  t.throws(() => parseFeedOptions(['-D', 'dump', '--max-rate', '-1', '--', ...dump], CWD), /--max-rate must be/)
-  t.throws(() => parseFeedOptions(['-D', 'dump', 'extra', '--', ...dump], CWD), /Unknown argument/)
+t.test('--base: where a page stream\'s references point, with a page stream only', async (t) => {
+  t.equal(parseOptions(['-D', '/d', '--pages-fds', '0,1', '--base', 'base'], CWD).base, '/srv/run/base')
+  t.equal(parseOptions(['-D', '/d', '--pages-fds', '0,1'], CWD).base, undefined)
+  t.throws(() => parseOptions(['-D', '/d', '--base', '/b'], CWD), /--base is for a page stream's references: it needs --pages-from-cmd or --pages-fds/)
+  t.throws(() => parseOptions(['-D', '/d', '--page-server', '--port', '1', '--base', '/b'], CWD), /--base is for a page stream's references/)
 })
 
 t.test('uffd-serve --page-server with a CRIU command: a socketpair, no port', async (t) => {
@@ -116,4 +109,14 @@ t.test('uffd-serve --page-server with a CRIU command: a socketpair, no port', as
   t.throws(() => parseOptions(['-D', '/d', '--page-server'], CWD), /--page-server needs --port, or a CRIU command after --/)
   t.same(daemonArgs(['-d', '-D', '/d', '--page-server', '--', ...cmd, '-d']),
     ['-D', '/d', '--page-server', '--detached-daemon', '--status-fd', '3', '--', ...cmd, '-d'], 'the command passes through -d as it is')
+})
+
+t.test('a bad command line exits 2 with one line, as the man page says (1 is for every other error)', async (t) => {
+  const { spawnSync } = await import('node:child_process')
+  const { BIN } = await import('./fixtures/lazy-task.js')
+  for (const args of [['--bogus'], ['--page-server'], ['--tls']]) {
+    const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' })
+    t.equal(r.status, 2, args.join(' '))
+    t.match(r.stderr, /^uffd-serve: [^\n]+\n$/, 'one line')
+  }
 })

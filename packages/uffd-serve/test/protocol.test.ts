@@ -7,9 +7,8 @@ import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
 import { PAGE_SIZE } from '@criu-pipes/criu-image'
 import { Region, SysError, acceptOne, bytesQueued, closeQuietly, connectTcp, connectUnix, listenUnix, makePipe, readFull, sendFd, writeAll } from '@criu-pipes/sys'
-import {
-  PS_GET_REPLY, PageServerSource, RESTORE_FINISHED, RestoreChannel, RestoreProtocolError, decodeIov, encodeIov,
-} from '../src/index.js'
+import { PS_GET_REPLY, PageServerSource, decodeIov, encodeIov } from '@criu-pipes/lazy-pages'
+import { RESTORE_FINISHED, RestoreChannel, RestoreProtocolError } from '../src/index.js'
 import { tmpDir } from './fixtures/lazy-task.js'
 
 /** A connected pair of UNIX stream sockets: [ours, theirs]. */

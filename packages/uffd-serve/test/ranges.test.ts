@@ -2,8 +2,9 @@
 import t from 'tap'
 import { PAGE_SIZE } from '@criu-pipes/criu-image'
 import { closeQuietly, makePipe } from '@criu-pipes/sys'
-import { CHUNK_STEP, ChunkSize, FIRST_CHUNK, LazyProcess, LazyRanges, MAX_CHUNK, PushThrottle, splitAtVmas } from '../src/index.js'
-import type { LazyRange } from '../src/index.js'
+import { CHUNK_STEP, ChunkSize, FIRST_CHUNK, LazyRanges, MAX_CHUNK, PushThrottle, splitAtVmas } from '@criu-pipes/lazy-pages'
+import type { LazyRange } from '@criu-pipes/lazy-pages'
+import { LazyProcess } from '../src/index.js'
 
 const P = PAGE_SIZE
 const B = 0x7f0000000000

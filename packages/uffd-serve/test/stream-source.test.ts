@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { encodeHello } from '@criu-pipes/framing'
 import { closeQuietly, makePipe, writeAll } from '@criu-pipes/sys'
-import { StreamSource, loadImageSet } from '../src/index.js'
+import { loadImageSet } from '@criu-pipes/lazy-pages'
+import { StreamSource } from '../src/index.js'
 import { BIN, MADE_LAZY, tmpDir, writeImages } from './fixtures/lazy-task.js'
 
 const BASE = 0x7f0000000000

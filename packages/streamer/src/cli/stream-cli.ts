@@ -6,18 +6,27 @@ import { dupOf } from './default-fds.js'
 import { UsageError } from './usage-error.js'
 import { StatusLine } from '../status-line.js'
 
-export function streamCli(argv: string[], name: string, usage: string, shardsDefault: string) {
-  return yargs(argv)
+/**
+ * Every binary's command line starts here: its name and usage, --help, unknown options refused,
+ * and yargs' complaints thrown as a UsageError (exit 2, one line) instead of printed.
+ */
+export function cli(argv: readonly string[], name: string, usage: string) {
+  return yargs([...argv])
     .scriptName(name)
     .usage(usage)
+    .strictOptions()
+    .help()
+    // Usage texts are written as paragraphs: yargs wraps them at 100 columns.
+    .wrap(100)
+    .fail((msg, err) => { throw err ?? new UsageError(msg) })
+}
+
+export function streamCli(argv: string[], name: string, usage: string, shardsDefault: string) {
+  return cli(argv, name, usage)
     .option('shard-fds', { alias: 's', type: 'string', describe: `comma-separated shard fds [default: ${shardsDefault}]` })
     .option('ext-file-fds', { alias: 'e', type: 'string', describe: 'external files, NAME:FD,... (e.g. fs.tar:20)' })
     .option('progress-fd', { alias: 'p', type: 'string', describe: 'fd for progress lines [default: stderr]' })
     .strict()
-    .help()
-    // Usage texts are written as paragraphs: yargs wraps them (at 100 columns, as uffd-serve).
-    .wrap(100)
-    .fail((msg, err) => { throw err ?? new UsageError(msg) })
 }
 
 export interface StreamFds {

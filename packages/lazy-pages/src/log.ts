@@ -10,6 +10,7 @@
 import { closeSync, constants, openSync } from 'node:fs'
 import { O_APPEND, O_CREAT, O_TRUNC, O_WRONLY, SysError, UntrustedFileError, dup2, openPrivateFile, writeAll } from '@criu-pipes/sys'
 import type { CheckedDir } from '@criu-pipes/sys'
+import { UsageError } from '@criu-pipes/streamer'
 
 /** CRIU's log levels: -v1 errors only ... -v4 debug; the default is 2. */
 export const LOG_ERROR = 1
@@ -73,6 +74,11 @@ export class Log {
   /** Whether lines go to stderr (then a fatal error needs no second copy there). */
   get toStderr(): boolean {
     return this.fd === STDERR
+  }
+
+  /** Where a child of ours should write so that its lines land with ours: the log file, or our stderr. */
+  get outputFd(): number {
+    return this.owned && this.fd >= 0 ? this.fd : STDERR
   }
 
   /** Whether stderr was pointed away from whoever started us (see detachStderr). */
@@ -163,4 +169,33 @@ export class Log {
   private dropNote(): string {
     return `${this.stamp()} Warn  (uffd-serve): ${this.dropText()}\n`
   }
+}
+
+const isCount = (s: string | undefined): s is string => s !== undefined && /^\d+$/.test(s)
+
+/**
+ * CRIU's -v is getopt "v::": `-v` and `--verbosity` add one to the level (default 2), `-vvv` adds
+ * three, `-v4` and `--verbosity=4` set it. yargs cannot say all of that, so these forms are taken
+ * out of argv here. A separate number (`-v 4`, `--verbosity 4`) is accepted as a value too.
+ */
+export function takeVerbosity(argv: readonly string[]): { rest: string[]; verbosity: number } {
+  let verbosity = DEFAULT_VERBOSITY
+  const rest: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '--') { rest.push(...argv.slice(i)); break }
+    let m: RegExpExecArray | null
+    if ((m = /^-(v+)$/.exec(a)) || a === '--verbosity') {
+      const next = argv[i + 1]
+      if (isCount(next)) { verbosity = Number(next); i++ }
+      else verbosity += m ? m[1]!.length : 1
+    } else if ((m = /^-v(\d+)$/.exec(a)) || (m = /^--verbosity=(\d+)$/.exec(a))) {
+      verbosity = Number(m[1])
+    } else if (/^--verbosity=/.test(a)) {
+      throw new UsageError(`bad verbosity: ${a}`)
+    } else {
+      rest.push(a)
+    }
+  }
+  return { rest, verbosity }
 }

@@ -30,11 +30,22 @@ export function spawnChannel(cmd: string): CommandChannel {
   return { readFd: downR, writeFd: upW, child }
 }
 
-/** Resolves with the command's exit code once it has exited, or undefined after `ms`. */
-export function commandExit(child: ChildProcess, ms: number): Promise<number | null | undefined> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode)
+/** How a child ended: "exited 0", "was killed by SIGKILL", "could not start (...)". */
+export function childEnded(child: ChildProcess): Promise<string> {
+  const said = (code: number | null, signal: NodeJS.Signals | null): string => (signal !== null ? `was killed by ${signal}` : `exited ${code}`)
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(said(child.exitCode, child.signalCode))
   return new Promise((res) => {
-    const timer = setTimeout(() => res(undefined), ms)
-    child.once('exit', (code) => { clearTimeout(timer); res(code) })
+    child.once('error', (e) => res(`could not start (${e.message})`))
+    child.once('exit', (code, signal) => res(said(code, signal)))
   })
+}
+
+/** `p`, or undefined if it has not settled after `ms` (the timer keeps nobody alive). */
+export function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  return Promise.race([p, new Promise<undefined>((res) => { setTimeout(() => res(undefined), ms).unref() })])
+}
+
+/** Resolves with the command's exit code once it has exited, or undefined after `ms`. */
+export async function commandExit(child: ChildProcess, ms: number): Promise<number | null | undefined> {
+  return (await within(childEnded(child), ms)) === undefined ? undefined : child.exitCode
 }

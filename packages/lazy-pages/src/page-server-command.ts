@@ -17,6 +17,21 @@ import { closeQuietly, makePipe, socketPair, writeAll } from '@criu-pipes/sys'
 import { PS_PING, encodeIov, resolveProto } from './page-server-proto.js'
 import type { PageServerProtoChoice } from './page-server-proto.js'
 import { PageServerSource } from './page-server-source.js'
+import { childEnded, within } from './channel-command.js'
+import { UsageError } from '@criu-pipes/streamer'
+
+/** Options we add to a CRIU page-server command (page-server-command.ts), or that would make it listen or detach. */
+const ADDED_TO_CRIU = ['--ps-socket', '--status-fd', '--port', '--address', '--daemon', '-d']
+
+/** Throws a UsageError unless `argv` (what follows `--`) is a lazy CRIU command we may add our options to. */
+export function checkPageServerCommand(argv: readonly string[], what: string): void {
+  if (argv.length === 0) throw new UsageError(`${what} needs a CRIU command after --`)
+  if (!argv.includes('--lazy-pages')) throw new UsageError(`${what}: the CRIU command must have --lazy-pages (${argv.join(' ')})`)
+  const bad = argv.find((a) => ADDED_TO_CRIU.some((o) => a === o || a.startsWith(`${o}=`)))
+  if (bad !== undefined) {
+    throw new UsageError(`${what}: the CRIU command may not have ${bad.replace(/=.*/, '')} (its page server gets a socketpair from us: nothing listens)`)
+  }
+}
 
 /** The child's fds: the page-server socket and the status pipe, after stdio. */
 const PS_SOCKET_FD = 3
@@ -29,8 +44,12 @@ export interface PageServerCommand {
   exit(ms: number): Promise<string | undefined>
 }
 
-/** Starts `argv` (checked by options.ts checkPageServerCommand) and resolves once its page server is up. */
-export async function startPageServer(argv: readonly string[], choice: PageServerProtoChoice): Promise<PageServerCommand> {
+/**
+ * Starts `argv` (checked by checkPageServerCommand) and resolves once its page server is up.
+ * `output`: the fd for its stdout and stderr, ours by default; a detached daemon passes its log,
+ * since its own stderr is a pipe to the starter, whose reader goes away once it is ready.
+ */
+export async function startPageServer(argv: readonly string[], choice: PageServerProtoChoice, output = STDERR): Promise<PageServerCommand> {
   const proto = resolveProto(choice, argv[0]!)
   const [ours, theirs] = socketPair()
   const [statusR, statusW] = makePipe()
@@ -38,7 +57,7 @@ export async function startPageServer(argv: readonly string[], choice: PageServe
   try {
     writeAll(ours, encodeIov(proto, PS_PING))
     child = spawn(argv[0]!, [...argv.slice(1), '--ps-socket', String(PS_SOCKET_FD), '--status-fd', String(STATUS_FD)],
-      { stdio: ['ignore', STDERR, STDERR, theirs, statusW], detached: true })
+      { stdio: ['ignore', output, output, theirs, statusW], detached: true })
   } catch (e) {
     for (const fd of [ours, statusR]) closeQuietly(fd)
     throw e
@@ -46,13 +65,8 @@ export async function startPageServer(argv: readonly string[], choice: PageServe
     closeQuietly(theirs)
     closeQuietly(statusW)
   }
-  const ended = new Promise<string>((res) => {
-    child.once('error', (e) => res(`could not start (${e.message})`))
-    child.once('exit', (code, signal) => res(signal !== null ? `was killed by ${signal}` : `exited ${code}`))
-  })
-  const exit = (ms: number): Promise<string | undefined> => Promise.race([
-    ended, new Promise<undefined>((res) => { setTimeout(() => res(undefined), ms).unref() }),
-  ])
+  const ended = childEnded(child)
+  const exit = (ms: number): Promise<string | undefined> => within(ended, ms)
   // CRIU writes the status byte once its server is up; EOF first means it ended without serving.
   const ready = await new Promise<boolean>((res) => {
     read(statusR, Buffer.alloc(1), 0, 1, null, (err, n) => res(err === null && n === 1))
