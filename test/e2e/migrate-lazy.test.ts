@@ -79,6 +79,8 @@ t.test('hybrid: pre-copy rounds, then a lazy final round; a page rewritten after
   t.match(w.log(), /^churned \d+ gen 1$/m, 'the pages changed between the rounds')
   await copyRunsIntact(t, w, r, s)
   t.match(r.summary, { mode: 'hybrid', chosen: 'hybrid', rounds: [{ round: 1, final: false }, { round: 2, final: true }], why: /--max-rounds 1 reached/ })
+  const rounds = r.summary?.rounds as { bytes: number }[]
+  t.ok(rounds[1]!.bytes < rounds[0]!.bytes / 10, `the lazy round sent the base's pages as references, only the rewritten ones as bytes (${rounds[1]!.bytes} of ${rounds[0]!.bytes})`)
 })
 
 t.test('hybrid: a workload that forks, unmaps, remaps and moves memory every tick, between rounds and during the lazy phase', async t => {

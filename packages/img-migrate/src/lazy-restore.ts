@@ -10,13 +10,17 @@ import { join } from 'node:path'
 import { setNonBlocking } from '@criu-pipes/sys'
 import type { ExtReadOptions } from '@criu-pipes/framing'
 import { extract } from '@criu-pipes/img-join'
-import { Log, parseOptions as uffdServeOptions, serve as uffdServe } from '@criu-pipes/uffd-serve'
+import { Log } from '@criu-pipes/lazy-pages'
+import { parseOptions as uffdServeOptions, serve as uffdServe } from '@criu-pipes/uffd-serve'
 import { startCriu, criuFailed, type CriuRun } from './criu.js'
 
 const IN = 0, OUT = 1
 
-/** Extracts the lazy dump's images into `dir`, restores them lazily; the restored pid. */
-export async function restoreLazy(dir: string, read: ExtReadOptions, restoring: () => void): Promise<number> {
+/**
+ * Extracts the lazy dump's images into `dir`, restores them lazily; the restored pid. `base`
+ * (hybrid: the last running round, extracted) is where the page stream's references point.
+ */
+export async function restoreLazy(dir: string, base: string | null, read: ExtReadOptions, restoring: () => void): Promise<number> {
   const devNull = openSync('/dev/null', 'w')
   try {
     extract({ shardFds: [IN], imagesDir: dir, extFiles: [], progressFd: devNull, ext: { ...read, base: null, continues: true } })
@@ -25,7 +29,7 @@ export async function restoreLazy(dir: string, read: ExtReadOptions, restoring: 
   }
   restoring()
   const pidFile = join(dir, 'restored.pid')
-  const opts = uffdServeOptions(['-D', dir, '--pages-fds', `${IN},${OUT}`])
+  const opts = uffdServeOptions(['-D', dir, '--pages-fds', `${IN},${OUT}`, ...(base !== null ? ['--base', base] : [])])
   let criu: CriuRun | undefined
   // Once lazy-pages.socket listens (in the images dir, CRIU's default work dir), the restore starts.
   const served = uffdServe(opts, Log.silent(), () => { criu = startCriu('restore', dir, ['--lazy-pages', '-d', '--pidfile', pidFile]) })

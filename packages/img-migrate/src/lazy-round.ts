@@ -9,7 +9,9 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { closeQuietly, openPrivateDir, pathAt } from '@criu-pipes/sys'
-import { Feeder, LOG_INFO, Log, loadImageSet, startPageServer, type PageServerCommand } from '@criu-pipes/uffd-serve'
+import { REF_HASH_BYTES, readIndex } from '@criu-pipes/framing'
+import { LOG_INFO, Log, loadImageSet, startPageServer, type PageServerCommand } from '@criu-pipes/lazy-pages'
+import { Feeder } from '@criu-pipes/page-feed'
 import { CRIU, logTail } from './criu.js'
 import { sendImages } from './send-images.js'
 
@@ -31,6 +33,11 @@ export interface LazySpec {
   dir: string
   /** The Feeder's log, read back for the moment the process ran at the destination. */
   log: string
+  /**
+   * hybrid: the index of the last running round (img-split --index-out), which the destination
+   * holds as its base: the pages it holds go as references (PAGE_REF), not bytes.
+   */
+  baseIndex: string | null
   channel: { readFd: number; writeFd: number }
 }
 
@@ -60,8 +67,9 @@ export async function lazyRound(s: LazySpec): Promise<LazyResult> {
   try {
     const images = loadImageSet(pathAt(dirFd), s.dir)
     bytes = sendImages(dirFd, s.dir, s.channel.writeFd)
-    const stats = new Feeder(images, dump.source, s.channel.readFd, s.channel.writeFd, log).run()
-    bytes += (stats.pushedPages + stats.answeredPages) * PAGE
+    const base = s.baseIndex !== null ? readIndex(s.baseIndex) : undefined
+    const stats = new Feeder(images, dump.source, s.channel.readFd, s.channel.writeFd, log, { base }).run()
+    bytes += (stats.pushedPages + stats.answeredPages - stats.refPages) * PAGE + stats.refPages * REF_HASH_BYTES
   } catch (e) {
     // Without PS_IOV_CLOSE the dump resumes the frozen process: wait for that before anyone reports.
     dump.source.abort()

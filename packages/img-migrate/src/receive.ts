@@ -58,7 +58,7 @@ export async function receive(o: ReceiveOptions): Promise<void> {
       if (m.lazy) {
         phase = `round ${round} (lazy)`
         paging = true
-        const pid = await restoreLazy(join(here, 'lazy'), read, () => { phase = `round ${round} (lazy restore)` })
+        const pid = await restoreLazy(join(here, 'lazy'), base, read, () => { phase = `round ${round} (lazy restore)` })
         writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.RESTORED, bytes: 0, pid, error: '' })
         return
       }

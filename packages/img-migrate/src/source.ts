@@ -104,7 +104,7 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
     phase = `round ${round} (${lazy ? 'lazy' : 'final'})`
     const t0 = performance.now()
     writeMigrate(channel.writeFd, { kind: 'round', round, final: true, lazy })
-    const final = lazy ? await lazyFinal(o, round, work, channel) : await streamedFinal(o, round, work, channel, index, () => { phase = `round ${round} (restore)` })
+    const final = lazy ? await lazyFinal(o, round, work, channel, round > 1 ? index(round - 1) : null) : await streamedFinal(o, round, work, channel, index, () => { phase = `round ${round} (restore)` })
     const ms = Math.round(performance.now() - t0)
     rounds.push({ round, final: true, bytes: final.bytes, freezeMs: final.freezeMs, ms })
     status(o, rounds.at(-1)!)
@@ -147,13 +147,14 @@ async function streamedFinal(o: SourceOptions, round: number, work: string, chan
 
 /**
  * The final round lazy (postcopy, hybrid): restored at the destination while the process here is
- * frozen, its memory following (lazy-round.ts). The copy runs while the original still exists:
+ * frozen, its memory following (lazy-round.ts); after running rounds, the pages the destination's
+ * base holds as references (`baseIndex`, the last running round's index). The copy runs while the original still exists:
  * where both hosts share a pid namespace, the tree must be in a pid namespace of its own.
  */
-async function lazyFinal(o: SourceOptions, round: number, work: string, channel: Channel): Promise<FinalResult> {
+async function lazyFinal(o: SourceOptions, round: number, work: string, channel: Channel, baseIndex: string | null): Promise<FinalResult> {
   const dir = join(work, `r${round}`)
   mkdirSync(dir, { mode: 0o700 })
-  const r = await lazyRound({ pid: o.pid, dir, log: join(work, `feed${round}.log`), channel })
+  const r = await lazyRound({ pid: o.pid, dir, log: join(work, `feed${round}.log`), baseIndex, channel })
   // The page stream left the channel non-blocking; the verdict is read blocking.
   setNonBlocking(channel.readFd, false)
   setNonBlocking(channel.writeFd, false)
