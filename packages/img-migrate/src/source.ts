@@ -22,6 +22,7 @@ import { dumpRound } from './dump-round.js'
 import { lazyRound } from './lazy-round.js'
 import { sampleDirtyRate, type DirtySample } from './dirty-rate.js'
 import { afterRound1, lazyPossible, planAuto, type AutoPlan } from './auto.js'
+import { MigrateStatus } from './status.js'
 import { MigrateError } from './migrate-error.js'
 
 /** How long the destination's command may take to exit once the channel is closed. */
@@ -61,18 +62,23 @@ export interface Summary {
 export async function migrate(o: SourceOptions): Promise<Summary> {
   const started = performance.now()
   const work = mkdtempSync(join(tmpdir(), 'img-migrate-'))
-  let phase = 'start'
+  const line = new MigrateStatus()
+  let phaseNow = 'start'
+  // Every phase change is drawn on the status line (a terminal's).
+  const setPhase = (p: string): void => { phaseNow = p; line.phase(p) }
   const channel = spawnChannel(o.to)
   const rounds: RoundSummary[] = []
+  const ended = (r: RoundSummary): void => { rounds.push(r); line.sent(r.bytes); status(o, r) }
   try {
-    phase = 'hello'
+    setPhase('hello')
     writeMigrate(channel.writeFd, { kind: 'hello', version: MIGRATE_VERSION, mode: modeCode(o.mode) })
     expect(readMigrate(channel.readFd), 'hello')
     let dirty: DirtySample | null = null
     let plan: AutoPlan = { mode: o.mode === 'auto' ? 'hybrid' : o.mode, why: `mode ${o.mode}` }
     if (o.mode === 'auto') {
-      phase = 'measuring'
+      setPhase('measuring')
       dirty = await sampleDirtyRate(o.pid)
+      line.measured(dirty.perSecond)
       plan = planAuto(dirty, lazyPossible() && o.ext.encrypt === undefined)
     }
     let why = plan.why
@@ -82,7 +88,7 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
     if (plan.mode === 'precopy' || plan.mode === 'hybrid') {
       for (;;) {
         round++
-        phase = `round ${round} (pre-copy)`
+        setPhase(`round ${round} (pre-copy)`)
         const t0 = performance.now()
         writeMigrate(channel.writeFd, { kind: 'round', round, final: false, lazy: false })
         const r = await dumpRound({
@@ -90,8 +96,7 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
           indexOut: index(round), baseIndex: round > 1 ? index(round - 1) : null, want: RoundStatus.KEPT, channel,
         })
         const ms = Math.round(performance.now() - t0)
-        rounds.push({ round, final: false, bytes: r.bytes, freezeMs: r.freezeMs, ms })
-        status(o, rounds.at(-1)!)
+        ended({ round, final: false, bytes: r.bytes, freezeMs: r.freezeMs, ms })
         sent.push(r.bytes)
         if (o.afterRound !== null) runAfterRound(o, round)
         if (dirty !== null && plan.mode === 'hybrid') { why = `${why}; ${afterRound1(dirty, r.bytes, ms)}`; break }
@@ -101,13 +106,12 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
     }
     round++
     const lazy = plan.mode === 'postcopy' || plan.mode === 'hybrid'
-    phase = `round ${round} (${lazy ? 'lazy' : 'final'})`
+    setPhase(`round ${round} (${lazy ? 'lazy' : 'final'})`)
     const t0 = performance.now()
     writeMigrate(channel.writeFd, { kind: 'round', round, final: true, lazy })
-    const final = lazy ? await lazyFinal(o, round, work, channel, round > 1 ? index(round - 1) : null) : await streamedFinal(o, round, work, channel, index, () => { phase = `round ${round} (restore)` })
+    const final = lazy ? await lazyFinal(o, round, work, channel, round > 1 ? index(round - 1) : null) : await streamedFinal(o, round, work, channel, index, () => { setPhase(`round ${round} (restore)`) })
     const ms = Math.round(performance.now() - t0)
-    rounds.push({ round, final: true, bytes: final.bytes, freezeMs: final.freezeMs, ms })
-    status(o, rounds.at(-1)!)
+    ended({ round, final: true, bytes: final.bytes, freezeMs: final.freezeMs, ms })
     return {
       mode: o.mode, chosen: plan.mode, why, rounds, bytes: rounds.reduce((a, x) => a + x.bytes, 0), freezeMs: final.freezeMs,
       downtimeMs: final.downtimeMs ?? ms, totalMs: Math.round(performance.now() - started), pid: final.pid,
@@ -119,8 +123,9 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
     channel.writeFd = -1
     const why = (e as Error).message
     const theirs = why.includes('destination') ? null : destinationsReason(channel.readFd)
-    throw new MigrateError('source', phase, theirs ? `${why}; ${theirs}` : why)
+    throw new MigrateError('source', phaseNow, theirs ? `${why}; ${theirs}` : why)
   } finally {
+    line.clear()
     if (channel.writeFd >= 0) closeQuietly(channel.writeFd)
     await commandExit(channel.child, COMMAND_EXIT_MS)
     closeQuietly(channel.readFd)
