@@ -43,12 +43,18 @@ async function copyRunsIntact(t: Test, w: Workload, r: MigrateRun, s: MigrateSet
   workDirEmpty(t, join(s.run, 'dst-work'))
 }
 
+/** memhog (`mode`, its log under `name`) migrated with `args`, and its copy checked. */
+async function migrated(t: Test, s: MigrateSetup, args: string, mode: WorkloadMode = 'plain', name = 'w'): Promise<MigrateRun> {
+  const w = await workload(t, s, mode, name)
+  const r = await runMigrate(s, w.pid, args)
+  await copyRunsIntact(t, w, r, s)
+  return r
+}
+
 t.test('postcopy: the process runs at the destination at once, its memory following over the channel', async t => {
   const s = await setUp(t)
   if (!s) return
-  const w = await workload(t, s)
-  const r = await runMigrate(s, w.pid, '--mode postcopy')
-  await copyRunsIntact(t, w, r, s)
+  const r = await migrated(t, s, '--mode postcopy')
   t.match(r.summary, { mode: 'postcopy', chosen: 'postcopy', rounds: [{ round: 1, final: true }] })
   t.ok((r.summary?.bytes as number) >= MIB << 20, 'every page crossed')
   const { freezeMs, downtimeMs } = r.summary as { freezeMs: number; downtimeMs: number }
@@ -86,9 +92,7 @@ t.test('hybrid: pre-copy rounds, then a lazy final round; a page rewritten after
 t.test('hybrid: a workload that forks, unmaps, remaps and moves memory every tick, between rounds and during the lazy phase', async t => {
   const s = await setUp(t)
   if (!s) return
-  const w = await workload(t, s, 'events')
-  const r = await runMigrate(s, w.pid, '--mode hybrid --max-rounds 2')
-  await copyRunsIntact(t, w, r, s)
+  const r = await migrated(t, s, '--mode hybrid --max-rounds 2', 'events')
   t.match(r.summary, { chosen: 'hybrid' })
 })
 
@@ -113,9 +117,7 @@ t.test('hybrid: a destination without room for the base leaves the source health
 t.test('auto: hybrid for memory that changes slowly, postcopy for memory that changes faster than a round moves it', async t => {
   const s = await setUp(t)
   if (!s) return
-  const slow = await workload(t, s)
-  const r = await runMigrate(s, slow.pid, '--mode auto')
-  await copyRunsIntact(t, slow, r, s)
+  const r = await migrated(t, s, '--mode auto')
   t.match(r.summary, { mode: 'auto', chosen: 'hybrid', why: /changes per second.*round 1 moved/, rounds: [{ final: false }, { final: true }] })
   t.ok((r.summary?.dirtyPerSecond as number) < 0.5, `the memory barely changes: ${JSON.stringify(r.summary)}`)
 
