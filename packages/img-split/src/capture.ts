@@ -52,8 +52,9 @@ export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
     ext = opts.ext ? new ExtWriter(shardWriter, opts.ext) : null
     content = contentWriter(ext ?? shardWriter, opts)
     const sinks = opts.shardSinks ?? opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
-    // The threads start and load their codecs before CRIU can connect: not while it is frozen.
+    // The threads start and load their codecs and hashes before CRIU can connect: not while it is frozen.
     ext?.waitReady()
+    content?.waitReady()
     // The hook's socket first: whoever sees the capture socket may go on to the hook at once.
     sync = new SyncSocket(dir, opts.imagesDir)
     listener = ServerSocket.listen(dir, CAPTURE_SOCKET, opts.imagesDir)
@@ -100,8 +101,9 @@ function captureFrom(
   try {
     while (!criuDone || sources.length > 0) {
       const polled = criuDone ? [] : [criu]
-      // With the extensions, the pool's notify fd too: finished chunks go out while inputs are idle.
-      const fds = [...polled, ...sources.map(s => s.fd), ...(ext ? [ext.pollFd] : []), sync.fd]
+      // With the extensions or the content index, the pools' notify fds too: finished chunks and
+      // hashed pages go out while inputs are idle.
+      const fds = [...polled, ...sources.map(s => s.fd), ...(ext ? [ext.pollFd] : []), ...(content ? [content.pollFd] : []), sync.fd]
       const revents = poll(fds.map(fd => ({ fd, events: POLLIN })), sync.waiting ? SYNC_POLL_MS : -1)
       // By fd, never by position: a pipe received in this round was not polled, and must not be
       // read from another fd's slot (it would be taken for a finished, empty file and closed).
@@ -128,6 +130,7 @@ function captureFrom(
         }
       }
       status.update(() => (ext ? [ext.stats().raw, onShards()] : [onShards(), null]))
+      if (content && ready.get(content.pollFd)) content.service()
       if (ext && ready.get(ext.pollFd)) ext.service()
       for (let i = sources.length - 1; i >= 0; i--) {
         const src = sources[i]!
