@@ -55,7 +55,7 @@ t.test('postcopy: the process runs at the destination at once, its memory follow
   const s = await setUp(t)
   if (!s) return
   const r = await migrated(t, s, '--mode postcopy')
-  t.match(r.summary, { mode: 'postcopy', chosen: 'postcopy', rounds: [{ round: 1, final: true }] })
+  t.match(r.summary, { mode: 'postcopy', asked: 'postcopy', rounds: [{ round: 1, final: true }] })
   t.ok((r.summary?.bytes as number) >= MIB << 20, 'every page crossed')
   const { freezeMs, downtimeMs } = r.summary as { freezeMs: number; downtimeMs: number }
   t.ok(freezeMs > 0 && downtimeMs >= freezeMs, `frozen for the non-memory state (${freezeMs} ms), running there after ${downtimeMs} ms`)
@@ -84,7 +84,7 @@ t.test('hybrid: pre-copy rounds, then a lazy final round; a page rewritten after
   const r = await runMigrate(s, w.pid, `--mode hybrid --max-rounds 1 --after-round '${churn}'`)
   t.match(w.log(), /^churned \d+ gen 1$/m, 'the pages changed between the rounds')
   await copyRunsIntact(t, w, r, s)
-  t.match(r.summary, { mode: 'hybrid', chosen: 'hybrid', rounds: [{ round: 1, final: false }, { round: 2, final: true }], why: /--max-rounds 1 reached/ })
+  t.match(r.summary, { mode: 'hybrid', asked: 'hybrid', rounds: [{ round: 1, final: false }, { round: 2, final: true }], why: /--max-rounds 1 reached/ })
   const rounds = r.summary?.rounds as { bytes: number }[]
   t.ok(rounds[1]!.bytes < rounds[0]!.bytes / 10, `the lazy round sent the base's pages as references, only the rewritten ones as bytes (${rounds[1]!.bytes} of ${rounds[0]!.bytes})`)
 })
@@ -93,7 +93,7 @@ t.test('hybrid: a workload that forks, unmaps, remaps and moves memory every tic
   const s = await setUp(t)
   if (!s) return
   const r = await migrated(t, s, '--mode hybrid --max-rounds 2', 'events')
-  t.match(r.summary, { chosen: 'hybrid' })
+  t.match(r.summary, { mode: 'hybrid' })
 })
 
 t.test('hybrid: a destination without room for the base leaves the source healthy and the destination clean', async t => {
@@ -118,7 +118,7 @@ t.test('auto: hybrid for memory that changes slowly, postcopy for memory that ch
   const s = await setUp(t)
   if (!s) return
   const r = await migrated(t, s, '--mode auto')
-  t.match(r.summary, { mode: 'auto', chosen: 'hybrid', why: /changes per second.*round 1 moved/, rounds: [{ final: false }, { final: true }] })
+  t.match(r.summary, { mode: 'hybrid', asked: 'auto', why: /changes per second.*round 1 moved/, rounds: [{ final: false }, { final: true }] })
   t.ok((r.summary?.dirtyPerSecond as number) < 0.5, `the memory barely changes: ${JSON.stringify(r.summary)}`)
 
   const fast = await workload(t, s, 'churn:50', 'fast')
@@ -127,6 +127,6 @@ t.test('auto: hybrid for memory that changes slowly, postcopy for memory that ch
   t.teardown(() => { churner.kill('SIGKILL') })
   const r2 = await runMigrate(s, fast.pid, '--mode auto')
   await copyRunsIntact(t, fast, r2, s)
-  t.match(r2.summary, { mode: 'auto', chosen: 'postcopy', why: /more than the 50 % pre-copy can gain on/ })
+  t.match(r2.summary, { mode: 'postcopy', asked: 'auto', why: /more than the 50 % pre-copy can gain on/ })
   t.equal((r2.summary?.rounds as unknown[]).length, 1, 'no pre-copy round wasted')
 })

@@ -41,10 +41,10 @@ const LAST_WORD_MS = 5_000
 export interface RoundSummary { round: number; final: boolean; bytes: number; freezeMs: number; ms: number }
 
 export interface Summary {
-  /** As asked (--mode). */
-  mode: string
   /** The mode it ran: auto's choice, or the one asked. */
-  chosen: string
+  mode: string
+  /** As asked (--mode). */
+  asked: string
   why: string
   rounds: RoundSummary[]
   bytes: number
@@ -113,7 +113,7 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
     const ms = Math.round(performance.now() - t0)
     ended({ round, final: true, bytes: final.bytes, freezeMs: final.freezeMs, ms })
     return {
-      mode: o.mode, chosen: plan.mode, why, rounds, bytes: rounds.reduce((a, x) => a + x.bytes, 0), freezeMs: final.freezeMs,
+      mode: plan.mode, asked: o.mode, why, rounds, bytes: rounds.reduce((a, x) => a + x.bytes, 0), freezeMs: final.freezeMs,
       downtimeMs: final.downtimeMs ?? ms, totalMs: Math.round(performance.now() - started), pid: final.pid,
       ...(dirty ? { dirtyPerSecond: Number(dirty.perSecond.toFixed(4)), residentBytes: dirty.residentBytes } : {}),
     }
