@@ -6,7 +6,10 @@
 //
 //   source -> destination
 //     MIGRATE_HELLO  {1 version, 2 mode}                 first message
-//     MIGRATE_ROUND  {1 round, 2 final}                  then one whole image
+//     MIGRATE_ROUND  {1 round, 2 final, 3 lazy}          then one whole image; a lazy final
+//                                                        round's image holds no lazy memory, and
+//                                                        the page stream (page-stream.ts) follows
+//                                                        it until PAGES_DONE both ways
 //     MIGRATE_RELEASED {1 round}                         after the final receipt: the process is
 //                                                        gone here, its pids free: restore it
 //   destination -> source
@@ -40,7 +43,7 @@ export type RoundStatusCode = (typeof RoundStatus)[keyof typeof RoundStatus]
 
 export type MigrateMessage =
   | { kind: 'hello'; version: number; mode: number }
-  | { kind: 'round'; round: number; final: boolean }
+  | { kind: 'round'; round: number; final: boolean; lazy: boolean }
   | { kind: 'released'; round: number }
   | { kind: 'result'; round: number; status: RoundStatusCode; bytes: number; pid: number; error: string }
 
@@ -48,7 +51,7 @@ export type MigrateMessage =
 export function encodeMigrate(m: MigrateMessage): Buffer {
   switch (m.kind) {
     case 'hello': return controlFrame(Field.MIGRATE_HELLO, [[1, m.version], [2, m.mode]])
-    case 'round': return controlFrame(Field.MIGRATE_ROUND, [[1, m.round], [2, m.final ? 1 : 0]])
+    case 'round': return controlFrame(Field.MIGRATE_ROUND, [[1, m.round], [2, m.final ? 1 : 0], [3, m.lazy ? 1 : 0]])
     case 'released': return controlFrame(Field.MIGRATE_RELEASED, [[1, m.round]])
     case 'result': {
       // Cut on a character boundary: the reader decodes it as UTF-8.
@@ -61,7 +64,7 @@ export function encodeMigrate(m: MigrateMessage): Buffer {
 
 const KNOWN: KnownFields = {
   [Field.MIGRATE_HELLO]: { varints: [1, 2] },
-  [Field.MIGRATE_ROUND]: { varints: [1, 2] },
+  [Field.MIGRATE_ROUND]: { varints: [1, 2, 3] },
   [Field.MIGRATE_RESULT]: { varints: [1, 2, 3, 4], bytes: [5] },
   [Field.MIGRATE_RELEASED]: { varints: [1] },
 }
@@ -75,8 +78,8 @@ export function decodeMigrate(buf: Buffer): MigrateMessage {
       if (g(1) !== MIGRATE_VERSION) throw new FramingError(`migration channel version ${g(1)}, this build speaks ${MIGRATE_VERSION}`)
       return { kind: 'hello', version: g(1), mode: g(2) }
     case Field.MIGRATE_ROUND:
-      if (g(1) < 1 || g(2) > 1) throw new FramingError(`migration channel: bad round ${g(1)} (final ${g(2)})`)
-      return { kind: 'round', round: g(1), final: g(2) === 1 }
+      if (g(1) < 1 || g(2) > 1 || g(3) > g(2)) throw new FramingError(`migration channel: bad round ${g(1)} (final ${g(2)}, lazy ${g(3)})`)
+      return { kind: 'round', round: g(1), final: g(2) === 1, lazy: g(3) === 1 }
     case Field.MIGRATE_RELEASED:
       return { kind: 'released', round: g(1) }
     default: {

@@ -24,8 +24,9 @@ const image = (): Buffer => {
 t.test('every control message round-trips', async t => {
   const msgs: MigrateMessage[] = [
     { kind: 'hello', version: 1, mode: 2 },
-    { kind: 'round', round: 3, final: true },
-    { kind: 'round', round: 1, final: false },
+    { kind: 'round', round: 3, final: true, lazy: false },
+    { kind: 'round', round: 3, final: true, lazy: true },
+    { kind: 'round', round: 1, final: false, lazy: false },
     { kind: 'released', round: 4 },
     { kind: 'result', round: 2, status: RoundStatus.FAILED, bytes: 123456789, pid: 0, error: 'destination: no space left' },
     { kind: 'result', round: 5, status: RoundStatus.RESTORED, bytes: 0, pid: 4242, error: '' },
@@ -42,15 +43,15 @@ t.test('damaged or foreign control markers are refused', async t => {
   t.throws(() => decodeMigrate(wrongVersion), { message: /version 9/ })
   t.throws(() => decodeMigrate(encodeMarker({ seq: 0, body: { kind: 'image_eof' } }).subarray(4)), FramingError, 'an image marker is no control message')
   t.throws(() => readMigrate(fileFd(t, Buffer.from([0, 0x10, 0, 0]))), { message: /control marker of 4096 bytes/ })
-  t.throws(() => readMigrate(fileFd(t, encodeMigrate({ kind: 'round', round: 1, final: false }).subarray(0, 5))), { message: /truncated/ })
+  t.throws(() => readMigrate(fileFd(t, encodeMigrate({ kind: 'round', round: 1, final: false, lazy: false }).subarray(0, 5))), { message: /truncated/ })
   t.equal(readMigrate(fileFd(t, Buffer.alloc(0))), null, 'EOF between messages')
 })
 
 t.test('an image inside the channel ends at its image_eof; the next control message follows', async t => {
-  const channel = Buffer.concat([encodeMigrate({ kind: 'round', round: 1, final: true }), image(), encodeMigrate({ kind: 'hello', version: 1, mode: 1 })])
+  const channel = Buffer.concat([encodeMigrate({ kind: 'round', round: 1, final: true, lazy: false }), image(), encodeMigrate({ kind: 'hello', version: 1, mode: 1 })])
   for (const reader of ['plain', 'decoding'] as const) {
     const fd = fileFd(t, channel)
-    t.same(readMigrate(fd), { kind: 'round', round: 1, final: true })
+    t.same(readMigrate(fd), { kind: 'round', round: 1, final: true, lazy: false })
     const r = reader === 'plain' ? new ImageReader([fd], true) : new DecodingReader([fd], { key: null, threads: 1, continues: true })
     const seen: string[] = []
     for (let ev = r.next(); ev.type !== 'end'; ev = r.next()) {

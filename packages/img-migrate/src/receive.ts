@@ -1,7 +1,8 @@
 // The destination half: the channel is stdin (from the source) and stdout (to it). Each pre-copy
 // round is extracted (img-join's extract, with the previous round as its --base) into a fresh
 // base directory, and the previous one removed; the final round is drained and served to
-// `criu restore --stream` (img-buffer's serve, with the last base as --base). Everything lives in
+// `criu restore --stream` (img-buffer's serve, with the last base as --base), or, lazy, restored
+// with `criu restore --lazy-pages` and its pages from the channel (lazy-restore.ts). Everything lives in
 // one directory of its own under the private work dir -W, removed at the end, success or not:
 // once the process runs, its images are of no further use.
 import { openSync, closeSync, readFileSync, rmSync } from 'node:fs'
@@ -13,6 +14,7 @@ import { extract } from '@criu-pipes/img-join'
 import { serve } from '@criu-pipes/img-buffer'
 import { READY_MODES, modeOf, type ReceiveOptions } from './options.js'
 import { startCriu, criuFailed } from './criu.js'
+import { restoreLazy } from './lazy-restore.js'
 import { MigrateError } from './migrate-error.js'
 
 const IN = 0, OUT = 1
@@ -23,6 +25,9 @@ export async function receive(o: ReceiveOptions): Promise<void> {
   let made = false
   let phase = 'hello'
   let round = 0
+  // Once the page stream runs, the channel is its: a control message there would be garbage to
+  // the feeder, which sees the channel end instead (and this side's line goes to stderr).
+  let paging = false
   try {
     mkdirAt(workFd, name, 0o700, join(o.workDir, name))
     made = true
@@ -50,6 +55,13 @@ export async function receive(o: ReceiveOptions): Promise<void> {
         writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.KEPT, bytes: 0, pid: 0, error: '' })
         continue
       }
+      if (m.lazy) {
+        phase = `round ${round} (lazy)`
+        paging = true
+        const pid = await restoreLazy(join(here, 'lazy'), base, read, () => { phase = `round ${round} (lazy restore)` })
+        writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.RESTORED, bytes: 0, pid, error: '' })
+        return
+      }
       phase = `round ${round} (final)`
       const pid = await restoreFinal(join(here, 'restore'), read, round, () => { phase = `round ${round} (restore)` })
       writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.RESTORED, bytes: 0, pid, error: '' })
@@ -58,7 +70,9 @@ export async function receive(o: ReceiveOptions): Promise<void> {
   } catch (e) {
     const err = new MigrateError('destination', phase, (e as Error).message)
     // The source's hook is waiting for this round's answer (or the channel is gone already).
-    try { writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.FAILED, bytes: 0, pid: 0, error: err.message }) } catch { /* it sees the channel end */ }
+    if (!paging) {
+      try { writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.FAILED, bytes: 0, pid: 0, error: err.message }) } catch { /* it sees the channel end */ }
+    }
     throw err
   } finally {
     if (made) rmSync(join(o.workDir, name), { recursive: true, force: true })
