@@ -11,6 +11,8 @@ export interface Sizes {
   workload: number
   /** bytes of page data in the 4 shards of benchmark 4 */
   join: number
+  /** workload memory of the migrate benchmark (its quick size is larger: see bench/README.md) */
+  migrate: number
 }
 
 export interface Ctx {
@@ -20,6 +22,10 @@ export interface Ctx {
   quick: boolean
   sizes: Sizes
   criu: CriuAvailability
+  /** migrate's dirty rates (% of the pages a second) from --dirty; null: its own defaults */
+  dirtyRates: number[] | null
+  /** where the JSON report goes: files a benchmark writes beside it (a chart) */
+  resultsDir: string
   /** a progress line on stderr */
   log(msg: string): void
 }

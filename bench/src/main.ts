@@ -26,18 +26,22 @@ import { ssh } from './benchmarks/ssh.js'
 import { objectStore } from './benchmarks/object-store.js'
 import { postcopy } from './benchmarks/postcopy.js'
 import { freezeDisk } from './benchmarks/freeze-disk.js'
+import { freezeIncremental } from './benchmarks/freeze-incremental.js'
 import { codecs } from './benchmarks/codecs.js'
 import { projection } from './benchmarks/projection.js'
+import { migrate } from './benchmarks/migrate.js'
 
-const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, ssh, objectStore, postcopy, precopy, freezeDisk, codecs, projection]
+const BENCHMARKS: Benchmark[] = [capture, checkpoint, restore, joinBench, lazy, compress, ssh, objectStore, postcopy, precopy, freezeDisk, codecs, projection, migrate, freezeIncremental]
 
 const USAGE = `usage: pnpm bench [--quick] [options]      (or: node bench/dist/src/main.js ...)
 
   --quick                 small sizes, one run (what the test suite runs)
   --runs N                runs per benchmark, contenders interleaved (default 5; quick 1)
   --size SIZE             workload memory for the real-CRIU benchmarks 2, 3, 5, 6, 8 (default 2G; quick 64M)
+                          and of migrate (default 2G; quick 256M; hybrid also at twice it)
   --synthetic-size SIZE   page data of the synthetic capture, benchmark 1 (default 16G; quick 256M)
   --join-size SIZE        page data in the 4 shards of benchmark 4 (default: --size; quick 128M)
+  --dirty LIST            migrate's dirty rates, % of the pages a second (default 1,10,50,100; quick 1,100)
   --only LIST             comma list of: ${BENCHMARKS.map((b) => b.id).join(', ')}
   --json PATH             where the JSON goes (default bench/results/latest.json; quick: quick.json)
   --keep                  keep the scratch directory (logs) under the system tmpdir
@@ -52,6 +56,7 @@ interface Options {
   runs: number
   sizes: Sizes
   only: string[]
+  dirty: number[] | null
   json: string
   keep: boolean
 }
@@ -68,6 +73,7 @@ function parseOptions(argv: string[]): Options {
         'synthetic-size': { type: 'string' },
         'join-size': { type: 'string' },
         only: { type: 'string' },
+        dirty: { type: 'string' },
         json: { type: 'string' },
         keep: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -91,6 +97,9 @@ function parseOptions(argv: string[]): Options {
   const workload = size(v.size, quick ? 64 * MIB : 2 * GIB)
   const only = v.only === undefined ? BENCHMARKS.map((b) => b.id) : v.only.split(',').map((s) => s.trim()).filter(Boolean)
   for (const id of only) if (!BENCHMARKS.some((b) => b.id === id)) throw new UsageError(`--only: no benchmark "${id}"`)
+  const dirty = v.dirty === undefined ? null : v.dirty.split(',').map((s) => Number(s.trim()))
+  // memhog's dirty:PCT takes 0.01 to 1000 % a second (1 to 100000 pages per 100000 in each of its 10 generations a second)
+  if (dirty && (dirty.length === 0 || dirty.some((r) => !(r >= 0.01 && r <= 1000)))) throw new UsageError(`--dirty: "${v.dirty}" is not a list of rates from 0.01 to 1000 (% a second)`)
   return {
     quick,
     runs,
@@ -98,7 +107,9 @@ function parseOptions(argv: string[]): Options {
       workload,
       synthetic: size(v['synthetic-size'], quick ? 256 * MIB : 16 * GIB),
       join: size(v['join-size'], quick ? 128 * MIB : workload),
+      migrate: size(v.size, quick ? 256 * MIB : 2 * GIB),
     },
+    dirty,
     only,
     json: resolve(v.json ?? join(repoRoot(), 'bench', 'results', quick ? 'quick.json' : 'latest.json')),
     keep: v.keep ?? false,
@@ -146,7 +157,10 @@ async function main(): Promise<number> {
     `synthetic ${formatSize(opts.sizes.synthetic)}, join ${formatSize(opts.sizes.join)}; scratch ${work.root}`)
   const [natives, criu] = await Promise.all([buildNatives(), criuAvailable()])
   if (!criu.ok) log(`real-CRIU benchmarks will be skipped: ${criu.reason}`)
-  const ctx: Ctx = { natives, work, runs: opts.runs, quick: opts.quick, sizes: opts.sizes, criu, log }
+  const ctx: Ctx = {
+    natives, work, runs: opts.runs, quick: opts.quick, sizes: opts.sizes, criu, log, dirtyRates: opts.dirty, resultsDir: dirname(opts.json),
+  }
+  mkdirSync(ctx.resultsDir, { recursive: true })
   const results: BenchmarkResult[] = []
   for (const b of BENCHMARKS.filter((x) => opts.only.includes(x.id))) {
     log(`${b.id}: start`)
@@ -171,7 +185,8 @@ async function main(): Promise<number> {
       tmpfs: work.ramNote,
     },
     options: {
-      runs: opts.runs, workload: opts.sizes.workload, synthetic: opts.sizes.synthetic, join: opts.sizes.join, only: opts.only.join(','),
+      runs: opts.runs, workload: opts.sizes.workload, synthetic: opts.sizes.synthetic, join: opts.sizes.join, migrate: opts.sizes.migrate,
+      only: opts.only.join(','), ...(opts.dirty ? { dirty: opts.dirty.join(',') } : {}),
     },
     benchmarks: results,
     summary: summarize(results),

@@ -89,6 +89,14 @@ export class Recorder {
     m.values[run] = value
   }
 
+  /** Forgets the contenders `drop` names (e.g. modes that could not run): no row of dashes for them. */
+  remove(drop: (name: string) => boolean): void {
+    for (const n of this.order.filter(drop)) {
+      this.contenders.delete(n)
+      this.order.splice(this.order.indexOf(n), 1)
+    }
+  }
+
   median(contender: string, key: string): number {
     const m = this.contenders.get(contender)?.metrics[key]
     return m ? median(m.values) : Number.NaN

@@ -81,3 +81,35 @@ t.test('SIGTERM, SIGINT, SIGHUP while waiting for CRIU leave no index behind; th
   t.equal(r.exitCode, 0, r.stderr)
   t.equal(readIndex(idx).count, 64, 'the retry writes the whole index')
 })
+
+t.test('a damaged --base-index is refused before the socket exists, before CRIU could freeze anything; an intact one is used', async t => {
+  const dir = tmpDir(t)
+  // Outside the test runner's NODE_PATH and loaders, as in use: --index-out once failed at its
+  // end there (xxhash.ts), after the fstat of CRIU's pipes.
+  const split = `env -u NODE_OPTIONS -u NODE_PATH ${bin('img-split')}`
+  const a = await startShell(`${split} -D ${dir}/r1 --index-out ${dir}/r1.idx -s 3 -p 4 3>${dir}/r1.shard 4>${dir}/p1`)
+  await waitFor('socket-init', progressHas(join(dir, 'p1'), 'socket-init'))
+  dump(join(dir, 'r1'))
+  const ra = await a.done
+  t.equal(ra.exitCode, 0, ra.stderr)
+  t.equal(readIndex(join(dir, 'r1.idx')).count, 64, 'round 1 wrote its index')
+
+  const good = readFileSync(join(dir, 'r1.idx'))
+  const bad = Buffer.from(good)
+  bad[100]! ^= 1
+  writeFileSync(join(dir, 'bad.idx'), bad, { mode: 0o600 })
+  const b = await startShell(`${split} -D ${dir}/r2 --base-index ${dir}/bad.idx -s 3 -p 4 3>${dir}/r2.shard 4>${dir}/p2`)
+  const rb = await b.done
+  t.equal(rb.exitCode, 1)
+  t.equal(rb.stderr, `img-split: index ${dir}/bad.idx: its checksum does not match: damaged or truncated`, 'one line')
+  t.notOk(readFileSync(join(dir, 'p2'), 'utf8').includes('socket-init'), 'refused before the socket was announced')
+  t.notOk(existsSync(join(dir, 'r2', 'streamer-capture.sock')), 'and no socket for CRIU to connect to')
+
+  const c = await startShell(`${split} -D ${dir}/r3 --base-index ${dir}/r1.idx -s 3 -p 4 3>${dir}/r3.shard 4>${dir}/p3`)
+  await waitFor('socket-init', progressHas(join(dir, 'p3'), 'socket-init'))
+  dump(join(dir, 'r3'))
+  const rc = await c.done
+  t.equal(rc.exitCode, 0, rc.stderr)
+  const stats = JSON.parse(readFileSync(join(dir, 'p3'), 'utf8').split('\n').find(l => l.startsWith('{'))!) as { content: { refPages: number } }
+  t.equal(stats.content.refPages, 64, 'every page of the unchanged image is a reference')
+})

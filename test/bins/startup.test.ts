@@ -10,9 +10,10 @@ import { pattern } from '../lib/pattern.js'
 import { bin, startShell } from '../lib/bins.js'
 import { waitFor } from '../lib/wait.js'
 
-// The native modules of the extensions (the codecs, the hashes), by the files mapped into the
-// process: one address space for every thread.
-const CODEC_OR_HASH = /lz4|zstd|xxhash|blake3/i
+// The native modules of the extensions (the codecs, the hashes: libcrypto is the page hash of
+// incremental checkpoints), by the files mapped into the process: one address space for every thread.
+const CODEC_OR_HASH = /lz4|zstd|xxhash|blake3|libcrypto/i
+const LIBCRYPTO = /libcrypto\.so/
 const LZ4 = /lz4/i
 // The codecs are the system's C libraries, not the napi bindings (issue 15: reference speed).
 const NAPI_CODEC = /lz4-napi|zstd-napi/i
@@ -46,6 +47,12 @@ t.test('--compress lz4 --threads 2: the workers have loaded their codecs before 
   t.not(found.length, 0, 'lz4 mapped at socket-init')
   t.same(found.filter(p => NAPI_CODEC.test(p)), [], 'the C library, not a napi binding')
   t.ok(found.some(p => /liblz4\.so/.test(p)), `liblz4 itself: ${found.join(' ')}`)
+})
+
+t.test('--index-out: the hash workers have loaded libcrypto before the socket is there', async t => {
+  const dir = tmpDir(t)
+  const found = await atSocketInit(t, `--index-out ${join(dir, 'r1.idx')}`, LIBCRYPTO)
+  t.not(found.length, 0, 'libcrypto mapped at socket-init')
 })
 
 /** The .js files a run of img-split as CRIU's action script ACTION opened. */

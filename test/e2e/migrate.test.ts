@@ -5,55 +5,24 @@
 // round before the destination has the image, leaves the source running with intact memory and
 // nothing in the destination's work dir.
 import t, { type Test } from 'tap'
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  criuBin, needCriu, repoRoot, reserveHugePages, shell, startWorkload, tmpDir, twoHostsUp, workloadFromPid, type TwoHosts, type Workload, type WorkloadOptions,
+  reserveHugePages, startWorkload, workloadFromPid, type Workload, type WorkloadOptions,
 } from '../lib/index.js'
+import { migrateSetUp, runMigrate, workDirEmpty as workDirEmptyIn, type MigrateRun, type MigrateSetup } from '../lib/migrate.js'
 
 const MIB = 64
 const NPAGES = (MIB << 20) / 4096
 /** hugehog's huge pages (2 MiB each), and how many to reserve: the dumped workload's and a copy's, with room to spare. */
 const NHUGE = 2
 const HUGE_PAGES_NEEDED = 4 * NHUGE + 2
-const IMG_MIGRATE = join(repoRoot(), 'packages', 'img-migrate', 'bin', 'img-migrate.js')
-/** Cuts the channel towards the destination after this many bytes: inside the first round's 64 MiB. */
-const CUT_AFTER = 20 << 20
-/**
- * The cutter: ssh reads what dd passes on, and dd alone holds the channel's read end (a
- * `dd | ssh` pipeline would not do: the shell running it keeps its stdin open, unread, and the
- * source's writes would block instead of failing). Not head -c: it holds small reads back in
- * its stdio buffer, the hello among them.
- */
-const CUTTER = `#!/bin/bash\nexec "$@" < <(dd bs=64K iflag=count_bytes count=${CUT_AFTER} status=none)\n`
 
-interface Run { exitCode: number; stderr: string; summary: Record<string, unknown> | null }
-
-async function setUp(t: Test): Promise<{ run: string; hosts: TwoHosts; bindir: string } | null> {
-  if (!(await needCriu(t))) return null
-  if (process.getuid?.() !== 0) { t.plan(0, 'needs root (network namespaces)'); return null }
-  const run = tmpDir(t)
-  const bindir = join(run, 'bin')
-  mkdirSync(bindir)
-  symlinkSync(IMG_MIGRATE, join(bindir, 'img-migrate'))
-  symlinkSync(criuBin(), join(bindir, 'criu'))
-  writeFileSync(join(bindir, 'cut-channel'), CUTTER, { mode: 0o755 })
-  const hosts = await twoHostsUp(t, { path: bindir, prefix: 'h18mg' })
-  return { run, hosts, bindir }
-}
-
-/**
- * img-migrate beside the workload (CRIU dumps a task of its own network namespace), its channel
- * ssh from the source host; `via` goes in front of that ssh (a channel cutter).
- */
-async function migrate(s: { run: string; hosts: TwoHosts; bindir: string }, pid: number, args: string, via = ''): Promise<Run> {
-  const to = `${via}${s.hosts.sshDst} img-migrate --receive -W ${join(s.run, 'dst-work')}`
-  const r = await shell(`PATH=${s.bindir}:$PATH img-migrate -t ${pid} --to '${to}' ${args} -p 3 3>${join(s.run, 'summary.json')}`,
-    { reject: false, timeout: 240_000 })
-  let summary: Record<string, unknown> | null = null
-  try { summary = JSON.parse(readFileSync(join(s.run, 'summary.json'), 'utf8')) as Record<string, unknown> } catch { /* none on failure */ }
-  return { exitCode: r.exitCode ?? -1, stderr: String(r.stderr), summary }
-}
+type Run = MigrateRun
+const setUp = (t: Test): Promise<MigrateSetup | null> => migrateSetUp(t, 'h18mg')
+const migrate = runMigrate
+const workDirEmpty = (t: Test, run: string): void => workDirEmptyIn(t, join(run, 'dst-work'))
 
 async function workload(t: Test, run: string, opts: Partial<WorkloadOptions> = {}): Promise<Workload> {
   const w = await startWorkload({ mib: MIB, dir: run, ...opts })
@@ -80,12 +49,6 @@ async function copyRunsIntact(t: Test, w: Workload, r: Run): Promise<void> {
   t.equal(await copy.verify(), `verified ${NPAGES} ok`, 'every page intact')
   t.equal(await copy.verify(), `verified ${NPAGES} ok`, 'and it keeps running')
   t.equal(r.summary?.pid, w.pid, 'the summary names the restored pid')
-}
-
-function workDirEmpty(t: Test, run: string): void {
-  let left: string[] = []
-  try { left = readdirSync(join(run, 'dst-work')) } catch { /* never created: empty too */ }
-  t.same(left, [], 'the destination\'s work dir holds nothing')
 }
 
 t.test('full: one streamed checkpoint over ssh, restored at the destination', async t => {
@@ -145,4 +108,36 @@ t.test('full: an image the destination refuses once it has read it all (private 
   // exists: the last moment the destination can say no. Its receipt must not come before that.
   const r = await migrate(s, w.pid, '--mode full')
   await sourceSurvives(t, w, r, s.run, /^img-migrate: source: round 1 \(final\): destination: round 1 \(final\): .*hugetlb/im, NHUGE * 512 + 1)
+})
+
+/** A 32-byte key, 0600, in the run's private directory (both hosts share the file system). */
+function keyFile(run: string, name: string): string {
+  const path = join(run, name)
+  writeFileSync(path, randomBytes(32), { mode: 0o600 })
+  return path
+}
+
+t.test('precopy --encrypt: control messages authenticated, each round\'s image bound to its ROUND; restored intact', async t => {
+  const s = await setUp(t)
+  if (!s) return
+  const w = await workload(t, s.run, { mode: 'churn:1' })
+  const key = keyFile(s.run, 'k')
+  const churn = `kill -USR2 $MIGRATE_PID; until grep -q "^churned" ${w.logPath}; do sleep 0.05; done`
+  const r = await migrate(s, w.pid, `--mode precopy --max-rounds 1 --encrypt ${key} --after-round '${churn}'`, '', join(s.run, 'dst-work'), `--decrypt ${key}`)
+  await copyRunsIntact(t, w, r)
+  t.equal((r.summary?.rounds as unknown[]).length, 2, 'a running round, then the final one')
+  workDirEmpty(t, s.run)
+})
+
+t.test('keys that disagree: refused at the hello, in one line, the source untouched', async t => {
+  const s = await setUp(t)
+  if (!s) return
+  const w = await workload(t, s.run)
+  const key = keyFile(s.run, 'k')
+  let r = await migrate(s, w.pid, `--mode full --encrypt ${key}`)
+  await sourceSurvives(t, w, r, s.run, /^img-migrate: source: hello: destination: hello: the source sends keyed: run this side with --decrypt KEYFILE$/m)
+  r = await migrate(s, w.pid, '--mode full', '', join(s.run, 'dst-work'), `--decrypt ${key}`)
+  await sourceSurvives(t, w, r, s.run, /^img-migrate: source: hello: destination: hello: the source sends without a key: run it with --encrypt KEYFILE/m)
+  r = await migrate(s, w.pid, `--mode full --encrypt ${key}`, '', join(s.run, 'dst-work'), `--decrypt ${keyFile(s.run, 'other')}`)
+  await sourceSurvives(t, w, r, s.run, /^img-migrate: source: hello: migration channel: message 0 from the destination \(hello\) fails its tag/m)
 })

@@ -15,9 +15,10 @@ import { sleep, waitFor } from './wait.js'
 /**
  * 'random': the memhog of the page stream tests; churn:PCT / churn-copy:PCT: each churn()
  * rewrites PCT % of the pages (incremental checkpoints); 'collide': churn() turns one page into
- * another with the same xxh3-128 (the old page hash).
+ * another with the same xxh3-128 (the old page hash); dirty:PCT: the workload itself dirties PCT %
+ * of its pages per second (the migration benchmark), logging `dirtied <pages> gen <g> t <ms>`.
  */
-export type WorkloadMode = 'plain' | 'events' | 'random' | 'collide' | `churn:${number}` | `churn-copy:${number}`
+export type WorkloadMode = 'plain' | 'events' | 'random' | 'collide' | `churn:${number}` | `churn-copy:${number}` | `dirty:${number}`
 /** 'pattern': every word pseudo-random (incompressible); 'mixed': compresses like an app's heap */
 export type WorkloadMemory = 'pattern' | 'mixed'
 /** hugehog's: private and shared MAP_HUGETLB memory, or one of the two. */

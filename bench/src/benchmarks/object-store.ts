@@ -21,7 +21,7 @@ import { cephInstalled, cephRgwStart, type CephRgw } from '@criu-pipes/e2e/harne
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
 import { runCriuMeasured, startRestoreMeasured } from '../lib/criu.js'
-import { binPath, q, readStart, readUsage, seconds, startGroup, tail } from '../lib/procs.js'
+import { binPath, processCpuS, q, readStart, readUsage, seconds, startGroup, tail } from '../lib/procs.js'
 import { GIB, formatSize } from '../lib/units.js'
 import { waitForLine } from '../lib/wait.js'
 import { deadGroup, expectVerified, freshMemhog, npagesOf, restored, watch } from './common.js'
@@ -33,7 +33,6 @@ const SHARDS = [1, 2, 4]
 const CLIENT_TIMEOUT_S = 900
 const AWS = '/usr/bin/aws' // Debian's awscli v2; `aws` on PATH may be another one
 const HOOK = binPath('img-split') // img-split as CRIU's action script
-const TICKS_PER_S = 100 // USER_HZ, the unit of utime/stime in /proc/PID/stat
 
 /** Capacity for what one run writes at most at once (the objects are deleted after each
  *  contender; rgw's GC frees them later), with room for the GC's lag. */
@@ -52,15 +51,12 @@ function envPrefix(store: CephRgw): string {
 
 /** CPU seconds so far of the Ceph daemons (mon, OSD, rgw) of this store. */
 function cephCpu(store: CephRgw): number {
-  let ticks = 0
+  let cpu = 0
   for (const name of ['mon.a', 'osd.0', 'client.rgw.criu-pipes']) {
-    try {
-      const pid = readFileSync(join(store.dir, 'run', `${name}.pid`), 'utf8').trim()
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-      ticks += Number(f[11]) + Number(f[12]) // utime, stime (fields 14 and 15)
-    } catch { /* a daemon that is gone shows in the run's failure, not here */ }
+    // a daemon that is gone shows in the run's failure, not here
+    try { cpu += processCpuS(readFileSync(join(store.dir, 'run', `${name}.pid`), 'utf8').trim()) ?? 0 } catch { /* no pid file */ }
   }
-  return ticks / TICKS_PER_S
+  return cpu
 }
 
 /** CPU of the N filters, each run under measure (their rusage is not img-split's: it does not

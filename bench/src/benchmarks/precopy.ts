@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { startWorkload, type Workload } from '@criu-pipes/e2e/harness'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
-import { runCriuMeasured } from '../lib/criu.js'
+import { runCriuMeasured, type CriuRunResult } from '../lib/criu.js'
 import { binPath, q, readUsage, runGroup, seconds, startGroup, tail, type Usage } from '../lib/procs.js'
 import { GB, GIB, toMib } from '../lib/units.js'
 import { readOr, waitForLine } from '../lib/wait.js'
@@ -31,31 +31,32 @@ const QUICK_PCTS = [1, 50]
 const FULL = (pct: number) => `full migration, ${pct} % dirty`
 const PRE = (pct: number) => `pre-copy by content, ${pct} % dirty`
 
-interface Dumped { bytes: number; timeS: number; split: Usage }
+export interface Dumped { bytes: number; timeS: number; split: Usage; criu: CriuRunResult }
 
 /**
- * img-split FLAGS -> one shard -> (optionally `tee FILE` and the rate-limited drain, else FILE);
- * `criu dump --leave-running --stream` of the workload through it.
+ * img-split FLAGS -> one shard -> the drain at `rate` (0: as fast as it goes), behind `tee FILE`
+ * if FILE is given; or with `rate` null into FILE. `criu dump --leave-running --stream
+ * CRIU_FLAGS` of the workload through it.
  */
-async function dump(ctx: Ctx, dir: string, w: Workload, flags: string[], file: string, rate: number): Promise<Dumped> {
+export async function dump(ctx: Ctx, dir: string, w: Workload, flags: string[], file: string | null, rate: number | null, criuFlags: string[] = []): Promise<Dumped> {
   const images = join(dir, 'images')
   const usage = join(dir, 'img-split.usage')
   const progress = join(dir, 'progress')
   const errFile = join(dir, 'img-split.err')
-  const shards = rate ? drainedShards(ctx.natives, dir, 1, { rate, filter: ['tee', file] }) : null
-  const plumbing = shards ?? { start: 'true', list: '3', redirs: `3>${q(file)}`, wait: 'true' }
+  const shards = rate !== null ? drainedShards(ctx.natives, dir, 1, { rate, ...(file ? { filter: ['tee', file] } : {}) }) : null
+  const plumbing = shards ?? { start: 'true', list: '3', redirs: `3>${q(file!)}`, wait: 'true' }
   const g = await startGroup(`rm -rf ${q(images)} ${q(progress)} && ${plumbing.start} && { ${q(ctx.natives.measure)} ${q(usage)} node ${q(binPath('img-split'))} ` +
     `-D ${q(images)} -s ${plumbing.list} ${flags.map(q).join(' ')} -p 9 9>${q(progress)} ${plumbing.redirs} 2>${q(errFile)} & split=$!; } && ` +
     `wait $split && ${plumbing.wait}`)
   const state = watch(g, errFile)
   try {
     await waitForLine(progress, /^socket-init$/m, 'img-split to listen', { dead: () => deadGroup(state) })
-    const c = await runCriuMeasured(ctx.natives, ['dump', '-t', String(w.pid), '-D', images, '--stream', '--leave-running'], dir, 'dump')
+    const c = await runCriuMeasured(ctx.natives, ['dump', '-t', String(w.pid), '-D', images, '--stream', '--leave-running', ...criuFlags], dir, 'dump')
     const r = await g.done
     if (r.exitCode !== 0) throw new Error(`img-split ${flags.join(' ')}: exit ${r.exitCode}: ${tail(readOr(errFile) || r.stderr)}`)
     const drained = shards?.result()
     const endNs = drained ? drained.endNs : c.usage.endNs
-    return { bytes: drained ? drained.bytes : statSync(file).size, timeS: seconds(c.usage.startNs, endNs), split: readUsage(usage) }
+    return { bytes: drained ? drained.bytes : statSync(file!).size, timeS: seconds(c.usage.startNs, endNs), split: readUsage(usage), criu: c }
   } finally {
     g.kill()
     await g.done
@@ -69,7 +70,7 @@ async function runPct(ctx: Ctx, d: Draft, pct: number, run: number): Promise<voi
   try {
     await w.waitReady(300_000)
     const idx = join(ram, 'r1.idx')
-    const r1 = await dump(ctx, ctx.work.sub(`precopy-${pct}-r1`), w, ['--index-out', idx], join(ram, 'r1.shard'), 0)
+    const r1 = await dump(ctx, ctx.work.sub(`precopy-${pct}-r1`), w, ['--index-out', idx], join(ram, 'r1.shard'), null)
     await runGroup(`node ${q(binPath('img-join'))} -D ${q(join(ram, 'base'))} < ${q(join(ram, 'r1.shard'))}`, 'img-join -D base')
     const churned = await w.churn()
     ctx.log(`precopy ${pct} %: memhog rewrote ${churned.pages} pages`)

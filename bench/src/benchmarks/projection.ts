@@ -2,23 +2,29 @@
 // of a 16-CPU VM with a 2 GB/s NIC in 30 s. We have 2 cores, so each stage's cost per GB is
 // measured here on one core, in one run, and bench/src/lib/projection-model.ts turns them into the
 // time on that machine (the model and its assumptions: bench/README.md, benchmark 13):
-//   - CRIU's page dump: `criu dump -D` of a mixed memhog into the tmpfs, CPU-s and wall per GB of
-//     its pages-*.img (codecs.ts's pagesFile; those pages are the data of everything below), less
-//     those of a memhog an eighth its size (CRIU's fixed costs);
+//   - CRIU's page dump: `criu dump --stream` of a fresh mixed memhog into img-split, its one shard
+//     drained as fast as splice goes (what a streamed checkpoint pays CRIU: its pages are spliced,
+//     not copied into files), CPU-s (criu's and its parasite's, inside the dumped process) and
+//     wall per GB of the stream, less those of a memhog an eighth
+//     its size (CRIU's fixed costs); for context `criu dump -D` into the tmpfs the same way
+//     (codecs.ts's pagesFile, whose pages-*.img are the data of everything below);
 //   - img-split's plain path and `--compress lz4 --threads 1` / `2`, fed those pages by the
 //     synthetic producer into one drained shard (codecs.ts's splitRun): CPU-s/GB less an empty
 //     capture's (capture.ts), and the 1 -> 2 worker scaling, applied as a per-worker efficiency;
 //   - per core (codec-rate.ts): liblz4, libzstd at each level of auto's ladder, SHA-256 page hashes.
 import { readFileSync } from 'node:fs'
-import { EXT_CHUNK, LADDER } from '@criu-pipes/framing'
-import type { Benchmark, Draft } from '../context.js'
+import { AUTO_SAMPLE_LEVEL, Codec as C, EXT_CHUNK, LADDER } from '@criu-pipes/framing'
+import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
+import { processCpuS } from '../lib/procs.js'
 import { median } from '../lib/stats.js'
 import { GB, formatSize } from '../lib/units.js'
 import { STORED, project, projectAuto, type Codec, type Costs, type Machine, type Projection } from '../lib/projection-model.js'
 import { fmt, table, target } from '../report.js'
 import { emptyCaptureCpu } from './capture.js'
 import { codecRate, pagesFile, splitRun } from './codecs.js'
+import { freshMemhog } from './common.js'
+import { dump } from './precopy.js'
 
 // The seed's machine and its published table (seconds for 128 GB; lz4 3x at 350 MB/s per CPU,
 // zstd 5x at 220 MB/s per CPU); it gives no figure for auto.
@@ -27,7 +33,7 @@ const SEED: Record<string, number> = { none: 64, lz4: 24, zstd: 37 }
 // The issue's targets: every compressed mode under 30 s, auto under 20 s.
 const COMPRESSED_TARGET = 30
 const AUTO_TARGET = 20
-// auto samples 4 x 4 KiB of every chunk at its cheapest level (chunk-worker.ts: SAMPLES, SAMPLE).
+// auto samples 4 x 4 KiB of every chunk at AUTO_SAMPLE_LEVEL (chunk-worker.ts: SAMPLES, SAMPLE).
 const AUTO_SAMPLE_SHARE = (4 * 4096) / EXT_CHUNK
 
 // The smaller dump whose costs are taken as CRIU's fixed part (an eighth: still a real dump).
@@ -36,18 +42,39 @@ const SMALL = 8
 // pages for its per-GB cost to stand out of the start-up's run-to-run noise (tenths of a CPU-s).
 const PLAIN_FACTOR = 16
 
-const CRIU = 'criu dump -D tmpfs'
+const CRIU = 'criu dump --stream into img-split, drained'
+const CRIU_FILES = 'criu dump -D tmpfs (context)'
 const PLAIN = 'img-split (plain)'
 const SPLIT = (n: number) => `img-split --compress lz4 --threads ${n}`
 const THREADS = [1, 2] as const
 const LZ4 = 'liblz4 (1 core)'
 const ZSTD = (level: number) => `libzstd ${level} (1 core)`
 const HASH = 'SHA-256 page hashes (1 core)'
-const zstdLevels = LADDER.filter(r => r.level !== 0).map(r => r.level)
+// libzstd at every zstd rung of auto's ladder and at its sample's level
+const zstdLevels = [...new Set([AUTO_SAMPLE_LEVEL, ...LADDER.filter(r => r.codec === C.ZSTD).map(r => r.level)])]
 
 /** A codec's model input from its medians: CPU-s per raw GB on one core, stored / raw. */
 function codecOf(d: Draft, contender: string, name: string): Codec {
   return { name, cpuPerGB: 1000 / d.rec.median(contender, 'rate'), ratio: d.rec.median(contender, 'ratio') }
+}
+
+/**
+ * `criu dump --stream --leave-running` of a fresh mixed memhog of `bytes` into img-split, one
+ * shard drained unthrottled: CRIU's CPU, the stream's bytes. CRIU's pages are vmspliced by its
+ * parasite, which runs inside the dumped process and is charged to it: its CPU during the dump
+ * (the memhog only sleeps meanwhile) is CRIU's too.
+ */
+async function streamedDump(ctx: Ctx, bytes: number, name: string): Promise<{ cpuS: number; wallS: number; bytes: number }> {
+  const w = await freshMemhog(ctx, `projection-${name}`, 'mixed', bytes)
+  try {
+    const before = processCpuS(w.pid)
+    const r = await dump(ctx, ctx.work.sub(`projection-${name}-dump`), w, [], null, 0)
+    const parasite = processCpuS(w.pid)! - before!
+    return { cpuS: r.criu.usage.cpuS + parasite, wallS: r.criu.usage.wallS, bytes: r.bytes }
+  } finally {
+    w.kill()
+    await w.exited
+  }
 }
 
 async function rate(d: Draft, run: number, contender: string, spec: string, file: string, ratio: boolean): Promise<void> {
@@ -64,6 +91,7 @@ export const projection: Benchmark = {
     d.params.workload = `memhog ${formatSize(ctx.sizes.workload)}, mixed memory`
     d.params.machine = `${MACHINE.bytes / GB} GB, ${MACHINE.cpus} CPUs, ${MACHINE.linkBps / GB} GB/s`
     d.rec.contender(CRIU, true)
+    d.rec.contender(CRIU_FILES)
     d.rec.contender(PLAIN)
     for (const n of THREADS) d.rec.contender(SPLIT(n))
     for (let run = 0; run < ctx.runs; run++) {
@@ -75,8 +103,13 @@ export const projection: Benchmark = {
       const { file, dump } = await pagesFile(ctx)
       const raw = readFileSync(file).length
       const pageGB = (raw - smallRaw) / GB
-      d.rec.add(CRIU, run, 'cpu', 'CPU per GB, fixed cost off', 'CPU-s/GB', (dump.cpuS - small.dump.cpuS) / pageGB)
-      d.rec.add(CRIU, run, 'gbps', 'wall rate, fixed cost off', 'GB/s', pageGB / (dump.wallS - small.dump.wallS))
+      d.rec.add(CRIU_FILES, run, 'cpu', 'CPU per GB, fixed cost off', 'CPU-s/GB', (dump.cpuS - small.dump.cpuS) / pageGB)
+      d.rec.add(CRIU_FILES, run, 'gbps', 'wall rate, fixed cost off', 'GB/s', pageGB / (dump.wallS - small.dump.wallS))
+      const bigStream = await streamedDump(ctx, ctx.sizes.workload, 'stream')
+      const smallStream = await streamedDump(ctx, ctx.sizes.workload / SMALL, 'stream-small')
+      const streamGB = (bigStream.bytes - smallStream.bytes) / GB
+      d.rec.add(CRIU, run, 'cpu', 'CPU per GB, fixed cost off', 'CPU-s/GB', (bigStream.cpuS - smallStream.cpuS) / streamGB)
+      d.rec.add(CRIU, run, 'gbps', 'wall rate, fixed cost off', 'GB/s', streamGB / (bigStream.wallS - smallStream.wallS))
       // The producer cycles through the file; twice its size gives each run a few seconds.
       const bytes = 2 * raw
       const empty: number[] = []
@@ -104,8 +137,8 @@ export const projection: Benchmark = {
       // a worker of 16 keeps the share of a lone thread's rate the second one did here (at most all)
       workerEfficiency: Math.min(1, scaling / 2),
     }
-    const ladder = [STORED, ...zstdLevels.map(l => codecOf(d, ZSTD(l), `zstd ${l}`))]
-    const sample = AUTO_SAMPLE_SHARE * ladder[1]!.cpuPerGB
+    const ladder = LADDER.map(r => (r.codec === C.STORED ? STORED : r.codec === C.LZ4 ? codecOf(d, LZ4, r.name) : codecOf(d, ZSTD(r.level), r.name)))
+    const sample = AUTO_SAMPLE_SHARE * codecOf(d, ZSTD(AUTO_SAMPLE_LEVEL), 'sample').cpuPerGB
     const hashCpuPerGB = 1000 / d.rec.median(HASH, 'rate')
     const withHash = (c: Codec): Codec => ({ ...c, cpuPerGB: c.cpuPerGB + hashCpuPerGB })
     const rows: { mode: string; p: Projection; seed: number; bound?: number }[] = [

@@ -127,3 +127,16 @@ export async function startRestoreMeasured(natives: Natives, args: readonly stri
     },
   }
 }
+
+// A dump log's (-v4) own timestamps: the first task seized (frozen from then on) and CRIU
+// unfreezing the tasks, after the post-dump scripts (cr_dump_finish).
+const SEIZED = /^\((\d+\.\d+)\) Seized task/m
+const UNFREEZING = /^\((\d+\.\d+)\) Unfreezing tasks/m
+
+/** How long `criu dump` kept the tasks frozen, seconds, from its log. */
+export function frozenS(logPath: string): number {
+  const log = readFileSync(logPath, 'utf8')
+  const from = SEIZED.exec(log), to = UNFREEZING.exec(log)
+  if (!from || !to) throw new Error(`${logPath}: no "Seized task" or "Unfreezing tasks" line (a -v4 log of a dump that finished?)`)
+  return Number(to[1]) - Number(from[1])
+}

@@ -111,3 +111,15 @@ export function parseEndLine(text: string, what: string): { endNs: bigint; bytes
 export function seconds(fromNs: bigint, toNs: bigint): number {
   return Number(toNs - fromNs) / 1e9
 }
+
+const TICKS_PER_S = 100 // USER_HZ, the unit of utime/stime in /proc/PID/stat
+
+/** CPU seconds so far (utime + stime, all threads) of a live process, from /proc/PID/stat; undefined if it is gone. */
+export function processCpuS(pid: number | string): number | undefined {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(f[11]) + Number(f[12])) / TICKS_PER_S // fields 14 and 15
+  } catch {
+    return undefined
+  }
+}

@@ -25,6 +25,7 @@ export const Field = {
   PAGES_DONE: 12, // daemon -> feeder: every page arrived; feeder -> daemon: session closed
   PAGE_HELLO: 13, // feeder -> daemon, first: stream version, page size, what is to come
   PAGE_PUSH: 14, // daemon -> feeder: the restore finished (FTSR), start the background push
+  PAGE_REF: 15, // feeder -> daemon: a run of pages the daemon's base holds; their hashes follow
   // img-migrate's control channel (16..19), between whole images on the same channel (migrate.ts)
   MIGRATE_HELLO: 16, // source -> destination first (version, mode); destination -> source: ready
   MIGRATE_ROUND: 17, // source -> destination: round n (final or not); one whole image follows

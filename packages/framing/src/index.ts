@@ -7,7 +7,8 @@ export { ShardWriter, type ShardWriterOptions } from './writer.js'
 export { ImageReader, type ImageEvent, type ShardStat } from './image-reader.js'
 export {
   PAGE_STREAM_VERSION, PAGE_STREAM_PAGE_SIZE, DUMP_ID_BYTES, MAX_RANGE_PAGES, MAX_PAGE_MARKER_LEN, PageStreamDecoder, decodePageMarker,
-  encodeDone, encodeHello, encodePush, encodeRangeHeader, encodeRequest, type PageMessage, type PageRun,
+  encodeDone, encodeHello, encodePush, encodeRangeHeader, encodeRefHeader, encodeRequest, MAX_REF_FILE_NAME,
+  type PageMessage, type PageRun, type PageRef,
 } from './page-stream.js'
 export { type ExtEvent } from './image-reader.js'
 export { ExtWriter } from './ext/ext-writer.js'
@@ -21,11 +22,13 @@ export type { StreamHeader, ChunkHeader, ImageTrailer } from './ext/messages.js'
 export { defaultThreads } from '@criu-pipes/workers'
 export { ContentWriter, type ContentOptions, type ContentStats } from './content/content-writer.js'
 export { IndexWriter, readIndex, type ContentIndex } from './content/index-file.js'
+export { buildTable, probe, type SharedTable } from './content/base-table.js'
+export { BaseDir } from './ext/base-dir.js'
 export { isPagesFile, hashPages } from './ext/refs.js'
-export { LADDER } from './ext/adaptive.js'
+export { LADDER, AUTO_SAMPLE_LEVEL, limitOf, decide, type SinkKind, type Limit, type AutoStats } from './ext/adaptive.js'
 export { CONTENT_CHUNK, MAX_REF_RUN, REF_HASH_BYTES } from './ext/limits.js'
 export type { ChunkRef } from './ext/messages.js'
-export type { ImageSink } from './sink.js'
+export type { ImageSink, ClaimingSink } from './sink.js'
 export {
   MIGRATE_VERSION, MAX_MIGRATE_MARKER_LEN, MigrateChannel, RoundStatus, SESSION_NONCE_BYTES, encodeMigrate, decodeMigrate, readMigrate, writeMigrate,
   type MigrateMessage, type RoundStatusCode,

@@ -6,8 +6,11 @@
 //
 //   source -> destination
 //     MIGRATE_HELLO  {1 version, 2 mode, 3 nonce, 4 keyed}   first message
-//     MIGRATE_ROUND  {1 round, 2 final, 3 stream id}     then one whole image (keyed: the stream
-//                                                        id its header must carry)
+//     MIGRATE_ROUND  {1 round, 2 final, 3 lazy, 4 stream id}   then one whole image (keyed: the
+//                                                        stream id its header must carry); a lazy
+//                                                        final round's image holds no lazy memory,
+//                                                        and the page stream (page-stream.ts)
+//                                                        follows it until PAGES_DONE both ways
 //     MIGRATE_RELEASED {1 round}                         after the final receipt: the process is
 //                                                        gone here, its pids free: restore it
 //   destination -> source
@@ -53,7 +56,7 @@ export type RoundStatusCode = (typeof RoundStatus)[keyof typeof RoundStatus]
 
 export type MigrateMessage =
   | { kind: 'hello'; version: number; mode: number; nonce?: Buffer; keyed?: boolean }
-  | { kind: 'round'; round: number; final: boolean; streamId?: Buffer }
+  | { kind: 'round'; round: number; final: boolean; lazy: boolean; streamId?: Buffer }
   | { kind: 'released'; round: number }
   | { kind: 'result'; round: number; status: RoundStatusCode; bytes: number; pid: number; error: string }
 
@@ -63,7 +66,7 @@ const none = Buffer.alloc(0)
 export function encodeMigrate(m: MigrateMessage, tag: Buffer = none): Buffer {
   switch (m.kind) {
     case 'hello': return controlFrame(Field.MIGRATE_HELLO, [[1, m.version], [2, m.mode], [3, m.nonce ?? none], [4, m.keyed ? 1 : 0], [TAG, tag]])
-    case 'round': return controlFrame(Field.MIGRATE_ROUND, [[1, m.round], [2, m.final ? 1 : 0], [3, m.streamId ?? none], [TAG, tag]])
+    case 'round': return controlFrame(Field.MIGRATE_ROUND, [[1, m.round], [2, m.final ? 1 : 0], [3, m.lazy ? 1 : 0], [4, m.streamId ?? none], [TAG, tag]])
     case 'released': return controlFrame(Field.MIGRATE_RELEASED, [[1, m.round], [TAG, tag]])
     case 'result': {
       // Cut on a character boundary: the reader decodes it as UTF-8.
@@ -76,7 +79,7 @@ export function encodeMigrate(m: MigrateMessage, tag: Buffer = none): Buffer {
 
 const KNOWN: KnownFields = {
   [Field.MIGRATE_HELLO]: { varints: [1, 2, 4], bytes: [3, TAG] },
-  [Field.MIGRATE_ROUND]: { varints: [1, 2], bytes: [3, TAG] },
+  [Field.MIGRATE_ROUND]: { varints: [1, 2, 3], bytes: [4, TAG] },
   [Field.MIGRATE_RESULT]: { varints: [1, 2, 3, 4], bytes: [5, TAG] },
   [Field.MIGRATE_RELEASED]: { varints: [1], bytes: [TAG] },
 }
@@ -109,9 +112,9 @@ function decodeFields(field: number, g: (f: number) => number, bytes: Map<number
       return { kind: 'hello', version: g(1), mode: g(2), nonce, keyed: g(4) === 1 }
     }
     case Field.MIGRATE_ROUND: {
-      if (g(1) < 1 || g(2) > 1) throw new FramingError(`migration channel: bad round ${g(1)} (final ${g(2)})`)
-      const streamId = sized(bytes.get(3), STREAM_ID_BYTES, 'stream id')
-      return { kind: 'round', round: g(1), final: g(2) === 1, ...(streamId ? { streamId } : {}) }
+      if (g(1) < 1 || g(2) > 1 || g(3) > g(2)) throw new FramingError(`migration channel: bad round ${g(1)} (final ${g(2)}, lazy ${g(3)})`)
+      const streamId = sized(bytes.get(4), STREAM_ID_BYTES, 'stream id')
+      return { kind: 'round', round: g(1), final: g(2) === 1, lazy: g(3) === 1, ...(streamId ? { streamId } : {}) }
     }
     case Field.MIGRATE_RELEASED:
       return { kind: 'released', round: g(1) }
@@ -182,7 +185,8 @@ export class MigrateChannel {
     const body = readControlMarker(this.readFd)
     if (body === null) throw new FramingError('the destination closed the channel before its hello (see its error above)')
     const { m, tag } = decodeTagged(body)
-    if (m.kind === 'result' && m.status === RoundStatus.FAILED && tag === null) throw new FramingError(m.error)
+    // A refusal (keys that disagree, say) comes before any session exists: its word, and the end.
+    if (m.kind === 'result' && m.status === RoundStatus.FAILED) throw new FramingError(m.error)
     if (m.kind !== 'hello') throw new FramingError(`the destination answered with a ${m.kind} message, not its hello`)
     if (m.keyed !== this.keyed) {
       throw new FramingError(this.keyed ? 'the destination has no key: run it with --decrypt KEYFILE' : 'the destination wants a keyed migration: run the source with --encrypt KEYFILE')

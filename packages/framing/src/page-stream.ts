@@ -5,8 +5,14 @@
 //
 //   feeder -> daemon
 //     PAGE_HELLO   {1 version, 2 page_size, 3 pages, 4 codec,   first message: what is to come,
-//                   5 dump (16 bytes)}                          and of which dump (see DUMP_ID_BYTES)
+//                   5 dump (16 bytes), 6 refs}                  and of which dump (see DUMP_ID_BYTES);
+//                                                               refs 1: PAGE_REFs may follow
 //     PAGE_RANGE   {1 pid, 2 vaddr, 3 nr_pages, 4 requested}    then nr_pages * 4096 raw bytes
+//     PAGE_REF     {1 pid, 2 vaddr, 3 nr_pages, 4 requested,    pages the daemon's base holds: then
+//                   5 file (bytes), 6 first page}               nr_pages * 32 bytes, each page's
+//                                                               SHA-256 (ext/refs.ts); the pages
+//                                                               are pages first_page.. of the
+//                                                               base's `file` (a pages-N.img)
 //     PAGES_DONE   {1 status (zigzag)}                          the page-server session is closed
 //   daemon -> feeder
 //     PAGE_PUSH    {1 credit}                                   push up to `credit` more pages (the
@@ -16,7 +22,8 @@
 //
 // pid is the pid in the images, vaddr the dump-time address (what CRIU's page server knows).
 // Every limit is checked before anything is allocated: a marker is at most MAX_PAGE_MARKER_LEN
-// bytes, a range at most MAX_RANGE_PAGES pages.
+// bytes, a range or a reference at most MAX_RANGE_PAGES pages, a reference's file name at most
+// MAX_REF_FILE_NAME bytes and a pages-N.img.
 //
 // Compression hook: PAGE_HELLO's `codec` (4) is 0, raw pages, today. The chunk codec of the
 // in-stream compression work (Field.CHUNK, 7) is meant to slot in here: a stream that announces
@@ -27,6 +34,9 @@
 import { FramingError } from './errors.js'
 import { Field } from './extensions.js'
 import { LEN_PREFIX, controlFrame, decodeControl, type KnownFields } from './control-frame.js'
+import { REF_HASH_BYTES } from './ext/limits.js'
+import { isPagesFile } from './ext/refs.js'
+import { checkFileName } from './names.js'
 
 /** 2: PAGE_HELLO names its dump (a version-1 feeder did not, and cannot be checked). */
 export const PAGE_STREAM_VERSION = 2
@@ -39,10 +49,18 @@ export const PAGE_STREAM_VERSION = 2
  */
 export const DUMP_ID_BYTES = 16
 const HELLO_DUMP_ID = 5
+/** PAGE_HELLO's `refs`: set when PAGE_REFs may follow, so a daemon without a base refuses before the restore. */
+const HELLO_REFS = 6
+const REF_FILE = 5
+const REF_FILE_PAGE = 6
+/** "pages-4294967295.img" is 20 bytes; with this the longest PAGE_REF marker is 55 bytes, below MAX_PAGE_MARKER_LEN. */
+export const MAX_REF_FILE_NAME = 24
+/** The index (content/index-file.ts) numbers a file's pages in a u32. */
+const MAX_FILE_PAGES = 2 ** 32
 export const PAGE_STREAM_PAGE_SIZE = 4096
 /** CRIU's MAX_XFER_LEN (4 MiB): the most its page server hands out at once, and uffd-serve's copy buffer. */
 export const MAX_RANGE_PAGES = 1024
-/** The longest message above is about 40 bytes (PAGE_HELLO with its dump id); anything longer is damage. */
+/** The longest message above is 55 bytes (PAGE_REF with the longest file name); anything longer is damage. */
 export const MAX_PAGE_MARKER_LEN = 64
 /** x86-64 user space ends below 2^57 even with 5-level page tables. */
 const USER_ADDR_LIMIT = 2 ** 57
@@ -50,10 +68,20 @@ const MAX_PID = 0x7fffffff
 
 export interface PageRun { pid: number; vaddr: number; nrPages: number }
 
+/** A PAGE_REF: the run's pages are pages `filePage`.. of the base's `file`, whose hashes are `hashes`. */
+export interface PageRef extends PageRun {
+  requested: boolean
+  file: string
+  filePage: number
+  /** nrPages x REF_HASH_BYTES (empty from decodePageMarker, filled by the decoder). */
+  hashes: Buffer
+}
+
 export type PageMessage =
-  | { kind: 'hello'; version: number; pageSize: number; pages: number; dumpId: Buffer }
+  | { kind: 'hello'; version: number; pageSize: number; pages: number; dumpId: Buffer; refs: boolean }
   | { kind: 'push'; credit: number }
   | ({ kind: 'range'; requested: boolean; data: Buffer } & PageRun)
+  | ({ kind: 'ref' } & PageRef)
   | ({ kind: 'request' } & PageRun)
   | { kind: 'done'; status: number }
 
@@ -71,9 +99,20 @@ function checkRun(r: PageRun, what: string): void {
   }
 }
 
-export function encodeHello(pages: number, dumpId: Buffer): Buffer {
+function checkRef(r: Omit<PageRef, 'hashes'>): void {
+  checkRun(r, 'PAGE_REF')
+  if (Buffer.byteLength(r.file) > MAX_REF_FILE_NAME || !isPagesFile(checkFileName(r.file))) {
+    throw new FramingError(`PAGE_REF: base file ${JSON.stringify(r.file)} is not a pages-N.img`)
+  }
+  if (!Number.isSafeInteger(r.filePage) || r.filePage < 0 || r.filePage + r.nrPages > MAX_FILE_PAGES) {
+    throw new FramingError(`PAGE_REF: bad first page ${r.filePage} of ${r.file}`)
+  }
+}
+
+/** `refs`: PAGE_REFs may follow (page-feed --base-index). */
+export function encodeHello(pages: number, dumpId: Buffer, refs = false): Buffer {
   if (dumpId.length !== DUMP_ID_BYTES) throw new FramingError(`PAGE_HELLO: a dump id of ${dumpId.length} bytes, not ${DUMP_ID_BYTES}`)
-  return controlFrame(Field.PAGE_HELLO, [[1, PAGE_STREAM_VERSION], [2, PAGE_STREAM_PAGE_SIZE], [3, pages], [HELLO_DUMP_ID, dumpId]])
+  return controlFrame(Field.PAGE_HELLO, [[1, PAGE_STREAM_VERSION], [2, PAGE_STREAM_PAGE_SIZE], [3, pages], [HELLO_DUMP_ID, dumpId], [HELLO_REFS, refs ? 1 : 0]])
 }
 
 /**
@@ -92,6 +131,13 @@ export function encodeRangeHeader(r: PageRun, requested: boolean): Buffer {
   return controlFrame(Field.PAGE_RANGE, [[1, r.pid], [2, r.vaddr], [3, r.nrPages], [4, requested ? 1 : 0]])
 }
 
+/** The frame before a reference's nr_pages * 32 hash bytes, which the caller writes after it. */
+export function encodeRefHeader(r: Omit<PageRef, 'hashes'>): Buffer {
+  checkRef(r)
+  return controlFrame(Field.PAGE_REF, [[1, r.pid], [2, r.vaddr], [3, r.nrPages], [4, r.requested ? 1 : 0],
+    [REF_FILE, Buffer.from(r.file)], [REF_FILE_PAGE, r.filePage]])
+}
+
 export function encodeRequest(r: PageRun): Buffer {
   checkRun(r, 'PAGE_REQUEST')
   return controlFrame(Field.PAGE_REQUEST, [[1, r.pid], [2, r.vaddr], [3, r.nrPages]])
@@ -102,16 +148,27 @@ export function encodeDone(status = 0): Buffer {
 }
 
 const KNOWN_SUB: KnownFields = {
-  [Field.PAGE_HELLO]: { varints: [1, 2, 3, 4], bytes: [HELLO_DUMP_ID] },
+  [Field.PAGE_HELLO]: { varints: [1, 2, 3, 4, HELLO_REFS], bytes: [HELLO_DUMP_ID] },
   [Field.PAGE_PUSH]: { varints: [1] },
   [Field.PAGE_RANGE]: { varints: [1, 2, 3, 4] },
   [Field.PAGE_REQUEST]: { varints: [1, 2, 3] },
+  [Field.PAGE_REF]: { varints: [1, 2, 3, 4, REF_FILE_PAGE], bytes: [REF_FILE] },
   [Field.PAGES_DONE]: { varints: [1] },
 }
 
-/** A marker without its length prefix; a range comes back with an empty `data`, to be filled. */
+/** A marker without its length prefix; a range (a reference) comes back with an empty `data` (`hashes`), to be filled. */
 export function decodePageMarker(buf: Buffer): PageMessage {
   const { field, v: g, bytes } = decodeControl(buf, KNOWN_SUB, 'page stream')
+  if (g(4) > 1 && field !== Field.PAGE_HELLO) throw new FramingError(`page stream: requested is ${g(4)}`)
+  if (field === Field.PAGE_REF) {
+    const ref = { pid: g(1), vaddr: g(2), nrPages: g(3), requested: g(4) === 1, file: bytes.get(REF_FILE)?.toString('latin1') ?? '', filePage: g(REF_FILE_PAGE) }
+    try {
+      checkRef(ref)
+    } catch (e) {
+      throw new FramingError(`page stream: ${(e as Error).message}`)
+    }
+    return { kind: 'ref', ...ref, hashes: Buffer.alloc(0) }
+  }
   const id = bytes.get(HELLO_DUMP_ID)
   if (id !== undefined && id.length !== DUMP_ID_BYTES) throw new FramingError(`page stream: a dump id of ${id.length} bytes, not ${DUMP_ID_BYTES}`)
   const dumpId = id && Buffer.from(id)
@@ -121,7 +178,8 @@ export function decodePageMarker(buf: Buffer): PageMessage {
       if (g(2) !== PAGE_STREAM_PAGE_SIZE) throw new FramingError(`page stream of ${g(2)}-byte pages, this build knows ${PAGE_STREAM_PAGE_SIZE}`)
       if (g(4) !== 0) throw new FramingError(`page stream compressed with codec ${g(4)}: this build reads raw pages only`)
       if (dumpId === undefined) throw new FramingError('page stream: PAGE_HELLO names no dump')
-      return { kind: 'hello', version: g(1), pageSize: g(2), pages: g(3), dumpId }
+      if (g(HELLO_REFS) > 1) throw new FramingError(`page stream: PAGE_HELLO refs is ${g(HELLO_REFS)}`)
+      return { kind: 'hello', version: g(1), pageSize: g(2), pages: g(3), dumpId, refs: g(HELLO_REFS) === 1 }
     }
     case Field.PAGE_PUSH:
       if (g(1) < 1) throw new FramingError('page stream: PAGE_PUSH without credit')
@@ -129,7 +187,6 @@ export function decodePageMarker(buf: Buffer): PageMessage {
     case Field.PAGE_RANGE:
     case Field.PAGE_REQUEST: {
       const run = { pid: g(1), vaddr: g(2), nrPages: g(3) }
-      if (g(4) > 1) throw new FramingError(`page stream: PAGE_RANGE requested is ${g(4)}`)
       checkRun(run, field === Field.PAGE_RANGE ? 'PAGE_RANGE' : 'PAGE_REQUEST')
       return field === Field.PAGE_RANGE
         ? { kind: 'range', ...run, requested: g(4) === 1, data: Buffer.alloc(0) }
@@ -140,17 +197,20 @@ export function decodePageMarker(buf: Buffer): PageMessage {
   }
 }
 
+type Body = Extract<PageMessage, { kind: 'range' | 'ref' }>
+const bodyOf = (m: Body): Buffer => (m.kind === 'range' ? m.data : m.hashes)
+
 /**
  * Incremental decoder: feed it whatever the channel gave, get whole messages back. A range's
- * bytes are collected into a buffer of exactly its size, allocated only after its marker passed
- * every check.
+ * bytes (a reference's hashes) are collected into a buffer of exactly their size, allocated only
+ * after its marker passed every check.
  */
 export class PageStreamDecoder {
   private readonly head = Buffer.alloc(LEN_PREFIX + MAX_PAGE_MARKER_LEN)
   private headLen = 0
-  private range: Extract<PageMessage, { kind: 'range' }> | undefined
+  private range: Body | undefined
   private got = 0
-  /** Bytes of page data taken in so far: for rate and progress lines. */
+  /** Bytes of page data (PAGE_RANGE's, not PAGE_REF's hashes) taken in so far: for rate and progress lines. */
   dataBytes = 0
 
   /** Appends the messages completed by `chunk` to `out`. Throws FramingError on damage. */
@@ -158,12 +218,13 @@ export class PageStreamDecoder {
     let off = 0
     while (off < chunk.length) {
       if (this.range !== undefined) {
-        const n = Math.min(chunk.length - off, this.range.data.length - this.got)
-        chunk.copy(this.range.data, this.got, off, off + n)
+        const body = bodyOf(this.range)
+        const n = Math.min(chunk.length - off, body.length - this.got)
+        chunk.copy(body, this.got, off, off + n)
         this.got += n
-        this.dataBytes += n
+        if (this.range.kind === 'range') this.dataBytes += n
         off += n
-        if (this.got === this.range.data.length) { out.push(this.range); this.range = undefined }
+        if (this.got === body.length) { out.push(this.range); this.range = undefined }
         continue
       }
       const need = this.headLen < LEN_PREFIX ? LEN_PREFIX : LEN_PREFIX + this.head.readUInt32LE(0)
@@ -179,8 +240,9 @@ export class PageStreamDecoder {
       if (this.headLen < need) continue
       const m = decodePageMarker(this.head.subarray(LEN_PREFIX, need))
       this.headLen = 0
-      if (m.kind === 'range') {
-        m.data = Buffer.allocUnsafe(m.nrPages * PAGE_STREAM_PAGE_SIZE)
+      if (m.kind === 'range' || m.kind === 'ref') {
+        if (m.kind === 'range') m.data = Buffer.allocUnsafe(m.nrPages * PAGE_STREAM_PAGE_SIZE)
+        else m.hashes = Buffer.allocUnsafe(m.nrPages * REF_HASH_BYTES)
         this.range = m
         this.got = 0
       } else {

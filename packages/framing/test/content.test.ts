@@ -93,6 +93,59 @@ t.test('a delta against its base reads back byte for byte: shifted, rewritten an
   t.end()
 })
 
+t.test('content the base holds many times (zero pages) does not break a run of references', t => {
+  const dir = tmp(t)
+  const data = pages(400)
+  for (let p = 3; p < 400; p += 7) data.fill(0, p * PAGE, (p + 1) * PAGE) // a zero page every 7th
+  data.copy(data, 100 * PAGE, 20 * PAGE, 21 * PAGE) // and page 20's content twice
+  const r1: Files = { 'pages-1.img': data }
+  capture(dir, 'r1', r1, { indexOut: join(dir, 'r1.idx') })
+  const two = capture(dir, 'r2', r1, { base: join(dir, 'r1.idx') })
+  t.equal(two.stats.refPages, 400, 'every page is a reference')
+  t.ok(two.stats.refs <= 2, `in one run per MAX_REF_RUN (${two.stats.refs})`)
+  t.same(read([two.shard], baseDir(dir, r1)), r1, 'rebuilt from base + delta')
+  t.end()
+})
+
+t.test('pages hashed on 1 or 3 workers, two pages files in interleaved bursts: the same index and the same delta', t => {
+  const dir = tmp(t)
+  const files: Files = { 'pages-1.img': pages(700), 'pages-2.img': pages(500) }
+  const indexes: Record<number, Buffer> = {}
+  capture(dir, 'base', files, { indexOut: join(dir, 'base.idx') })
+  const base = baseDir(dir, files)
+  const changed: Files = { 'pages-1.img': Buffer.from(files['pages-1.img']!), 'pages-2.img': files['pages-2.img']! }
+  pages(30).copy(changed['pages-1.img']!, 300 * PAGE)
+  for (const threads of [1, 3]) {
+    const shard = join(dir, `t${threads}.shard`), idx = join(dir, `t${threads}.idx`)
+    const fd = openSync(shard, 'w')
+    const ext = new ExtWriter(new ShardWriter([fd]), { ...plain, threads, refs: true })
+    const w = new ContentWriter(ext, { base: readIndex(join(dir, 'base.idx')), index: IndexWriter.create(idx), threads })
+    try {
+      const src = Object.fromEntries(Object.entries(changed).map(([n, b]) => { const p = join(dir, `t${threads}.${n}`); writeFileSync(p, b); return [n, { fd: openSync(p, 'r'), left: b.length }] }))
+      for (const n of Object.keys(src)) w.open(n)
+      // alternating bursts, as CRIU's pipes are read in turn; the workers keep several in flight
+      for (let busy = true; busy;) {
+        busy = false
+        for (const [n, f] of Object.entries(src)) {
+          const k = Math.min(f.left, 123_457)
+          if (k) { w.spliceFrom(n, f.fd, k); f.left -= k; busy = true; w.service() }
+        }
+      }
+      for (const [n, f] of Object.entries(src)) { closeSync(f.fd); w.endFile(n) }
+      w.endImage()
+      w.commitIndex()
+    } finally {
+      w.close()
+      ext.close()
+      closeSync(fd)
+    }
+    t.same(read([shard], base), changed, `${threads} worker(s): rebuilt from base + delta`)
+    indexes[threads] = readFileSync(idx)
+  }
+  t.ok(indexes[1]!.equals(indexes[3]!), 'the same index, byte for byte')
+  t.end()
+})
+
 t.test('a delta is refused without its base, and by a reader that did not see references declared', t => {
   const { dir, r1, two } = rounds(t)
   t.throws(() => read([two.shard], null), /the stream is a delta against a base checkpoint: give the base directory with --base DIR/)
@@ -152,6 +205,24 @@ t.test('the index file: never overwritten nor followed, refused when damaged or 
   t.throws(() => readIndex(path), /lets other users write it/)
   execFileSync('mkfifo', ['-m', '600', join(dir, 'fifo.idx')])
   t.throws(() => readIndex(join(dir, 'fifo.idx')), /not a regular file/, 'a FIFO is refused, not waited on')
+  t.end()
+})
+
+t.test('the index file is written as its entries come (the end, while the process is frozen, has only the tail), and is refused until finished', t => {
+  const dir = tmp(t)
+  const path = join(dir, 'x.idx')
+  const w = IndexWriter.create(path)
+  const h = randomBytes(32)
+  const n = 3 * Math.floor((1 << 20) / 40) // three blocks of entries
+  for (let i = 0; i < n; i++) w.add(w.fileId('pages-1.img'), i, h, 0)
+  const fd = openSync(path, 'r')
+  t.ok(fstatSync(fd).size > (1 << 20), 'full blocks are in the file before finish()')
+  closeSync(fd)
+  t.throws(() => readIndex(path), /index .*x.idx: /, 'an unfinished index is refused')
+  w.finish()
+  const idx = readIndex(path)
+  t.equal(idx.count, n)
+  t.equal(idx.locs[2 * (n - 1) + 1], n - 1, 'the last entry read back')
   t.end()
 })
 

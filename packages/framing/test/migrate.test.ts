@@ -26,9 +26,10 @@ t.test('every control message round-trips', async t => {
   const msgs: MigrateMessage[] = [
     { kind: 'hello', version: 2, mode: 2, nonce: Buffer.alloc(16, 7), keyed: true },
     { kind: 'hello', version: 2, mode: 1, nonce: Buffer.alloc(16, 8), keyed: false },
-    { kind: 'round', round: 3, final: true },
-    { kind: 'round', round: 2, final: false, streamId: Buffer.alloc(16, 9) },
-    { kind: 'round', round: 1, final: false },
+    { kind: 'round', round: 3, final: true, lazy: false },
+    { kind: 'round', round: 3, final: true, lazy: true },
+    { kind: 'round', round: 2, final: false, lazy: false, streamId: Buffer.alloc(16, 9) },
+    { kind: 'round', round: 1, final: false, lazy: false },
     { kind: 'released', round: 4 },
     { kind: 'result', round: 2, status: RoundStatus.FAILED, bytes: 123456789, pid: 0, error: 'destination: no space left' },
     { kind: 'result', round: 5, status: RoundStatus.RESTORED, bytes: 0, pid: 4242, error: '' },
@@ -45,15 +46,15 @@ t.test('damaged or foreign control markers are refused', async t => {
   t.throws(() => decodeMigrate(wrongVersion), { message: /version 9/ })
   t.throws(() => decodeMigrate(encodeMarker({ seq: 0, body: { kind: 'image_eof' } }).subarray(4)), FramingError, 'an image marker is no control message')
   t.throws(() => readMigrate(fileFd(t, Buffer.from([0, 0x10, 0, 0]))), { message: /control marker of 4096 bytes/ })
-  t.throws(() => readMigrate(fileFd(t, encodeMigrate({ kind: 'round', round: 1, final: false }).subarray(0, 5))), { message: /truncated/ })
+  t.throws(() => readMigrate(fileFd(t, encodeMigrate({ kind: 'round', round: 1, final: false, lazy: false }).subarray(0, 5))), { message: /truncated/ })
   t.equal(readMigrate(fileFd(t, Buffer.alloc(0))), null, 'EOF between messages')
 })
 
 t.test('an image inside the channel ends at its image_eof; the next control message follows', async t => {
-  const channel = Buffer.concat([encodeMigrate({ kind: 'round', round: 1, final: true }), image(), encodeMigrate({ kind: 'released', round: 1 })])
+  const channel = Buffer.concat([encodeMigrate({ kind: 'round', round: 1, final: true, lazy: false }), image(), encodeMigrate({ kind: 'released', round: 1 })])
   for (const reader of ['plain', 'decoding'] as const) {
     const fd = fileFd(t, channel)
-    t.same(readMigrate(fd), { kind: 'round', round: 1, final: true })
+    t.same(readMigrate(fd), { kind: 'round', round: 1, final: true, lazy: false })
     const r = reader === 'plain' ? new ImageReader([fd], true) : new DecodingReader([fd], { key: null, threads: 1, continues: true })
     const seen: string[] = []
     for (let ev = r.next(); ev.type !== 'end'; ev = r.next()) {
@@ -80,7 +81,7 @@ function session(t: Test, key: Buffer | null, dstKey: Buffer | null = key): { sr
   return { src, dst, toDst: a[1], toSrc: b[1] }
 }
 
-const round = (n: number): MigrateMessage => ({ kind: 'round', round: n, final: false, streamId: Buffer.alloc(16, n) })
+const round = (n: number): MigrateMessage => ({ kind: 'round', round: n, final: false, lazy: false, streamId: Buffer.alloc(16, n) })
 
 t.test('a session, keyed or not: messages pass both ways in order', async t => {
   for (const key of [null, Buffer.alloc(32, 1)]) {

@@ -1,6 +1,7 @@
 import t from 'tap'
 import {
-  FramingError, MAX_RANGE_PAGES, PageStreamDecoder, encodeDone, encodeHello, encodePush, encodeRangeHeader, encodeRequest,
+  FramingError, MAX_PAGE_MARKER_LEN, MAX_RANGE_PAGES, MAX_REF_FILE_NAME, PageStreamDecoder, encodeDone, encodeHello, encodePush,
+  encodeRangeHeader, encodeRefHeader, encodeRequest,
 } from '../src/index.js'
 import type { PageMessage } from '../src/index.js'
 
@@ -25,7 +26,7 @@ t.test('every message round-trips, whatever the read sizes', async (t) => {
   for (const step of [1, 3, 4, 5, 4099, bytes.length]) {
     const { out, dec } = decodeAll(bytes, step)
     t.same(out, [
-      { kind: 'hello', version: 2, pageSize: PAGE, pages: 65536, dumpId: ID },
+      { kind: 'hello', version: 2, pageSize: PAGE, pages: 65536, dumpId: ID, refs: false },
       { kind: 'push', credit: 4096 },
       { kind: 'range', ...run, requested: true, data },
       { kind: 'request', ...run, nrPages: 1 },
@@ -72,4 +73,51 @@ t.test('a stream cut inside a message is not at a boundary', async (t) => {
   t.notOk(decodeAll(whole.subarray(0, whole.length - 1)).dec.atBoundary, 'inside the data')
   t.notOk(decodeAll(whole.subarray(0, 3)).dec.atBoundary, 'inside the length')
   t.equal(decodeAll(whole.subarray(0, whole.length - 1)).out.length, 0, 'nothing half-delivered')
+})
+
+t.test('PAGE_REF: a run the base holds, its page hashes after the marker; PAGE_HELLO says refs may come', async (t) => {
+  const hashes = Buffer.alloc(3 * 32)
+  for (let i = 0; i < hashes.length; i++) hashes[i] = (i * 11) & 0xff
+  const ref = { pid: 4242, vaddr: 0x7f12_3456_7000, nrPages: 3, requested: true, file: 'pages-12.img', filePage: 70_000 }
+  const data = Buffer.alloc(PAGE, 9)
+  const bytes = Buffer.concat([
+    encodeHello(65536, ID, true), encodeRefHeader(ref), hashes, encodeRangeHeader({ pid: 1, vaddr: 0, nrPages: 1 }, false), data,
+    encodeRefHeader({ ...ref, requested: false, filePage: 0, nrPages: 1 }), hashes.subarray(0, 32),
+  ])
+  for (const step of [1, 7, 33, bytes.length]) {
+    const { out, dec } = decodeAll(bytes, step)
+    t.same(out, [
+      { kind: 'hello', version: 2, pageSize: PAGE, pages: 65536, dumpId: ID, refs: true },
+      { kind: 'ref', ...ref, hashes },
+      { kind: 'range', pid: 1, vaddr: 0, nrPages: 1, requested: false, data },
+      { kind: 'ref', ...ref, requested: false, filePage: 0, nrPages: 1, hashes: hashes.subarray(0, 32) },
+    ], `read ${step} bytes at a time`)
+    t.ok(dec.atBoundary)
+    t.equal(dec.dataBytes, PAGE, 'only PAGE_RANGE bytes count as page data')
+  }
+  const longest = encodeRefHeader({ ...ref, pid: 0x7fffffff, vaddr: 0x7fff_ffc0_0000, nrPages: MAX_RANGE_PAGES, file: 'pages-4294967295.img', filePage: 2 ** 32 - MAX_RANGE_PAGES })
+  t.ok(longest.length - 4 <= MAX_PAGE_MARKER_LEN, `the longest PAGE_REF marker (${longest.length - 4} bytes) fits`)
+  t.equal(encodeRefHeader({ pid: 1, vaddr: 4096, nrPages: 2, requested: false, file: 'pages-1.img', filePage: 0 }).toString('hex'),
+    '16000000' + '7a14' + '0801' + '108020' + '1802' + '2a0b' + Buffer.from('pages-1.img').toString('hex'),
+    'field 15; requested and the first page omitted when 0')
+})
+
+t.test('PAGE_REF limits, checked before the hashes are allocated', async (t) => {
+  const ok = { pid: 1, vaddr: 4096, nrPages: 1, requested: false, file: 'pages-1.img', filePage: 0 }
+  const refused: [string, object, RegExp][] = [
+    ['a name outside the base', { file: '../pages-1.img' }, /not a pages-N.img|contains/],
+    ['not a pages file', { file: 'inventory.img' }, /base file "inventory.img" is not a pages-N.img/],
+    ['a name too long', { file: `pages-${'1'.repeat(MAX_REF_FILE_NAME)}.img` }, /is not a pages-N.img/],
+    ['too many pages', { nrPages: MAX_RANGE_PAGES + 1 }, /1025 pages/],
+    ['past a u32 page number', { filePage: 2 ** 32 - 1, nrPages: 2 }, /bad first page/],
+  ]
+  for (const [what, change, re] of refused) {
+    t.throws(() => encodeRefHeader({ ...ok, ...change }), re, `encode: ${what}`)
+  }
+  // Encoded by hand (the encoder refuses them): file "x.img", then 1025 pages.
+  const marker = (sub: string): Buffer => { const m = Buffer.from('7a' + (sub.length / 2).toString(16).padStart(2, '0') + sub, 'hex'); const l = Buffer.alloc(4); l.writeUInt32LE(m.length); return Buffer.concat([l, m]) }
+  t.throws(() => decodeAll(marker('0801' + '108020' + '1801' + '2a05' + Buffer.from('x.img').toString('hex'))), { name: 'FramingError', message: /"x.img" is not a pages-N.img/ })
+  t.throws(() => decodeAll(marker('0801' + '108020' + '188108' + '2a0b' + Buffer.from('pages-1.img').toString('hex'))), { name: 'FramingError', message: /1025 pages/ })
+  t.throws(() => decodeAll(marker('0801' + '108020' + '1801' + '2002' + '2a0b' + Buffer.from('pages-1.img').toString('hex'))), { name: 'FramingError', message: /requested is 2/ })
+  t.throws(() => decodeAll(Buffer.from('1d000000' + '6a1b' + '0802' + '108020' + '1802' + '2a10' + ID.toString('hex') + '3002', 'hex')), /PAGE_HELLO refs is 2/)
 })

@@ -6,7 +6,7 @@ import { openSync, closeSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { capture, shardSink } from '@criu-pipes/img-split'
 import { StatusLine } from '@criu-pipes/streamer'
-import { readMigrate, type ExtWriteOptions } from '@criu-pipes/framing'
+import type { ExtWriteOptions, MigrateChannel } from '@criu-pipes/framing'
 import { ReceiptSink, roundResult } from './receipt-sink.js'
 import { startCriu, criuFailed } from './criu.js'
 
@@ -29,6 +29,8 @@ export interface RoundSpec {
   /** The RoundStatus the destination answers once it holds the round. */
   want: number
   channel: { readFd: number; writeFd: number }
+  /** The session's control messages (the destination's answers are read through it). */
+  ctl: MigrateChannel
 }
 
 export interface RoundResult {
@@ -40,7 +42,7 @@ export interface RoundResult {
 
 export async function dumpRound(s: RoundSpec): Promise<RoundResult> {
   const pipe = shardSink(s.channel.writeFd, 'pipe', 0)
-  const sink = s.leaveRunning ? pipe : new ReceiptSink(pipe, s.channel.readFd, s.round, s.want)
+  const sink = s.leaveRunning ? pipe : new ReceiptSink(pipe, s.ctl, s.round, s.want)
   const devNull = openSync('/dev/null', 'w')
   let criu: ReturnType<typeof startCriu> | undefined
   try {
@@ -64,7 +66,7 @@ export async function dumpRound(s: RoundSpec): Promise<RoundResult> {
     const code = await run.exited
     if (code !== 0) throw criuFailed(run, 'dump', code)
     if (s.leaveRunning) {
-      const answer = roundResult(readMigrate(s.channel.readFd), s.round, s.want)
+      const answer = roundResult(s.ctl.read(), s.round, s.want)
       if (typeof answer === 'string') throw new Error(answer)
     }
     return { bytes: result.sizes.reduce((a, b) => a + b, 0), freezeMs: result.durationMs }

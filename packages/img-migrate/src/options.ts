@@ -12,16 +12,15 @@ const VERSION = (createRequire(import.meta.url)('../../package.json') as { versi
 export const MODES = ['auto', 'full', 'precopy', 'postcopy', 'hybrid'] as const
 export type Mode = (typeof MODES)[number]
 /** The modes this build migrates with; the others are parsed and refused ("not yet"). */
-export const READY_MODES: readonly Mode[] = ['full', 'precopy']
+export const READY_MODES: readonly Mode[] = ['auto', 'full', 'precopy', 'postcopy', 'hybrid']
+/** Modes whose final round is lazy: its pages go as a page stream, which --encrypt does not cover. */
+const LAZY_MODES: readonly Mode[] = ['postcopy', 'hybrid']
 /** A mode's number in MIGRATE_HELLO (0 is proto3's "absent"). */
 export const modeCode = (m: Mode): number => MODES.indexOf(m) + 1
 export const modeOf = (code: number): Mode | undefined => MODES[code - 1]
 
-/**
- * Until auto exists, pre-copy: the mode with the shortest downtime this build has (the final
- * round sends what changed since the last running round).
- */
-export const DEFAULT_MODE: Mode = 'precopy'
+/** auto: the user need not know how fast the workload's memory changes (auto.ts). */
+export const DEFAULT_MODE: Mode = 'auto'
 /** Pre-copy rounds with the process running, at most, before the final frozen round. */
 export const DEFAULT_MAX_ROUNDS = 4
 
@@ -54,13 +53,15 @@ export function roundExt(o: SourceOptions, refs: boolean): ExtWriteOptions | nul
 export function parseOptions(argv: readonly string[], cwd = process.cwd()): Options {
   const a = yargs([...argv])
     .scriptName('img-migrate')
-    .usage('$0 -t PID --to CMD [--mode full|precopy] [--compress C] [--encrypt KEYFILE] [--max-rounds N] [-p FD]\n' +
+    .usage('$0 -t PID --to CMD [--mode auto|full|precopy|postcopy|hybrid] [--compress C] [--encrypt KEYFILE] [--max-rounds N] [-p FD]\n' +
       '$0 --receive -W DIR [--decrypt KEYFILE]\n\n' +
       'Migrates the process tree of PID over one channel: the stdin and stdout of `sh -c CMD`, which runs\n' +
       'the destination half (`ssh dst img-migrate --receive -W /var/lib/ck`). Nothing listens on a port.')
     .option('tree', { alias: 't', type: 'number', describe: 'the root of the process tree to migrate' })
     .option('to', { type: 'string', describe: 'the command that runs the destination half; its stdin/stdout are the channel' })
-    .option('mode', { type: 'string', choices: MODES, describe: `full: one checkpoint; precopy: rounds while it runs, then a final one [default: ${DEFAULT_MODE}]` })
+    .option('mode', { type: 'string', choices: MODES, describe: 'full: one checkpoint; precopy: rounds while it runs, then a final one; postcopy: restored at once, ' +
+      'the memory following; hybrid: rounds while it runs, then a lazy final one; auto: picks from the measured dirty and ' +
+      `link rates [default: ${DEFAULT_MODE}]` })
     .options(WRITE_EXT_OPTIONS)
     .option('max-rounds', { type: 'number', describe: `pre-copy rounds with the process running, at most [default: ${DEFAULT_MAX_ROUNDS}]` })
     .option('after-round', { type: 'string', describe: 'run `sh -c CMD` after each pre-copy round ($MIGRATE_ROUND, $MIGRATE_PID set); a failure ends the migration, the process still running' })
@@ -91,6 +92,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
   if (!Number.isInteger(maxRounds) || maxRounds < 1) throw new UsageError(`--max-rounds: "${maxRounds}" is not a round count (1 or more)`)
   const mode = (a.mode as Mode | undefined) ?? DEFAULT_MODE
   if (!READY_MODES.includes(mode)) throw new UsageError(`--mode ${mode}: not yet (this build migrates with ${READY_MODES.join(' and ')})`)
+  if (LAZY_MODES.includes(mode) && a.encrypt !== undefined) throw new UsageError(`--mode ${mode} with --encrypt: the lazy final round's page stream is not encrypted (run it over ssh without --encrypt, or use full or precopy)`)
   const o: SourceOptions = {
     side: 'source', pid: a.tree, to: a.to, mode,
     ext: { compress: a.compress, checksum: a.checksum, encrypt: a.encrypt, threads: a.threads },

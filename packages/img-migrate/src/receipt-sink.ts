@@ -6,7 +6,7 @@
 // stays frozen; if it fails or the channel ends, the dump fails and the process runs on here.
 // The capture loop is synchronous: the answer is looked for with poll(2) without waiting.
 import { POLLIN, poll } from '@criu-pipes/sys'
-import { RoundStatus, readMigrate, type MigrateMessage } from '@criu-pipes/framing'
+import { RoundStatus, type MigrateChannel, type MigrateMessage } from '@criu-pipes/framing'
 import type { ShardSink } from '@criu-pipes/img-split'
 
 export class ReceiptSink implements ShardSink {
@@ -14,7 +14,7 @@ export class ReceiptSink implements ShardSink {
   answer: Extract<MigrateMessage, { kind: 'result' }> | null = null
   private problem: string | null = null
 
-  constructor(private readonly pipe: ShardSink, private readonly readFd: number, private readonly round: number, private readonly want: number) {}
+  constructor(private readonly pipe: ShardSink, private readonly ctl: MigrateChannel, private readonly round: number, private readonly want: number) {}
 
   finish(): void { this.pipe.finish() }
 
@@ -32,10 +32,10 @@ export class ReceiptSink implements ShardSink {
 
   private look(): void {
     if (this.answer || this.problem) return
-    if (!((poll([{ fd: this.readFd, events: POLLIN }], 0)[0] ?? 0))) return
+    if (!((poll([{ fd: this.ctl.readFd, events: POLLIN }], 0)[0] ?? 0))) return
     let m: MigrateMessage | null
     try {
-      m = readMigrate(this.readFd)
+      m = this.ctl.read()
     } catch (e) {
       this.problem = (e as Error).message
       return

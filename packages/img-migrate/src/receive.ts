@@ -1,18 +1,20 @@
 // The destination half: the channel is stdin (from the source) and stdout (to it). Each pre-copy
 // round is extracted (img-join's extract, with the previous round as its --base) into a fresh
 // base directory, and the previous one removed; the final round is drained and served to
-// `criu restore --stream` (img-buffer's serve, with the last base as --base). Everything lives in
+// `criu restore --stream` (img-buffer's serve, with the last base as --base), or, lazy, restored
+// with `criu restore --lazy-pages` and its pages from the channel (lazy-restore.ts). Everything lives in
 // one directory of its own under the private work dir -W, removed at the end, success or not:
 // once the process runs, its images are of no further use.
 import { openSync, closeSync, readFileSync, rmSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { closeQuietly, mkdirAt, openPrivateDir } from '@criu-pipes/sys'
-import { MIGRATE_VERSION, RoundStatus, readMigrate, writeMigrate, type MigrateMessage, type ExtReadOptions } from '@criu-pipes/framing'
+import { closeQuietly, mkdirAt, openPrivateDir, writeAll } from '@criu-pipes/sys'
+import { MigrateChannel, RoundStatus, encodeMigrate, type MigrateMessage, type ExtReadOptions } from '@criu-pipes/framing'
 import { extract } from '@criu-pipes/img-join'
 import { serve } from '@criu-pipes/img-buffer'
 import { READY_MODES, modeOf, type ReceiveOptions } from './options.js'
 import { startCriu, criuFailed } from './criu.js'
+import { restoreLazy } from './lazy-restore.js'
 import { MigrateError } from './migrate-error.js'
 
 const IN = 0, OUT = 1
@@ -23,23 +25,30 @@ export async function receive(o: ReceiveOptions): Promise<void> {
   let made = false
   let phase = 'hello'
   let round = 0
+  // Once the page stream runs, the channel is its: a control message there would be garbage to
+  // the feeder, which sees the channel end instead (and this side's line goes to stderr).
+  let paging = false
+  let ctl: MigrateChannel | null = null
   try {
     mkdirAt(workFd, name, 0o700, join(o.workDir, name))
     made = true
     const here = join(o.workDir, name)
-    const hello = readMigrate(IN)
-    if (hello?.kind !== 'hello') throw new Error(hello ? `the source began with a ${hello.kind} message` : 'the source closed the channel at once')
-    const mode = modeOf(hello.mode)
-    if (!mode || !READY_MODES.includes(mode)) throw new Error(`mode ${mode ?? hello.mode}: not yet`)
-    writeMigrate(OUT, { kind: 'hello', version: MIGRATE_VERSION, mode: hello.mode })
+    // Keyed (--decrypt), every control message is authenticated, and each image bound to its round.
+    const session = MigrateChannel.destination(IN, OUT, o.read.key)
+    ctl = session.channel
+    const c = ctl
+    const mode = modeOf(session.mode)
+    if (!mode || !READY_MODES.includes(mode)) throw new Error(`mode ${mode ?? session.mode}: not yet`)
     let base: string | null = null
     for (;;) {
       phase = `round ${round + 1}`
-      const m: MigrateMessage | null = readMigrate(IN)
+      const m: MigrateMessage | null = c.read()
       if (m === null) throw new Error('the source closed the channel before the final round')
       if (m.kind !== 'round' || m.round !== round + 1) throw new Error(`expected round ${round + 1}, the source sent ${m.kind === 'round' ? `round ${m.round}` : `a ${m.kind} message`}`)
       round = m.round
-      const read: ExtReadOptions = { ...o.read, base, continues: true }
+      if (c.keyed && !m.lazy && m.streamId === undefined) throw new Error(`round ${round}: a keyed session announced no stream id`)
+      // Keyed, only the stream the authenticated ROUND named: never another round's, replayed.
+      const read: ExtReadOptions = { ...o.read, base, continues: true, ...(m.streamId ? { expectStream: m.streamId } : {}) }
       if (!m.final) {
         phase = `round ${round} (pre-copy)`
         const dir = join(here, `base${round}`)
@@ -47,18 +56,30 @@ export async function receive(o: ReceiveOptions): Promise<void> {
         // The new base holds every page (references resolved): the old one is of no use now.
         if (base) rmSync(base, { recursive: true, force: true })
         base = dir
-        writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.KEPT, bytes: 0, pid: 0, error: '' })
+        c.write({ kind: 'result', round, status: RoundStatus.KEPT, bytes: 0, pid: 0, error: '' })
         continue
       }
+      if (m.lazy) {
+        phase = `round ${round} (lazy)`
+        paging = true
+        const pid = await restoreLazy(join(here, 'lazy'), base, read, () => { phase = `round ${round} (lazy restore)` })
+        c.write({ kind: 'result', round, status: RoundStatus.RESTORED, bytes: 0, pid, error: '' })
+        return
+      }
       phase = `round ${round} (final)`
-      const pid = await restoreFinal(join(here, 'restore'), read, round, () => { phase = `round ${round} (restore)` })
-      writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.RESTORED, bytes: 0, pid, error: '' })
+      const pid = await restoreFinal(c, join(here, 'restore'), read, round, () => { phase = `round ${round} (restore)` })
+      c.write({ kind: 'result', round, status: RoundStatus.RESTORED, bytes: 0, pid, error: '' })
       return
     }
   } catch (e) {
     const err = new MigrateError('destination', phase, (e as Error).message)
     // The source's hook is waiting for this round's answer (or the channel is gone already).
-    try { writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.FAILED, bytes: 0, pid: 0, error: err.message }) } catch { /* it sees the channel end */ }
+    if (!paging) {
+      try {
+        if (ctl) ctl.write({ kind: 'result', round, status: RoundStatus.FAILED, bytes: 0, pid: 0, error: err.message })
+        else writeFailedHello(err.message)
+      } catch { /* it sees the channel end */ }
+    }
     throw err
   } finally {
     if (made) rmSync(join(o.workDir, name), { recursive: true, force: true })
@@ -67,7 +88,7 @@ export async function receive(o: ReceiveOptions): Promise<void> {
 }
 
 /** The final round: drain and check the image, tell the source, serve `criu restore --stream -d`; the restored pid. */
-async function restoreFinal(dir: string, read: ExtReadOptions, round: number, restoring: () => void): Promise<number> {
+async function restoreFinal(c: MigrateChannel, dir: string, read: ExtReadOptions, round: number, restoring: () => void): Promise<number> {
   const pidFile = join(dir, 'restored.pid')
   let settled = false
   const devNull = openSync('/dev/null', 'w')
@@ -77,7 +98,7 @@ async function restoreFinal(dir: string, read: ExtReadOptions, round: number, re
       // Drained and checked (references resolved, tags verified, nothing it cannot stream), before
       // the socket exists: the source's hook may now let CRIU kill the process there.
       accepted: () => {
-        writeMigrate(OUT, { kind: 'result', round, status: RoundStatus.RECEIVED, bytes: 0, pid: 0, error: '' })
+        c.write({ kind: 'result', round, status: RoundStatus.RECEIVED, bytes: 0, pid: 0, error: '' })
         restoring()
       },
     }).finally(() => { settled = true })
@@ -88,7 +109,7 @@ async function restoreFinal(dir: string, read: ExtReadOptions, round: number, re
     if (settled) { await served; throw new Error('internal: the image was served before CRIU started') }
     // Restore only once the source says its process is gone: never two copies running, and where
     // both share a pid namespace its pids are free.
-    const go = readMigrate(IN)
+    const go = c.read()
     if (go?.kind !== 'released' || go.round !== round) throw new Error(go ? `expected the source's release of round ${round}, it sent a ${go.kind} message` : 'the source closed the channel before it released the process')
     const criu = startCriu('restore', dir, ['--stream', '-d', '--pidfile', pidFile])
     await Promise.race([served, criu.exited.then(code => { throw criuFailed(criu, 'restore', code) })])
@@ -98,6 +119,14 @@ async function restoreFinal(dir: string, read: ExtReadOptions, round: number, re
   } finally {
     closeSync(devNull)
   }
+}
+
+/**
+ * Before the session exists (a bad hello, keys that disagree), the source waits for a hello: a
+ * FAILED result in its place, untagged, is its error line (it ends the migration, nothing more).
+ */
+function writeFailedHello(error: string): void {
+  writeAll(OUT, encodeMigrate({ kind: 'result', round: 0, status: RoundStatus.FAILED, bytes: 0, pid: 0, error }))
 }
 
 /** A library call whose progress lines (stats) nobody reads here: stdout is the channel. */

@@ -1,20 +1,29 @@
 // The source half: `sh -c CMD` runs the destination half, its stdin/stdout the channel; then the
 // rounds (mode full: one final round; precopy: running rounds with a content index, until the
-// stop rule, then a final round of references), then the destination's verdict.
+// stop rule, then a final round of references; postcopy: one lazy final round; hybrid: running
+// rounds, then a lazy final round; auto: one of them, chosen by auto.ts), then the destination's
+// verdict.
 // Failure semantics: until the final dump's hook has the destination's receipt, any failure
 // leaves the process running here (a running round never stops it; the final round's hook fails
 // the dump, CRIU resumes it); after that the process is the destination's, released to it once
-// reaped, and a failed restore there is reported, fail-stop.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+// reaped, and a failed restore there is reported, fail-stop. A lazy final round keeps the process
+// frozen here until every page is at the destination: any end but that resumes it here, and the
+// destination kills its copy (uffd-serve's fail-stop).
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
-import { POLLIN, closeQuietly, poll, writeAll } from '@criu-pipes/sys'
-import { MIGRATE_VERSION, RoundStatus, readMigrate, writeMigrate, type MigrateMessage } from '@criu-pipes/framing'
+import { POLLIN, closeQuietly, poll, setNonBlocking, writeAll } from '@criu-pipes/sys'
+import { MigrateChannel, RoundStatus, STREAM_ID_BYTES, type ExtWriteOptions, type MigrateMessage } from '@criu-pipes/framing'
 import { spawnChannel, commandExit } from '@criu-pipes/lazy-pages'
 import { modeCode, roundExt, type SourceOptions } from './options.js'
 import { afterRound } from './stop-rule.js'
 import { dumpRound } from './dump-round.js'
+import { lazyRound } from './lazy-round.js'
+import { sampleDirtyRate, type DirtySample } from './dirty-rate.js'
+import { afterRound1, lazyPossible, planAuto, type AutoPlan } from './auto.js'
+import { MigrateStatus } from './status.js'
 import { MigrateError } from './migrate-error.js'
 
 /** How long the destination's command may take to exit once the channel is closed. */
@@ -33,7 +42,10 @@ const LAST_WORD_MS = 5_000
 export interface RoundSummary { round: number; final: boolean; bytes: number; freezeMs: number; ms: number }
 
 export interface Summary {
+  /** The mode it ran: auto's choice, or the one asked. */
   mode: string
+  /** As asked (--mode). */
+  asked: string
   why: string
   rounds: RoundSummary[]
   bytes: number
@@ -43,75 +55,138 @@ export interface Summary {
   downtimeMs: number
   totalMs: number
   pid: number
+  /** auto: the dirty rate measured before any round (pages rewritten per page per second) and the resident bytes. */
+  dirtyPerSecond?: number
+  residentBytes?: number
 }
 
 export async function migrate(o: SourceOptions): Promise<Summary> {
   const started = performance.now()
   const work = mkdtempSync(join(tmpdir(), 'img-migrate-'))
-  let phase = 'start'
+  const line = new MigrateStatus()
+  let phaseNow = 'start'
+  // Every phase change is drawn on the status line (a terminal's).
+  const setPhase = (p: string): void => { phaseNow = p; line.phase(p) }
   const channel = spawnChannel(o.to)
   const rounds: RoundSummary[] = []
+  const ended = (r: RoundSummary): void => { rounds.push(r); line.sent(r.bytes); status(o, r) }
+  let ctl: MigrateChannel | null = null
   try {
-    phase = 'hello'
-    writeMigrate(channel.writeFd, { kind: 'hello', version: MIGRATE_VERSION, mode: modeCode(o.mode) })
-    expect(readMigrate(channel.readFd), 'hello')
-    let why = o.mode === 'full' ? 'mode full: one checkpoint' : ''
+    setPhase('hello')
+    // Keyed (--encrypt), every control message is authenticated, and each image bound to its round.
+    const key = roundExt(o, false)?.key ?? null
+    ctl = MigrateChannel.source(channel.readFd, channel.writeFd, key, modeCode(o.mode))
+    ctl.answered()
+    const c = ctl
+    let dirty: DirtySample | null = null
+    let plan: AutoPlan = { mode: o.mode === 'auto' ? 'hybrid' : o.mode, why: `mode ${o.mode}` }
+    if (o.mode === 'auto') {
+      setPhase('measuring')
+      dirty = await sampleDirtyRate(o.pid)
+      line.measured(dirty.perSecond)
+      plan = planAuto(dirty, lazyPossible() && o.ext.encrypt === undefined)
+    }
+    let why = plan.why
     let round = 0
     const sent: number[] = []
     const index = (k: number): string => join(work, `round${k}.idx`)
-    if (o.mode === 'precopy') {
+    if (plan.mode === 'precopy' || plan.mode === 'hybrid') {
       for (;;) {
         round++
-        phase = `round ${round} (pre-copy)`
+        setPhase(`round ${round} (pre-copy)`)
         const t0 = performance.now()
-        writeMigrate(channel.writeFd, { kind: 'round', round, final: false })
+        const ext = boundExt(roundExt(o, round > 1))
+        c.write({ kind: 'round', round, final: false, lazy: false, ...(ext?.key ? { streamId: ext.streamId! } : {}) })
         const r = await dumpRound({
-          pid: o.pid, round, dir: join(work, `r${round}`), leaveRunning: true, ext: roundExt(o, round > 1),
-          indexOut: index(round), baseIndex: round > 1 ? index(round - 1) : null, want: RoundStatus.KEPT, channel,
+          pid: o.pid, round, dir: join(work, `r${round}`), leaveRunning: true, ext,
+          indexOut: index(round), baseIndex: round > 1 ? index(round - 1) : null, want: RoundStatus.KEPT, channel, ctl: c,
         })
-        rounds.push({ round, final: false, bytes: r.bytes, freezeMs: r.freezeMs, ms: Math.round(performance.now() - t0) })
-        status(o, rounds.at(-1)!)
+        const ms = Math.round(performance.now() - t0)
+        ended({ round, final: false, bytes: r.bytes, freezeMs: r.freezeMs, ms })
         sent.push(r.bytes)
-        const next = afterRound(sent, o.maxRounds)
         if (o.afterRound !== null) runAfterRound(o, round)
-        if (next.stop) { why = `mode precopy: ${next.why}`; break }
+        if (dirty !== null && plan.mode === 'hybrid') { why = `${why}; ${afterRound1(dirty, r.bytes, ms)}`; break }
+        const next = afterRound(sent, o.maxRounds)
+        if (next.stop) { why = `${why}; ${next.why}`; break }
       }
     }
     round++
-    phase = `round ${round} (final)`
+    const lazy = plan.mode === 'postcopy' || plan.mode === 'hybrid'
+    setPhase(`round ${round} (${lazy ? 'lazy' : 'final'})`)
     const t0 = performance.now()
-    writeMigrate(channel.writeFd, { kind: 'round', round, final: true })
-    const r = await dumpRound({
-      pid: o.pid, round, dir: join(work, `r${round}`), leaveRunning: false, ext: roundExt(o, round > 1),
-      indexOut: null, baseIndex: round > 1 ? index(round - 1) : null, want: RoundStatus.RECEIVED, channel,
-    })
-    phase = `round ${round} (restore)`
-    // The dump killed the process; its pids are free once its parent has reaped it. Where both
-    // hosts share a pid namespace (two network namespaces, containers) the restore needs them.
-    await reaped(o.pid, REAP_WAIT_MS)
-    writeMigrate(channel.writeFd, { kind: 'released', round })
-    const verdict = expect(readMigrate(channel.readFd), 'result')
-    if (verdict.status !== RoundStatus.RESTORED) throw new Error(`the destination answered status ${verdict.status}, not restored`)
+    const ext = lazy ? null : boundExt(roundExt(o, round > 1))
+    c.write({ kind: 'round', round, final: true, lazy, ...(ext?.key ? { streamId: ext.streamId! } : {}) })
+    const final = lazy ? await lazyFinal(o, round, work, channel, c, round > 1 ? index(round - 1) : null) : await streamedFinal(o, round, work, channel, c, ext, index, () => { setPhase(`round ${round} (restore)`) })
     const ms = Math.round(performance.now() - t0)
-    rounds.push({ round, final: true, bytes: r.bytes, freezeMs: r.freezeMs, ms })
-    status(o, rounds.at(-1)!)
+    ended({ round, final: true, bytes: final.bytes, freezeMs: final.freezeMs, ms })
     return {
-      mode: o.mode, why, rounds, bytes: rounds.reduce((a, x) => a + x.bytes, 0), freezeMs: r.freezeMs, downtimeMs: ms,
-      totalMs: Math.round(performance.now() - started), pid: verdict.pid,
+      mode: plan.mode, asked: o.mode, why, rounds, bytes: rounds.reduce((a, x) => a + x.bytes, 0), freezeMs: final.freezeMs,
+      downtimeMs: final.downtimeMs ?? ms, totalMs: Math.round(performance.now() - started), pid: final.pid,
+      ...(dirty ? { dirtyPerSecond: Number(dirty.perSecond.toFixed(4)), residentBytes: dirty.residentBytes } : {}),
     }
   } catch (e) {
     // Closing our end ends the destination's read of an image: it cleans up and exits.
     closeQuietly(channel.writeFd)
     channel.writeFd = -1
     const why = (e as Error).message
-    const theirs = why.includes('destination') ? null : destinationsReason(channel.readFd)
-    throw new MigrateError('source', phase, theirs ? `${why}; ${theirs}` : why)
+    const theirs = why.includes('destination') || ctl === null ? null : destinationsReason(ctl)
+    throw new MigrateError('source', phaseNow, theirs ? `${why}; ${theirs}` : why)
   } finally {
+    line.clear()
     if (channel.writeFd >= 0) closeQuietly(channel.writeFd)
     await commandExit(channel.child, COMMAND_EXIT_MS)
     closeQuietly(channel.readFd)
     rmSync(work, { recursive: true, force: true })
   }
+}
+
+interface FinalResult { bytes: number; freezeMs: number; downtimeMs: number | null; pid: number }
+type Channel = ReturnType<typeof spawnChannel>
+
+/** The final round streamed (full, precopy): the destination restores once the process is gone here. */
+async function streamedFinal(o: SourceOptions, round: number, work: string, channel: Channel, ctl: MigrateChannel, ext: ExtWriteOptions | null,
+  index: (k: number) => string, restoring: () => void): Promise<FinalResult> {
+  const r = await dumpRound({
+    pid: o.pid, round, dir: join(work, `r${round}`), leaveRunning: false, ext,
+    indexOut: null, baseIndex: round > 1 ? index(round - 1) : null, want: RoundStatus.RECEIVED, channel, ctl,
+  })
+  restoring()
+  // The dump killed the process; its pids are free once its parent has reaped it. Where both
+  // hosts share a pid namespace (two network namespaces, containers) the restore needs them.
+  await reaped(o.pid, REAP_WAIT_MS)
+  ctl.write({ kind: 'released', round })
+  return { bytes: r.bytes, freezeMs: r.freezeMs, downtimeMs: null, pid: verdict(ctl) }
+}
+
+/**
+ * The final round lazy (postcopy, hybrid): restored at the destination while the process here is
+ * frozen, its memory following (lazy-round.ts); after running rounds, the pages the destination's
+ * base holds as references (`baseIndex`, the last running round's index). The copy runs while the original still exists:
+ * where both hosts share a pid namespace, the tree must be in a pid namespace of its own.
+ */
+async function lazyFinal(o: SourceOptions, round: number, work: string, channel: Channel, ctl: MigrateChannel, baseIndex: string | null): Promise<FinalResult> {
+  const dir = join(work, `r${round}`)
+  mkdirSync(dir, { mode: 0o700 })
+  const r = await lazyRound({ pid: o.pid, dir, log: join(work, `feed${round}.log`), baseIndex, channel })
+  // The page stream left the channel non-blocking; the verdict is read blocking.
+  setNonBlocking(channel.readFd, false)
+  setNonBlocking(channel.writeFd, false)
+  return { ...r, pid: verdict(ctl) }
+}
+
+/** The destination's last word: the process runs there, as this pid. */
+function verdict(ctl: MigrateChannel): number {
+  const v = expect(ctl.read(), 'result')
+  if (v.status !== RoundStatus.RESTORED) throw new Error(`the destination answered status ${v.status}, not restored`)
+  return v.pid
+}
+
+/**
+ * A round's capture options with a fresh stream id of its own: keyed, the ROUND before the image
+ * names it, and the destination refuses any other stream (an old round's, replayed).
+ */
+function boundExt(ext: ExtWriteOptions | null): ExtWriteOptions | null {
+  return ext && { ...ext, streamId: randomBytes(STREAM_ID_BYTES) }
 }
 
 /** Resolves once /proc/PID is gone (a zombie still holds its pid), or after `ms`. */
@@ -128,10 +203,10 @@ function expect<K extends MigrateMessage['kind']>(m: MigrateMessage | null, kind
 }
 
 /** Why the destination gave up, when it said so before it went (a write of ours then failed with EPIPE). */
-function destinationsReason(readFd: number): string | null {
+function destinationsReason(ctl: MigrateChannel): string | null {
   try {
-    if (!((poll([{ fd: readFd, events: POLLIN }], LAST_WORD_MS)[0] ?? 0))) return null
-    const m = readMigrate(readFd)
+    if (!((poll([{ fd: ctl.readFd, events: POLLIN }], LAST_WORD_MS)[0] ?? 0))) return null
+    const m = ctl.read()
     return m?.kind === 'result' && m.status === RoundStatus.FAILED ? m.error : null
   } catch {
     return null

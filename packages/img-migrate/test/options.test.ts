@@ -7,6 +7,7 @@ t.test('the source half', async t => {
   t.match(o, { side: 'source', pid: 42, to: 'ssh dst img-migrate --receive -W /ck', mode: 'full', maxRounds: DEFAULT_MAX_ROUNDS, progressFd: 3, statusFd: null })
   t.match(parseOptions(['-t', '1', '--to', 'x']), { mode: DEFAULT_MODE })
   t.match(parseOptions(['-t', '1', '--to', 'x', '--max-rounds', '2', '--after-round', 'true']), { maxRounds: 2, afterRound: 'true' })
+  for (const mode of ['auto', 'postcopy', 'hybrid']) t.match(parseOptions(['-t', '1', '--to', 'x', '--mode', mode]), { mode })
 })
 
 t.test('the destination half', async t => {
@@ -15,9 +16,8 @@ t.test('the destination half', async t => {
 
 t.test('bad command lines: one line, a usage error', async t => {
   const bad: [string[], RegExp][] = [
-    [['-t', '1', '--to', 'x', '--mode', 'postcopy'], /--mode postcopy: not yet/],
-    [['-t', '1', '--to', 'x', '--mode', 'hybrid'], /--mode hybrid: not yet/],
-    [['-t', '1', '--to', 'x', '--mode', 'auto'], /--mode auto: not yet/],
+    [['-t', '1', '--to', 'x', '--mode', 'postcopy', '--encrypt', '/k'], /--mode postcopy with --encrypt: the lazy final round's page stream is not encrypted/],
+    [['-t', '1', '--to', 'x', '--mode', 'hybrid', '--encrypt', '/k'], /--mode hybrid with --encrypt/],
     [['-t', '1', '--to', 'x', '--mode', 'fast'], /Invalid values/],
     [['--to', 'x'], /-t PID is required/],
     [['-t', '1'], /--to CMD is required/],
@@ -28,5 +28,5 @@ t.test('bad command lines: one line, a usage error', async t => {
     [['--receive', '-W', '/ck', '-t', '1'], /--receive takes -W DIR and --decrypt only, not --tree/],
   ]
   for (const [argv, msg] of bad) t.throws(() => parseOptions(argv), msg, argv.join(' '))
-  t.throws(() => parseOptions(['-t', '1', '--to', 'x', '--mode', 'postcopy']), UsageError)
+  t.throws(() => parseOptions(['-t', '1', '--to', 'x', '--mode', 'postcopy', '--encrypt', '/k']), UsageError)
 })

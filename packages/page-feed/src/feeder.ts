@@ -10,13 +10,17 @@
 //                                  with our own PAGES_DONE and close the channel
 //   the channel closes or breaks -> the session is dropped without PS_IOV_CLOSE: the dump
 //                                  resumes the original, and nothing is lost
+// With a base (--base-index: the hybrid's lazy final round), pages the destination's base holds
+// go as PAGE_REF, their hashes instead of their bytes (page-refs.ts); uffd-serve --base reads them
+// from its own disk and checks each against its hash.
 import { PAGE_SIZE } from '@criu-pipes/criu-image'
-import { PageStreamDecoder, encodeDone, encodeHello, encodeRangeHeader } from '@criu-pipes/framing'
-import type { PageMessage } from '@criu-pipes/framing'
+import { PageStreamDecoder, REF_HASH_BYTES, encodeDone, encodeHello, encodeRangeHeader, encodeRefHeader } from '@criu-pipes/framing'
+import type { ContentIndex, PageMessage } from '@criu-pipes/framing'
 import { POLLIN, POLLOUT, Region, SysError, poll, readSome, setNonBlocking, writeAll } from '@criu-pipes/sys'
 import type { PollRequest } from '@criu-pipes/sys'
 import { LOG_DEBUG, LazyRanges, MAX_CHUNK, PushThrottle, WriteQueue } from '@criu-pipes/lazy-pages'
 import type { ImageSet, LazyRange, Log, PageServerSource } from '@criu-pipes/lazy-pages'
+import { PageRefs } from './page-refs.js'
 
 /**
  * Background chunk: 1 MiB. A request waits behind at most the rest of one chunk in our own
@@ -43,6 +47,20 @@ export interface FeedStats {
   lateRequests: number
   /** The page server's answer to PS_IOV_CLOSE. */
   closeStatus: number
+  /** Of the pages pushed and answered: sent as references to the destination's base (PAGE_REF), and in how many. */
+  refPages: number
+  refs: number
+}
+
+export interface FeederOptions {
+  /** Push limit in bytes per second (requests are never held back). */
+  maxRate?: number
+  /**
+   * The content index of the round the destination holds as its base (img-split --index-out,
+   * read with readIndex): pages it holds go as PAGE_REF. The destination needs that base
+   * (uffd-serve --base); the PAGE_HELLO says so, and a daemon without one refuses at once.
+   */
+  base?: ContentIndex
 }
 
 interface Piece {
@@ -61,18 +79,23 @@ export class Feeder {
   /** Pages the daemon lets us push now (PAGE_PUSH credits, less what went since). */
   private credit = 0
   private readonly throttle: PushThrottle
-  private readonly stats: FeedStats = { pushedPages: 0, answeredPages: 0, requests: 0, lateRequests: 0, closeStatus: 0 }
+  private readonly stats: FeedStats = { pushedPages: 0, answeredPages: 0, requests: 0, lateRequests: 0, closeStatus: 0, refPages: 0, refs: 0 }
+  private readonly refs: PageRefs | undefined
 
+  /** `opts`: FeederOptions, or (as before them) the push limit in bytes per second. */
   constructor(images: ImageSet, private readonly server: PageServerSource, private readonly inFd: number,
-    private readonly outFd: number, private readonly log: Log, maxRate?: number) {
+    private readonly outFd: number, private readonly log: Log, opts: FeederOptions | number = {}) {
+    const { maxRate, base } = typeof opts === 'number' ? { maxRate: opts, base: undefined } : opts
     for (const t of images.tasks.values()) if (t.lazy.length > 0) this.unsent.set(t.pid, new LazyRanges(t.lazy))
     this.throttle = new PushThrottle(maxRate)
+    this.refs = base !== undefined ? new PageRefs(base, MAX_CHUNK / PAGE_SIZE) : undefined
     setNonBlocking(inFd, true)
     setNonBlocking(outFd, true)
     this.out = new WriteQueue(outFd, (code) => new ChannelLostError(`the channel broke (${code}) before the destination had every page`))
     const pages = [...images.tasks.values()].reduce((n, t) => n + t.lazyPages, 0)
-    this.out.push(encodeHello(pages, images.dumpId))
-    log.info(`page-feed: ${pages} lazy pages of ${this.unsent.size} processes to send`)
+    this.out.push(encodeHello(pages, images.dumpId, base !== undefined))
+    log.info(`page-feed: ${pages} lazy pages of ${this.unsent.size} processes to send` +
+      (base !== undefined ? `, by reference where the base's ${base.count} indexed pages hold them` : ''))
   }
 
   /** Runs until the daemon's PAGES_DONE (returns) or the channel's loss (throws ChannelLostError). */
@@ -164,13 +187,27 @@ export class Feeder {
       if (requested) this.urgent.unshift({ pid, range: rest })
       else this.unsent.get(pid)!.insert(rest)
     }
+    const data = this.buf.buffer(0, len)
+    const pieces = this.refs?.split(data, got) ?? [{ first: 0, pages: got }]
+    let wire = 0
+    for (const p of pieces) {
+      const vaddr = range.img + p.first * PAGE_SIZE
+      if (p.ref === undefined) {
+        this.out.push(encodeRangeHeader({ pid, vaddr, nrPages: p.pages }, requested), data.subarray(p.first * PAGE_SIZE, (p.first + p.pages) * PAGE_SIZE))
+      } else {
+        this.out.push(encodeRefHeader({ pid, vaddr, nrPages: p.pages, requested, ...p.ref }),
+          this.refs!.hashes.subarray(p.first * REF_HASH_BYTES, (p.first + p.pages) * REF_HASH_BYTES))
+        this.stats.refs++
+        this.stats.refPages += p.pages
+      }
+      wire += PageRefs.bytesOf(p)
+    }
     if (requested) this.stats.answeredPages += got
     else {
       this.stats.pushedPages += got
       this.credit -= got
-      this.throttle.spent(len)
+      this.throttle.spent(wire)
     }
-    this.out.push(encodeRangeHeader({ pid, vaddr: range.img, nrPages: got }, requested), this.buf.buffer(0, len))
   }
 
   /**

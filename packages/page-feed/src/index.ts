@@ -1,2 +1,3 @@
 export * from './feeder.js'
 export * from './options.js'
+export * from './page-refs.js'

@@ -4,6 +4,7 @@
 // original is gone); 1 with one line `page-feed: ...` otherwise (the dump then resumes the
 // original); 2 for a bad command line.
 import { hideBin } from 'yargs/helpers'
+import { readIndex } from '@criu-pipes/framing'
 import { closeQuietly, openPrivateDir, pathAt, writeAll } from '@criu-pipes/sys'
 import { Log, STDERR, commandExit, loadImageSet, spawnChannel, startPageServer } from '@criu-pipes/lazy-pages'
 import type { CommandChannel, PageServerCommand } from '@criu-pipes/lazy-pages'
@@ -43,11 +44,13 @@ async function main(): Promise<void> {
     // The images dir is checked (see openPrivateDir) before the dump writes into it, and read
     // through its fd, as uffd-serve reads its own: page-feed runs as root.
     const dir = openPrivateDir(opts.imagesDir)
+    // Before the dump: a bad index fails while the process still runs, untouched.
+    const base = opts.baseIndex !== undefined ? readIndex(opts.baseIndex) : undefined
     dump = await startPageServer(opts.dump, opts.proto)
     log.info(`page-feed: ${dump.source.name} is up`)
     const images = loadImageSet(pathAt(dir), opts.imagesDir)
     via = opts.viaCmd !== undefined ? spawnChannel(opts.viaCmd) : undefined
-    const stats = new Feeder(images, dump.source, via?.readFd ?? STDIN, via?.writeFd ?? STDOUT, log, opts.maxRate).run()
+    const stats = new Feeder(images, dump.source, via?.readFd ?? STDIN, via?.writeFd ?? STDOUT, log, { maxRate: opts.maxRate, base }).run()
     const ended = await dump.exit(DUMP_EXIT_MS)
     if (ended !== 'exited 0') {
       // Past PS_IOV_CLOSE: the copy has everything; whether the original is gone, only the log says.
@@ -59,16 +62,18 @@ async function main(): Promise<void> {
       if (code !== 0) log.warn(`--via-cmd exited ${code ?? 'late'} after the migration finished`)
     }
     log.info(`page-feed done: ${stats.pushedPages} pages pushed, ${stats.answeredPages} sent for ${stats.requests} requests ` +
-      `(${stats.lateRequests} for pages already sent); PS_IOV_CLOSE answered ${stats.closeStatus}`)
+      `(${stats.lateRequests} for pages already sent); ` +
+      (base !== undefined ? `${stats.refPages} of them as ${stats.refs} references to the base, ${stats.pushedPages + stats.answeredPages - stats.refPages} as bytes; ` : '') +
+      `PS_IOV_CLOSE answered ${stats.closeStatus}`)
     log.close()
     process.exit(0)
   } catch (e) {
     // Without PS_IOV_CLOSE the dump resumes the frozen original: nothing is lost.
     dump?.source.abort()
     if (via !== undefined && via.child.exitCode === null) via.child.kill('SIGTERM')
-    const ended = dump !== undefined ? await dump.exit(DUMP_EXIT_MS) : undefined
-    fail(`${(e as Error).message}; the page-server session was dropped, so the source dump resumes the original` +
-      (dump !== undefined ? ` (the dump ${ended ?? 'still runs'})` : ''), 1, log)
+    if (dump === undefined) fail(`${(e as Error).message}; no dump was started, the process was not touched`, 1, log)
+    const ended = await dump.exit(DUMP_EXIT_MS)
+    fail(`${(e as Error).message}; the page-server session was dropped, so the source dump resumes the original (the dump ${ended ?? 'still runs'})`, 1, log)
   }
 }
 

@@ -4,6 +4,7 @@ export const MAN = {
   'page-feed': {
     more: [
       'Answers each request of uffd-serve first, then pushes every other lazy page once, within the window uffd-serve grants. If the channel breaks, it resets the page-server session: the dump resumes the original process, and nothing is lost.',
+      'With --base-index IDX (the index img-split --index-out wrote for a round the destination keeps as its base), each page the base holds goes as a reference (its SHA-256) instead of its bytes; uffd-serve --base reads it from there.',
     ],
     exitStatus: [
       ['0', 'every page was delivered and the dump was told so'],

@@ -1,4 +1,4 @@
-// page-feed -D DIR [--via-cmd CMD] [--page-server-proto 4.1|4.2] [--max-rate MiB/s] [-o LOG] [-v...]
+// page-feed -D DIR [--via-cmd CMD] [--base-index IDX] [--page-server-proto 4.1|4.2] [--max-rate MiB/s] [-o LOG] [-v...]
 //           -- criu dump -t PID -D DIR --lazy-pages [criu options]
 // page-feed starts the dump itself, its page server on a socketpair (page-server-command.ts): no
 // port. The channel is stdin (requests in) and stdout (pages out): what ssh, socat or a pipe pair
@@ -21,6 +21,8 @@ export interface FeedOptions {
   verbosity: number
   /** The channel is this command's stdin/stdout instead of ours. */
   viaCmd: string | undefined
+  /** The content index of the destination's base (img-split --index-out): pages it holds go as references. */
+  baseIndex: string | undefined
 }
 
 // --version: this package's own version (yargs finds no package.json from an ES module).
@@ -36,6 +38,7 @@ export function parseFeedOptions(argv: readonly string[], cwd = process.cwd()): 
     .option('images-dir', { alias: 'D', type: 'string', demandOption: true, describe: 'the lazy dump\'s images (its pagemaps say which pages to send)' })
     .options(PAGE_SERVER_PROTO_OPTION)
     .option('max-rate', { type: 'number', describe: 'cap the background push at this many MiB/s' })
+    .option('base-index', { type: 'string', describe: 'the index img-split --index-out wrote for the checkpoint the destination holds (uffd-serve --base): its pages go as references' })
     .option('via-cmd', { type: 'string', describe: 'the channel is the stdin/stdout of `sh -c CMD` (e.g. \'ssh dst uffd-serve ... --pages-fds 0,1\') instead of ours' })
     .option('log-file', { alias: 'o', type: 'string', describe: 'log file; default stderr' })
     .option('verbosity', { alias: 'v', type: 'number', describe: 'log level 0-4' })
@@ -55,5 +58,6 @@ export function parseFeedOptions(argv: readonly string[], cwd = process.cwd()): 
     logFile: args['log-file'] !== undefined ? resolve(cwd, args['log-file']) : undefined,
     verbosity: args.verbosity ?? verbosity,
     viaCmd: args['via-cmd'],
+    baseIndex: args['base-index'] !== undefined ? resolve(cwd, args['base-index']) : undefined,
   }
 }

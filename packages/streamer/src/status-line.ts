@@ -6,7 +6,7 @@ import { writeSync } from 'node:fs'
 const REDRAW_MS = 250
 const CLEAR = '\r\x1b[K'
 
-const human = (n: number): string =>
+export const humanBytes = (n: number): string =>
   n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(0)} KB`
 
 export class StatusLine {
@@ -31,7 +31,14 @@ export class StatusLine {
     const [raw, stored] = counts()
     const s = (now - this.started) / 1000
     const ratio = stored !== null && raw > 0 ? `, ratio ${(stored / raw * 100).toFixed(1)} %` : ''
-    this.write(`${CLEAR}${this.bin}: ${human(raw)}, ${human(raw / Math.max(s, 1e-3))}/s${ratio}, ${s.toFixed(1)} s`)
+    this.write(`${CLEAR}${this.bin}: ${humanBytes(raw)}, ${humanBytes(raw / Math.max(s, 1e-3))}/s${ratio}, ${s.toFixed(1)} s`)
+    this.shown = true
+  }
+
+  /** Draws `text` at once (a phase change, for a line that is more than a byte count). */
+  show(text: string): void {
+    if (!this.enabled) return
+    this.write(`${CLEAR}${this.bin}: ${text}`)
     this.shown = true
   }
 

@@ -5,13 +5,21 @@
 // node:crypto 0.90). OpenSSL picks SHA-NI or AVX2 at run time.
 import koffi from 'koffi'
 
-const libcrypto = koffi.load('libcrypto.so.3')
-const SHA256 = libcrypto.func('void *SHA256(const void *data, size_t len, void *md)') as (data: Uint8Array, len: number, md: Uint8Array) => unknown
+// Loaded on first use, not with this package: a capture without incremental checkpoints never
+// maps it (test/bins/startup.test.ts), and one with them loads it before CRIU connects (loadSha256).
+type Sha256 = (data: Uint8Array, len: number, md: Uint8Array) => unknown
+let SHA256: Sha256 | null = null
 
 export const SHA256_BYTES = 32
+
+/** Loads libcrypto now (idempotent): for whoever must not pay for it later, while a process is frozen. */
+export function loadSha256(): void {
+  SHA256 ??= koffi.load('libcrypto.so.3').func('void *SHA256(const void *data, size_t len, void *md)') as Sha256
+}
 
 /** SHA-256 of `data` into `out[0, 32)` (both views of any buffer, shared memory included). */
 export function sha256Into(data: Uint8Array, out: Uint8Array): void {
   if (out.length < SHA256_BYTES) throw new RangeError('sha256Into: out is shorter than 32 bytes')
-  SHA256(data, data.length, out)
+  if (!SHA256) loadSha256()
+  SHA256!(data, data.length, out)
 }

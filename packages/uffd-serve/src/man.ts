@@ -5,6 +5,7 @@ export const MAN = {
     more: [
       'It listens on WORKDIR/lazy-pages.socket (criu restore --lazy-pages must use the same -W), serves page faults at once and pushes the remaining pages in the background. If the page source is lost before every page is delivered, it kills the restored tree (--on-source-loss=kill) rather than let it read zero pages.',
       'With -d it returns once it listens and goes on detached, logging to -o or WORKDIR/uffd-serve.log.',
+      'With --base DIR (a page stream from page-feed --base-index), pages the feeder sends as references are read from DIR and checked against their SHA-256 before any process gets them; a base that does not hold them is a failure like a lost source.',
     ],
     exitStatus: [
       ['0', 'every lazy page was delivered (or its process is gone)'],

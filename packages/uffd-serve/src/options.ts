@@ -24,6 +24,8 @@ export interface Options {
   pageServer: ({ address: string; port: number } | { command: string[] }) & { proto: PageServerProtoChoice } | undefined
   /** Pages from a page stream: over two fds, or over a command's stdin/stdout. */
   pagesFrom: { fds: [number, number] } | { cmd: string } | undefined
+  /** The base a page stream's references point into (--base DIR, with a page stream only). */
+  base: string | undefined
   /** What to do with the restored tree if the page source is lost before every page is in. */
   onSourceLoss: SourceLossPolicy
   pidfile: string | undefined
@@ -95,6 +97,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .options(PAGE_SERVER_PROTO_OPTION)
     .option('pages-from-cmd', { type: 'string', describe: 'pages from a page stream on the stdout of `sh -c CMD`, requests to its stdin (see page-feed)' })
     .option('pages-fds', { type: 'string', describe: 'pages from a page stream read from fd R, requests written to fd W (R,W; the same fd for a socket)' })
+    .option('base', { type: 'string', describe: 'the checkpoint the page stream\'s references point into (page-feed --base-index): its pages are read from here and checked against their hashes' })
     .option('on-source-loss', { type: 'string', choices: SOURCE_LOSS_POLICIES, default: 'kill', describe: 'page source lost before every page arrived: kill the restored tree (default), or zero: CRIU\'s behaviour, later faults read zero pages' })
     .option('max-push-rate', { type: 'number', describe: 'cap background push at this many MiB/s (faults are never held back)' })
     .option('pidfile', { type: 'string', describe: 'write our pid (with -d, the daemon\'s) here' })
@@ -144,6 +147,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
   }
   const pagesFrom = streamOption(args['pages-from-cmd'], args['pages-fds'])
   if (pagesFrom !== undefined && pageServer) throw new UsageError('--page-server and a page stream (--pages-from-cmd, --pages-fds) are two sources: pick one')
+  if (args.base !== undefined && pagesFrom === undefined) throw new UsageError('--base is for a page stream\'s references: it needs --pages-from-cmd or --pages-fds')
   return {
     imagesDir,
     workDir,
@@ -155,6 +159,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
       : command.length > 0 ? { command, proto: args['page-server-proto'] as PageServerProtoChoice }
         : { address: args.address ?? DEFAULT_ADDRESS, port: port!, proto: args['page-server-proto'] as PageServerProtoChoice },
     pagesFrom,
+    base: args.base !== undefined ? resolve(cwd, args.base) : undefined,
     onSourceLoss: args['on-source-loss'] as SourceLossPolicy,
     pidfile: args.pidfile !== undefined ? inDir(workDir, args.pidfile) : undefined,
     daemon: args.daemon,

@@ -3,6 +3,7 @@
 import { lookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { closeQuietly, openPrivateDir, pathAt } from '@criu-pipes/sys'
+import type { CheckedDir } from '@criu-pipes/sys'
 import { Daemon } from './daemon.js'
 import type { DaemonStats } from './daemon.js'
 import { DirectorySource } from './directory-source.js'
@@ -24,9 +25,9 @@ async function numericAddress(address: string): Promise<string> {
   return isIP(address) ? address : (await lookup(address)).address
 }
 
-async function openSource(opts: Options, images: ReturnType<typeof loadImageSet>, started?: PageServerCommand): Promise<PageSource> {
+async function openSource(opts: Options, images: ReturnType<typeof loadImageSet>, started?: PageServerCommand, base?: CheckedDir): Promise<PageSource> {
   if (opts.pagesFrom !== undefined) {
-    const src = 'cmd' in opts.pagesFrom ? StreamSource.fromCommand(opts.pagesFrom.cmd) : StreamSource.overFds(...opts.pagesFrom.fds)
+    const src = 'cmd' in opts.pagesFrom ? StreamSource.fromCommand(opts.pagesFrom.cmd, { base }) : StreamSource.overFds(...opts.pagesFrom.fds, { base })
     try {
       src.hello({ pages: [...images.tasks.values()].reduce((n, t) => n + t.lazyPages, 0), dumpId: images.dumpId }, HELLO_TIMEOUT_MS)
     } catch (e) {
@@ -47,15 +48,18 @@ export async function serve(opts: Options, log: Log, ready: () => void): Promise
   // Both directories are checked (see openPrivateDir) and used through their fds from here on.
   const imagesFd = openPrivateDir(opts.imagesDir)
   const workFd = opts.workDir === opts.imagesDir ? imagesFd : openPrivateDir(opts.workDir, { create: true })
+  let baseFd: number | undefined
   try {
-    return await serveIn(imagesFd, workFd, opts, log, ready)
+    baseFd = opts.base !== undefined ? openPrivateDir(opts.base) : undefined
+    return await serveIn(imagesFd, workFd, opts, log, ready, baseFd !== undefined ? { fd: baseFd, path: opts.base! } : undefined)
   } finally {
     closeQuietly(imagesFd)
     if (workFd !== imagesFd) closeQuietly(workFd)
+    if (baseFd !== undefined) closeQuietly(baseFd)
   }
 }
 
-async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log, ready: () => void): Promise<DaemonStats> {
+async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log, ready: () => void, base?: CheckedDir): Promise<DaemonStats> {
   // A CRIU command (`--page-server -- criu ...`) first: a lazy dump writes the images we read.
   // Detached (-d), what it prints goes to our log: our stderr is the starter's, about to go.
   const ps = opts.pageServer
@@ -69,7 +73,7 @@ async function serveIn(imagesFd: number, workFd: number, opts: Options, log: Log
     throw e
   }
   log.info(`${opts.imagesDir}: ${images.taskCount} tasks, ${images.tasks.size} with memory images`)
-  const source = await openSource(opts, images, started)
+  const source = await openSource(opts, images, started, base)
   log.info(`pages come from ${source.name}`)
   let ok = false
   try {

@@ -8,16 +8,20 @@
 // pump (PUMP_BYTES) plus the ranges whose copy the kernel deferred (EAGAIN while an event is
 // pending; retried as soon as the events are read). Pushed pages nobody owes any more (unmapped,
 // or already copied in answer to a fault) are dropped at once.
+//
+// With a base (--base DIR, the hybrid's lazy final round), a PAGE_REF is held as its hashes only;
+// its pages are read from the base and checked when they are copied (base-pages.ts).
 import type { ChildProcess } from 'node:child_process'
 import { PAGE_SIZE } from '@criu-pipes/criu-image'
 import {
   FramingError, MAX_RANGE_PAGES, PageStreamDecoder, encodeDone, encodePush, encodeRequest,
 } from '@criu-pipes/framing'
-import type { PageMessage } from '@criu-pipes/framing'
+import type { PageMessage, PageRef } from '@criu-pipes/framing'
 import { SysError, closeQuietly, readSome, setNonBlocking, waitReadable } from '@criu-pipes/sys'
-import type { Region } from '@criu-pipes/sys'
+import type { CheckedDir, Region } from '@criu-pipes/sys'
 import { WriteQueue, commandExit, spawnChannel } from '@criu-pipes/lazy-pages'
 import type { Arrival, PageSource, PageStream } from '@criu-pipes/lazy-pages'
+import { BasePages } from './base-pages.js'
 
 /** One read(2) of the channel: 1 MiB, a few ssh packets' worth up to a quarter of a 4 MiB range. */
 const READ_BYTES = 1 << 20
@@ -44,10 +48,19 @@ export class StreamLostError extends Error {
   }
 }
 
+/** Arrived pages: their bytes, or a reference to the base's. */
 interface Held {
   img: number
   end: number
-  data: Buffer
+  data: Buffer | PageRef
+}
+
+export interface StreamSourceOptions {
+  /**
+   * The base the feeder's PAGE_REFs point into (uffd-serve --base DIR): a directory the caller
+   * opened with openPrivateDir and closes. Without it a feeder that sends references is refused.
+   */
+  base?: CheckedDir
 }
 
 export class StreamSource implements PageSource, PageStream {
@@ -66,23 +79,26 @@ export class StreamSource implements PageSource, PageStream {
   private requestedPages = 0
   private heldPages = 0
   private peakHeldPages = 0
+  private refPages = 0
+  private readonly base: BasePages | undefined
 
   private constructor(readonly name: string, readonly readFd: number, readonly writeFd: number,
-    private readonly command?: ChildProcess) {
+    opts: StreamSourceOptions, private readonly command?: ChildProcess) {
+    this.base = opts.base !== undefined ? new BasePages(opts.base) : undefined
     setNonBlocking(readFd, true)
     setNonBlocking(writeFd, true)
     this.out = new WriteQueue(writeFd, (code) => new StreamLostError(`${this.name}: the feeder's end is closed (${code})`))
   }
 
   /** Over fds we were given (--pages-fds R,W); R and W may be the same socket. */
-  static overFds(readFd: number, writeFd: number): StreamSource {
-    return new StreamSource(`page stream on fds ${readFd},${writeFd}`, readFd, writeFd)
+  static overFds(readFd: number, writeFd: number, opts: StreamSourceOptions = {}): StreamSource {
+    return new StreamSource(`page stream on fds ${readFd},${writeFd}`, readFd, writeFd, opts)
   }
 
   /** Over the stdout and stdin of `sh -c CMD` (--pages-from-cmd), its stderr ours. */
-  static fromCommand(cmd: string): StreamSource {
+  static fromCommand(cmd: string, opts: StreamSourceOptions = {}): StreamSource {
     const { readFd, writeFd, child } = spawnChannel(cmd)
-    return new StreamSource(`page stream from \`${cmd}\``, readFd, writeFd, child)
+    return new StreamSource(`page stream from \`${cmd}\``, readFd, writeFd, opts, child)
   }
 
   /**
@@ -107,6 +123,7 @@ export class StreamSource implements PageSource, PageStream {
     if (first.pages !== expect.pages) {
       throw new StreamLostError(`${this.name} serves ${first.pages} lazy pages, the images here describe ${expect.pages}: not the same dump`)
     }
+    if (first.refs && this.base === undefined) throw this.noBase()
   }
 
   /** One read; appends the messages it completed. */
@@ -132,6 +149,10 @@ export class StreamSource implements PageSource, PageStream {
     return 'data'
   }
 
+  private noBase(): StreamLostError {
+    return new StreamLostError(`${this.name} sends pages as references to a base (page-feed --base-index), and there is no --base to read them from`)
+  }
+
   pump(): { arrivals: Arrival[]; eof: boolean } {
     const msgs = this.early
     this.early = []
@@ -144,7 +165,11 @@ export class StreamSource implements PageSource, PageStream {
     const eof = this.ended
     const arrivals: Arrival[] = []
     for (const m of msgs) {
-      if (m.kind !== 'range') throw new StreamLostError(`${this.name}: unexpected ${m.kind} message from the feeder`)
+      if (m.kind !== 'range' && m.kind !== 'ref') throw new StreamLostError(`${this.name}: unexpected ${m.kind} message from the feeder`)
+      if (m.kind === 'ref') {
+        if (this.base === undefined) throw this.noBase()
+        this.refPages += m.nrPages
+      }
       const nrPages = m.nrPages
       if (m.requested) this.answered += nrPages
       else {
@@ -153,7 +178,7 @@ export class StreamSource implements PageSource, PageStream {
       }
       let list = this.held.get(m.pid)
       if (list === undefined) this.held.set(m.pid, (list = []))
-      list.push({ img: m.vaddr, end: m.vaddr + nrPages * PAGE_SIZE, data: m.data })
+      list.push({ img: m.vaddr, end: m.vaddr + nrPages * PAGE_SIZE, data: m.kind === 'range' ? m.data : m })
       this.heldPages += nrPages
       arrivals.push({ pid: m.pid, img: m.vaddr, nrPages })
     }
@@ -170,7 +195,8 @@ export class StreamSource implements PageSource, PageStream {
     if (h === undefined) return 0
     const pages = Math.min(nrPages, (h.end - imgAddr) / PAGE_SIZE, dst.length / PAGE_SIZE)
     const from = imgAddr - h.img
-    h.data.copy(dst.buffer(0, pages * PAGE_SIZE), 0, from, from + pages * PAGE_SIZE)
+    if (Buffer.isBuffer(h.data)) h.data.copy(dst.buffer(0, pages * PAGE_SIZE), 0, from, from + pages * PAGE_SIZE)
+    else this.base!.read(h.data, from / PAGE_SIZE, dst.buffer(0, pages * PAGE_SIZE))
     return pages
   }
 
@@ -213,12 +239,14 @@ export class StreamSource implements PageSource, PageStream {
 
   summary(): string {
     return `${this.name}: ${this.pushed} pages pushed, ${this.answered} pages sent for ` +
-      `${this.requests} fault requests (${this.requestedPages} pages asked); at most ${this.peakHeldPages} pages held`
+      `${this.requests} fault requests (${this.requestedPages} pages asked)` +
+      (this.base !== undefined ? `, ${this.refPages} of them as references to the base` : '') +
+      `; at most ${this.peakHeldPages} pages held`
   }
 
   /** Counters for tests and the bench. */
-  get counts(): { pushed: number; answered: number; requests: number; peakHeldPages: number } {
-    return { pushed: this.pushed, answered: this.answered, requests: this.requests, peakHeldPages: this.peakHeldPages }
+  get counts(): { pushed: number; answered: number; requests: number; peakHeldPages: number; refPages: number } {
+    return { pushed: this.pushed, answered: this.answered, requests: this.requests, peakHeldPages: this.peakHeldPages, refPages: this.refPages }
   }
 
   /**
@@ -258,6 +286,7 @@ export class StreamSource implements PageSource, PageStream {
   private closeFds(): void {
     for (const fd of new Set([this.readFd, this.writeFd])) if (fd > STDERR_FD) closeQuietly(fd)
     this.held.clear()
+    this.base?.close()
   }
 
   /** Resolves when the command (if any) has exited, or after `ms`; its exit code, or undefined. */

@@ -94,6 +94,13 @@ t.test('page stream: --pages-from-cmd, --pages-fds, --on-source-loss', async (t)
   t.throws(() => parseOptions(['--on-source-loss', 'ignore'], CWD), /Invalid values/)
 })
 
+t.test('--base: where a page stream\'s references point, with a page stream only', async (t) => {
+  t.equal(parseOptions(['-D', '/d', '--pages-fds', '0,1', '--base', 'base'], CWD).base, '/srv/run/base')
+  t.equal(parseOptions(['-D', '/d', '--pages-fds', '0,1'], CWD).base, undefined)
+  t.throws(() => parseOptions(['-D', '/d', '--base', '/b'], CWD), /--base is for a page stream's references: it needs --pages-from-cmd or --pages-fds/)
+  t.throws(() => parseOptions(['-D', '/d', '--page-server', '--port', '1', '--base', '/b'], CWD), /--base is for a page stream's references/)
+})
+
 t.test('uffd-serve --page-server with a CRIU command: a socketpair, no port', async (t) => {
   const cmd = ['criu', 'page-server', '--lazy-pages', '-D', '/full']
   t.same(parseOptions(['-D', '/d', '--page-server', '--', ...cmd], CWD).pageServer, { command: cmd, proto: 'auto' })

@@ -44,3 +44,19 @@ function slotFor(words: Int32Array, buckets: Int32Array, at: number): number {
   while (buckets[b] !== 0) b = (b + 1) & mask
   return b
 }
+
+/**
+ * For each file of the base, its page numbers -> the entry holding that page (or -1): where a
+ * run of references would continue. The hash table keeps one entry per content, so content the
+ * base holds many times (zero pages, 13.5 % of an application's heap) names one place only.
+ */
+export function buildLocations(index: ContentIndex): Int32Array[] {
+  const pages = index.files.map(() => 0)
+  for (let i = 0; i < index.count; i++) {
+    const f = index.locs[2 * i]!
+    pages[f] = Math.max(pages[f]!, index.locs[2 * i + 1]! + 1)
+  }
+  const at = pages.map(n => new Int32Array(n).fill(-1))
+  for (let i = 0; i < index.count; i++) at[index.locs[2 * i]!]![index.locs[2 * i + 1]!] = i
+  return at
+}

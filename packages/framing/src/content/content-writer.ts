@@ -3,19 +3,21 @@
 // base index) on a worker, and written on in file order: every page goes into the new index
 // (--index-out); with a base (--base-index), a run of pages the base holds at consecutive offsets
 // of one file becomes one CHUNK_REF marker instead of its bytes. Every other file passes through.
-import { readFull } from '@criu-pipes/sys'
+import { loadSha256, readFull } from '@criu-pipes/sys'
 import { WorkerPool, WorkerJobError, type Slot } from '@criu-pipes/workers'
 import { FramingError } from '../errors.js'
 import type { ShardWriter } from '../writer.js'
 import type { ExtWriter } from '../ext/ext-writer.js'
 import { CONTENT_CHUNK, MAX_REF_RUN, REF_HASH_BYTES } from '../ext/limits.js'
 import { isPagesFile, runHash } from '../ext/refs.js'
-import { buildTable } from './base-table.js'
+import { buildLocations, buildTable } from './base-table.js'
 import { hitsOffset, type HashInit, type HashJob } from './hash-worker.js'
 import type { ContentIndex, IndexWriter } from './index-file.js'
 
-// Pages per slot: 64 (256 KiB), so a job is worth its round trip; slots per thread as ext-writer.
-const SLOT_PAGES = 64
+// Pages per slot: 256 (1 MiB). A job costs the main thread a postMessage and a wake-up (tens
+// of us, more on a loaded machine); at 64 pages those were a fifth of img-split's main-thread
+// CPU in an incremental round. Slots per thread as ext-writer: a job queued behind each running one.
+const SLOT_PAGES = 256
 const SLOT_BYTES = SLOT_PAGES * CONTENT_CHUNK
 const SLOTS_PER_THREAD = 4
 const RUN_PAGES = MAX_REF_RUN / CONTENT_CHUNK
@@ -59,9 +61,14 @@ export class ContentWriter {
   private readonly pending: Pending[] = []
   private readonly stat = { pages: 0, refPages: 0, refs: 0 }
   private finished = false
+  /** The base's entries by file and page (base-table.ts), built before CRIU connects. */
+  private readonly locations: Int32Array[]
 
   constructor(private readonly out: Inner, private readonly opts: ContentOptions) {
     if (opts.base && !('ref' in out)) throw new Error('internal: references need the extended stream')
+    this.locations = opts.base ? buildLocations(opts.base) : []
+    // The main thread hashes each reference's run (runHash): loaded now, not at the first one.
+    if (opts.base) loadSha256()
     const init: HashInit = { table: opts.base ? buildTable(opts.base) : null, maxPages: SLOT_PAGES }
     this.pool = new WorkerPool<HashJob>({
       handler: HASH_WORKER, init, threads: opts.threads, slots: SLOTS_PER_THREAD * opts.threads,
@@ -93,15 +100,28 @@ export class ContentWriter {
       this.pending.push({ slot, name, pages, firstPage: f.offset / CONTENT_CHUNK })
       f.offset += pages * CONTENT_CHUNK
     }
-    // The burst is written out before the capture loop moves on: file order is kept per file,
-    // and nothing of a file is still inside when its end comes.
-    while (this.pending.length) this.complete()
+    // The burst stays on the workers while the capture loop reads the next one (CRIU goes on
+    // writing meanwhile): results go out in submission order, at service(), when a slot is
+    // wanted, and before anything else of the same file (write, endFile).
   }
 
-  write(name: string, data: Buffer): void { this.out.write(name, data) }
+  /** Readable when a hash job has finished: poll it with the capture's fds, then service(). */
+  get pollFd(): number { return this.pool.notifyFd }
+
+  /** Writes on the finished jobs at the head of the queue, without waiting for the others. */
+  service(): void {
+    this.pool.drainNotify()
+    while (this.pending.length && this.done(this.pending[0]!)) this.complete()
+  }
+
+  /** Blocks until the hash workers have loaded their handler: before CRIU connects, not while it is frozen. */
+  waitReady(): void { this.pool.waitReady() }
+
+  write(name: string, data: Buffer): void { this.flush(name); this.out.write(name, data) }
   open(name: string): void { this.out.open(name) }
 
   endFile(name: string): void {
+    this.flush(name)
     const f = this.files.get(name)
     if (f) {
       this.flushRun(name, f)
@@ -112,7 +132,10 @@ export class ContentWriter {
     this.out.endFile(name)
   }
 
-  endImage(): void { this.out.endImage() }
+  endImage(): void {
+    while (this.pending.length) this.complete()
+    this.out.endImage()
+  }
 
   /**
    * Writes the index, once the image is complete AND delivered (the capture's last check): the
@@ -148,6 +171,11 @@ export class ContentWriter {
     }
   }
 
+  /** Writes on every job of `name` still on the workers (and those before them), in order. */
+  private flush(name: string): void {
+    while (this.pending.some(p => p.name === name)) this.complete()
+  }
+
   /** Waits for the oldest job and writes its pages on. */
   private complete(): void {
     const p = this.pending[0]!
@@ -177,7 +205,8 @@ export class ContentWriter {
     let raw = -1 // first page of a span of raw pages not yet written
     for (let i = 0; i < p.pages; i++) {
       this.opts.index?.add(f.id, p.firstPage + i, out, i * REF_HASH_BYTES)
-      const e = base ? out.readInt32LE(hits + 4 * i) : -1
+      let e = base ? out.readInt32LE(hits + 4 * i) : -1
+      if (e >= 0) e = this.continuing(f.run, e)
       if (e < 0) {
         if (raw < 0) { this.flushRun(p.name, f); raw = i }
         continue
@@ -194,6 +223,19 @@ export class ContentWriter {
       f.run!.pages++
     }
     if (raw >= 0) this.out.write(p.name, p.slot.input.subarray(raw * CONTENT_CHUNK, p.pages * CONTENT_CHUNK))
+  }
+
+  /**
+   * The base entry `e` holds this page's content; if the base also holds it where the current run
+   * goes on (a zero page inside a run, say), that entry instead: the run continues.
+   */
+  private continuing(r: FileState['run'], e: number): number {
+    const base = this.opts.base!
+    if (!r || (base.locs[2 * e] === r.file && base.locs[2 * e + 1] === r.page + r.pages)) return e
+    const next = this.locations[r.file]![r.page + r.pages] ?? -1
+    if (next < 0) return e
+    const h = base.hashes
+    return h.compare(h, e * REF_HASH_BYTES, (e + 1) * REF_HASH_BYTES, next * REF_HASH_BYTES, (next + 1) * REF_HASH_BYTES) === 0 ? next : e
   }
 
   private flushRun(name: string, f: FileState): void {

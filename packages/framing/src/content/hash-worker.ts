@@ -2,6 +2,7 @@
 // base, looks each hash up in the shared base table. Results in the slot's output: the page
 // hashes, then one Int32 per page: the base entry holding that content, or -1.
 import type { Slot } from '@criu-pipes/workers'
+import { loadSha256 } from '@criu-pipes/sys'
 import { hashPages } from '../ext/refs.js'
 import { REF_HASH_BYTES } from '../ext/limits.js'
 import { probe, type SharedTable } from './base-table.js'
@@ -13,6 +14,8 @@ export interface HashJob { pages: number }
 export const hitsOffset = (maxPages: number): number => maxPages * REF_HASH_BYTES
 
 export function createHandler(init: HashInit) {
+  // Loaded with the handler, which the pool waits for before CRIU connects: not at the first page.
+  loadSha256()
   const t = init.table
   const words = t ? new Int32Array(t.hashes) : null
   const buckets = t ? new Int32Array(t.buckets) : null

@@ -25,13 +25,16 @@ const MAGIC_XXH3 = Buffer.from('CRPIDX\0\x01', 'latin1')
 const HEADER_BYTES = MAGIC.length + 4
 export const ENTRY_BYTES = REF_HASH_BYTES + 8
 const FOOTER_BYTES = 32
-// Entries are gathered in blocks this large (memory grows with the image: 24 bytes a page).
+// Entries are gathered in blocks this large, each written to the file once full: while the pages
+// stream, so what is left for the end (the process still frozen) is the last block, the file
+// table, the footer and the fsync.
 const BLOCK = 1 << 20
 
 export class IndexWriter {
-  private readonly blocks: Buffer[] = []
-  private block = Buffer.alloc(BLOCK)
+  private readonly block = Buffer.alloc(BLOCK)
   private used = 0
+  /** XXH64 of everything written so far (the footer's checksum); xxhash loaded at create, not at the end. */
+  private readonly sum = new (xxhash().Xxh64)()
   private readonly files = new Map<string, number>()
   count = 0
   private done = false
@@ -42,6 +45,10 @@ export class IndexWriter {
   private constructor(readonly path: string, private readonly dirFd: number, private readonly fd: number) {
     this.ino = statFd(fd).ino
     process.once('exit', this.onExit)
+    const header = Buffer.alloc(HEADER_BYTES)
+    MAGIC.copy(header)
+    header.writeUInt32LE(CONTENT_CHUNK, MAGIC.length)
+    this.put(header)
   }
 
   /**
@@ -74,7 +81,7 @@ export class IndexWriter {
 
   /** One page: its hash at `hashes[off]`. */
   add(file: number, page: number, hashes: Buffer, off: number): void {
-    if (this.used + ENTRY_BYTES > BLOCK) { this.blocks.push(this.block.subarray(0, this.used)); this.block = Buffer.alloc(BLOCK); this.used = 0 }
+    if (this.used + ENTRY_BYTES > BLOCK) { this.put(this.block.subarray(0, this.used)); this.used = 0 }
     hashes.copy(this.block, this.used, off, off + REF_HASH_BYTES)
     this.block.writeUInt32LE(file, this.used + REF_HASH_BYTES)
     this.block.writeUInt32LE(page, this.used + REF_HASH_BYTES + 4)
@@ -82,25 +89,29 @@ export class IndexWriter {
     this.count++
   }
 
-  /** Writes everything and syncs it: the index exists complete, or not at all. */
+  /**
+   * Writes the rest and syncs it: the index is complete (a reader refuses it before: no footer,
+   * no matching checksum), or removed.
+   */
   finish(): void {
-    const header = Buffer.alloc(HEADER_BYTES)
-    MAGIC.copy(header)
-    header.writeUInt32LE(CONTENT_CHUNK, MAGIC.length)
     const names = [...this.files.keys()].map(n => Buffer.from(n))
-    const table = Buffer.concat(names.flatMap(n => { const l = Buffer.alloc(2); l.writeUInt16LE(n.length); return [l, n] }))
-    const parts = [header, ...this.blocks, this.block.subarray(0, this.used), table]
-    const sum = new (xxhash().Xxh64)()
-    for (const p of parts) sum.update(p)
+    this.put(this.block.subarray(0, this.used))
+    this.put(Buffer.concat(names.flatMap(n => { const l = Buffer.alloc(2); l.writeUInt16LE(n.length); return [l, n] })))
     const footer = Buffer.alloc(FOOTER_BYTES)
     footer.writeBigUInt64LE(BigInt(HEADER_BYTES + this.count * ENTRY_BYTES), 0)
     footer.writeUInt32LE(names.length, 8)
     footer.writeBigUInt64LE(BigInt(this.count), 16)
-    sum.update(footer.subarray(0, 24))
-    footer.writeBigUInt64LE(sum.digest(), 24)
-    for (const p of [...parts, footer]) for (let off = 0; off < p.length;) off += writeSync(this.fd, p, off)
+    this.sum.update(footer.subarray(0, 24))
+    footer.writeBigUInt64LE(this.sum.digest(), 24)
+    for (let off = 0; off < footer.length;) off += writeSync(this.fd, footer, off)
     fsyncSync(this.fd)
     this.release()
+  }
+
+  /** Appends `b` to the file and to the checksum. */
+  private put(b: Buffer): void {
+    this.sum.update(b)
+    for (let off = 0; off < b.length;) off += writeSync(this.fd, b, off)
   }
 
   /** The capture failed, or the process is exiting before it ended: no index is left behind. */

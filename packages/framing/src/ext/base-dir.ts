@@ -14,10 +14,14 @@ const S_IFMT = 0o170000, S_IFREG = 0o100000, OTHERS_WRITE = 0o022
 export class BaseDir {
   private readonly dirFd: number
   private readonly fds = new Map<string, number>()
+  /** A directory fd we were given stays open for its owner. */
+  private readonly ownsDir: boolean
 
-  constructor(readonly dir: string) {
+  /** `dirFd`: the directory, already checked and opened by the caller (openPrivateDir), who closes it; `dir` names it in messages. */
+  constructor(readonly dir: string, dirFd?: number) {
+    this.ownsDir = dirFd === undefined
     try {
-      this.dirFd = openPrivateDir(dir)
+      this.dirFd = dirFd ?? openPrivateDir(dir)
     } catch (e) {
       throw new FramingError(`base ${dir}: ${(e as Error).message}`)
     }
@@ -47,6 +51,6 @@ export class BaseDir {
   close(): void {
     for (const fd of this.fds.values()) closeQuietly(fd)
     this.fds.clear()
-    closeQuietly(this.dirFd)
+    if (this.ownsDir) closeQuietly(this.dirFd)
   }
 }

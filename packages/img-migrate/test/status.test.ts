@@ -1,0 +1,26 @@
+import t from 'tap'
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MigrateStatus } from '../src/status.js'
+
+t.test('the status line names the phase, the bytes sent, the rate and the dirty rate; nothing when not on a terminal', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'status-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'tty')
+  const fd = openSync(file, 'w')
+  const line = new MigrateStatus(true, fd)
+  line.measured(0.012)
+  line.sent(2e6)
+  line.phase('round 2 (lazy)')
+  line.clear()
+  closeSync(fd)
+  t.match(readFileSync(file, 'utf8'), /^\r\x1b\[Kimg-migrate: round 2 \(lazy\), 2\.0 MB sent, [\d.]+ [KMG]B\/s, dirty 1\.2 %\/s, [\d.]+ s\r\x1b\[K$/)
+  const off = join(dir, 'pipe')
+  const fd2 = openSync(off, 'w')
+  const quiet = new MigrateStatus(false, fd2)
+  quiet.phase('hello')
+  quiet.clear()
+  closeSync(fd2)
+  t.equal(readFileSync(off, 'utf8'), '')
+})
