@@ -2,7 +2,8 @@
 // at which the process dirties its memory. Two network namespaces joined by a veth pair capped
 // at 250 MB/s with tbf, a real sshd in the destination (scripts/lib/two-hosts.sh); img-migrate
 // runs beside the workload, its channel `ssh dst img-migrate --receive -W DIR`. The workload is a
-// fresh mixed memhog per run and contender that dirties R % of its pages per second by itself
+// fresh mixed memhog per run and contender, init of a pid namespace of its own (a lazy restore
+// needs its pids while the frozen original holds them), that dirties R % of its pages per second by itself
 // (memhog's dirty:R), for a warm-up second before the migration and on through it (and on at the
 // destination once restored). The modes are those `img-migrate --help` lists; a mode that exits 2
 // saying "not yet" is shown as such (its workload, untouched, serves the next contender).
@@ -11,7 +12,7 @@
 // copy at the destination verifies every page (SIGUSR1) before it is stopped. Hybrid also runs at
 // 1 %/s and twice the size (downtime independent of size). Contenders interleaved, their order
 // rotated from run to run; medians; the table, the targets and an SVG chart (downtime and total
-// time against dirty rate, one line per mode, auto in black) in the results folder.
+// time against dirty rate, one line per mode, auto in black, labelled with the mode it ran as) in the results folder.
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
