@@ -97,6 +97,15 @@ export class Recorder {
     }
   }
 
+  /** Renames a contender in place (its row keeps its position), e.g. to say what it turned out to be. */
+  rename(from: string, to: string): void {
+    const c = this.contenders.get(from)
+    if (!c || from === to) return
+    this.contenders.delete(from)
+    this.contenders.set(to, { ...c, name: to })
+    this.order[this.order.indexOf(from)] = to
+  }
+
   median(contender: string, key: string): number {
     const m = this.contenders.get(contender)?.metrics[key]
     return m ? median(m.values) : Number.NaN

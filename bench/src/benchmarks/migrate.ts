@@ -2,7 +2,8 @@
 // at which the process dirties its memory. Two network namespaces joined by a veth pair capped
 // at 250 MB/s with tbf, a real sshd in the destination (scripts/lib/two-hosts.sh); img-migrate
 // runs beside the workload, its channel `ssh dst img-migrate --receive -W DIR`. The workload is a
-// fresh mixed memhog per run and contender that dirties R % of its pages per second by itself
+// fresh mixed memhog per run and contender, init of a pid namespace of its own (a lazy restore
+// needs its pids while the frozen original holds them), that dirties R % of its pages per second by itself
 // (memhog's dirty:R), for a warm-up second before the migration and on through it (and on at the
 // destination once restored). The modes are those `img-migrate --help` lists; a mode that exits 2
 // saying "not yet" is shown as such (its workload, untouched, serves the next contender).
@@ -11,13 +12,13 @@
 // copy at the destination verifies every page (SIGUSR1) before it is stopped. Hybrid also runs at
 // 1 %/s and twice the size (downtime independent of size). Contenders interleaved, their order
 // rotated from run to run; medians; the table, the targets and an SVG chart (downtime and total
-// time against dirty rate, one line per mode, auto in black) in the results folder.
+// time against dirty rate, one line per mode, auto in black, labelled with the mode it ran as) in the results folder.
 import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
-import { criuBin, repoRoot, startWorkload, twoHostsUp, workloadFromPid, type TwoHosts, type Workload } from '@criu-pipes/e2e/harness'
+import { buildWorkload, criuBin, killGroup, onlyChild, repoRoot, twoHostsUp, waitFor, workloadFromPid, type TwoHosts, type Workload } from '@criu-pipes/e2e/harness'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
 import { FIXED_MODES, HYBRID_RATE, migrateTargets, type Figures } from '../lib/migrate-targets.js'
@@ -76,19 +77,62 @@ export function achievedRate(log: string, npages: number, fromMs: number, toMs: 
 
 const monoMs = (): number => Number(process.hrtime.bigint() / 1_000_000n) // CLOCK_MONOTONIC, as memhog's `t`
 
+/** The modes auto ran as (the summary's `mode`), by dirty rate. */
+export type RanAs = Record<number, string[]>
+
+/** What auto ran as, for a legend or a row: `auto as postcopy`, or by rate when that differed. */
+export function autoLabel(ranAs: RanAs, rate?: number): string {
+  const at = (r: number) => (ranAs[r] ?? []).join('/')
+  if (rate !== undefined) return at(rate) ? `auto as ${at(rate)}` : 'auto'
+  const rates = Object.keys(ranAs).map(Number).sort((a, b) => a - b).filter((r) => at(r))
+  const all = new Set(rates.map(at))
+  if (all.size === 0) return 'auto'
+  if (all.size === 1) return `auto as ${[...all][0]!}`
+  return `auto as ${rates.map((r) => `${at(r)} at ${r} %/s`).join(', ')}`
+}
+
+/**
+ * memhog as init of a pid namespace of its own (a lazy restore brings the copy back while the
+ * frozen original still holds its pids), in the source host's network namespace; the same for
+ * every contender. The workload is memhog (the namespace's init): killing its group ends the
+ * namespace.
+ */
+export async function workloadInNs(netns: string, dir: string, mib: number, mode: `dirty:${number}`): Promise<Workload> {
+  const logPath = join(dir, 'memhog.log')
+  const ns = execa('nsenter', [`--net=/run/netns/${netns}`, 'unshare', '-pf', await buildWorkload(), String(mib), logPath, `${mode},mixed`],
+    { cwd: dir, detached: true, stdio: 'ignore', reject: false })
+  ns.catch(() => {})
+  const forget = atExit(() => killGroup(ns.pid!))
+  const pid = await waitFor('the namespaced workload', () => onlyChild(ns.pid!), { timeoutMs: READY_TIMEOUT_MS })
+  const w = workloadFromPid(pid, logPath)
+  // memhog is a session of its own: unshare's group kill misses it
+  const forgetW = atExit(() => w.kill())
+  const kill = w.kill.bind(w)
+  // it logs the pid it sees, 1, not the host's that Workload.waitReady looks for
+  await waitFor('the namespaced workload to be ready', () => {
+    if (/^ready 1$/m.test(w.log())) return true
+    if (!w.alive()) throw new Error(`the namespaced workload exited before it was ready: ${tail(w.log())}`)
+    return undefined
+  }, { timeoutMs: READY_TIMEOUT_MS })
+  return Object.assign(Object.create(w) as Workload, {
+    kill: (signal?: NodeJS.Signals) => { kill(signal); killGroup(ns.pid!); forget(); forgetW() },
+  })
+}
+
 interface Setup { hosts: TwoHosts; bindir: string; dstWork: string }
 
 interface Slot { mode: string; rate: number; bytes: number; size?: string }
 
 /** One migration; 'not yet' when img-migrate refuses the mode (the workload then runs on untouched). */
-async function migrateOnce(ctx: Ctx, d: Draft, s: Setup, slot: Slot, w: Workload, warmMs: number, run: number): Promise<'done' | { notYet: string }> {
+async function migrateOnce(ctx: Ctx, d: Draft, s: Setup, slot: Slot, w: Workload, warmMs: number, run: number, ranAs: RanAs): Promise<'done' | { notYet: string }> {
   const dir = ctx.work.sub(`migrate-${slot.mode}-${slot.rate}`, true)
   const summaryFile = join(dir, 'summary.json')
   // to a file: a channel command img-migrate left behind must not hold the bench's pipe open
   const errFile = join(dir, 'img-migrate.err')
   const to = `${s.hosts.sshDst} img-migrate --receive -W ${q(s.dstWork)}`
   const startMs = monoMs()
-  const g = await startGroup(`PATH=${q(s.bindir)}:$PATH exec img-migrate -t ${w.pid} --mode ${q(slot.mode)} --to ${q(to)} -p 3 3>${q(summaryFile)} 2>${q(errFile)}`,
+  // in the source host's network namespace, beside the workload (CRIU dumps a task of its own one)
+  const g = await startGroup(`PATH=${q(s.bindir)}:$PATH exec ${s.hosts.onSrc} img-migrate -t ${w.pid} --mode ${q(slot.mode)} --to ${q(to)} -p 3 3>${q(summaryFile)} 2>${q(errFile)}`,
     { timeoutMs: MIGRATE_TIMEOUT_MS })
   const r = await g.done
   const stderr = readOr(errFile)
@@ -113,6 +157,7 @@ async function migrateOnce(ctx: Ctx, d: Draft, s: Setup, slot: Slot, w: Workload
   // the rate the workload kept up while it ran at the source (warm-up included)
   d.rec.add(who, run, 'dirty', 'dirtied at the source', '%/s', achievedRate(w.log(), npages, warmMs, startMs + sum.totalMs - sum.downtimeMs))
   if (slot.mode === 'auto') {
+    ranAs[slot.rate] = [...new Set([...(ranAs[slot.rate] ?? []), sum.mode])]
     const line = `auto at ${slot.rate} %/s ran as ${sum.mode}: ${sum.why}`
     if (!d.notes.includes(line)) d.notes.push(line)
   }
@@ -135,11 +180,11 @@ async function setUp(ctx: Ctx): Promise<Setup> {
   return { hosts, bindir, dstWork }
 }
 
-/** The chart: downtime and total time against dirty rate, one line per mode, auto in black. */
-export function migrateChart(ctx: { modes: string[]; notRun: Record<string, string>; rates: number[]; size: string; runs: number; criu: string },
+/** The chart: downtime and total time against dirty rate, one line per mode, auto in black (its legend says what it ran as). */
+export function migrateChart(ctx: { modes: string[]; notRun: Record<string, string>; rates: number[]; size: string; runs: number; criu: string; ranAs: RanAs },
   median: (who: string, key: string) => number): string {
   const series = (key: string): Series[] => ctx.modes.map((mode) => ({
-    name: mode,
+    name: mode === 'auto' ? autoLabel(ctx.ranAs) : mode,
     emphasis: mode === 'auto',
     ...(ctx.notRun[mode] !== undefined ? { note: 'not yet' } : {}),
     points: ctx.notRun[mode] !== undefined ? [] : ctx.rates.map((rate) => ({ x: rate, y: median(name(mode, rate), key) })),
@@ -183,6 +228,7 @@ export const migrate: Benchmark = {
     for (const rate of rates) for (const mode of modes) d.rec.contender(name(mode, rate), mode === 'full')
     const hybrid = modes.includes('hybrid') && rates.includes(HYBRID_RATE)
     if (hybrid) d.rec.contender(name('hybrid', HYBRID_RATE, doubleSize))
+    const ranAs: RanAs = {}
     const s = await setUp(ctx)
     let spare: { w: Workload; warmMs: number; bytes: number; rate: number } | undefined
     try {
@@ -199,14 +245,13 @@ export const migrate: Benchmark = {
             let cur = spare?.bytes === slot.bytes && spare.rate === rate ? spare : undefined
             if (!cur) {
               spare?.w.kill()
-              const w = await startWorkload({ mib: toMib(slot.bytes), dir: ctx.work.sub(`migrate-w-${rate}`, true), memory: 'mixed', mode: `dirty:${rate}` })
-              await w.waitReady(READY_TIMEOUT_MS)
+              const w = await workloadInNs(s.hosts.srcNs, ctx.work.sub(`migrate-w-${rate}`, true), toMib(slot.bytes), `dirty:${rate}`)
               cur = { w, warmMs: monoMs(), bytes: slot.bytes, rate }
               await sleep(WARMUP_MS)
             }
             spare = undefined
             try {
-              const res = await migrateOnce(ctx, d, s, slot, cur.w, cur.warmMs, run)
+              const res = await migrateOnce(ctx, d, s, slot, cur.w, cur.warmMs, run, ranAs)
               if (res !== 'done') {
                 notRun[slot.mode] = 'not yet'
                 said[slot.mode] = res.notYet
@@ -230,7 +275,7 @@ export const migrate: Benchmark = {
     for (const rate of rates) {
       for (const mode of modes) {
         if (mode === 'full' || notRun[mode] !== undefined || notRun.full !== undefined) continue
-        d.ratios.push({ name: `${name(mode, rate)} / full`, value: m(name(mode, rate), 'downtime') / m(name('full', rate), 'downtime'), of: 'downtime' })
+        d.ratios.push({ name: `${name(mode === 'auto' ? autoLabel(ranAs, rate) : mode, rate)} / full`, value: m(name(mode, rate), 'downtime') / m(name('full', rate), 'downtime'), of: 'downtime' })
       }
     }
     d.targets.push(...migrateTargets({
@@ -238,9 +283,11 @@ export const migrate: Benchmark = {
       at: (mode, rate) => (notRun[mode] !== undefined || !modes.includes(mode) ? undefined : figures(name(mode, rate))),
       hybridDouble: hybrid && notRun.hybrid === undefined ? figures(name('hybrid', HYBRID_RATE, doubleSize)) : undefined,
     }))
-    const svg = migrateChart({ modes, notRun, rates, size, runs: ctx.runs, criu: ctx.criu.ok ? ctx.criu.version : '?' }, m)
+    const svg = migrateChart({ modes, notRun, rates, size, runs: ctx.runs, criu: ctx.criu.ok ? ctx.criu.version : '?', ranAs }, m)
     const file = join(ctx.resultsDir, ctx.quick ? 'migrate-quick.svg' : 'migrate.svg')
     writeFileSync(file, svg)
     d.notes.push(`chart: ${file}`)
+    // last: the figures above look the rows up by their plain names
+    for (const rate of rates) d.rec.rename(name('auto', rate), name(autoLabel(ranAs, rate), rate))
   },
 }
