@@ -4,11 +4,13 @@
 // this machine's). Each migration's copy verifies every page at the destination, twice (it keeps
 // running); a page rewritten after the last pre-copy round arrives rewritten; the channel cut in
 // the lazy phase kills the copy (fail-stop) and resumes the original intact; a workload that
-// forks and unmaps every tick migrates; auto picks postcopy for memory that changes faster than
-// a round moves it, hybrid for memory that does not.
+// forks and unmaps every tick migrates; auto picks postcopy where a lazy final round can run, and
+// without one (--encrypt) precopy for memory that changes slowly, full for memory that changes
+// faster than a round moves it.
+import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { raisePipeMaxSize, shell, workloadFromPid, workloadInNs, type Workload, type WorkloadMode } from '../lib/index.js'
 import { migrateSetUp, runMigrate, workDirEmpty, type MigrateRun, type MigrateSetup } from '../lib/migrate.js'
@@ -84,7 +86,7 @@ t.test('hybrid: pre-copy rounds, then a lazy final round; a page rewritten after
   const r = await runMigrate(s, w.pid, `--mode hybrid --max-rounds 1 --after-round '${churn}'`)
   t.match(w.log(), /^churned \d+ gen 1$/m, 'the pages changed between the rounds')
   await copyRunsIntact(t, w, r, s)
-  t.match(r.summary, { mode: 'hybrid', asked: 'hybrid', rounds: [{ round: 1, final: false }, { round: 2, final: true }], why: /--max-rounds 1 reached/ })
+  t.match(r.summary, { mode: 'hybrid', asked: 'hybrid', rounds: [{ round: 1, final: false }, { round: 2, final: true }], why: /round 1 moved .*the lazy final round moves what changed/ })
   const rounds = r.summary?.rounds as { bytes: number }[]
   t.ok(rounds[1]!.bytes < rounds[0]!.bytes / 10, `the lazy round sent the base's pages as references, only the rewritten ones as bytes (${rounds[1]!.bytes} of ${rounds[0]!.bytes})`)
 })
@@ -114,19 +116,26 @@ t.test('hybrid: a destination without room for the base leaves the source health
   workDirEmpty(t, small)
 })
 
-t.test('auto: hybrid for memory that changes slowly, postcopy for memory that changes faster than a round moves it', async t => {
+t.test('auto: postcopy where a lazy final round is possible; without one (--encrypt), precopy for memory that changes slowly, full for memory that changes faster than a round moves it', async t => {
   const s = await setUp(t)
   if (!s) return
   const r = await migrated(t, s, '--mode auto')
-  t.match(r.summary, { mode: 'hybrid', asked: 'auto', why: /changes per second.*round 1 moved/, rounds: [{ final: false }, { final: true }] })
+  t.match(r.summary, { mode: 'postcopy', asked: 'auto', why: /changes per second.*moves each page once/, rounds: [{ final: true }] })
   t.ok((r.summary?.dirtyPerSecond as number) < 0.5, `the memory barely changes: ${JSON.stringify(r.summary)}`)
+
+  const key = join(s.run, 'k')
+  writeFileSync(key, randomBytes(32), { mode: 0o600 })
+  const slow = await workload(t, s, 'plain', 'slow')
+  const r1 = await runMigrate(s, slow.pid, `--mode auto --encrypt ${key}`, '', join(s.run, 'dst-work'), `--decrypt ${key}`)
+  await copyRunsIntact(t, slow, r1, s)
+  t.match(r1.summary, { mode: 'precopy', asked: 'auto', why: /no lazy final round/ })
 
   const fast = await workload(t, s, 'churn:50', 'fast')
   // Half of its pages rewritten every 50 ms, until the original is gone.
   const churner = spawn('bash', ['-c', `while kill -USR2 ${fast.pid} 2>/dev/null; do sleep 0.05; done`], { stdio: 'ignore' })
   t.teardown(() => { churner.kill('SIGKILL') })
-  const r2 = await runMigrate(s, fast.pid, '--mode auto')
+  const r2 = await runMigrate(s, fast.pid, `--mode auto --encrypt ${key}`, '', join(s.run, 'dst-work'), `--decrypt ${key}`)
   await copyRunsIntact(t, fast, r2, s)
-  t.match(r2.summary, { mode: 'postcopy', asked: 'auto', why: /more than the 50 % pre-copy can gain on/ })
+  t.match(r2.summary, { mode: 'full', asked: 'auto', why: /more than the 50 % pre-copy can gain on/ })
   t.equal((r2.summary?.rounds as unknown[]).length, 1, 'no pre-copy round wasted')
 })

@@ -141,3 +141,13 @@ t.test('keys that disagree: refused at the hello, in one line, the source untouc
   r = await migrate(s, w.pid, `--mode full --encrypt ${key}`, '', join(s.run, 'dst-work'), `--decrypt ${keyFile(s.run, 'other')}`)
   await sourceSurvives(t, w, r, s.run, /^img-migrate: source: hello: migration channel: message 0 from the destination \(hello\) fails its tag/m)
 })
+
+t.test('a -W too long for CRIU\'s sockets is refused at the hello, in one line, the source untouched', async t => {
+  const s = await setUp(t)
+  if (!s) return
+  const w = await workload(t, s.run)
+  const long = join(s.run, 'w'.repeat(80))
+  const r = await migrate(s, w.pid, '--mode full', '', long)
+  await sourceSurvives(t, w, r, s.run, /^img-migrate: source: hello: destination: hello: -W \S+: too long for CRIU's sockets \(.* is \d+ bytes, at most 107\): use a shorter work dir$/m)
+  workDirEmptyIn(t, long)
+})

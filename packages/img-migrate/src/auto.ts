@@ -1,20 +1,21 @@
 // Mode auto: the final round's form and whether to pre-copy at all, from the measured dirty rate
-// (dirty-rate.ts, before any round) and link rate (round 1's transfer), never from the user.
-//   lazy final possible?   CRIU's lazy page server needs fs.pipe-max-size >= 4 MiB; without it
-//                          the final round streams (precopy, or full when pre-copy cannot win)
-//   before any round       a pre-copy round ships the resident memory in resident / link
-//                          seconds; if in that time more than PRECOPY_STOP_PERCENT % of the pages
-//                          change, the round buys nothing: postcopy, no round wasted. The link is
-//                          not measured yet: ASSUMED_LINK, on the slow side (a wrong guess on the
-//                          slow side costs nothing: postcopy's downtime is hybrid's, its total
-//                          time is one round less)
-//   after round 1          hybrid: the lazy final round at once (see afterRound1); precopy:
-//                          the rounds' sizes decide (stop-rule.ts)
+// (dirty-rate.ts, before any round, without freezing anything), never from the user.
+//   lazy final possible    (CRIU's lazy page server needs fs.pipe-max-size >= 4 MiB; the page
+//                          stream is not encrypted, so not with --encrypt): postcopy. Its downtime
+//                          is hybrid's (both freeze only for the non-memory state, and restore at
+//                          once), and it moves every page once, where hybrid first moves them all in
+//                          a running round: by downtime, then total time, postcopy leads at any
+//                          dirty rate (the chart of bench/ section 14 shows it). hybrid's gain, a
+//                          shorter lazy phase (references instead of pages), is the user's to ask for.
+//   no lazy final round    a pre-copy round ships the resident memory in resident / link seconds;
+//                          if in that time more than PRECOPY_STOP_PERCENT % of the pages change, the
+//                          round buys nothing: full. Otherwise precopy, whose rounds' sizes then
+//                          decide (stop-rule.ts). The link is not measured yet: ASSUMED_LINK.
 import { readFileSync } from 'node:fs'
 import { PRECOPY_STOP_PERCENT } from './stop-rule.js'
 import type { DirtySample } from './dirty-rate.js'
 
-/** 1 Gbit/s: the link assumed before round 1 measures it (see above). */
+/** 1 Gbit/s: the link assumed before round 1 measures it (a wrong guess on the slow side only picks full). */
 export const ASSUMED_LINK_BYTES_PER_S = 125e6
 /** CRIU's lazy page server sizes its pipe to 4 MiB (without CAP_SYS_RESOURCE: fs.pipe-max-size). */
 export const LAZY_PIPE_BYTES = 4 << 20
@@ -37,24 +38,26 @@ const mib = (b: number): string => `${Math.round(b / (1 << 20))} MiB`
 
 /** Before any round. */
 export function planAuto(d: DirtySample, lazy: boolean): AutoPlan {
+  const rate = `${pct(changedAfter(d.perSecond, 1))} of ${mib(d.residentBytes)} changes per second (${d.changed} of ${d.pages} sampled pages in ${d.gapMs} ms)`
+  if (lazy) {
+    return { mode: 'postcopy', why: `${rate}; a lazy final round is possible: postcopy freezes only the non-memory state, as hybrid would, and moves each page once (hybrid moves them all in a running round first)` }
+  }
   const seconds = d.residentBytes / ASSUMED_LINK_BYTES_PER_S
   const share = changedAfter(d.perSecond, seconds)
-  const rate = `${pct(changedAfter(d.perSecond, 1))} of ${mib(d.residentBytes)} changes per second (${d.changed} of ${d.pages} sampled pages in ${d.gapMs} ms)`
-  const noLazy = lazy ? '' : `; fs.pipe-max-size < ${mib(LAZY_PIPE_BYTES)}: no lazy final round`
+  const round = `${pct(share)} would change during a round at ${ASSUMED_LINK_BYTES_PER_S / 1e6} MB/s`
   if (share * 100 > PRECOPY_STOP_PERCENT) {
-    return { mode: lazy ? 'postcopy' : 'full', why: `${rate}: ${pct(share)} would change during a round at ${ASSUMED_LINK_BYTES_PER_S / 1e6} MB/s, more than the ${PRECOPY_STOP_PERCENT} % pre-copy can gain on${noLazy}` }
+    return { mode: 'full', why: `${rate}: ${round}, more than the ${PRECOPY_STOP_PERCENT} % pre-copy can gain on; no lazy final round (fs.pipe-max-size < ${mib(LAZY_PIPE_BYTES)}, or --encrypt)` }
   }
-  return { mode: lazy ? 'hybrid' : 'precopy', why: `${rate}: ${pct(share)} would change during a round at ${ASSUMED_LINK_BYTES_PER_S / 1e6} MB/s${noLazy}` }
+  return { mode: 'precopy', why: `${rate}: ${round}; no lazy final round (fs.pipe-max-size < ${mib(LAZY_PIPE_BYTES)}, or --encrypt)` }
 }
 
 /**
- * After round 1 (`ms` long, `bytes` sent), when the final round is lazy: stop pre-copy, and why.
- * Another running round would read and hash every page again (pre-copy by content: about round
- * 1's time) to save the lazy phase only what changed meanwhile, which it moves anyway without
- * freezing anything. (A streamed final round is frozen: there the stop rule goes on.)
+ * hybrid, after its running round (`ms` long, `bytes` sent): the lazy final round follows at once.
+ * Another running round would read and hash every page again (and freeze the process while it
+ * ships them) to save the lazy phase only what changed meanwhile, which it moves without a freeze.
  */
-export function afterRound1(d: DirtySample, bytes: number, ms: number): string {
-  const share = changedAfter(d.perSecond, ms / 1000)
-  return `round 1 moved ${mib(bytes)} in ${ms} ms (${Math.round(bytes / Math.max(ms, 1) / 1e3)} MB/s), about ${pct(share)} changed meanwhile: ` +
-    'the lazy final round moves that without a freeze (another round would read all memory again)'
+export function afterRound1(bytes: number, ms: number, d: DirtySample | null): string {
+  const changed = d === null ? '' : `, about ${pct(changedAfter(d.perSecond, ms / 1000))} changed meanwhile`
+  return `round 1 moved ${mib(bytes)} in ${ms} ms (${Math.round(bytes / Math.max(ms, 1) / 1e3)} MB/s)${changed}: ` +
+    'the lazy final round moves what changed without a freeze (another round would read all memory again)'
 }

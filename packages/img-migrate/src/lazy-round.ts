@@ -6,7 +6,6 @@
 // is killed here by the dump at PS_IOV_CLOSE only once every page is there. Any other end drops
 // the page-server session without PS_IOV_CLOSE, and the dump resumes the process here
 // (page-server-source.ts, the held-back byte).
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { closeQuietly, openPrivateDir, pathAt } from '@criu-pipes/sys'
 import { REF_HASH_BYTES, readIndex } from '@criu-pipes/framing'
@@ -21,17 +20,12 @@ import { sendImages } from './send-images.js'
  */
 const DUMP_EXIT_MS = 60_000
 const PAGE = 4096
-/**
- * The Feeder's line when the daemon's first PAGE_PUSH came: the destination's restore has
- * finished (FTSR), the process runs there. Its stamp in the feed log is the end of the downtime.
- */
-const RESTORED_LINE = /^\((\d+)\.(\d+)\) .*the restore finished/m
 
 export interface LazySpec {
   pid: number
   /** The dump's images directory (created here, in the source's private work dir). */
   dir: string
-  /** The Feeder's log, read back for the moment the process ran at the destination. */
+  /** The Feeder's log. */
   log: string
   /**
    * hybrid: the index of the last running round (img-split --index-out), which the destination
@@ -46,14 +40,14 @@ export interface LazyResult {
   bytes: number
   /** From the dump's start until its images were written: the non-memory state. */
   freezeMs: number
-  /** From the dump's start until the process ran at the destination (null: not seen in the log). */
+  /** From the dump's start until the process ran at the destination (the daemon's first PAGE_PUSH, FTSR). */
   downtimeMs: number | null
 }
 
 export async function lazyRound(s: LazySpec): Promise<LazyResult> {
   const t0 = performance.now()
   const log = Log.toFile(s.log, LOG_INFO)
-  const logT0 = performance.now()
+  let restoredAt: number | null = null
   let dump: PageServerCommand | undefined
   try {
     dump = await startPageServer([CRIU, 'dump', '-t', String(s.pid), '-D', s.dir, '-o', 'dump.log', '--lazy-pages'], 'auto')
@@ -68,7 +62,7 @@ export async function lazyRound(s: LazySpec): Promise<LazyResult> {
     const images = loadImageSet(pathAt(dirFd), s.dir)
     bytes = sendImages(dirFd, s.dir, s.channel.writeFd)
     const base = s.baseIndex !== null ? readIndex(s.baseIndex) : undefined
-    const stats = new Feeder(images, dump.source, s.channel.readFd, s.channel.writeFd, log, { base }).run()
+    const stats = new Feeder(images, dump.source, s.channel.readFd, s.channel.writeFd, log, { base, onRestored: () => { restoredAt = performance.now() } }).run()
     bytes += (stats.pushedPages + stats.answeredPages - stats.refPages) * PAGE + stats.refPages * REF_HASH_BYTES
   } catch (e) {
     // Without PS_IOV_CLOSE the dump resumes the frozen process: wait for that before anyone reports.
@@ -84,11 +78,6 @@ export async function lazyRound(s: LazySpec): Promise<LazyResult> {
     // Past PS_IOV_CLOSE: the copy has everything; whether the process here is gone, only the log says.
     throw new Error(`the destination has every page, but the dump ${ended ?? 'still runs'} after PS_IOV_CLOSE: ${logTail(join(s.dir, 'dump.log'))} (the process may run on here)`)
   }
-  return { bytes, freezeMs, downtimeMs: restoredAt(s.log, logT0 - t0) }
-}
-
-/** Milliseconds from the dump's start to the feed log's restored line; null without one. */
-function restoredAt(log: string, logStartMs: number): number | null {
-  const m = RESTORED_LINE.exec(readFileSync(log, 'utf8'))
-  return m ? Math.round(logStartMs + Number(m[1]) * 1000 + Number(m[2]) / 1000) : null
+  const at: number | null = restoredAt
+  return { bytes, freezeMs, downtimeMs: at === null ? null : Math.round(at - t0) }
 }

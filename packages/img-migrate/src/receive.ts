@@ -7,10 +7,11 @@
 // once the process runs, its images are of no further use.
 import { openSync, closeSync, readFileSync, rmSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { closeQuietly, mkdirAt, openPrivateDir, writeAll } from '@criu-pipes/sys'
 import { MigrateChannel, RoundStatus, encodeMigrate, type MigrateMessage, type ExtReadOptions } from '@criu-pipes/framing'
 import { extract } from '@criu-pipes/img-join'
+import { SERVE_SOCKET } from '@criu-pipes/streamer'
 import { serve } from '@criu-pipes/img-buffer'
 import { READY_MODES, modeOf, type ReceiveOptions } from './options.js'
 import { startCriu, criuFailed } from './criu.js'
@@ -18,6 +19,22 @@ import { restoreLazy } from './lazy-restore.js'
 import { MigrateError } from './migrate-error.js'
 
 const IN = 0, OUT = 1
+/**
+ * sun_path holds 108 bytes with its NUL; CRIU cuts a longer socket path short without a word and
+ * then fails to connect ("criu restore failed", no log): a -W that long is refused at the start.
+ */
+const SOCKET_PATH_MAX = 107
+/** The sockets CRIU connects to under our directory: img-buffer's (streamed), uffd-serve's (lazy). */
+const SOCKETS = [join('restore', SERVE_SOCKET), join('lazy', 'lazy-pages.socket')]
+
+/** Refuses a work dir whose sockets would be too long for CRIU (see SOCKET_PATH_MAX). */
+function checkSocketRoom(here: string): void {
+  const longest = SOCKETS.map(s => join(here, s)).reduce((a, b) => (Buffer.byteLength(b) > Buffer.byteLength(a) ? b : a))
+  const n = Buffer.byteLength(longest)
+  if (n > SOCKET_PATH_MAX) {
+    throw new Error(`-W ${dirname(dirname(longest))}: too long for CRIU's sockets (${longest} is ${n} bytes, at most ${SOCKET_PATH_MAX}): use a shorter work dir`)
+  }
+}
 
 export async function receive(o: ReceiveOptions): Promise<void> {
   const workFd = openPrivateDir(o.workDir, { create: true })
@@ -30,6 +47,7 @@ export async function receive(o: ReceiveOptions): Promise<void> {
   let paging = false
   let ctl: MigrateChannel | null = null
   try {
+    checkSocketRoom(join(o.workDir, name))
     mkdirAt(workFd, name, 0o700, join(o.workDir, name))
     made = true
     const here = join(o.workDir, name)

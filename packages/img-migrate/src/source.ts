@@ -79,7 +79,7 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
     ctl.answered()
     const c = ctl
     let dirty: DirtySample | null = null
-    let plan: AutoPlan = { mode: o.mode === 'auto' ? 'hybrid' : o.mode, why: `mode ${o.mode}` }
+    let plan: AutoPlan = { mode: o.mode === 'auto' ? 'postcopy' : o.mode, why: `mode ${o.mode}` }
     if (o.mode === 'auto') {
       setPhase('measuring')
       dirty = await sampleDirtyRate(o.pid)
@@ -105,7 +105,7 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
         ended({ round, final: false, bytes: r.bytes, freezeMs: r.freezeMs, ms })
         sent.push(r.bytes)
         if (o.afterRound !== null) runAfterRound(o, round)
-        if (dirty !== null && plan.mode === 'hybrid') { why = `${why}; ${afterRound1(dirty, r.bytes, ms)}`; break }
+        if (plan.mode === 'hybrid') { why = `${why}; ${afterRound1(r.bytes, ms, dirty)}`; break }
         const next = afterRound(sent, o.maxRounds)
         if (next.stop) { why = `${why}; ${next.why}`; break }
       }

@@ -61,6 +61,8 @@ export interface FeederOptions {
    * (uffd-serve --base); the PAGE_HELLO says so, and a daemon without one refuses at once.
    */
   base?: ContentIndex
+  /** Called once, when the daemon's first PAGE_PUSH says the restore finished: the process runs there. */
+  onRestored?: () => void
 }
 
 interface Piece {
@@ -82,10 +84,9 @@ export class Feeder {
   private readonly stats: FeedStats = { pushedPages: 0, answeredPages: 0, requests: 0, lateRequests: 0, closeStatus: 0, refPages: 0, refs: 0 }
   private readonly refs: PageRefs | undefined
 
-  /** `opts`: FeederOptions, or (as before them) the push limit in bytes per second. */
   constructor(images: ImageSet, private readonly server: PageServerSource, private readonly inFd: number,
-    private readonly outFd: number, private readonly log: Log, opts: FeederOptions | number = {}) {
-    const { maxRate, base } = typeof opts === 'number' ? { maxRate: opts, base: undefined } : opts
+    private readonly outFd: number, private readonly log: Log, private readonly opts: FeederOptions = {}) {
+    const { maxRate, base } = opts
     for (const t of images.tasks.values()) if (t.lazy.length > 0) this.unsent.set(t.pid, new LazyRanges(t.lazy))
     this.throttle = new PushThrottle(maxRate)
     this.refs = base !== undefined ? new PageRefs(base, MAX_CHUNK / PAGE_SIZE) : undefined
@@ -139,7 +140,10 @@ export class Feeder {
       switch (m.kind) {
         case 'request': this.onRequest(m.pid, m.vaddr, m.nrPages); break
         case 'push':
-          if (this.credit === 0 && this.stats.pushedPages === 0) this.log.info(`page-feed: the restore finished, pushing (window ${m.credit} pages)`)
+          if (this.credit === 0 && this.stats.pushedPages === 0) {
+            this.log.info(`page-feed: the restore finished, pushing (window ${m.credit} pages)`)
+            this.opts.onRestored?.()
+          }
           this.credit += m.credit
           break
         case 'done': return true
