@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
-import { buildWorkload, criuBin, killGroup, onlyChild, repoRoot, twoHostsUp, waitFor, workloadFromPid, type TwoHosts, type Workload } from '@criu-pipes/e2e/harness'
+import { buildWorkload, criuBin, killGroup, onlyChild, raisePipeMaxSize, repoRoot, twoHostsUp, waitFor, workloadFromPid, type TwoHosts, type Workload } from '@criu-pipes/e2e/harness'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
 import { FIXED_MODES, HYBRID_RATE, migrateTargets, type Figures } from '../lib/migrate-targets.js'
@@ -229,6 +229,11 @@ export const migrate: Benchmark = {
     const hybrid = modes.includes('hybrid') && rates.includes(HYBRID_RATE)
     if (hybrid) d.rec.contender(name('hybrid', HYBRID_RATE, doubleSize))
     const ranAs: RanAs = {}
+    // CRIU's lazy page server (postcopy, hybrid, auto's lazy final round) sizes its pipe to 4 MiB:
+    // without CAP_SYS_RESOURCE it needs fs.pipe-max-size raised, as a user of those modes would.
+    const restore: (() => void)[] = []
+    raisePipeMaxSize({ teardown: (fn) => { restore.push(() => void fn()) } })
+    const undo = atExit(() => restore.forEach((f) => f()))
     const s = await setUp(ctx)
     let spare: { w: Workload; warmMs: number; bytes: number; rate: number } | undefined
     try {
@@ -266,6 +271,8 @@ export const migrate: Benchmark = {
     } finally {
       spare?.w.kill()
       await s.hosts.down()
+      restore.forEach((f) => f())
+      undo()
     }
     for (const [mode, why] of Object.entries(said)) d.notes.push(`${mode} did not run: ${why}`)
     // no row for a mode that did not run: its figures are in the notes and the targets
