@@ -22,7 +22,7 @@ import { afterRound } from './stop-rule.js'
 import { dumpRound } from './dump-round.js'
 import { lazyRound } from './lazy-round.js'
 import { sampleDirtyRate, type DirtySample } from './dirty-rate.js'
-import { afterRound1, lazyPossible, planAuto, type AutoPlan } from './auto.js'
+import { LAZY_PIPE_BYTES, afterRound1, lazyPossible, planAuto, type AutoPlan } from './auto.js'
 import { MigrateStatus } from './status.js'
 import { MigrateError } from './migrate-error.js'
 
@@ -85,6 +85,9 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
       dirty = await sampleDirtyRate(o.pid)
       line.measured(dirty.perSecond)
       plan = planAuto(dirty, lazyPossible() && o.ext.encrypt === undefined)
+    }
+    if ((plan.mode === 'postcopy' || plan.mode === 'hybrid') && !lazyPossible()) {
+      throw new Error(`mode ${plan.mode}: CRIU's lazy page server needs fs.pipe-max-size >= ${LAZY_PIPE_BYTES} (sysctl fs.pipe-max-size=${LAZY_PIPE_BYTES}), or use --mode auto, full or precopy`)
     }
     let why = plan.why
     let round = 0
