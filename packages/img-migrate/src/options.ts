@@ -60,8 +60,8 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .option('tree', { alias: 't', type: 'number', describe: 'the root of the process tree to migrate' })
     .option('to', { type: 'string', describe: 'the command that runs the destination half; its stdin/stdout are the channel' })
     .option('mode', { type: 'string', choices: MODES, describe: 'full: one checkpoint; precopy: rounds while it runs, then a final one; postcopy: restored at once, ' +
-      'the memory following; hybrid: rounds while it runs, then a lazy final one; auto: picks from the measured dirty and ' +
-      `link rates [default: ${DEFAULT_MODE}]` })
+      'the memory following; hybrid: one round while it runs, then a lazy final one; auto: postcopy where it can run, ' +
+      `else precopy or full by the measured dirty rate [default: ${DEFAULT_MODE}]` })
     .options(WRITE_EXT_OPTIONS)
     .option('max-rounds', { type: 'number', describe: `pre-copy rounds with the process running, at most [default: ${DEFAULT_MAX_ROUNDS}]` })
     .option('after-round', { type: 'string', describe: 'run `sh -c CMD` after each pre-copy round ($MIGRATE_ROUND, $MIGRATE_PID set); a failure ends the migration, the process still running' })
