@@ -97,7 +97,7 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
     .options(PAGE_SERVER_PROTO_OPTION)
     .option('pages-from-cmd', { type: 'string', describe: 'pages from a page stream on the stdout of `sh -c CMD`, requests to its stdin (see page-feed)' })
     .option('pages-fds', { type: 'string', describe: 'pages from a page stream read from fd R, requests written to fd W (R,W; the same fd for a socket)' })
-    .option('base', { type: 'string', describe: 'the checkpoint the page stream\'s references point into (page-feed --base-index): its pages are read from here and checked against their hashes' })
+    .option('base', { type: 'string', describe: 'with page-feed --base-index: the checkpoint its references point into; pages are read from here and checked against their hashes' })
     .option('on-source-loss', { type: 'string', choices: SOURCE_LOSS_POLICIES, default: 'kill', describe: 'page source lost before every page arrived: kill the restored tree (default), or zero: CRIU\'s behaviour, later faults read zero pages' })
     .option('max-push-rate', { type: 'number', describe: 'cap background push at this many MiB/s (faults are never held back)' })
     .option('pidfile', { type: 'string', describe: 'write our pid (with -d, the daemon\'s) here' })
