@@ -7,11 +7,8 @@
 //     target: img-split's >= 0.9 x the command's;
 //   - scaling: `img-split --compress lz4 --threads 1` and `--threads 2`, fed by the synthetic
 //     producer vmsplicing those pages, into one drained shard (unthrottled); throughput from the
-//     first page produced to the shard drained; target: 2 threads >= 1.6 x 1 thread; likewise on
-//     incompressible pages (random bytes, the same size: what every chunk costs when nothing
-//     shrinks), interleaved with the rest.
-import { readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, statSync } from 'node:fs'
-import { randomBytes } from 'node:crypto'
+//     first page produced to the shard drained; target: 2 threads >= 1.6 x 1 thread.
+import { readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import type { Benchmark, Ctx, Draft } from '../context.js'
@@ -29,7 +26,7 @@ const LIB = (c: Codec) => `img-split's ${c === 'lz4' ? 'liblz4' : 'libzstd -1'} 
 const CLI = (c: Codec) => (c === 'lz4' ? '`lz4 -1`' : '`zstd -1 -T1`')
 const CLI_ARGV: Record<Codec, string[]> = { lz4: ['lz4', '-1', '-q', '-c'], zstd: ['zstd', '-1', '-T1', '-q', '-c'] }
 const THREADS = [1, 2]
-const SPLIT = (n: number, noise = false) => `img-split --compress lz4 --threads ${n}${noise ? ', incompressible' : ''}`
+const SPLIT = (n: number) => `img-split --compress lz4 --threads ${n}`
 const CODEC_RATE = new URL('../lib/codec-rate.js', import.meta.url).pathname
 const PER_CORE_TARGET = 0.9
 const SCALING_TARGET = 1.6
@@ -98,18 +95,10 @@ export async function splitRun(ctx: Ctx, dirName: string, args: string, file: st
   return { gbps: bytes / GB / seconds(p.startNs, drained.endNs), cpuS: readUsage(usage).cpuS }
 }
 
-async function split(ctx: Ctx, d: Draft, run: number, n: number, file: string, bytes: number, noise = false): Promise<void> {
+async function split(ctx: Ctx, d: Draft, run: number, n: number, file: string, bytes: number): Promise<void> {
   const r = await splitRun(ctx, `codecs-split${n}`, `--compress lz4 --threads ${n}`, file, bytes)
-  d.rec.add(SPLIT(n, noise), run, 'gbps', 'throughput', 'GB/s', r.gbps)
-  d.rec.add(SPLIT(n, noise), run, 'cpu', 'img-split CPU (startup included)', 'CPU-s/GB', r.cpuS / (bytes / GB))
-}
-
-/** Random bytes as large as `file`, in 1 MiB writes: pages that no codec shrinks. */
-function noiseFile(ctx: Ctx, file: string): string {
-  const out = join(ctx.work.sub('codecs'), 'noise.bin')
-  writeFileSync(out, '')
-  for (let left = statSync(file).size; left > 0; left -= 1 << 20) appendFileSync(out, randomBytes(Math.min(left, 1 << 20)))
-  return out
+  d.rec.add(SPLIT(n), run, 'gbps', 'throughput', 'GB/s', r.gbps)
+  d.rec.add(SPLIT(n), run, 'cpu', 'img-split CPU (startup included)', 'CPU-s/GB', r.cpuS / (bytes / GB))
 }
 
 export const codecs: Benchmark = {
@@ -119,26 +108,23 @@ export const codecs: Benchmark = {
   async run(ctx, d) {
     d.params.workload = `memhog ${formatSize(ctx.sizes.workload)}, mixed memory`
     for (const c of CODECS) { d.rec.contender(CLI(c), true); d.rec.contender(LIB(c)) }
-    for (const noise of [false, true]) for (const n of THREADS) d.rec.contender(SPLIT(n, noise))
+    for (const n of THREADS) d.rec.contender(SPLIT(n))
     const { file } = await pagesFile(ctx)
-    const noise = noiseFile(ctx, file)
     // The producer cycles through the file; twice its size gives each run a few seconds.
     const bytes = 2 * readFileSync(file).length
     d.params.scaling = `${formatSize(bytes)} of those pages`
     for (let run = 0; run < ctx.runs; run++) {
       ctx.log(`codecs: run ${run + 1}/${ctx.runs}`)
       for (const c of CODECS) { await cli(ctx, d, run, c, file); await lib(ctx, d, run, c, file) }
-      for (const n of THREADS) { await split(ctx, d, run, n, file, bytes); await split(ctx, d, run, n, noise, bytes, true) }
+      for (const n of THREADS) await split(ctx, d, run, n, file, bytes)
     }
     for (const c of CODECS) {
       const r = d.rec.median(LIB(c), 'rate') / d.rec.median(CLI(c), 'rate')
       d.ratios.push({ name: `${LIB(c)} / ${CLI(c)}`, value: r, of: 'compress rate per core' })
       d.targets.push(target(`${c} per core vs ${CLI(c)}`, r, '>=', PER_CORE_TARGET, 'x'))
     }
-    for (const noise of [false, true]) {
-      const s = d.rec.median(SPLIT(2, noise), 'gbps') / d.rec.median(SPLIT(1, noise), 'gbps')
-      d.ratios.push({ name: `${SPLIT(2, noise)} / ${SPLIT(1, noise)}`, value: s, of: 'throughput' })
-      d.targets.push(target(`--threads 2 vs --threads 1 (lz4, unthrottled${noise ? ', incompressible' : ''})`, s, '>=', SCALING_TARGET, 'x'))
-    }
+    const s = d.rec.median(SPLIT(2), 'gbps') / d.rec.median(SPLIT(1), 'gbps')
+    d.ratios.push({ name: `${SPLIT(2)} / ${SPLIT(1)}`, value: s, of: 'throughput' })
+    d.targets.push(target('--threads 2 vs --threads 1 (lz4, unthrottled)', s, '>=', SCALING_TARGET, 'x'))
   },
 }

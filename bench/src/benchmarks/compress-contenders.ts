@@ -24,18 +24,9 @@ export interface Spec {
   needs: readonly Need[]
   /** one of the unthrottled variants (checksum, encryption, threads), not a fixed choice of codec */
   variant?: true
-  /** the incompressible workload (memhog's default memory), not the mixed one */
-  incompressible?: true
 }
 
-/** `rate` of the contenders writing 2 shard files on the local disk (issue 15.4: by ratio there) */
-export const LOCAL_FILE = -1
-/** the link rates the incompressible workload runs at (a slow link and none) */
-export const INCOMPRESSIBLE_RATES = [250e6, 0]
-
-export const rateLabel = (r: number) => (r === LOCAL_FILE ? 'local file' : r === 0 ? 'unthrottled' : r >= 1e9 ? `${r / 1e9} GB/s` : `${r / 1e6} MB/s`)
-/** the rate, and which workload: the name of a group whose contenders race each other */
-export const groupLabel = (r: number, incompressible = false) => `${rateLabel(r)}${incompressible ? ', incompressible' : ''}`
+export const rateLabel = (r: number) => (r === 0 ? 'unthrottled' : r >= 1e9 ? `${r / 1e9} GB/s` : `${r / 1e6} MB/s`)
 export const LABEL = {
   none: 'uncompressed',
   extLz4: 'ext lz4 -1 per shard',
@@ -45,18 +36,10 @@ export const LABEL = {
   in: (c: Codec, more = '') => `--compress ${c}${more}`,
 }
 
-export function matrix(rates: readonly number[], incompressibleRates: readonly number[]): Spec[] {
+export function matrix(rates: readonly number[]): Spec[] {
   const out: Spec[] = []
   const at = (label: string, rate: number, s: Omit<Spec, 'name' | 'label' | 'rate'>) =>
-    out.push({ name: `${label} @ ${groupLabel(rate, s.incompressible)}`, label, rate, ...s })
-  // Interleaved with the rest: into 2 shard files on the local disk (uncompressed, each fixed codec, auto).
-  at(LABEL.none, LOCAL_FILE, { codec: 'none', split: [], needs: [] })
-  for (const c of ['lz4', 'zstd', 'auto'] as const) at(LABEL.in(c), LOCAL_FILE, { codec: c, split: ['--compress', c], needs: ['compress'] })
-  // The incompressible workload: what auto must not pay for.
-  for (const rate of incompressibleRates) {
-    at(LABEL.none, rate, { codec: 'none', split: [], needs: [], incompressible: true })
-    for (const c of ['lz4', 'zstd', 'auto'] as const) at(LABEL.in(c), rate, { codec: c, split: ['--compress', c], needs: ['compress'], incompressible: true })
-  }
+    out.push({ name: `${label} @ ${rateLabel(rate)}`, label, rate, ...s })
   for (const rate of rates) {
     at(LABEL.none, rate, { codec: 'none', split: [], needs: [] })
     at(LABEL.extLz4, rate, { codec: 'lz4', split: [], ext: ['lz4', '-1', '-q', '-c'], needs: ['lz4-cli'] })

@@ -23,7 +23,7 @@
 // unthrottled uncompressed checkpoint plus the compression CPU (CRIU compresses in its dump
 // thread, in series) and the stored bytes over the link; restore (--decompress-threads 0) = the
 // uncompressed restore plus the decompression CPU.
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import type { Workload } from '@criu-pipes/e2e/harness'
@@ -38,18 +38,13 @@ import { target } from '../report.js'
 import { deadGroup, freshMemhog, watch } from './common.js'
 import { NotServed, restoreBuffered } from './restore.js'
 import { drainedShards } from './shards.js'
-import { INCOMPRESSIBLE_RATES, LABEL, LOCAL_FILE, features, groupLabel, matrix, rateLabel, restoreCodecs, type Codec, type Features, type Spec } from './compress-contenders.js'
+import { LABEL, features, matrix, rateLabel, restoreCodecs, type Codec, type Features, type Spec } from './compress-contenders.js'
 
 const SHARDS = 2
 /** link rates in bytes/s; 0 = unthrottled. 250 MB/s is the seed's 16 CPUs : 2 GB/s scaled to 2 cores */
 const RATES = [100e6, 250e6, 1e9, 0]
 const QUICK_RATES = [250e6, 0]
 const KEY_BYTES = 32
-// The local-file contenders write their 2 shard files here: the root disk, not the tmpfs.
-const DISK_PARENT = '/var/tmp'
-// Issue 15.4: to a local file, auto sends no more bytes than zstd -1, unless that costs more
-// than this share of time (then it may send more, if it is that much faster).
-const FILE_TIME_SHARE = 0.1
 // Issue 15.2's targets: a compressed image restores within 1.25 x the time of the same image
 // uncompressed, and img-buffer serving it from shard files peaks under 256 MiB (for a 1 GiB
 // image; the window does not grow with the image, so neither does the bound).
@@ -65,8 +60,6 @@ interface Setup {
   key: string
   /** CRIU 4.3 --compress modelled on those pages */
   model?: CriuLz4Model
-  /** the incompressible workload (memhog's default memory: pseudo-random words), and its page bytes */
-  noise?: Workload
 }
 
 /** The key for --encrypt: 32 random bytes, a file only we can read, in our private scratch dir. */
@@ -140,46 +133,18 @@ async function dumpThrough(ctx: Ctx, dir: string, w: Workload, flags: readonly s
   }
 }
 
-/** 2 shard files in a fresh directory on the local disk, as dumpThrough takes shards. */
-function fileShards(): { start: string; list: string; redirs: string; wait: string; dir: string; result(): { bytes: number } } {
-  const dir = mkdtempSync(join(DISK_PARENT, 'criu-pipes-compress-'))
-  const files = [...Array(SHARDS).keys()].map((i) => join(dir, `shard${i}`))
-  return {
-    start: 'true', wait: 'true', dir,
-    list: files.map((_, i) => 3 + i).join(','),
-    redirs: files.map((p, i) => `${3 + i}>${q(p)}`).join(' '),
-    result: () => ({ bytes: files.reduce((n, p) => n + statSync(p).size, 0) }),
-  }
-}
-
 async function runSpec(ctx: Ctx, d: Draft, run: number, spec: Spec, s: Setup): Promise<void> {
   const dir = ctx.work.sub(`compress-${spec.codec}`)
-  const w = spec.incompressible ? s.noise! : s.w
-  // the incompressible workload's pages are its memory (memhog's pattern pages: nothing is zero)
-  const raw = spec.incompressible ? ctx.sizes.workload : s.raw
-  let drained: { endNs: bigint; bytes: number; filterCpuS: number }
-  let criu, split
-  if (spec.rate === LOCAL_FILE) {
-    const files = fileShards()
-    try {
-      ;({ criu, split } = await dumpThrough(ctx, dir, w, splitFlags(spec, s.key), files, spec.criu))
-      // img-split exits once both files are fsynced: the image is on the disk then
-      drained = { endNs: split.endNs, bytes: files.result().bytes, filterCpuS: 0 }
-    } finally {
-      rmSync(files.dir, { recursive: true, force: true })
-    }
-  } else {
-    const shards = drainedShards(ctx.natives, dir, SHARDS, { rate: spec.rate, ...(spec.ext ? { filter: spec.ext } : {}) })
-    ;({ criu, split } = await dumpThrough(ctx, dir, w, splitFlags(spec, s.key), shards, spec.criu))
-    drained = shards.result()
-  }
+  const shards = drainedShards(ctx.natives, dir, SHARDS, { rate: spec.rate, ...(spec.ext ? { filter: spec.ext } : {}) })
+  const { criu, split } = await dumpThrough(ctx, dir, s.w, splitFlags(spec, s.key), shards, spec.criu)
+  const drained = shards.result()
   const end = drained.endNs > criu.endNs ? drained.endNs : criu.endNs
   const t = seconds(criu.startNs, end)
-  const rawGb = raw / GB
+  const rawGb = s.raw / GB
   d.rec.contender(spec.name, spec.ext !== undefined || spec.criu !== undefined) // registered once it ran: a skipped one leaves no empty row
   d.rec.add(spec.name, run, 'ckpt', 'time to checkpoint', 's', t)
   d.rec.add(spec.name, run, 'gbps', 'raw rate', 'GB/s', rawGb / t)
-  d.rec.add(spec.name, run, 'ratio', 'shards / raw', '%', (100 * drained.bytes) / raw)
+  d.rec.add(spec.name, run, 'ratio', 'shards / raw', '%', (100 * drained.bytes) / s.raw)
   d.rec.add(spec.name, run, 'cpu', 'CPU split+codecs', 'CPU-s/GB', (split.cpuS + drained.filterCpuS) / rawGb)
   d.rec.add(spec.name, run, 'rss', 'img-split peak RSS', 'MiB', split.maxRss / MIB)
 }
@@ -256,7 +221,7 @@ function criuTargets(d: Draft, specs: Spec[], rates: readonly number[]): void {
     if (!rates.includes(rate)) continue
     const real = `${LABEL.criu} @ ${rateLabel(rate)}`
     const criu = Number.isFinite(m(real, 'ckpt')) ? real : `${LABEL.criuModel} @ ${rateLabel(rate)}`
-    const ours = specs.filter((x) => x.rate === rate && !x.incompressible && !x.variant && x.criu === undefined && x.codec !== 'none' && Number.isFinite(m(x.name, 'ckpt')))
+    const ours = specs.filter((x) => x.rate === rate && !x.variant && x.criu === undefined && x.codec !== 'none' && Number.isFinite(m(x.name, 'ckpt')))
     if (!Number.isFinite(m(criu, 'ckpt')) || ours.length === 0) continue
     const best = ours.reduce((a, b) => (m(a.name, 'ckpt') <= m(b.name, 'ckpt') ? a : b))
     d.targets.push(target(`criu-pipes' best vs CRIU --compress @ ${rateLabel(rate)}`, m(best.name, 'ckpt') / m(criu, 'ckpt'), '<=', max, 'x',
@@ -273,28 +238,12 @@ function targets(d: Draft, specs: Spec[], rates: readonly number[], images: Rest
   const ran = (name: string) => Number.isFinite(m(name, 'ckpt'))
   const at = (label: string, rate: number) => `${label} @ ${rateLabel(rate)}`
   const auto = LABEL.in('auto')
-  // every group of contenders racing each other over a link: each rate (mixed memory) and the
-  // incompressible workload's rates (the local file has a target of its own, below: by ratio)
-  const groups = [...rates.map((r) => [r, false] as const), ...INCOMPRESSIBLE_RATES.filter((r) => rates.includes(r)).map((r) => [r, true] as const)]
-  for (const [rate, noise] of groups) {
-    const group = specs.filter((x) => x.rate === rate && !x.variant && !!x.incompressible === noise)
-    const a = group.find((x) => x.label === auto)
-    const fixed = group.filter((x) => x !== a && ran(x.name))
-    if (!a || !ran(a.name) || fixed.length === 0) continue
-    const best = fixed.reduce((x, y) => (m(x.name, 'ckpt') <= m(y.name, 'ckpt') ? x : y))
-    d.targets.push(target(`auto vs the best fixed contender @ ${groupLabel(rate, noise)}`, m(a.name, 'ckpt') / m(best.name, 'ckpt'), '<=', 1.05, 'x',
+  for (const rate of rates) {
+    const fixed = specs.filter((x) => x.rate === rate && x.label !== auto && !x.variant && ran(x.name))
+    if (!ran(at(auto, rate)) || fixed.length === 0) continue
+    const best = fixed.reduce((a, b) => (m(a.name, 'ckpt') <= m(b.name, 'ckpt') ? a : b))
+    d.targets.push(target(`auto vs the best fixed contender @ ${rateLabel(rate)}`, m(at(auto, rate), 'ckpt') / m(best.name, 'ckpt'), '<=', 1.05, 'x',
       `time to checkpoint; best: ${best.label}`))
-  }
-  // To a local file: no more bytes than zstd -1, unless those bytes cost more than 10 % in time.
-  const [fileAuto, fileZstd] = [at(auto, LOCAL_FILE), at(LABEL.in('zstd'), LOCAL_FILE)]
-  if (ran(fileAuto) && ran(fileZstd)) {
-    const bytes = m(fileAuto, 'ratio') / m(fileZstd, 'ratio')
-    const time = m(fileAuto, 'ckpt') / m(fileZstd, 'ckpt')
-    d.ratios.push({ name: `${fileAuto} / ${fileZstd}`, value: time, of: 'time to checkpoint' })
-    // more bytes pass only with more than 10 % less time: then the value shown is the bound
-    const allowed = bytes > 1 && time <= 1 - FILE_TIME_SHARE
-    d.targets.push(target('auto vs zstd -1 @ local file, bytes', allowed ? 1 : bytes, '<=', 1, 'x',
-      `shard bytes ${bytes.toFixed(3)} x, time ${time.toFixed(3)} x${allowed ? ': more bytes, but > 10 % faster (allowed)' : ''}`))
   }
   const r250 = 250e6
   if (ran(at(auto, r250)) && ran(at(LABEL.extLz4, r250))) {
@@ -349,19 +298,13 @@ export const compress: Benchmark = {
     const skipped = new Map<string, string>()
     const skip = (name: string, why: string) => { if (!skipped.has(name)) skipped.set(name, why) }
     // keyed by label: what img-split refuses at one link rate it refuses at all
-    for (const spec of matrix(rates, INCOMPRESSIBLE_RATES.filter((r) => rates.includes(r)))) {
+    for (const spec of matrix(rates)) {
       const missing = spec.needs.find((n) => !f.has.has(n))
       if (missing) skip(spec.label, f.why.get(missing)!)
       else specs.push(spec)
     }
     const w = await freshMemhog(ctx, 'compress-workload', 'mixed')
     const s: Setup = { w, raw: 0, key: makeKey(ctx) }
-    try {
-      s.noise = await freshMemhog(ctx, 'compress-noise', 'pattern')
-    } catch (e) {
-      w.kill()
-      throw e
-    }
     let images: RestoreImage[] = []
     const made: RestoreImage[] = []
     try {
@@ -383,7 +326,8 @@ export const compress: Benchmark = {
         }
       }
     } finally {
-      for (const x of [w, s.noise!]) { x.kill(); await x.exited }
+      w.kill()
+      await w.exited
     }
     try {
       for (let run = 0; run < ctx.runs; run++) {

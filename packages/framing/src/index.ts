@@ -25,10 +25,10 @@ export { IndexWriter, readIndex, type ContentIndex } from './content/index-file.
 export { buildTable, probe, type SharedTable } from './content/base-table.js'
 export { BaseDir } from './ext/base-dir.js'
 export { isPagesFile, hashPages } from './ext/refs.js'
-export { LADDER, AUTO_SAMPLE_LEVEL, limitOf, decide, type SinkKind, type Limit, type AutoStats } from './ext/adaptive.js'
+export { LADDER } from './ext/adaptive.js'
 export { CONTENT_CHUNK, MAX_REF_RUN, REF_HASH_BYTES } from './ext/limits.js'
 export type { ChunkRef } from './ext/messages.js'
-export type { ImageSink, ClaimingSink } from './sink.js'
+export type { ImageSink } from './sink.js'
 export {
   MIGRATE_VERSION, MAX_MIGRATE_MARKER_LEN, MigrateChannel, RoundStatus, SESSION_NONCE_BYTES, encodeMigrate, decodeMigrate, readMigrate, writeMigrate,
   type MigrateMessage, type RoundStatusCode,

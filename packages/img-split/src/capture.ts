@@ -49,8 +49,7 @@ export async function capture(opts: CaptureOptions): Promise<CaptureResult> {
     const progress = new Progress(opts.progressFd)
     // Shards get their pipe capacity before CRIU's pipes do: the per-user pipe budget is limited.
     const shardWriter = new ShardWriter(opts.shardFds)
-    // auto's floor on a local disk (adaptive.ts): only when every shard is a file there.
-    ext = opts.ext ? new ExtWriter(shardWriter, opts.ext, shardKinds.every(k => k === 'file') && !opts.shardSinks ? 'file' : 'link') : null
+    ext = opts.ext ? new ExtWriter(shardWriter, opts.ext) : null
     content = contentWriter(ext ?? shardWriter, opts)
     const sinks = opts.shardSinks ?? opts.shardFds.map((fd, i) => shardSink(fd, shardKinds[i]!, i))
     // The threads start and load their codecs and hashes before CRIU can connect: not while it is frozen.
@@ -103,14 +102,9 @@ function captureFrom(
     while (!criuDone || sources.length > 0) {
       const polled = criuDone ? [] : [criu]
       // With the extensions or the content index, the pools' notify fds too: finished chunks and
-      // hashed pages go out while inputs are idle. A pipe whose bytes the workers are still
-      // reading is left out: polling it would spin.
-      const claimed = ext ? sources.filter(s => s.waiting(writer)) : []
-      const fds = [...polled, ...sources.filter(s => !claimed.includes(s)).map(s => s.fd), ...(ext ? [ext.pollFd] : []), ...(content ? [content.pollFd] : []), sync.fd]
-      const polledAt = claimed.length ? performance.now() : 0
+      // hashed pages go out while inputs are idle.
+      const fds = [...polled, ...sources.map(s => s.fd), ...(ext ? [ext.pollFd] : []), ...(content ? [content.pollFd] : []), sync.fd]
       const revents = poll(fds.map(fd => ({ fd, events: POLLIN })), sync.waiting ? SYNC_POLL_MS : -1)
-      // Waiting while CRIU's bytes sit in a pipe for busy workers to read is waiting for the cores (auto).
-      if (claimed.length) ext!.noteWorkerWait(performance.now() - polledAt)
       // By fd, never by position: a pipe received in this round was not polled, and must not be
       // read from another fd's slot (it would be taken for a finished, empty file and closed).
       const ready = new Map(fds.map((fd, i) => [fd, revents[i] ?? 0]))
@@ -146,10 +140,7 @@ function captureFrom(
         sources.splice(i, 1)
       }
       const written = writer.sizes()
-      // A shard file's writeback may wait for the disk: that is the link's wait, for auto.
-      const t0 = ext ? performance.now() : 0
       sinks.forEach((s, i) => s.wrote?.(written[i]!))
-      if (ext) ext.noteShardWait(performance.now() - t0)
       // The post-dump hook runs once CRIU has written inventory.img and closed every pipe, and
       // nothing comes after it (completion.ts): end the image now, and answer once every
       // consumer holds it all. Until then the dumped process stays frozen.
@@ -166,8 +157,6 @@ function captureFrom(
     checkShards(sinks)
     content?.commitIndex()
   } finally {
-    // The workers first: none may still be reading a pipe (take) whose fd is closed and reused.
-    ext?.close()
     for (const s of sources) s.close()
     closeQuietly(criu)
     status.clear()

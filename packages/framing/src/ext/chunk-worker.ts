@@ -9,7 +9,6 @@ import { createRequire } from 'node:module'
 import type { Slot } from '@criu-pipes/workers'
 import { populateRange, view } from '@criu-pipes/sys'
 import { Codec, LZ4_SIZE_PREFIX, MAX_RAW_CHUNK } from './limits.js'
-import { AUTO_SAMPLE_LEVEL } from './adaptive.js'
 import { Zstd, lz4Compress, lz4Decompress, zstdFrameCompressedSize, zstdFrameContentSize } from './native-codecs.js'
 import { openChunk, sealChunk, type ChunkContext } from './seal.js'
 import { putResult, type ChunkJob, type CodecInit, type DecodeJob, type EncodeJob, type RefJob } from './jobs.js'
@@ -22,10 +21,11 @@ const require = createRequire(import.meta.url)
 const { xxh64 } = require('@node-rs/xxhash') as typeof import('@node-rs/xxhash')
 
 // --compress auto's cheap look at a chunk: SAMPLES windows of SAMPLE bytes spread over it are
-// compressed at AUTO_SAMPLE_LEVEL; if they shrink by less than INCOMPRESSIBLE, the chunk is
+// compressed at the fastest zstd level; if they shrink by less than INCOMPRESSIBLE, the chunk is
 // stored as it is (random or already compressed data costs no CPU then).
 const SAMPLES = 4
 const SAMPLE = 4096
+const SAMPLE_LEVEL = -5
 const INCOMPRESSIBLE = 0.9
 
 export function createHandler(init: CodecInit) {
@@ -41,14 +41,14 @@ export function createHandler(init: CodecInit) {
     if (raw.length <= sampleIn.length) return true
     const step = Math.floor(raw.length / SAMPLES)
     for (let i = 0; i < SAMPLES; i++) raw.copy(sampleIn, i * SAMPLE, i * step, i * step + SAMPLE)
-    return zstd.compress(sampleOut, sampleIn, AUTO_SAMPLE_LEVEL) < INCOMPRESSIBLE * sampleIn.length
+    return zstd.compress(sampleOut, sampleIn, SAMPLE_LEVEL) < INCOMPRESSIBLE * sampleIn.length
   }
 
   function encode(slot: Slot, job: EncodeJob): void {
     const raw = slot.input.subarray(0, job.rawLength)
     let codec: number = job.codec
     if (job.detect && raw.equals(zeros.subarray(0, raw.length))) codec = Codec.ZERO
-    else if (job.sample && codec !== Codec.STORED && !compresses(raw)) codec = Codec.STORED
+    else if (job.detect && codec !== Codec.STORED && !compresses(raw)) codec = Codec.STORED
     let stored: Buffer = codec === Codec.ZERO ? raw.subarray(0, 0) : raw
     if (codec === Codec.ZSTD) {
       const n = zstd.compress(slot.output, raw, job.level)

@@ -18,10 +18,8 @@ export interface EncodeJob {
   /** The codec to try (STORED: none), and its level for zstd. */
   codec: number
   level: number
-  /** `--compress auto`: all-zero chunks become ZERO, and (with `sample`) chunks whose sample does not compress STORED. */
+  /** `--compress auto`: all-zero chunks become ZERO, chunks whose sample does not compress STORED. */
   detect: boolean
-  /** Store a chunk raw when its sample does not compress (saves the CPU; auto does not on a local disk, where bytes count). */
-  sample: boolean
 }
 
 export interface DecodeJob {

@@ -1,5 +1,4 @@
 import { CODEC_NAMES, type Codec } from './limits.js'
-import type { AutoStats } from './adaptive.js'
 
 /** What the stats JSON gains for an extended stream: raw and stored bytes, and raw bytes per codec. */
 export interface ExtStats {
@@ -8,8 +7,6 @@ export interface ExtStats {
   refs?: { count: number; bytes: number }
   /** The stream id, hex (STREAM_HEADER.stream_id): what `--expect-stream` takes. */
   stream?: string
-  /** --compress auto: the raw bytes per rung, the limit of each window, what it chose and why. */
-  auto?: AutoStats
 }
 
 export class ExtCounter {
