@@ -126,9 +126,9 @@ function decodeFields(field: number, g: (f: number) => number, bytes: Map<number
   }
 }
 
-/** Writes one control message (blocking). */
-export function writeMigrate(fd: number, m: MigrateMessage): void {
-  writeAll(fd, encodeMigrate(m))
+/** Writes one control message (blocking), with its tag in a keyed session (MigrateChannel). */
+export function writeMigrate(fd: number, m: MigrateMessage, tag: Buffer = none): void {
+  writeAll(fd, encodeMigrate(m, tag))
 }
 
 /** Reads one control message (blocking); null on EOF between messages. */
@@ -173,7 +173,7 @@ export class MigrateChannel {
     const c = new MigrateChannel(readFd, writeFd, key, FROM_SOURCE, FROM_DESTINATION)
     c.nonce = randomBytes(SESSION_NONCE_BYTES)
     c.mode = mode
-    writeAll(writeFd, encodeMigrate({ kind: 'hello', version: MIGRATE_VERSION, mode, nonce: c.nonce, keyed: key !== null }))
+    writeMigrate(writeFd, { kind: 'hello', version: MIGRATE_VERSION, mode, nonce: c.nonce, keyed: key !== null })
     return c
   }
 
@@ -217,7 +217,7 @@ export class MigrateChannel {
   write(m: MigrateMessage): void {
     const tag = this.subkey === null ? none : controlTag(this.subkey, this.out, this.sent, encodeMigrate(m))
     this.sent++
-    writeAll(this.writeFd, encodeMigrate(m, tag))
+    writeMigrate(this.writeFd, m, tag)
   }
 
   /** The next message (blocking), checked; null on EOF between messages. */

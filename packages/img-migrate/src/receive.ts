@@ -8,8 +8,8 @@
 import { openSync, closeSync, readFileSync, rmSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
-import { closeQuietly, mkdirAt, openPrivateDir, writeAll } from '@criu-pipes/sys'
-import { MigrateChannel, RoundStatus, encodeMigrate, type MigrateMessage, type ExtReadOptions } from '@criu-pipes/framing'
+import { closeQuietly, mkdirAt, openPrivateDir } from '@criu-pipes/sys'
+import { MigrateChannel, RoundStatus, writeMigrate, type MigrateMessage, type ExtReadOptions } from '@criu-pipes/framing'
 import { extract } from '@criu-pipes/img-join'
 import { SERVE_SOCKET } from '@criu-pipes/streamer'
 import { serve } from '@criu-pipes/img-buffer'
@@ -144,7 +144,7 @@ async function restoreFinal(c: MigrateChannel, dir: string, read: ExtReadOptions
  * FAILED result in its place, untagged, is its error line (it ends the migration, nothing more).
  */
 function writeFailedHello(error: string): void {
-  writeAll(OUT, encodeMigrate({ kind: 'result', round: 0, status: RoundStatus.FAILED, bytes: 0, pid: 0, error }))
+  writeMigrate(OUT, { kind: 'result', round: 0, status: RoundStatus.FAILED, bytes: 0, pid: 0, error })
 }
 
 /** A library call whose progress lines (stats) nobody reads here: stdout is the channel. */
