@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { execa } from 'execa'
-import { buildWorkload, criuBin, killGroup, onlyChild, raisePipeMaxSize, repoRoot, twoHostsUp, waitFor, workloadFromPid, type TwoHosts, type Workload } from '@criu-pipes/e2e/harness'
+import { buildWorkload, criuBin, killGroup, onlyChild, repoRoot, twoHostsUp, waitFor, workloadFromPid, type TwoHosts, type Workload } from '@criu-pipes/e2e/harness'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
 import { FIXED_MODES, HYBRID_RATE, migrateTargets, type Figures } from '../lib/migrate-targets.js'
@@ -26,7 +26,7 @@ import { binPath, q, startGroup, tail } from '../lib/procs.js'
 import { lineChart, type Series } from '../lib/svg-chart.js'
 import { formatSize, toMib } from '../lib/units.js'
 import { readOr } from '../lib/wait.js'
-import { atExit } from '../lib/cleanup.js'
+import { atExit, holdPipeMaxSize } from '../lib/cleanup.js'
 import { expectVerified } from './common.js'
 
 /** The link: 250 MB/s (tc's mbit is 10^6 bits), the seed's 16 CPUs : 2 GB/s scaled to 2 cores as benchmarks 6 and 10. */
@@ -229,11 +229,8 @@ export const migrate: Benchmark = {
     const hybrid = modes.includes('hybrid') && rates.includes(HYBRID_RATE)
     if (hybrid) d.rec.contender(name('hybrid', HYBRID_RATE, doubleSize))
     const ranAs: RanAs = {}
-    // CRIU's lazy page server (postcopy, hybrid, auto's lazy final round) sizes its pipe to 4 MiB:
-    // without CAP_SYS_RESOURCE it needs fs.pipe-max-size raised, as a user of those modes would.
-    const restore: (() => void)[] = []
-    raisePipeMaxSize({ teardown: (fn) => { restore.push(() => void fn()) } })
-    const undo = atExit(() => restore.forEach((f) => f()))
+    // For CRIU's lazy page server (the lazy modes).
+    const releasePipeMaxSize = holdPipeMaxSize()
     const s = await setUp(ctx)
     let spare: { w: Workload; warmMs: number; bytes: number; rate: number } | undefined
     try {
@@ -271,8 +268,7 @@ export const migrate: Benchmark = {
     } finally {
       spare?.w.kill()
       await s.hosts.down()
-      restore.forEach((f) => f())
-      undo()
+      releasePipeMaxSize()
     }
     for (const [mode, why] of Object.entries(said)) d.notes.push(`${mode} did not run: ${why}`)
     // no row for a mode that did not run: its figures are in the notes and the targets

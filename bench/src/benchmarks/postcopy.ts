@@ -20,11 +20,11 @@ import { existsSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { execa } from 'execa'
 import {
-  PAGE_FEED, criuBin, freePort, pageServerProto, raisePipeMaxSize, waitFor, workloadFromPid, type Workload,
+  PAGE_FEED, criuBin, freePort, pageServerProto, waitFor, workloadFromPid, type Workload,
 } from '@criu-pipes/e2e/harness'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
-import { atExit, forgetGroup, trackGroup } from '../lib/cleanup.js'
+import { forgetGroup, holdPipeMaxSize, trackGroup } from '../lib/cleanup.js'
 import { startRestoreMeasured } from '../lib/criu.js'
 import { binPath, q, readUsage, seconds, startGroup, tail } from '../lib/procs.js'
 import { formatSize, toMib } from '../lib/units.js'
@@ -174,10 +174,7 @@ export const postcopy: Benchmark = {
     d.params.workload = `faulttouch ${formatSize(ctx.sizes.workload)}`
     d.params.touches = TOUCHES
     d.params.delays_ms = DELAYS_MS.join(',')
-    // CRIU's page server sizes its lazy pipe to 4 MiB: without CAP_SYS_RESOURCE it needs this.
-    const restore: (() => void)[] = []
-    raisePipeMaxSize({ teardown: (fn) => { restore.push(() => void fn()) } })
-    const undo = atExit(() => restore.forEach((f) => f()))
+    const releasePipeMaxSize = holdPipeMaxSize()
     try {
       for (const delay of DELAYS_MS) for (const k of KINDS) d.rec.contender(name(k, delay), k === 'criu' && delay === 10)
       for (let run = 0; run < ctx.runs; run++) {
@@ -189,8 +186,7 @@ export const postcopy: Benchmark = {
         }
       }
     } finally {
-      restore.forEach((f) => f())
-      undo()
+      releasePipeMaxSize()
     }
     const med = (k: Kind, m: string): number => d.rec.median(name(k, 10), m)
     const delivered = med('stream', 'delivered') / med('criu', 'delivered')

@@ -2,7 +2,7 @@
 // process group it starts is SIGKILLed and every tmpfs it mounts is unmounted when the process
 // exits, and SIGINT/SIGTERM/SIGHUP end the process through that same path (Node would otherwise
 // die on them without running 'exit' listeners).
-import { killGroup } from '@criu-pipes/e2e/harness'
+import { killGroup, raisePipeMaxSize } from '@criu-pipes/e2e/harness'
 
 const groups = new Set<number>()
 const finalizers: (() => void)[] = []
@@ -37,6 +37,21 @@ export function atExit(fn: () => void): () => void {
   return () => {
     const i = finalizers.indexOf(fn)
     if (i >= 0) finalizers.splice(i, 1)
+  }
+}
+
+/**
+ * fs.pipe-max-size raised for CRIU's lazy page server, which sizes its pipe to 4 MiB (without
+ * CAP_SYS_RESOURCE it needs this), as a user of post-copy would; the returned function puts it
+ * back, and so does the exit if the bench dies first.
+ */
+export function holdPipeMaxSize(): () => void {
+  const restore: (() => void)[] = []
+  raisePipeMaxSize({ teardown: (fn) => { restore.push(() => void fn()) } })
+  const undo = atExit(() => restore.forEach((f) => f()))
+  return () => {
+    restore.forEach((f) => f())
+    undo()
   }
 }
 
