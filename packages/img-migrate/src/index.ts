@@ -1,6 +1,6 @@
 export { migrate, type Summary, type RoundSummary } from './source.js'
 export { receive } from './receive.js'
-export { parseOptions, MODES, READY_MODES, DEFAULT_MODE, DEFAULT_MAX_ROUNDS, type Mode, type Options, type SourceOptions, type ReceiveOptions } from './options.js'
+export { parseOptions, MODES, DEFAULT_MODE, DEFAULT_MAX_ROUNDS, type Mode, type Options, type SourceOptions, type ReceiveOptions } from './options.js'
 export { afterRound, PRECOPY_STOP_PERCENT } from './stop-rule.js'
 export { MigrateError } from './migrate-error.js'
 export { sampleDirtyRate, type DirtySample } from './dirty-rate.js'

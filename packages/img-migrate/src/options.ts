@@ -11,8 +11,6 @@ const VERSION = (createRequire(import.meta.url)('../../package.json') as { versi
 
 export const MODES = ['auto', 'full', 'precopy', 'postcopy', 'hybrid'] as const
 export type Mode = (typeof MODES)[number]
-/** The modes this build migrates with; the others are parsed and refused ("not yet"). */
-export const READY_MODES: readonly Mode[] = ['auto', 'full', 'precopy', 'postcopy', 'hybrid']
 /** Modes whose final round is lazy: its pages go as a page stream, which --encrypt does not cover. */
 const LAZY_MODES: readonly Mode[] = ['postcopy', 'hybrid']
 /** A mode's number in MIGRATE_HELLO (0 is proto3's "absent"). */
@@ -91,7 +89,6 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
   const maxRounds = a['max-rounds'] ?? DEFAULT_MAX_ROUNDS
   if (!Number.isInteger(maxRounds) || maxRounds < 1) throw new UsageError(`--max-rounds: "${maxRounds}" is not a round count (1 or more)`)
   const mode = (a.mode as Mode | undefined) ?? DEFAULT_MODE
-  if (!READY_MODES.includes(mode)) throw new UsageError(`--mode ${mode}: not yet (this build migrates with ${READY_MODES.join(' and ')})`)
   if (LAZY_MODES.includes(mode) && a.encrypt !== undefined) throw new UsageError(`--mode ${mode} with --encrypt: the lazy final round's page stream is not encrypted (run it over ssh without --encrypt, or use full or precopy)`)
   const o: SourceOptions = {
     side: 'source', pid: a.tree, to: a.to, mode,

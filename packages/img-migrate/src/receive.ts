@@ -13,7 +13,7 @@ import { MigrateChannel, RoundStatus, writeMigrate, type MigrateMessage, type Ex
 import { extract } from '@criu-pipes/img-join'
 import { SERVE_SOCKET } from '@criu-pipes/streamer'
 import { serve } from '@criu-pipes/img-buffer'
-import { READY_MODES, modeOf, type ReceiveOptions } from './options.js'
+import { modeOf, type ReceiveOptions } from './options.js'
 import { startCriu, criuFailed } from './criu.js'
 import { restoreLazy } from './lazy-restore.js'
 import { MigrateError } from './migrate-error.js'
@@ -56,7 +56,7 @@ export async function receive(o: ReceiveOptions): Promise<void> {
     ctl = session.channel
     const c = ctl
     const mode = modeOf(session.mode)
-    if (!mode || !READY_MODES.includes(mode)) throw new Error(`mode ${mode ?? session.mode}: not yet`)
+    if (!mode) throw new Error(`the source asked for mode ${session.mode}, which this build does not know`)
     let base: string | null = null
     for (;;) {
       phase = `round ${round + 1}`
