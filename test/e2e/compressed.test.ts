@@ -37,8 +37,13 @@ async function dumped(t: Test, dir: string, splitArgs: string) {
   await w.exited
   const c = await cap.done
   t.equal(c.exitCode, 0, readFileSync(join(dir, 'split.err'), 'utf8'))
-  const stats = JSON.parse(readFileSync(join(dir, 'split.progress'), 'utf8').split('\n')[2]!) as { shards: { size: number }[]; raw: number; stored: number; codecs: Record<string, number>; stream: string }
-  t.same(Object.keys(stats), ['shards', 'raw', 'stored', 'codecs', 'stream'], 'stats JSON: the extended counts after the shards, then the stream id')
+  const stats = JSON.parse(readFileSync(join(dir, 'split.progress'), 'utf8').split('\n')[2]!) as { shards: { size: number }[]; raw: number; stored: number; codecs: Record<string, number>; stream: string; auto?: string }
+  const auto = /--compress auto/.test(splitArgs)
+  t.same(Object.keys(stats), ['shards', 'raw', 'stored', 'codecs', 'stream', ...(auto ? ['auto'] : [])], 'stats JSON: the extended counts after the shards, then the stream id (and what auto steered for)')
+  if (auto) {
+    t.equal(stats.auto, 'disk', 'auto into shard files: a local disk, where the ratio counts')
+    t.notOk('lz4' in stats.codecs, `so zstd -1, never lz4's lower ratio (${JSON.stringify(stats.codecs)})`)
+  }
   t.match(stats.stream, /^[0-9a-f]{32}$/, 'the stream id, for --expect-stream')
   t.ok(stats.raw > MIB << 20, `raw bytes counted (${stats.raw}, stored ${stats.stored}, ${JSON.stringify(stats.codecs)})`)
   return { w, stats }

@@ -265,6 +265,11 @@ function targets(d: Draft, specs: Spec[], rates: readonly number[], images: Rest
   const splitRss = specs.filter((x) => ran(x.name)).map((x) => ({ x, v: m(x.name, 'rss') }))
   const worst = splitRss.reduce((a, b) => (b.v > a.v ? b : a), splitRss[0]!)
   d.targets.push(target('img-split peak RSS, worst contender', worst.v, '<=', 160, 'MiB', worst.x.name))
+  // Issue 15.4: to a local file (the restore images are written into shard files) auto writes no
+  // more than `zstd -1` (--compress zstd, level 1): the ratio is what counts there.
+  const autoFile = images.find((i) => i.codec === 'auto' && !i.flags.length)
+  const zstdFile = images.find((i) => i.codec === 'zstd')
+  if (autoFile && zstdFile) d.targets.push(target('auto vs --compress zstd (zstd -1) into shard files, bytes', autoFile.bytes / zstdFile.bytes, '<=', 1, 'x', 'a local disk: the ratio counts'))
   const plain = images.find((i) => i.codec === 'none')
   for (const img of images) {
     if (!plain || img === plain) continue

@@ -13,7 +13,7 @@
 //     capture's (capture.ts), and the 1 -> 2 worker scaling, applied as a per-worker efficiency;
 //   - per core (codec-rate.ts): liblz4, libzstd at each level of auto's ladder, SHA-256 page hashes.
 import { readFileSync } from 'node:fs'
-import { EXT_CHUNK, LADDER } from '@criu-pipes/framing'
+import { Codec as Wire, EXT_CHUNK, LADDER } from '@criu-pipes/framing'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
 import { processCpuS } from '../lib/procs.js'
@@ -33,7 +33,8 @@ const SEED: Record<string, number> = { none: 64, lz4: 24, zstd: 37 }
 // The issue's targets: every compressed mode under 30 s, auto under 20 s.
 const COMPRESSED_TARGET = 30
 const AUTO_TARGET = 20
-// auto samples 4 x 4 KiB of every chunk at its cheapest level (chunk-worker.ts: SAMPLES, SAMPLE).
+// auto samples 4 x 4 KiB of every chunk at zstd -5 (chunk-worker.ts: SAMPLES, SAMPLE), costed here
+// at the ladder's fastest zstd level, the nearest measured.
 const AUTO_SAMPLE_SHARE = (4 * 4096) / EXT_CHUNK
 
 // The smaller dump whose costs are taken as CRIU's fixed part (an eighth: still a real dump).
@@ -50,7 +51,7 @@ const THREADS = [1, 2] as const
 const LZ4 = 'liblz4 (1 core)'
 const ZSTD = (level: number) => `libzstd ${level} (1 core)`
 const HASH = 'SHA-256 page hashes (1 core)'
-const zstdLevels = LADDER.filter(r => r.level !== 0).map(r => r.level)
+const zstdLevels = LADDER.filter(r => r.codec === Wire.ZSTD).map(r => r.level)
 
 /** A codec's model input from its medians: CPU-s per raw GB on one core, stored / raw. */
 function codecOf(d: Draft, contender: string, name: string): Codec {
@@ -136,8 +137,8 @@ export const projection: Benchmark = {
       // a worker of 16 keeps the share of a lone thread's rate the second one did here (at most all)
       workerEfficiency: Math.min(1, scaling / 2),
     }
-    const ladder = [STORED, ...zstdLevels.map(l => codecOf(d, ZSTD(l), `zstd ${l}`))]
-    const sample = AUTO_SAMPLE_SHARE * ladder[1]!.cpuPerGB
+    const ladder = LADDER.map(r => r.codec === Wire.STORED ? STORED : r.codec === Wire.LZ4 ? codecOf(d, LZ4, 'lz4') : codecOf(d, ZSTD(r.level), `zstd ${r.level}`))
+    const sample = AUTO_SAMPLE_SHARE * codecOf(d, ZSTD(zstdLevels[0]!), 'sample').cpuPerGB
     const hashCpuPerGB = 1000 / d.rec.median(HASH, 'rate')
     const withHash = (c: Codec): Codec => ({ ...c, cpuPerGB: c.cpuPerGB + hashCpuPerGB })
     const rows: { mode: string; p: Projection; seed: number; bound?: number }[] = [

@@ -1,14 +1,20 @@
 // Writes an image as a shard stream over N shard fds, sending each marker (and the chunk of data
 // that follows it) to the shard whose consumer has the most room: a slow consumer gets less.
 import {
-  SysError, EPERM, EPIPE, SPLICE_F_MORE, isFifo, setPipeSize, pipeSize, bytesQueued, copyExact, writeAll,
+  SysError, EPERM, EPIPE, POLLOUT, SPLICE_F_MORE, isFifo, isRegularFile, setPipeSize, pipeSize, bytesQueued, copyExact, waitFd, writeAll,
 } from '@criu-pipes/sys'
 import { encodeMarker, type MarkerBody } from './marker.js'
 import { FramingError, ShardError } from './errors.js'
 import { MARKER_COST, SHARD_PIPE_SIZE, TAIL_MERGE, chunkFor } from './constants.js'
 import { checkFileName } from './names.js'
 
-interface Shard { index: number; fd: number; isPipe: boolean; remaining: number; size: number }
+interface Shard { index: number; fd: number; isPipe: boolean; isFile: boolean; remaining: number; size: number }
+
+// A pipe shard whose reader has left more than this share of its capacity unread is behind: the
+// link (or whatever drains it) is slower than what we write. Half, not full: a pipe is full only
+// for the moment before a blocked write, so "full" would be seen on few chunks even when the
+// link is the limit; half full on every shard means the consumers never catch up.
+const BACKLOG_SHARE = 0.5
 
 export interface ShardWriterOptions {
   /** Capacity asked of each shard pipe; halved until the kernel agrees (fs.pipe-max-size). */
@@ -39,9 +45,23 @@ export class ShardWriter {
 
   constructor(fds: readonly number[], opts: ShardWriterOptions = {}) {
     if (fds.length === 0) throw new FramingError('no shard to write to')
-    this.shards = fds.map((fd, index) => ({ index, fd, isPipe: isFifo(fd), remaining: 0, size: 0 }))
+    this.shards = fds.map((fd, index) => ({ index, fd, isPipe: isFifo(fd), isFile: isRegularFile(fd), remaining: 0, size: 0 }))
     this.capacity = negotiateCapacity(this.shards, opts.pipeSize ?? SHARD_PIPE_SIZE)
     this.chunk = chunkFor(this.capacity, this.shards.length)
+  }
+
+  /** Every shard is a regular file: a local disk, which takes whatever comes (no link to keep up with). */
+  get toDisk(): boolean { return this.shards.every(s => s.isFile) }
+
+  /**
+   * Whether the consumers are behind: every shard holds more than BACKLOG_SHARE of its pipe
+   * unread (a socket or other fd: cannot take a byte now). A file never is. Two ioctls per call:
+   * cheap enough once a chunk.
+   */
+  backlogged(): boolean {
+    return this.shards.every(s => s.isFile ? false
+      : s.isPipe ? bytesQueued(s.fd) > BACKLOG_SHARE * this.capacity
+      : (waitFd(s.fd, POLLOUT, 0) & POLLOUT) === 0)
   }
 
   /** Bytes written to each shard, framing included, in the order the fds were given. */

@@ -138,6 +138,27 @@ t.test('a burst from CRIU goes whole to a shard with room: one data marker per b
   }
 })
 
+t.test("what --compress auto reads of the shards: a local disk, and a link that is behind", t => {
+  const dir = tmp(t)
+  const files = [0, 1].map(i => openSync(join(dir, `f${i}`), 'w'))
+  const disk = new ShardWriter(files)
+  t.ok(disk.toDisk, 'shard files: a local disk')
+  t.notOk(disk.backlogged(), 'a file is never behind')
+  const pipes = [makePipe(), makePipe()]
+  const link = new ShardWriter(pipes.map(p => p[1]))
+  t.notOk(link.toDisk, 'pipes: a link')
+  t.notOk(link.backlogged(), 'empty pipes: the consumers keep up')
+  const mostly = Buffer.alloc(Math.ceil(link.capacity * 0.75))
+  writeAll(pipes[0]![1], mostly)
+  t.notOk(link.backlogged(), 'one shard full, the other empty: there is room yet')
+  writeAll(pipes[1]![1], mostly)
+  t.ok(link.backlogged(), 'every shard three quarters full: behind')
+  t.notOk(new ShardWriter([files[0]!, pipes[0]![1]]).toDisk, 'a file and a pipe: not a local disk')
+  files.forEach(closeSync)
+  pipes.flat().forEach(close)
+  t.end()
+})
+
 // Hand-made streams for the refusals: a list of shards, each a list of markers (+ payload).
 type Item = { seq: number; body: MarkerBody; data?: Buffer } | Buffer
 function craft(t: Test, shards: Item[][]): number[] {

@@ -1,54 +1,75 @@
-// --compress auto: how the next chunk is stored, from what limits the pipeline now. The writer
-// reports two kinds of waiting: for a shard (its pipe is full: the network or disk is the
-// bottleneck, so CPU spent on ratio is free) and for a worker (the cores are the bottleneck, so
-// spend less). Every WINDOW chunks the choice moves one rung towards the side that waits less.
-// The cheapest rung stores chunks as they are: when the link is faster than the cores can
-// compress (a fast NIC, a local disk), compressing at all would make the checkpoint slower, and
-// moving up and down between it and zstd -5 sends the mix of the two that the link takes.
+// --compress auto: how the next chunk is stored, from what limits the pipeline now.
 //
-// The rungs are zstd levels only: measured on a node heap and on shared libraries (256 KiB
-// chunks, one core, README "Compression"), lz4-napi compressed slower than zstd-napi level 1
-// (487-563 vs 862-1028 MB/s on the heap) with a worse ratio (29-32 % vs 12-14 %), so lz4 is
-// never the better choice for the capture; zstd's fast levels are the cheap end instead.
+// To a local disk (every shard a regular file) nothing waits on a link: the page cache takes
+// whatever comes, so the ratio is what counts and auto compresses as `zstd -1` would, whatever
+// the cores do (a person writing a checkpoint to disk picks zstd -1).
+//
+// Over a link (pipes, sockets: ssh, a drain, an upload), two things can limit the checkpoint, and
+// the writer tells which after every chunk: the link is behind (the shards it writes to are more
+// than half full: ShardWriter.backlogged), so CPU spent on ratio is free; or the main thread
+// waited for a worker, so the cores are the limit and should spend less. Every WINDOW chunks the
+// choice moves one rung towards the side that limits, and stays where neither does (CRIU itself,
+// or the main thread, is then the limit: no codec changes that).
+//
+// The ladder, cheapest first: stored as it is (a link faster than the cores compress: compressing
+// at all would make the checkpoint slower), the system's liblz4 (the fastest codec with a useful
+// ratio: on the mixed memhog's pages about 2.3 GB/s per core to ~20 %, where zstd -5 does 1.8 GB/s
+// to the same ratio, so zstd's negative levels are no rung of their own), then zstd -1, 1 and 3.
 import { Codec } from './limits.js'
 
 export interface Rung { codec: number; level: number }
 export const LADDER: readonly Rung[] = [
   { codec: Codec.STORED, level: 0 },
-  ...[-5, -1, 1, 3].map(level => ({ codec: Codec.ZSTD, level })),
+  { codec: Codec.LZ4, level: 0 },
+  ...[-1, 1, 3].map(level => ({ codec: Codec.ZSTD, level })),
 ]
+/** What limits a capture: a local disk (ratio counts) or a link (time counts). */
+export type Sink = 'disk' | 'link'
+
 const STORED_RUNG = 0
-// zstd level 1: the measured best ratio for its speed, until the pipeline says otherwise.
-const START = 3
+// zstd level 1: `zstd -1`, what a local disk gets, and where a link starts until it says otherwise.
+const ZSTD_1 = 3
 const WINDOW = 16
-// One side must wait this many times more than the other before the level moves.
-const DOMINANCE = 2
+// Up a rung when the link was behind on at least this share of a window's chunks: it stays behind.
+const BEHIND_UP = 0.5
+// Down a rung when the workers were waited for this share of the window's time or more: CPU is
+// what the checkpoint waits on (less than this is noise of a pipeline that keeps up).
+const WORKERS_DOWN = 0.05
 
 export class AdaptiveLevel {
-  private rung = START
+  private rung = ZSTD_1
   private chunks = 0
-  private shardWait = 0
+  private behind = 0
   private workerWait = 0
+  private windowStart = performance.now()
+
+  constructor(readonly sink: Sink) {}
 
   get codec(): number { return LADDER[this.rung]!.codec }
   get level(): number { return LADDER[this.rung]!.level }
 
-  note(shardWaitMs: number, workerWaitMs: number): void {
-    this.shardWait += shardWaitMs
+  /**
+   * After each chunk written: whether the link was behind when it was written, how long the
+   * writer waited for workers since the last chunk, and (tests) the time now.
+   */
+  note(linkBehind: boolean, workerWaitMs: number, now = performance.now()): void {
+    if (this.sink === 'disk') return
+    if (linkBehind) this.behind++
     this.workerWait += workerWaitMs
-    // Storing raw floods the link at once: the first wait for a shard ends it, without a window.
-    if (this.rung === STORED_RUNG && shardWaitMs > 0) { this.rung++; this.reset(); return }
+    // Storing raw floods the link at once: the first sign of it being behind ends it, without a window.
+    if (this.rung === STORED_RUNG && linkBehind) { this.rung++; this.reset(now); return }
     if (++this.chunks < WINDOW) return
-    if (this.shardWait > DOMINANCE * this.workerWait && this.rung < LADDER.length - 1) this.rung++
-    // Down to storing raw only when a whole window never waited for a shard: the link keeps up
-    // with everything the cores compress, so compressing only slows the checkpoint.
-    else if (this.workerWait > DOMINANCE * this.shardWait && this.rung > STORED_RUNG + 1) this.rung--
-    else if (this.rung === STORED_RUNG + 1 && this.shardWait === 0 && this.workerWait > 0) this.rung--
-    this.reset()
+    const elapsed = Math.max(now - this.windowStart, 1e-3)
+    if (this.behind >= BEHIND_UP * this.chunks) { if (this.rung < LADDER.length - 1) this.rung++ }
+    // Down only when the link never was behind in the window: with it behind even now and then,
+    // a cheaper rung would only send more bytes into a link that is already full.
+    else if (this.behind === 0 && this.workerWait >= WORKERS_DOWN * elapsed && this.rung > STORED_RUNG) this.rung--
+    this.reset(now)
   }
 
-  private reset(): void {
-    this.chunks = 0
-    this.shardWait = this.workerWait = 0
+  private reset(now: number): void {
+    this.chunks = this.behind = 0
+    this.workerWait = 0
+    this.windowStart = now
   }
 }

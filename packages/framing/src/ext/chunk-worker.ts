@@ -14,6 +14,7 @@ import { openChunk, sealChunk, type ChunkContext } from './seal.js'
 import { putResult, type ChunkJob, type CodecInit, type DecodeJob, type EncodeJob, type RefJob } from './jobs.js'
 import { readSync } from 'node:fs'
 import { hashPages, runHash } from './refs.js'
+import { isZeroChunk } from './zero.js'
 import { CONTENT_CHUNK, REF_HASH_BYTES } from './limits.js'
 
 // Native CommonJS modules: required, not imported (ESM sees no named exports in them).
@@ -30,7 +31,6 @@ const INCOMPRESSIBLE = 0.9
 
 export function createHandler(init: CodecInit) {
   const zstd = new Zstd()
-  const zeros = Buffer.alloc(MAX_RAW_CHUNK)
   const sampleIn = Buffer.alloc(SAMPLES * SAMPLE)
   const sampleOut = Buffer.alloc(2 * SAMPLES * SAMPLE)
   const subkey = init.subkey ? Buffer.from(init.subkey) : null
@@ -47,7 +47,7 @@ export function createHandler(init: CodecInit) {
   function encode(slot: Slot, job: EncodeJob): void {
     const raw = slot.input.subarray(0, job.rawLength)
     let codec: number = job.codec
-    if (job.detect && raw.equals(zeros.subarray(0, raw.length))) codec = Codec.ZERO
+    if (job.detect && isZeroChunk(raw)) codec = Codec.ZERO
     else if (job.detect && codec !== Codec.STORED && !compresses(raw)) codec = Codec.STORED
     let stored: Buffer = codec === Codec.ZERO ? raw.subarray(0, 0) : raw
     if (codec === Codec.ZSTD) {

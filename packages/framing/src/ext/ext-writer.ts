@@ -16,7 +16,9 @@ import { ChecksumKind, CipherKind, Codec, EXT_CHUNK, EXT_VERSION, RefKind, STREA
 import type { ChunkRef } from './messages.js'
 import type { ImageSink } from '../sink.js'
 import { deriveSubkey, refTag, trailerTag, Transcript } from './seal.js'
-import { getResult, type ChunkJob, type CodecInit } from './jobs.js'
+import { getResult, putResult, type ChunkJob, type CodecInit } from './jobs.js'
+import { isZeroChunk } from './zero.js'
+import { xxhash } from '../xxhash.js'
 import { codecsOf, type ExtWriteOptions } from './options.js'
 import { AdaptiveLevel } from './adaptive.js'
 import { ExtCounter, type ExtStats } from './stats.js'
@@ -30,7 +32,8 @@ export const OUTPUT_BYTES = EXT_CHUNK + EXT_CHUNK / 128 + 64
 const MAX_PARTIAL = 3
 const CHUNK_WORKER = new URL('./chunk-worker.js', import.meta.url).href
 
-interface Entry { seq: number; name: string; body: MarkerBody | null; slot: Slot | null; rawLength: number }
+/** `inline`: the writer did the chunk's work itself (storeInline), no worker has it. */
+interface Entry { seq: number; name: string; body: MarkerBody | null; slot: Slot | null; rawLength: number; inline?: true }
 
 export class ExtWriter implements ImageSink {
   private readonly pool: WorkerPool<ChunkJob>
@@ -43,13 +46,12 @@ export class ExtWriter implements ImageSink {
   private seq = 0
   private current: string | null = null
   private readonly partial = new Map<string, { slot: Slot; length: number }>()
-  private shardWaitMs = 0
   private workerWaitMs = 0
 
   constructor(private readonly out: ShardWriter, private readonly opts: ExtWriteOptions) {
     this.streamId = opts.streamId ?? randomBytes(STREAM_ID_BYTES)
     this.subkey = opts.key ? deriveSubkey(opts.key, this.streamId) : null
-    this.adaptive = opts.compress === 'auto' ? new AdaptiveLevel() : null
+    this.adaptive = opts.compress === 'auto' ? new AdaptiveLevel(out.toDisk ? 'disk' : 'link') : null
     const init: CodecInit = { streamId: this.streamId, subkey: this.subkey, checksum: opts.checksum }
     this.pool = new WorkerPool<ChunkJob>({
       handler: CHUNK_WORKER, init, threads: opts.threads, slots: SLOTS_PER_THREAD * opts.threads + MAX_PARTIAL,
@@ -76,7 +78,9 @@ export class ExtWriter implements ImageSink {
 
   sizes(): number[] { return this.out.sizes() }
   /** Its `stream` is the id a reader can demand (--expect-stream). */
-  stats(): ExtStats { return { ...this.counter.stats(), stream: this.streamId.toString('hex') } }
+  stats(): ExtStats {
+    return { ...this.counter.stats(), stream: this.streamId.toString('hex'), ...(this.adaptive ? { auto: this.adaptive.sink } : {}) }
+  }
 
   /** Takes `length` bytes of `name` from `srcFd` (ready to read: they are not waited for). */
   spliceFrom(name: string, srcFd: number, length: number): void {
@@ -181,9 +185,27 @@ export class ExtWriter implements ImageSink {
     const seq = this.seq++
     const codec = this.adaptive ? this.adaptive.codec : this.opts.compress === 'lz4' ? Codec.LZ4 : this.opts.compress === 'zstd' ? Codec.ZSTD : Codec.STORED
     const level = this.adaptive ? this.adaptive.level : this.opts.level
-    this.pool.submit(slot, { op: 'encode', seq, name, rawLength, codec, level, detect: this.adaptive !== null })
-    this.queue.push({ seq, name, body: null, slot, rawLength })
+    if (codec === Codec.STORED && this.subkey === null) {
+      this.storeInline(slot, rawLength)
+      this.queue.push({ seq, name, body: null, slot, rawLength, inline: true })
+    } else {
+      this.pool.submit(slot, { op: 'encode', seq, name, rawLength, codec, level, detect: this.adaptive !== null })
+      this.queue.push({ seq, name, body: null, slot, rawLength })
+    }
     this.flush(false)
+  }
+
+  /**
+   * A chunk stored as it is, unencrypted, needs no codec: its zero test (auto) and XXH64 (about
+   * 20 GB/s) are done here. A round trip to a worker would cost this thread more than the work
+   * (a message out, a wake-up, a byte back): over a link faster than the cores compress, auto
+   * stores, and this is then its whole path.
+   */
+  private storeInline(slot: Slot, rawLength: number): void {
+    const raw = slot.input.subarray(0, rawLength)
+    const zero = this.adaptive !== null && isZeroChunk(raw)
+    const checksum = this.opts.checksum ? xxhash().xxh64(raw) : null
+    putResult(slot, { codec: zero ? Codec.ZERO : Codec.STORED, inInput: true, offset: 0, length: zero ? 0 : rawLength, checksum, tag: null })
   }
 
   private freeSlot(): Slot {
@@ -211,21 +233,22 @@ export class ExtWriter implements ImageSink {
       }
       this.queue.shift()
       const body = e.body ?? this.chunkBody(e)
-      const t0 = performance.now()
+      // auto's view of the link, before this chunk adds to it
+      const behind = this.adaptive !== null && e.slot !== null && this.out.backlogged()
       const seq = this.out.emit(body, e.slot ? getResult(e.slot).bytes : undefined)
-      this.shardWaitMs += performance.now() - t0
       if (seq !== e.seq) throw new Error(`internal: marker written with seq ${seq}, sequenced as ${e.seq}`)
       this.transcript.add({ seq, body })
       if (e.slot) {
         this.pool.release(e.slot)
-        this.adaptive?.note(this.shardWaitMs, this.workerWaitMs)
-        this.shardWaitMs = this.workerWaitMs = 0
+        this.adaptive?.note(behind, this.workerWaitMs)
+        this.workerWaitMs = 0
         if (untilSlot && !all) return
       }
     }
   }
 
   private finished(e: Entry): boolean {
+    if (e.inline) return true
     try {
       return this.pool.done(e.slot!)
     } catch (err) {

@@ -58,6 +58,6 @@ export function codecsOf(compress: CompressMode): number {
     case 'none': return bit(Codec.STORED)
     case 'lz4': return bit(Codec.STORED) | bit(Codec.LZ4)
     case 'zstd': return bit(Codec.STORED) | bit(Codec.ZSTD)
-    case 'auto': return bit(Codec.STORED) | bit(Codec.ZSTD) | bit(Codec.ZERO)
+    case 'auto': return bit(Codec.STORED) | bit(Codec.LZ4) | bit(Codec.ZSTD) | bit(Codec.ZERO)
   }
 }

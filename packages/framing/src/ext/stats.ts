@@ -7,6 +7,8 @@ export interface ExtStats {
   refs?: { count: number; bytes: number }
   /** The stream id, hex (STREAM_HEADER.stream_id): what `--expect-stream` takes. */
   stream?: string
+  /** --compress auto: what it steered for, a local disk (by ratio) or a link (by what waits). */
+  auto?: 'disk' | 'link'
 }
 
 export class ExtCounter {

@@ -17,23 +17,32 @@ t.test('--compress values', t => {
   t.end()
 })
 
-t.test('auto: the codec and level follow what the pipeline waits on', t => {
-  const a = new AdaptiveLevel()
+t.test('auto over a link: the codec and level follow what limits the pipeline', t => {
+  const a = new AdaptiveLevel('link')
+  let now = 0
+  // one chunk every millisecond; `behind`: the link was behind; `wait`: ms waited for workers
+  const chunks = (n: number, behind: boolean, wait: number): void => { for (let i = 0; i < n; i++) a.note(behind, wait, ++now) }
   const rung = (): Rung => ({ codec: a.codec, level: a.level })
   t.same(rung(), { codec: Codec.ZSTD, level: 1 }, 'starts at zstd 1')
-  for (let i = 0; i < 16 * LADDER.length; i++) a.note(5, 0)
-  t.same(rung(), LADDER[LADDER.length - 1], 'shards full: up to the best ratio')
-  t.equal(a.codec, Codec.ZSTD)
-  for (let i = 0; i < 16 * LADDER.length; i++) a.note(0, 5)
-  t.same(rung(), LADDER[0], 'workers busy, shards never full: down to storing chunks as they are')
+  chunks(16 * LADDER.length, true, 0)
+  t.same(rung(), LADDER[LADDER.length - 1], 'the link behind: up to the best ratio')
+  chunks(16 * LADDER.length, false, 0.5)
+  t.same(rung(), LADDER[0], 'workers waited for, the link never behind: down to storing chunks as they are')
   t.equal(a.codec, Codec.STORED)
-  for (let i = 0; i < 16 * 2; i++) a.note(0, 1)
+  chunks(16 * 2, false, 0.5)
   t.same(rung(), LADDER[0], 'the link still keeps up: stays')
-  a.note(1, 0)
-  t.same(rung(), { codec: Codec.ZSTD, level: -5 }, 'the first wait for a shard: back to the fastest zstd at once')
-  for (let i = 0; i < 16 * 2; i++) a.note(1, 3)
-  t.same(rung(), { codec: Codec.ZSTD, level: -5 }, 'a window that waited for a shard at all never goes down to raw')
-  for (let i = 0; i < 16; i++) a.note(1, 1)
-  t.same(rung(), { codec: Codec.ZSTD, level: -5 }, 'balanced: stays')
+  chunks(1, true, 0)
+  t.same(rung(), { codec: Codec.LZ4, level: 0 }, 'the link behind once: back to lz4 at once')
+  chunks(16 * 2, false, 0)
+  t.same(rung(), { codec: Codec.LZ4, level: 0 }, 'neither waits (CRIU is the limit): stays')
+  for (let i = 0; i < 16 * 2; i++) a.note(i % 4 === 0, 0.5, ++now)
+  t.same(rung(), { codec: Codec.LZ4, level: 0 }, 'a window with the link behind at all never goes down to raw')
+  t.end()
+})
+
+t.test('auto to a local disk: zstd -1, whatever waits', t => {
+  const a = new AdaptiveLevel('disk')
+  for (let i = 0; i < 16 * LADDER.length; i++) a.note(false, 5, i)
+  t.same({ codec: a.codec, level: a.level }, { codec: Codec.ZSTD, level: 1 })
   t.end()
 })
