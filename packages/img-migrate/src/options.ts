@@ -4,7 +4,7 @@ import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
 import yargs from 'yargs'
 import { UsageError, WRITE_EXT_OPTIONS, parseFd, readExtOptions, writeExtOptions } from '@criu-pipes/streamer'
-import type { ExtReadOptions, ExtWriteOptions } from '@criu-pipes/framing'
+import { isExtended, type ExtReadOptions, type ExtWriteOptions } from '@criu-pipes/framing'
 
 // --version: this package's own version (yargs finds no package.json from an ES module).
 const VERSION = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
@@ -27,8 +27,11 @@ export interface SourceOptions {
   pid: number
   to: string
   mode: Mode
-  /** The capture's --compress/--checksum/--encrypt (without references: each round adds them). */
-  ext: { compress?: string | undefined; checksum?: boolean | undefined; encrypt?: string | undefined; threads?: number | undefined }
+  /**
+   * The capture's --compress/--checksum/--encrypt, parsed (and the key file read) once, as a
+   * round with references would use them (roundExt says whether a round has them).
+   */
+  ext: ExtWriteOptions
   maxRounds: number
   afterRound: string | null
   progressFd: number | null
@@ -45,7 +48,8 @@ export type Options = SourceOptions | ReceiveOptions
 
 /** The capture's options for one round; null: a plain stream, criu-image-streamer's. */
 export function roundExt(o: SourceOptions, refs: boolean): ExtWriteOptions | null {
-  return writeExtOptions(o.ext, refs)
+  const ext = { ...o.ext, refs }
+  return isExtended(ext) ? ext : null
 }
 
 export function parseOptions(argv: readonly string[], cwd = process.cwd()): Options {
@@ -90,13 +94,13 @@ export function parseOptions(argv: readonly string[], cwd = process.cwd()): Opti
   if (!Number.isInteger(maxRounds) || maxRounds < 1) throw new UsageError(`--max-rounds: "${maxRounds}" is not a round count (1 or more)`)
   const mode = (a.mode as Mode | undefined) ?? DEFAULT_MODE
   if (LAZY_MODES.includes(mode) && a.encrypt !== undefined) throw new UsageError(`--mode ${mode} with --encrypt: the lazy final round's page stream is not encrypted (run it over ssh without --encrypt, or use full or precopy)`)
+  // a bad --compress or key file is a usage error now, not in round 1
+  const ext = writeExtOptions({ compress: a.compress, checksum: a.checksum, encrypt: a.encrypt, threads: a.threads }, true)!
   const o: SourceOptions = {
-    side: 'source', pid: a.tree, to: a.to, mode,
-    ext: { compress: a.compress, checksum: a.checksum, encrypt: a.encrypt, threads: a.threads },
+    side: 'source', pid: a.tree, to: a.to, mode, ext,
     maxRounds, afterRound: a['after-round'] ?? null,
     progressFd: a['progress-fd'] !== undefined ? parseFd(a['progress-fd'], '--progress-fd') : null,
     statusFd: a['status-fd'] !== undefined ? parseFd(a['status-fd'], '--status-fd') : null,
   }
-  roundExt(o, true) // a bad --compress or key file is a usage error now, not in round 1
   return o
 }

@@ -74,7 +74,7 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
   try {
     setPhase('hello')
     // Keyed (--encrypt), every control message is authenticated, and each image bound to its round.
-    const key = roundExt(o, false)?.key ?? null
+    const key = o.ext.key
     ctl = MigrateChannel.source(channel.readFd, channel.writeFd, key, modeCode(o.mode))
     ctl.answered()
     const c = ctl
@@ -84,7 +84,7 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
       setPhase('measuring')
       dirty = await sampleDirtyRate(o.pid)
       line.measured(dirty.perSecond)
-      plan = planAuto(dirty, lazyPossible() && o.ext.encrypt === undefined)
+      plan = planAuto(dirty, lazyPossible() && o.ext.key === null)
     }
     if ((plan.mode === 'postcopy' || plan.mode === 'hybrid') && !lazyPossible()) {
       throw new Error(`mode ${plan.mode}: CRIU's lazy page server needs fs.pipe-max-size >= ${LAZY_PIPE_BYTES} (sysctl fs.pipe-max-size=${LAZY_PIPE_BYTES}), or use --mode auto, full or precopy`)

@@ -1,6 +1,9 @@
 import t from 'tap'
 import { UsageError } from '@criu-pipes/streamer'
-import { DEFAULT_MAX_ROUNDS, DEFAULT_MODE, parseOptions } from '../src/options.js'
+import { chmodSync, rmSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import { DEFAULT_MAX_ROUNDS, DEFAULT_MODE, parseOptions, roundExt } from '../src/options.js'
 
 t.test('the source half', async t => {
   const o = parseOptions(['-t', '42', '--to', 'ssh dst img-migrate --receive -W /ck', '--mode', 'full', '-p', '3'])
@@ -29,4 +32,25 @@ t.test('bad command lines: one line, a usage error', async t => {
   ]
   for (const [argv, msg] of bad) t.throws(() => parseOptions(argv), msg, argv.join(' '))
   t.throws(() => parseOptions(['-t', '1', '--to', 'x', '--mode', 'postcopy', '--encrypt', '/k']), UsageError)
+})
+
+t.test('the key file is read once, at the command line: every round and the hello use that key', async t => {
+  const dir = t.testdir()
+  chmodSync(dir, 0o700)
+  const path = join(dir, 'key')
+  const key = randomBytes(32)
+  writeFileSync(path, key, { mode: 0o600 })
+  const o = parseOptions(['-t', '1', '--to', 'x', '--mode', 'precopy', '--encrypt', path])
+  t.equal(o.side, 'source')
+  if (o.side !== 'source') return
+  writeFileSync(path, randomBytes(32))
+  t.same(o.ext.key, key, 'the hello keys the session with it')
+  t.same(roundExt(o, false)?.key, key, 'round 1')
+  t.same(roundExt(o, true)?.key, key, 'a later round, with references')
+  rmSync(path)
+  t.same(roundExt(o, true)?.key, key, 'even with the file gone')
+  const plain = parseOptions(['-t', '1', '--to', 'x'])
+  if (plain.side !== 'source') return
+  t.equal(roundExt(plain, false), null, 'no option: round 1 is the plain stream')
+  t.equal(roundExt(plain, true)?.refs, true, 'a later round carries references')
 })
