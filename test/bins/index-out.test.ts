@@ -56,23 +56,31 @@ t.test('an index directory another user controls is refused before anything is c
   // Our own directory: the index of a failed capture is removed.
   const b = await startShell(`${bin('img-split')} -D ${dir}/ck2 --index-out ${dir}/y.idx -p 3 3>${dir}/pb | head -c 1000 > /dev/null`)
   await waitFor('socket-init', progressHas(join(dir, 'pb'), 'socket-init'))
-  t.ok(existsSync(join(dir, 'y.idx')), 'the index is created before CRIU connects')
+  t.notOk(existsSync(join(dir, 'y.idx')), 'nothing is under the name before the index is complete')
   try { dump(join(dir, 'ck2')) } catch { /* the capture is gone */ }
   t.not((await b.done).exitCode, 0)
   t.notOk(existsSync(join(dir, 'y.idx')), 'a failed capture leaves no index')
 })
 
-t.test('SIGTERM, SIGINT, SIGHUP while waiting for CRIU leave no index behind; the retry succeeds', async t => {
+t.test('SIGTERM, SIGINT, SIGHUP and even SIGKILL while waiting for CRIU leave no index behind; the retry succeeds', async t => {
   const dir = tmpDir(t)
   const idx = join(dir, 'x.idx')
   for (const [sig, code] of [['TERM', 143], ['INT', 130], ['HUP', 129]] as const) {
     const p = join(dir, `p${sig}`)
     const s = await startShell(`exec ${bin('img-split')} -D ${dir}/ck --index-out ${idx} -p 3 3>${p} > /dev/null`)
     await waitFor('socket-init', progressHas(p, 'socket-init'))
-    t.ok(existsSync(idx), 'the index exists while waiting')
     process.kill(s.pid, `SIG${sig}`)
     t.equal((await s.done).exitCode, code, `img-split exits ${code} on SIG${sig}`)
     t.notOk(existsSync(idx), `no index left on SIG${sig}`)
+  }
+  // SIGKILL: no handler runs at all, and still nothing is left under the name.
+  {
+    const p = join(dir, 'pKILL')
+    const s = await startShell(`exec ${bin('img-split')} -D ${dir}/ck --index-out ${idx} -p 3 3>${p} > /dev/null`)
+    await waitFor('socket-init', progressHas(p, 'socket-init'))
+    process.kill(s.pid, 'SIGKILL')
+    await s.done
+    t.notOk(existsSync(idx), 'no index left on SIGKILL')
   }
   const s = await startShell(`${bin('img-split')} -D ${dir}/ck --index-out ${idx} -p 3 3>${dir}/pok > /dev/null`)
   await waitFor('socket-init', progressHas(join(dir, 'pok'), 'socket-init'))

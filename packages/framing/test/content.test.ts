@@ -3,7 +3,7 @@
 // pages that were inserted (everything after them shifted), rewritten and copied; the refusals of
 // a reader that is given no base, a stream whose references it did not declare, and bad limits.
 import t, { type Test } from 'tap'
-import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, renameSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
@@ -215,10 +215,11 @@ t.test('the index file is written as its entries come (the end, while the proces
   const h = randomBytes(32)
   const n = 3 * Math.floor((1 << 20) / 40) // three blocks of entries
   for (let i = 0; i < n; i++) w.add(w.fileId('pages-1.img'), i, h, 0)
-  const fd = openSync(path, 'r')
-  t.ok(fstatSync(fd).size > (1 << 20), 'full blocks are in the file before finish()')
-  closeSync(fd)
-  t.throws(() => readIndex(path), /index .*x.idx: /, 'an unfinished index is refused')
+  // the unnamed file (O_TMPFILE) in dir, seen through our own fd of it
+  const fd = readdirSync('/proc/self/fd').find(f => { try { return readlinkSync(`/proc/self/fd/${f}`).startsWith(`${dir}/#`) } catch { return false } })
+  t.ok(fd !== undefined && fstatSync(Number(fd)).size > (1 << 20), 'full blocks are in the file before finish()')
+  t.notOk(existsSync(path), 'and nothing is under the name until it is complete')
+  t.throws(() => readIndex(path), /index .*x.idx: /, 'an unfinished index is not there to read')
   w.finish()
   const idx = readIndex(path)
   t.equal(idx.count, n)
@@ -226,7 +227,7 @@ t.test('the index file is written as its entries come (the end, while the proces
   t.end()
 })
 
-t.test('the index file is created only in a private directory, and an abort removes only the file it created', t => {
+t.test('the index file is created only in a private directory; an abort leaves nothing and touches nothing; never linked over a file made meanwhile', t => {
   const dir = tmp(t)
   const open = join(dir, 'open')
   mkdirSync(open)
@@ -235,11 +236,17 @@ t.test('the index file is created only in a private directory, and an abort remo
   t.notOk(existsSync(join(open, 'x.idx')), 'nothing created there')
   const path = join(dir, 'x.idx')
   const w = IndexWriter.create(path)
-  renameSync(path, join(dir, 'moved.idx'))
-  writeFileSync(path, 'another file')
   w.abort()
-  t.equal(readFileSync(path, 'utf8'), 'another file', 'the file now at the path is not ours: left alone')
-  t.ok(existsSync(join(dir, 'moved.idx')), 'ours was moved away by its owner: not chased')
+  t.same(readdirSync(dir), ['open'], 'an aborted index leaves nothing behind')
+  const v = IndexWriter.create(path)
+  writeFileSync(path, 'another file')
+  v.abort()
+  t.equal(readFileSync(path, 'utf8'), 'another file', 'a file someone put at the path meanwhile is left alone')
+  rmSync(path)
+  const u = IndexWriter.create(path)
+  writeFileSync(path, 'another file')
+  t.throws(() => u.finish(), /index .*x.idx: it exists \(an index is never overwritten\)/, 'finish refuses to replace it')
+  t.equal(readFileSync(path, 'utf8'), 'another file', 'and it is unchanged')
   t.end()
 })
 

@@ -1,8 +1,7 @@
 // --index-out and --base-index: the capture's writer gets the content writer in front of it
-// (framing's content/), which hashes the pages files on its worker pool. The index file is
-// created before CRIU connects (a bad path fails the capture before the dump starts), and is
-// removed again unless the whole image was written: on an error, and on process exit (the
-// SIGINT/SIGTERM/SIGHUP handlers that wait for CRIU exit through process.exit).
+// (framing's content/), which hashes the pages files on its worker pool. The index file's place
+// is checked and its unnamed file opened before CRIU connects (a bad path fails the capture
+// before the dump starts); it gets its name only once the whole image was written.
 import { ContentWriter, ExtWriter, IndexWriter, ShardWriter, defaultThreads, readIndex } from '@criu-pipes/framing'
 
 export function contentWriter(out: ShardWriter | ExtWriter, opts: { indexOut?: string | null; baseIndex?: string | null; ext?: { threads: number } | null }): ContentWriter | null {

@@ -14,6 +14,9 @@ export const AT_FDCWD = -100
 const AT_SYMLINK_NOFOLLOW = 0x100
 const AT_REMOVEDIR = 0x200
 const AT_EMPTY_PATH = 0x1000
+const AT_SYMLINK_FOLLOW = 0x400
+// O_TMPFILE is __O_TMPFILE (the same bit on every architecture) with O_DIRECTORY (which is not).
+const O_TMPFILE = 0o20000000 | O_DIRECTORY
 /** renameat2(2): fail with EEXIST instead of replacing the target. */
 export const RENAME_NOREPLACE = 1
 
@@ -79,6 +82,25 @@ export function openAt(dirFd: number, name: string, flags: number, mode = 0o600,
     const err = errno()
     if (err !== EINTR) throw new SysError('open', err, detail)
   }
+}
+
+/**
+ * An unnamed regular file in the directory `dirFd` (O_TMPFILE), open for writing: it has no name
+ * until linkFdAt gives it one, and is gone with its last fd whatever ends the process (a signal,
+ * SIGKILL): nothing half-written is ever seen under a name.
+ */
+export function openTmpFileAt(dirFd: number, mode = 0o600, detail = '(unnamed file)'): number {
+  return openAt(dirFd, '.', O_TMPFILE | O_WRONLY, mode, detail)
+}
+
+/** Names the open file `fd` (an O_TMPFILE one) `name` in `dirFd`: EEXIST if the name is taken, never replaced. */
+export function linkFdAt(fd: number, dirFd: number, name: string, detail = name): void {
+  // AT_EMPTY_PATH links the fd itself; it needs CAP_DAC_READ_SEARCH (root has it), without which
+  // the kernel says ENOENT, and the fd's /proc link does the same for its owner.
+  if ((c.linkat(fd, '', dirFd, name, AT_EMPTY_PATH) as number) === 0) return
+  const err = errno()
+  if (err !== ENOENT) throw new SysError('link', err, detail)
+  check(c.linkat(AT_FDCWD, `/proc/self/fd/${fd}`, dirFd, name, AT_SYMLINK_FOLLOW) as number, 'link', detail)
 }
 
 /** A directory below `dirFd`, opened for use as a dirFd itself (no symlink followed). */

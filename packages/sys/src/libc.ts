@@ -22,6 +22,7 @@ export const c = {
   openat: libc.func('int openat(int dirfd, const char *path, int flags, uint32_t mode)') as Fn,
   mkdirat: libc.func('int mkdirat(int dirfd, const char *path, uint32_t mode)') as Fn,
   unlinkat: libc.func('int unlinkat(int dirfd, const char *path, int flags)') as Fn,
+  linkat: libc.func('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)') as Fn,
   renameat2: libc.func('int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)') as Fn,
   // statx, not fstatat: struct statx has one layout on every architecture, struct stat does not.
   statx: libc.func('int statx(int dirfd, const char *path, int flags, unsigned int mask, void *buf)') as Fn,

@@ -5,13 +5,14 @@
 //   "CRPIDX\0\2" | u32 page size | entries: [32-byte SHA-256][u32 file][u32 page] x N
 //   | files: [u16 length][name] x F | footer: u64 files offset, u32 F, u32 0, u64 N, u64 XXH64 of
 //   everything before it.
-// Trust model: written only into a file created here (O_EXCL|O_NOFOLLOW, 0600) in a directory that
-// passes the private-directory rule, held by fd; removed again, through that fd and only if the
-// name still holds our file, if the capture fails or the process exits first (a signal while
-// waiting for CRIU); read only from a regular file of ours that no other user may write.
+// Trust model: written into an unnamed file (O_TMPFILE, 0600) in a directory that passes the
+// private-directory rule, held by fd, and given its name only once complete and synced (linkat:
+// never over an existing file). A capture that fails, or a process that ends first (even by
+// SIGKILL), leaves nothing under the name. Read only from a regular file of ours that no other
+// user may write.
 import { closeSync, constants, fstatSync, openSync, readSync, writeSync, fsyncSync } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
-import { EEXIST, O_CREAT, O_EXCL, O_WRONLY, SysError, UntrustedFileError, closeQuietly, openPrivateDir, openPrivateFile, statAt, statFd, unlinkAt } from '@criu-pipes/sys'
+import { EEXIST, SysError, closeQuietly, linkFdAt, openPrivateDir, openTmpFileAt, statAt } from '@criu-pipes/sys'
 import { FramingError } from '../errors.js'
 import { checkFileName } from '../names.js'
 import { CONTENT_CHUNK, REF_HASH_BYTES } from '../ext/limits.js'
@@ -25,6 +26,7 @@ const MAGIC_XXH3 = Buffer.from('CRPIDX\0\x01', 'latin1')
 const HEADER_BYTES = MAGIC.length + 4
 export const ENTRY_BYTES = REF_HASH_BYTES + 8
 const FOOTER_BYTES = 32
+const EXISTS = 'it exists (an index is never overwritten)'
 // Entries are gathered in blocks this large, each written to the file once full: while the pages
 // stream, so what is left for the end (the process still frozen) is the last block, the file
 // table, the footer and the fsync.
@@ -38,13 +40,8 @@ export class IndexWriter {
   private readonly files = new Map<string, number>()
   count = 0
   private done = false
-  /** The file we created: only this inode is ever removed from the directory. */
-  private readonly ino: bigint
-  private readonly onExit = (): void => this.abort()
 
-  private constructor(readonly path: string, private readonly dirFd: number, private readonly fd: number) {
-    this.ino = statFd(fd).ino
-    process.once('exit', this.onExit)
+  private constructor(readonly path: string, private readonly dirFd: number, private readonly name: string, private readonly fd: number) {
     const header = Buffer.alloc(HEADER_BYTES)
     MAGIC.copy(header)
     header.writeUInt32LE(CONTENT_CHUNK, MAGIC.length)
@@ -52,8 +49,9 @@ export class IndexWriter {
   }
 
   /**
-   * Creates FILE now, so a bad path fails before CRIU starts; never an existing file or a symlink,
-   * never in a directory another user could swap (a sticky one, /tmp, is fine: our entry stays ours).
+   * Checks FILE's place now, so a bad path fails before CRIU starts: never an existing name (a
+   * file, a symlink), never in a directory another user could swap (a sticky one, /tmp, is fine:
+   * the name is linked by us, and never over an entry someone else made meanwhile).
    */
   static create(path: string): IndexWriter {
     const abs = resolve(path)
@@ -63,13 +61,14 @@ export class IndexWriter {
     } catch (e) {
       throw new FramingError(`index ${path}: ${(e as Error).message}`)
     }
+    const name = basename(abs)
     try {
-      return new IndexWriter(path, dirFd, openPrivateFile(abs, O_WRONLY | O_CREAT | O_EXCL, 0o600, { fd: dirFd, path: dirname(abs) }))
+      if (statAt(dirFd, name) !== null) throw new FramingError(`index ${path}: ${EXISTS}`)
+      return new IndexWriter(path, dirFd, name, openTmpFileAt(dirFd, 0o600, dirname(abs)))
     } catch (e) {
       closeQuietly(dirFd)
-      const why = e instanceof SysError && e.errno === EEXIST ? 'it exists (an index is never overwritten)'
-        : e instanceof UntrustedFileError ? 'it is a symbolic link or not a regular file' : (e as Error).message
-      throw new FramingError(`index ${path}: ${why}`)
+      if (e instanceof FramingError) throw e
+      throw new FramingError(`index ${path}: ${(e as Error).message}`)
     }
   }
 
@@ -105,6 +104,13 @@ export class IndexWriter {
     footer.writeBigUInt64LE(this.sum.digest(), 24)
     for (let off = 0; off < footer.length;) off += writeSync(this.fd, footer, off)
     fsyncSync(this.fd)
+    try {
+      linkFdAt(this.fd, this.dirFd, this.name, this.path)
+      fsyncSync(this.dirFd)
+    } catch (e) {
+      this.release()
+      throw new FramingError(`index ${this.path}: ${e instanceof SysError && e.errno === EEXIST ? EXISTS : (e as Error).message}`)
+    }
     this.release()
   }
 
@@ -114,19 +120,13 @@ export class IndexWriter {
     for (let off = 0; off < b.length;) off += writeSync(this.fd, b, off)
   }
 
-  /** The capture failed, or the process is exiting before it ended: no index is left behind. */
+  /** The capture failed: the unnamed file goes with its fd, nothing is left behind. */
   abort(): void {
-    if (this.done) return
-    const name = basename(resolve(this.path))
-    try {
-      if (statAt(this.dirFd, name)?.ino === this.ino) unlinkAt(this.dirFd, name)
-    } catch { /* gone already, or no longer ours to remove */ }
-    this.release()
+    if (!this.done) this.release()
   }
 
   private release(): void {
     this.done = true
-    process.off('exit', this.onExit)
     closeSync(this.fd)
     closeQuietly(this.dirFd)
   }
