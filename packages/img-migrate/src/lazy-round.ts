@@ -33,6 +33,8 @@ export interface LazySpec {
    */
   baseIndex: string | null
   channel: { readFd: number; writeFd: number }
+  /** The lazy phase's progress: bytes of the images and pages put on the channel so far. */
+  onSent?: (bytes: number) => void
 }
 
 export interface LazyResult {
@@ -62,7 +64,11 @@ export async function lazyRound(s: LazySpec): Promise<LazyResult> {
     const images = loadImageSet(pathAt(dirFd), s.dir)
     bytes = sendImages(dirFd, s.dir, s.channel.writeFd)
     const base = s.baseIndex !== null ? readIndex(s.baseIndex) : undefined
-    const stats = new Feeder(images, dump.source, s.channel.readFd, s.channel.writeFd, log, { base, onRestored: () => { restoredAt = performance.now() } }).run()
+    const imageBytes = bytes
+    const onSent = s.onSent && ((n: number): void => s.onSent!(imageBytes + n))
+    const stats = new Feeder(images, dump.source, s.channel.readFd, s.channel.writeFd, log, {
+      base, onRestored: () => { restoredAt = performance.now() }, ...(onSent ? { onSent } : {}),
+    }).run()
     bytes += (stats.pushedPages + stats.answeredPages - stats.refPages) * PAGE + stats.refPages * REF_HASH_BYTES
   } catch (e) {
     // Without PS_IOV_CLOSE the dump resumes the frozen process: wait for that before anyone reports.

@@ -119,7 +119,7 @@ export async function migrate(o: SourceOptions): Promise<Summary> {
     const t0 = performance.now()
     const ext = lazy ? null : boundExt(roundExt(o, round > 1))
     c.write({ kind: 'round', round, final: true, lazy, ...(ext?.key ? { streamId: ext.streamId! } : {}) })
-    const final = lazy ? await lazyFinal(o, round, work, channel, c, round > 1 ? index(round - 1) : null) : await streamedFinal(o, round, work, channel, c, ext, index, () => { setPhase(`round ${round} (restore)`) })
+    const final = lazy ? await lazyFinal(o, round, work, channel, c, round > 1 ? index(round - 1) : null, (n) => { line.sending(phaseNow, n) }) : await streamedFinal(o, round, work, channel, c, ext, index, () => { setPhase(`round ${round} (restore)`) })
     const ms = Math.round(performance.now() - t0)
     ended({ round, final: true, bytes: final.bytes, freezeMs: final.freezeMs, ms })
     return {
@@ -167,10 +167,11 @@ async function streamedFinal(o: SourceOptions, round: number, work: string, chan
  * base holds as references (`baseIndex`, the last running round's index). The copy runs while the original still exists:
  * where both hosts share a pid namespace, the tree must be in a pid namespace of its own.
  */
-async function lazyFinal(o: SourceOptions, round: number, work: string, channel: Channel, ctl: MigrateChannel, baseIndex: string | null): Promise<FinalResult> {
+async function lazyFinal(o: SourceOptions, round: number, work: string, channel: Channel, ctl: MigrateChannel, baseIndex: string | null,
+  onSent: (bytes: number) => void): Promise<FinalResult> {
   const dir = join(work, `r${round}`)
   mkdirSync(dir, { mode: 0o700 })
-  const r = await lazyRound({ pid: o.pid, dir, log: join(work, `feed${round}.log`), baseIndex, channel })
+  const r = await lazyRound({ pid: o.pid, dir, log: join(work, `feed${round}.log`), baseIndex, channel, onSent })
   // The page stream left the channel non-blocking; the verdict is read blocking.
   setNonBlocking(channel.readFd, false)
   setNonBlocking(channel.writeFd, false)

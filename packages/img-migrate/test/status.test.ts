@@ -24,3 +24,20 @@ t.test('the status line names the phase, the bytes sent, the rate and the dirty 
   closeSync(fd2)
   t.equal(readFileSync(off, 'utf8'), '')
 })
+
+t.test('the lazy phase moves the line as its pages go, a redraw a quarter second apart at most', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'status-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'tty')
+  const fd = openSync(file, 'w')
+  const line = new MigrateStatus(true, fd)
+  line.sent(1e6)
+  line.phase('round 2 (lazy)')
+  line.sending('round 2 (lazy)', 5e6) // right after the phase's draw: skipped
+  await new Promise(res => setTimeout(res, 300))
+  line.sending('round 2 (lazy)', 7e6)
+  closeSync(fd)
+  const draws = readFileSync(file, 'utf8').split('\r\x1b[K').filter(Boolean)
+  t.equal(draws.length, 2, 'the phase, then one redraw')
+  t.match(draws[1], /^img-migrate: round 2 \(lazy\), 8\.0 MB sent/, "the round's bytes so far on top of the rounds before")
+})

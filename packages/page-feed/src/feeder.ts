@@ -63,6 +63,8 @@ export interface FeederOptions {
   base?: ContentIndex
   /** Called once, when the daemon's first PAGE_PUSH says the restore finished: the process runs there. */
   onRestored?: () => void
+  /** Called after each piece put on the channel, with the page bytes (and references) sent so far: for a progress display. */
+  onSent?: (bytes: number) => void
 }
 
 interface Piece {
@@ -83,6 +85,7 @@ export class Feeder {
   private readonly throttle: PushThrottle
   private readonly stats: FeedStats = { pushedPages: 0, answeredPages: 0, requests: 0, lateRequests: 0, closeStatus: 0, refPages: 0, refs: 0 }
   private readonly refs: PageRefs | undefined
+  private sentBytes = 0
 
   constructor(images: ImageSet, private readonly server: PageServerSource, private readonly inFd: number,
     private readonly outFd: number, private readonly log: Log, private readonly opts: FeederOptions = {}) {
@@ -212,6 +215,8 @@ export class Feeder {
       this.credit -= got
       this.throttle.spent(wire)
     }
+    this.sentBytes += wire
+    this.opts.onSent?.(this.sentBytes)
   }
 
   /**
