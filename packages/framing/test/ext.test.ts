@@ -56,6 +56,16 @@ t.test('the codecs are really used: zstd and lz4 shrink, auto makes zero chunks'
   t.end()
 })
 
+t.test('auto into files (a local disk): every chunk compressed, even one whose sample looks incompressible', t => {
+  // auto's sample is 4 windows of 4 KiB, at 0, 1/4, 1/2 and 3/4 of the chunk: random there, zeros elsewhere
+  const chunk = Buffer.alloc(256 * 1024)
+  for (let i = 0; i < 4; i++) randomBytes(4096).copy(chunk, i * chunk.length / 4)
+  const paths = writeImage(tmp(t), 1, { 'pages-1.img': chunk }, modes.auto!, rng(3))
+  const codecs = paths.flatMap(parseShard).flatMap(r => r.marker.body.kind === 'chunk' ? [r.marker.body.chunk.codec] : [])
+  t.same(codecs, [Codec.ZSTD], 'zstd, not stored: to a disk the bytes count')
+  t.end()
+})
+
 t.test('without the options the stream is byte for byte the plain one', t => {
   const p = join(tmp(t), 's')
   const fd = openSync(p, 'w')

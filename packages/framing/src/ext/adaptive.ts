@@ -1,8 +1,9 @@
 // --compress auto: how the next chunk is stored, from what limits the pipeline now.
 //
 // To a local disk (every shard a regular file) nothing waits on a link: the page cache takes
-// whatever comes, so the ratio is what counts and auto compresses as `zstd -1` would, whatever
-// the cores do (a person writing a checkpoint to disk picks zstd -1).
+// whatever comes, so the ratio is what counts and auto compresses every chunk as `zstd -1` would
+// (no sample decides to store one), whatever the cores do (a person writing a checkpoint to disk
+// picks zstd -1); only all-zero chunks are told apart, which costs no byte.
 //
 // Over a link (pipes, sockets: ssh, a drain, an upload), two things can limit the checkpoint, and
 // the writer tells which after every chunk: the link is behind (the shards it writes to are more

@@ -48,7 +48,7 @@ export function createHandler(init: CodecInit) {
     const raw = slot.input.subarray(0, job.rawLength)
     let codec: number = job.codec
     if (job.detect && isZeroChunk(raw)) codec = Codec.ZERO
-    else if (job.detect && codec !== Codec.STORED && !compresses(raw)) codec = Codec.STORED
+    else if (job.sample && codec !== Codec.STORED && !compresses(raw)) codec = Codec.STORED
     let stored: Buffer = codec === Codec.ZERO ? raw.subarray(0, 0) : raw
     if (codec === Codec.ZSTD) {
       const n = zstd.compress(slot.output, raw, job.level)

@@ -189,7 +189,7 @@ export class ExtWriter implements ImageSink {
       this.storeInline(slot, rawLength)
       this.queue.push({ seq, name, body: null, slot, rawLength, inline: true })
     } else {
-      this.pool.submit(slot, { op: 'encode', seq, name, rawLength, codec, level, detect: this.adaptive !== null })
+      this.pool.submit(slot, { op: 'encode', seq, name, rawLength, codec, level, detect: this.adaptive !== null, sample: this.adaptive?.sink === 'link' })
       this.queue.push({ seq, name, body: null, slot, rawLength })
     }
     this.flush(false)

@@ -18,8 +18,13 @@ export interface EncodeJob {
   /** The codec to try (STORED: none), and its level for zstd. */
   codec: number
   level: number
-  /** `--compress auto`: all-zero chunks become ZERO, chunks whose sample does not compress STORED. */
+  /** `--compress auto`: all-zero chunks become ZERO. */
   detect: boolean
+  /**
+   * `--compress auto` over a link: chunks whose sample does not compress are STORED (CPU saved
+   * where time counts; to a local disk, where bytes count, every chunk is compressed).
+   */
+  sample: boolean
 }
 
 export interface DecodeJob {
