@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { needCriu, runCriu, startRestore, startWorkload, tmpDir, workloadFromPid, waitFor, CriuError } from '../lib/index.js'
+import { needCriu, runCriu, startRestore, startWorkload, tmpDir, workloadFromPid, waitFor, CriuError, restoredAndVerified, type WorkloadMode } from '../lib/index.js'
 import { bin, startShell } from '../lib/bins.js'
 import { consumerDiesAfter } from '../lib/consumer-dies.js'
 import { slowConsumer } from '../lib/slow-consumer.js'
@@ -15,8 +15,8 @@ const MIB = 16
 const OK = `verified ${(MIB << 20) / 4096} ok`
 const HOOK = bin('img-split').replace(/^node /, '')
 
-async function runningWorkload(t: Test, dir: string) {
-  const w = await startWorkload({ mib: MIB, dir })
+async function runningWorkload(t: Test, dir: string, mode?: WorkloadMode) {
+  const w = await startWorkload({ mib: MIB, dir, ...(mode ? { mode } : {}) })
   t.teardown(() => w.kill())
   await w.waitReady()
   return w
@@ -74,9 +74,7 @@ t.test('--leave-running into a consumer that lags: the restore of a process that
   const dir = tmpDir(t)
   const dumpDir = join(dir, 'dump')
   mkdirSync(dumpDir)
-  const w = await startWorkload({ mib: MIB, dir, mode: 'dirty:100' })
-  t.teardown(() => w.kill())
-  await w.waitReady()
+  const w = await runningWorkload(t, dir, 'dirty:100')
   const cap = await startShell(`${bin('img-split')} -D ${dumpDir} 2>${dir}/split.err | ${slowConsumer(8e6, join(dir, 'copy'))}`)
   await waitSocket(join(dumpDir, 'streamer-capture.sock'))
   await runCriu(['dump', '-t', String(w.pid), '-D', dumpDir, '--stream', '--leave-running', '--action-script', HOOK])
@@ -89,10 +87,5 @@ t.test('--leave-running into a consumer that lags: the restore of a process that
   mkdirSync(srv)
   const b = await startShell(`exec ${bin('img-buffer')} -D ${srv} -d < ${dir}/copy`)
   t.equal((await b.done).exitCode, 0)
-  const r = await startRestore(['-D', srv, '--stream'])
-  t.teardown(() => r.kill())
-  const rw = workloadFromPid(r.pid, w.logPath)
-  t.equal(await rw.verify(), OK, 'memory as it was at the dump')
-  t.equal(await rw.verify(), OK, 'and it keeps running')
-  await r.kill()
+  await restoredAndVerified(t, ['-D', srv, '--stream'], w.logPath, OK)
 })
