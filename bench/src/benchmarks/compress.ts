@@ -1,7 +1,8 @@
 // 6. compress: the checkpoint that fits through the link in time (issue 7). One memhog with
 // mixed memory (test/fixtures/memhog.c: compresses like an application's heap, lz4 -1 ~23 %,
 // zstd -1 ~14 %) is dumped again and again with `criu dump --stream --leave-running` (the same
-// memory every time, no refill between runs) through img-split into 2 shards, drained by C drains
+// memory every time, no refill between runs; img-split its action script: holdFrozen, lib/criu.ts)
+// through img-split into 2 shards, drained by C drains
 // that share one emulated link (100 MB/s, 250 MB/s, 1 GB/s for both shards together; unthrottled).
 // Contenders at every rate: uncompressed img-split; the README's recipe, an external C `lz4 -1`
 // or `zstd -1` per shard between img-split and the drain; and the in-stream codecs
@@ -29,7 +30,7 @@ import { join } from 'node:path'
 import type { Workload } from '@criu-pipes/e2e/harness'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
-import { runCriuMeasured } from '../lib/criu.js'
+import { holdFrozen, runCriuMeasured } from '../lib/criu.js'
 import { modelCriuLz4, type CriuLz4Model } from '../lib/criu-lz4-model.js'
 import { binPath, q, readUsage, runGroup, seconds, startGroup, tail } from '../lib/procs.js'
 import { GB, MIB, formatSize } from '../lib/units.js'
@@ -122,7 +123,7 @@ async function dumpThrough(ctx: Ctx, dir: string, w: Workload, flags: readonly s
       }
       throw e
     }
-    const c = await runCriuMeasured(ctx.natives, ['dump', '-t', String(w.pid), '-D', images, '--stream', '--leave-running', ...criuFlags], dir, 'dump')
+    const c = await runCriuMeasured(ctx.natives, ['dump', '-t', String(w.pid), '-D', images, '--stream', '--leave-running', ...holdFrozen(), ...criuFlags], dir, 'dump')
     const r = await g.done
     if (r.exitCode !== 0) throw new Error(`img-split ${flags.join(' ')}: exit ${r.exitCode}: ${tail(readOr(errFile) || r.stderr)}`)
     if (!w.alive()) throw new Error('the workload died in a --leave-running dump')

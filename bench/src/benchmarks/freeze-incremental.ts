@@ -15,7 +15,6 @@ import { startWorkload } from '@criu-pipes/e2e/harness'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
 import { frozenS } from '../lib/criu.js'
-import { binPath } from '../lib/procs.js'
 import { GB, formatSize, toMib } from '../lib/units.js'
 import { target } from '../report.js'
 import { dump, type Dumped } from './precopy.js'
@@ -33,15 +32,15 @@ async function runOnce(ctx: Ctx, d: Draft, run: number): Promise<void> {
     await w.waitReady(300_000)
     const ram = ctx.work.sub(`freeze-incr-${run}-ram`, true)
     const idx = `${ram}/r1.idx`
-    const hook = ['--action-script', binPath('img-split')]
-    await dump(ctx, ctx.work.sub(`freeze-incr-${run}-r1`), w, ['--index-out', idx], null, 0, hook)
+    // dump() makes img-split the action script (holdFrozen, lib/criu.ts)
+    await dump(ctx, ctx.work.sub(`freeze-incr-${run}-r1`), w, ['--index-out', idx], null, 0)
     const churned = await w.churn()
     ctx.log(`freeze-incremental: memhog rewrote ${churned.pages} pages`)
     for (const sink of SINKS) {
       const order = run % 2 ? (['incr', 'full'] as const) : (['full', 'incr'] as const)
       const got: Record<string, Dumped> = {}
       for (const k of order) {
-        got[k] = await dump(ctx, ctx.work.sub(`freeze-incr-${run}-${k}-${sink.rate}`), w, k === 'incr' ? ['--base-index', idx] : [], null, sink.rate, hook)
+        got[k] = await dump(ctx, ctx.work.sub(`freeze-incr-${run}-${k}-${sink.rate}`), w, k === 'incr' ? ['--base-index', idx] : [], null, sink.rate)
       }
       const gb = got.full!.bytes / GB
       for (const k of ['full', 'incr'] as const) {

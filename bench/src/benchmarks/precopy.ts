@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { startWorkload, type Workload } from '@criu-pipes/e2e/harness'
 import type { Benchmark, Ctx, Draft } from '../context.js'
 import { needsCriu } from '../context.js'
-import { runCriuMeasured, type CriuRunResult } from '../lib/criu.js'
+import { holdFrozen, runCriuMeasured, type CriuRunResult } from '../lib/criu.js'
 import { binPath, q, readUsage, runGroup, seconds, startGroup, tail, type Usage } from '../lib/procs.js'
 import { GB, GIB, toMib } from '../lib/units.js'
 import { readOr, waitForLine } from '../lib/wait.js'
@@ -36,7 +36,7 @@ export interface Dumped { bytes: number; timeS: number; split: Usage; criu: Criu
 /**
  * img-split FLAGS -> one shard -> the drain at `rate` (0: as fast as it goes), behind `tee FILE`
  * if FILE is given; or with `rate` null into FILE. `criu dump --leave-running --stream
- * CRIU_FLAGS` of the workload through it.
+ * CRIU_FLAGS` of the workload through it, img-split its action script (holdFrozen, lib/criu.ts).
  */
 export async function dump(ctx: Ctx, dir: string, w: Workload, flags: string[], file: string | null, rate: number | null, criuFlags: string[] = []): Promise<Dumped> {
   const images = join(dir, 'images')
@@ -51,7 +51,7 @@ export async function dump(ctx: Ctx, dir: string, w: Workload, flags: string[], 
   const state = watch(g, errFile)
   try {
     await waitForLine(progress, /^socket-init$/m, 'img-split to listen', { dead: () => deadGroup(state) })
-    const c = await runCriuMeasured(ctx.natives, ['dump', '-t', String(w.pid), '-D', images, '--stream', '--leave-running', ...criuFlags], dir, 'dump')
+    const c = await runCriuMeasured(ctx.natives, ['dump', '-t', String(w.pid), '-D', images, '--stream', '--leave-running', ...holdFrozen(), ...criuFlags], dir, 'dump')
     const r = await g.done
     if (r.exitCode !== 0) throw new Error(`img-split ${flags.join(' ')}: exit ${r.exitCode}: ${tail(readOr(errFile) || r.stderr)}`)
     const drained = shards?.result()

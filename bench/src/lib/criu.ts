@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { execa } from 'execa'
 import { CriuError, criuArgv, criuBin, killGroup, sleep, waitSessionGone } from '@criu-pipes/e2e/harness'
 import { forgetGroup, trackGroup } from './cleanup.js'
-import { readStart, readUsage, type Usage } from './procs.js'
+import { binPath, readStart, readUsage, type Usage } from './procs.js'
 import type { Natives } from './native.js'
 
 const FINISHED = /\((\d+\.\d+)\) Restore finished successfully/
@@ -46,9 +46,31 @@ function spawnMeasured(natives: Natives, args: readonly string[], usageFile: str
 
 export interface CriuRunResult { usage: Usage; logPath: string }
 
+/**
+ * What every `criu dump --stream --leave-running` here adds: img-split as CRIU's post-dump hook,
+ * which keeps the process frozen until img-split holds the whole image. CRIU's image pipes hold
+ * the process's own pages (the parasite vmsplices them, CRIU splices them on, no copy), and CRIU
+ * resumes the process once it has written them, not once img-split has read them: without the
+ * hook the last pages of pages-N.img, the stack first, are read while the process runs on, and
+ * the restored process gets registers from the dump with a stack from later (it crashes, or
+ * memhog's check of the page it was checking when frozen misfires: `CORRUPT page N`).
+ */
+export function holdFrozen(): string[] {
+  return ['--action-script', binPath('img-split')]
+}
+
+/** Refuses a dump whose image could hold pages the process changed after it (see holdFrozen). */
+export function checkDumpArgs(args: readonly string[]): void {
+  const runsOn = args.includes('--leave-running') || args.includes('-R')
+  if (args[0] === 'dump' && args.includes('--stream') && runsOn && !args.includes('--action-script')) {
+    throw new Error(`bench: criu ${args.join(' ')}: a --leave-running stream dump needs img-split as its post-dump hook (holdFrozen), or the image's last pages are read after the process ran on`)
+  }
+}
+
 /** `criu dump|... ARGS` to the end under measure; throws CriuError (log tail) on failure. */
 export async function runCriuMeasured(natives: Natives, args: readonly string[], workDir: string, name: string,
   timeoutMs = 600_000): Promise<CriuRunResult> {
+  checkDumpArgs(args)
   const usageFile = join(workDir, `${name}.usage`)
   const logPath = join(workDir, `${name}.log`)
   const { argv, spawned, done } = spawnMeasured(natives, args, usageFile, logPath, timeoutMs)
