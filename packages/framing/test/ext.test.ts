@@ -3,10 +3,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Zstd } from '../src/ext/native-codecs.js'
-import type { WorkerPool } from '@criu-pipes/workers'
-import { ShardWriter, DecodingReader, FramingError, Codec, encodeMarker, type ExtWriteOptions, type Marker } from '../src/index.js'
-import { startDecodePool } from '../src/ext/decode-pool.js'
-import type { ChunkJob } from '../src/ext/jobs.js'
+import { ShardWriter, FramingError, Codec, encodeMarker, type ExtWriteOptions, type Marker } from '../src/index.js'
 import { tmp, rng, mixedBytes, writeImage, readImage, parseShard, writeShard, type Files, type Rec } from './ext/streams.js'
 
 const KEY = randomBytes(32)
@@ -56,42 +53,6 @@ t.test('the codecs are really used: zstd and lz4 shrink, auto makes zero chunks'
     const chunks = paths.flatMap(parseShard).filter(r => r.marker.body.kind === 'chunk')
     t.ok(chunks.some(r => r.marker.body.kind === 'chunk' && r.marker.body.chunk.codec === codec), `${mode}: ${codec} chunks`)
   }
-  t.end()
-})
-
-t.test('a decode pool started before the stream is read (no init yet) is taken over at its header, or let go by a plain stream', t => {
-  const files = image(7)
-  const read = (paths: string[], key: Buffer | null, pool: WorkerPool<ChunkJob>): Files => {
-    const fds = paths.map(p => openSync(p, 'r'))
-    const r = new DecodingReader(fds, { key, threads: pool.threads, pool })
-    const out: Files = {}
-    try {
-      for (let ev = r.next(); ev.type !== 'end'; ev = r.next()) {
-        if (ev.type === 'open') out[ev.name] = Buffer.alloc(0)
-        else if (ev.type === 'bytes') out[ev.name] = Buffer.concat([out[ev.name]!, ev.data])
-        else if (ev.type === 'data') { const b = Buffer.alloc(ev.size); r.payloadInto(b); out[ev.name] = Buffer.concat([out[ev.name]!, b]) }
-      }
-    } finally {
-      r.close()
-      fds.forEach(closeSync)
-    }
-    return out
-  }
-  for (const mode of ['lz4', 'auto + encrypt'] as const) {
-    const pool = startDecodePool(2)
-    const got = read(writeImage(tmp(t), 2, files, modes[mode]!, rng(3)), modes[mode]!.key, pool)
-    t.ok(Object.entries(files).every(([n, b]) => got[n]?.equals(b)), `${mode}: every byte, decoded by the early pool given its init at the header`)
-    t.throws(() => pool.submit(pool.slots[0]!, { op: 'decode' } as ChunkJob), /closed pool/, `${mode}: the reader closed the pool it took over`)
-  }
-  const p = join(tmp(t), 'plain')
-  const fd = openSync(p, 'w')
-  const w = new ShardWriter([fd])
-  w.write('a.img', Buffer.from('abc')); w.endFile('a.img'); w.endImage()
-  closeSync(fd)
-  const pool = startDecodePool(2)
-  t.same(read([p], null, pool), { 'a.img': Buffer.from('abc') }, 'a plain stream is read as it is')
-  t.throws(() => pool.submit(pool.slots[0]!, { op: 'decode' } as ChunkJob), /before the pool has its init value|closed pool/, 'and its early pool let go, never given an init')
-  pool.close()
   t.end()
 })
 
