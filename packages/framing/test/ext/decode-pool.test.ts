@@ -3,10 +3,11 @@
 // lets them go when the stream needs none.
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { closeSync, openSync } from 'node:fs'
+import { closeSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import { ShardWriter, type ExtWriteOptions } from '../../src/index.js'
-import { startDecodePool } from '../../src/ext/decode-pool.js'
+import { opensExtended, startDecodePool } from '../../src/ext/decode-pool.js'
+import { makePipe, writeAll } from '@criu-pipes/sys'
 import type { ChunkJob } from '../../src/ext/jobs.js'
 import { tmp, rng, mixedBytes, writeImage, readImage } from './streams.js'
 
@@ -45,5 +46,28 @@ t.test('an early pool of another thread count is let go, and the reader starts i
   t.ok(got['pages-1.img']?.equals(files['pages-1.img']), 'every byte')
   t.throws(() => pool.submit(pool.slots[0]!, NO_JOB), /before the pool has its init value|closed pool/, 'the early pool was let go')
   pool.close()
+  t.end()
+})
+
+t.test('opensExtended: a shard file whose next marker is a stream header, seen without moving its offset', t => {
+  const [extended] = writeImage(tmp(t), 1, { 'a.img': Buffer.from('abc') }, { compress: 'lz4', level: 1, checksum: true, key: null, threads: 1 }, rng(1))
+  const plain = join(tmp(t), 'plain')
+  const pfd = openSync(plain, 'w')
+  const w = new ShardWriter([pfd])
+  w.write('a.img', Buffer.from('abc')); w.endFile('a.img'); w.endImage()
+  closeSync(pfd)
+  const fd = openSync(extended!, 'r')
+  t.ok(opensExtended(fd), 'an extended shard file')
+  t.equal(readSync(fd, Buffer.alloc(4), 0, 4, null), 4, 'its offset not moved: the marker is still there to read')
+  t.notOk(opensExtended(fd), 'from the middle of a marker: no')
+  closeSync(fd)
+  const p = openSync(plain, 'r')
+  t.notOk(opensExtended(p), 'a plain shard file')
+  closeSync(p)
+  const [r, wr] = makePipe()
+  writeAll(wr, Buffer.alloc(64))
+  t.notOk(opensExtended(r), 'a pipe: never looked into')
+  closeSync(r); closeSync(wr)
+  t.notOk(opensExtended(1 << 20), 'an fd that is not open')
   t.end()
 })
