@@ -4,12 +4,11 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { closeSync, openSync, readSync } from 'node:fs'
-import { join } from 'node:path'
-import { ShardWriter, type ExtWriteOptions } from '../../src/index.js'
+import type { ExtWriteOptions } from '../../src/index.js'
 import { opensExtended, startDecodePool } from '../../src/ext/decode-pool.js'
 import { makePipe, writeAll } from '@criu-pipes/sys'
 import type { ChunkJob } from '../../src/ext/jobs.js'
-import { tmp, rng, mixedBytes, writeImage, readImage } from './streams.js'
+import { tmp, rng, mixedBytes, writeImage, readImage, plainShard } from './streams.js'
 
 const NO_JOB = { op: 'decode' } as ChunkJob
 
@@ -27,11 +26,7 @@ t.test('an early pool is taken over at the stream header: every chunk decoded by
 })
 
 t.test('a plain stream lets the early pool go, never given its init value', t => {
-  const p = join(tmp(t), 'plain')
-  const fd = openSync(p, 'w')
-  const w = new ShardWriter([fd])
-  w.write('a.img', Buffer.from('abc')); w.endFile('a.img'); w.endImage()
-  closeSync(fd)
+  const p = plainShard(tmp(t))
   const pool = startDecodePool(2)
   t.same(readImage([p], null, 2, null, null, pool), { 'a.img': Buffer.from('abc') }, 'the stream read as it is')
   t.throws(() => pool.submit(pool.slots[0]!, NO_JOB), /before the pool has its init value|closed pool/, 'no job can go to it')
@@ -51,11 +46,7 @@ t.test('an early pool of another thread count is let go, and the reader starts i
 
 t.test('opensExtended: a shard file whose next marker is a stream header, seen without moving its offset', t => {
   const [extended] = writeImage(tmp(t), 1, { 'a.img': Buffer.from('abc') }, { compress: 'lz4', level: 1, checksum: true, key: null, threads: 1 }, rng(1))
-  const plain = join(tmp(t), 'plain')
-  const pfd = openSync(plain, 'w')
-  const w = new ShardWriter([pfd])
-  w.write('a.img', Buffer.from('abc')); w.endFile('a.img'); w.endImage()
-  closeSync(pfd)
+  const plain = plainShard(tmp(t))
   const fd = openSync(extended!, 'r')
   t.ok(opensExtended(fd), 'an extended shard file')
   t.equal(readSync(fd, Buffer.alloc(4), 0, 4, null), 4, 'its offset not moved: the marker is still there to read')

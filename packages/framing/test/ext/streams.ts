@@ -80,6 +80,16 @@ export function readImage(paths: string[], key: Buffer | null = null, threads = 
   return out
 }
 
+/** A plain stream (no extensions) of one file, a.img = 'abc', in one shard file. */
+export function plainShard(dir: string): string {
+  const p = join(dir, 'plain')
+  const fd = openSync(p, 'w')
+  const w = new ShardWriter([fd])
+  w.write('a.img', Buffer.from('abc')); w.endFile('a.img'); w.endImage()
+  closeSync(fd)
+  return p
+}
+
 export interface Rec { marker: Marker; payload: Buffer }
 
 /** A shard file as its markers and their payloads. */
