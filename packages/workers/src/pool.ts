@@ -24,8 +24,12 @@ process.on('exit', () => { for (const p of open) p.close() })
 export interface PoolOptions<I> {
   /** URL of the handler module (see handler.ts), e.g. `new URL('./my-handler.js', import.meta.url).href`. */
   handler: string
-  /** Given to the handler's factory in each worker (structured-cloned). */
-  init: I
+  /**
+   * Given to the handler's factory in each worker (structured-cloned). Omitted: the threads start
+   * now and load the handler module, and its factory runs once setInit() hands the value over (a
+   * caller that learns it later, from a stream's header, need not wait for the threads then).
+   */
+  init?: I
   threads: number
   slots: number
   inputBytes: number
@@ -53,6 +57,8 @@ export class WorkerPool<P = unknown> {
   private readonly scratch = Buffer.alloc(256)
   private readonly slotCount: number
   private closed = false
+  private initGiven: boolean
+  private letGoDone = false
 
   constructor(opts: PoolOptions<unknown>) {
     if (opts.threads < 1 || opts.slots < 1) throw new Error('a worker pool needs at least one thread and one slot')
@@ -67,7 +73,8 @@ export class WorkerPool<P = unknown> {
     // at most one byte per slot is ever unread, far below a pipe's capacity.
     ;[this.notifyFd, this.notifyWrite] = makePipe(O_CLOEXEC | O_NONBLOCK)
     this.threads = opts.threads
-    const workerData = { memory, handler: opts.handler, init: opts.init, notifyFd: this.notifyWrite }
+    this.initGiven = 'init' in opts
+    const workerData = { memory, handler: opts.handler, notifyFd: this.notifyWrite, ...(this.initGiven ? { init: opts.init } : {}) }
     this.workers = Array.from({ length: opts.threads }, () => {
       // execArgv: [] so a worker does not inherit the parent's loaders (a test runner's hooks
       // made each thread take a quarter of a second to start).
@@ -88,8 +95,17 @@ export class WorkerPool<P = unknown> {
     return i === undefined ? null : this.slots[i]!
   }
 
+  /** The handler's init value, for a pool started without one (once, before the first job). */
+  setInit(init: unknown): void {
+    if (this.initGiven) throw new Error('internal: the pool already has its init value')
+    this.initGiven = true
+    for (const w of this.workers) w.postMessage({ init })
+  }
+
   /** Hands the slot to the least loaded worker. */
   submit(slot: Slot, params: P): void {
+    if (!this.initGiven) throw new Error('internal: a job submitted before the pool has its init value')
+    if (this.letGoDone) throw new Error('internal: a job submitted to a closed pool')
     let w = 0
     for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[w]!) w = i
     this.load[w]!++
@@ -161,9 +177,8 @@ export class WorkerPool<P = unknown> {
   close(): void {
     if (this.closed) return
     this.closed = true
+    this.letGo()
     open.delete(this as WorkerPool<never>)
-    Atomics.store(this.control, closingWord(this.slotCount), 1)
-    for (const w of this.workers) w.postMessage({ close: true })
     if (!this.waitCount(stoppedWord(this.slotCount), STOP_TIMEOUT_MS)) {
       // A hung thread keeps the notify pipe: it may still write to it, never to a reused fd.
       for (const w of this.workers) void w.terminate()
@@ -171,5 +186,17 @@ export class WorkerPool<P = unknown> {
     }
     closeQuietly(this.notifyFd)
     closeQuietly(this.notifyWrite)
+  }
+
+  /**
+   * Tells the threads to stop, without waiting for them (a pool started for a stream that turned
+   * out to need none: its threads may still be loading). No job may be submitted after it; the
+   * threads end on their own, and close(), or the process's exit, waits for them.
+   */
+  letGo(): void {
+    if (this.letGoDone) return
+    this.letGoDone = true
+    Atomics.store(this.control, closingWord(this.slotCount), 1)
+    for (const w of this.workers) w.postMessage({ close: true })
   }
 }

@@ -14,9 +14,10 @@ import { writeSync } from 'node:fs'
 import { BUSY, CONTROL_INTS, DONE, FAILED, closingWord, loadedWord, slotViews, stoppedWord, type PoolMemory } from './layout.js'
 import type { JobHandler } from './handler.js'
 
-interface WorkerData { memory: PoolMemory; handler: string; init: unknown; notifyFd: number }
-type Message = { slot: number; params: unknown } | { close: true }
-const { memory, handler: handlerUrl, init, notifyFd } = workerData as WorkerData
+// `init` absent: it comes later, as the first message (WorkerPool.setInit).
+interface WorkerData { memory: PoolMemory; handler: string; init?: unknown; notifyFd: number }
+type Message = { slot: number; params: unknown } | { close: true } | { init: unknown }
+const { memory, handler: handlerUrl, notifyFd } = workerData as WorkerData
 const control = new Int32Array(memory.control)
 const slots = slotViews(memory)
 const WAKE = Buffer.from([1])
@@ -33,8 +34,12 @@ function stop(): void {
 // A thread that dies of its own (an uncaught error) must not leave the main thread waiting.
 process.on('exit', stop)
 
+// The module is loaded at once; its factory runs once the init value is here.
+let giveInit: ((init: unknown) => void) | null = null
+const init: Promise<unknown> = 'init' in workerData ? Promise.resolve((workerData as WorkerData).init) : new Promise(resolve => { giveInit = resolve })
 // Closed before this thread got to run: nothing is loaded at all.
-const ready: Promise<JobHandler<unknown>> | null = closing() ? null : import(handlerUrl).then(m => m.createHandler(init))
+const loading: Promise<{ createHandler: (init: unknown) => JobHandler<unknown> | Promise<JobHandler<unknown>> }> | null = closing() ? null : import(handlerUrl)
+const ready: Promise<JobHandler<unknown>> | null = loading && loading.then(m => init.then(i => m.createHandler(i)))
 if (!ready) stop()
 // Counted loaded either way (a failure is reported with each job): the main thread waits for it.
 else ready.catch(() => undefined).then(() => {
@@ -44,7 +49,10 @@ else ready.catch(() => undefined).then(() => {
 
 parentPort!.on('message', (m: Message) => {
   if (!ready) return
-  if ('close' in m) { ready.then(stop, stop); return }
+  if ('init' in m) { giveInit?.(m.init); giveInit = null; return }
+  // Closed before the init value came (a stream that needed no decoding): only the module's
+  // load is under way, and nothing else will come.
+  if ('close' in m) { (giveInit ? loading! : ready).then(stop, stop); return }
   // Jobs queued behind a close are not run: nobody will take their results.
   ready.then(run => { if (!closing()) finish(m.slot, () => run(slots[m.slot]!, m.params)) },
     (e: unknown) => { if (!closing()) finish(m.slot, () => { throw new Error(`worker could not load ${handlerUrl}: ${(e as Error).message}`) }) })

@@ -37,6 +37,25 @@ t.test('jobs run on the workers and come back in submission order from a blockin
   t.end()
 })
 
+t.test('a pool started without its init value loads now and runs jobs with the value handed over later', t => {
+  const pool = new WorkerPool<{ length: number; spinMs?: number }>({ handler, threads: 2, slots: 4, inputBytes: 4096, outputBytes: 4096 })
+  t.throws(() => pool.submit(pool.slots[0]!, { length: 1 }), /before the pool has its init value/, 'no job before the value')
+  pool.setInit({ key: 0x5a })
+  t.throws(() => pool.setInit({ key: 1 }), /already has its init value/, 'given once')
+  t.same(runAll(pool, 20), Array.from({ length: 20 }, (_, i) => i), 'every job XORed with the key given later')
+  pool.close()
+  t.end()
+})
+
+t.test('a pool let go before its init value came stops on its own; close() then returns at once', t => {
+  const pool = new WorkerPool<{ length: number }>({ handler, threads: 2, slots: 2, inputBytes: 64, outputBytes: 64 })
+  pool.letGo()
+  t.throws(() => pool.submit(pool.slots[0]!, { length: 1 }), /before the pool has its init value|closed pool/)
+  pool.close()
+  t.pass('closed')
+  t.end()
+})
+
 t.test('a job that throws fails with its message; a handler that cannot load fails every job', t => {
   const pool = new WorkerPool<{ length: number; fail?: string }>({ handler, init: { key: 1 }, threads: 1, slots: 1, inputBytes: 16, outputBytes: 64 })
   const slot = pool.acquire()!

@@ -7,7 +7,7 @@
 //   XXH64 @node-rs/xxhash.
 import { createRequire } from 'node:module'
 import type { Slot } from '@criu-pipes/workers'
-import { populateRange, view } from '@criu-pipes/sys'
+import { populateRange, view } from '@criu-pipes/sys/for-workers'
 import { Codec, LZ4_SIZE_PREFIX, MAX_RAW_CHUNK } from './limits.js'
 import { Zstd, lz4Compress, lz4Decompress, zstdFrameCompressedSize, zstdFrameContentSize } from './native-codecs.js'
 import { openChunk, sealChunk, type ChunkContext } from './seal.js'

@@ -3,7 +3,7 @@
 // marker by marker, and its chunks are opened, decompressed and verified on the worker pool
 // while the main thread reads the next ones: the decoded bytes come out in stream order.
 // Anything wrong is one FramingError naming the file and the offset in it.
-import { WorkerPool, WorkerJobError, type Slot } from '@criu-pipes/workers'
+import { WorkerJobError, type Slot, type WorkerPool } from '@criu-pipes/workers'
 import type { Region } from '@criu-pipes/sys'
 import { FramingError } from '../errors.js'
 import { ImageReader, type ImageEvent, type ShardStat } from '../image-reader.js'
@@ -17,6 +17,7 @@ import { getResult, type ChunkJob, type CodecInit, type DecodeJob } from './jobs
 import type { ExtReadOptions } from './options.js'
 import { ExtCounter, type ExtStats } from './stats.js'
 import { DecodeWindow, type StoredChunk } from './decode-window.js'
+import { startDecodePool } from './decode-pool.js'
 
 /** 'bytes': a decoded chunk; `placed`: its bytes went where the placer said, `data` is empty. */
 export type DecodedEvent = ImageEvent | { type: 'bytes'; name: string; data: Buffer; placed: boolean }
@@ -39,9 +40,6 @@ export interface LazyFiles {
 }
 
 const EMPTY = Buffer.alloc(0)
-// Decoded chunks in flight per worker (see ext-writer.ts).
-const SLOTS_PER_THREAD = 4
-const CHUNK_WORKER = new URL('./chunk-worker.js', import.meta.url).href
 
 interface Pending {
   placed?: boolean
@@ -67,8 +65,11 @@ export class DecodingReader {
   private readonly offsets = new Map<string, number>()
   private readonly counter = new ExtCounter()
   private base: BaseDir | null = null
+  /** opts.pool until the header takes it over, or a plain stream lets it go. */
+  private early: WorkerPool<ChunkJob> | null
 
   constructor(fds: readonly number[], private readonly opts: ExtReadOptions, private readonly place: Placer | null = null, private readonly lazy: LazyFiles | null = null) {
+    this.early = opts.pool ?? null
     this.reader = new ImageReader(fds, opts.continues ?? false)
     this.reader.onMarker = m => this.observe(m)
   }
@@ -94,6 +95,7 @@ export class DecodingReader {
       this.first = false
       const ev = this.read()
       if (!this.header) {
+        this.letGoEarly()
         if (this.opts.key) throw new FramingError('a key was given, but the stream is not encrypted')
         if (this.opts.expectStream) throw new FramingError(`stream ${this.opts.expectStream.toString('hex')} was expected, but this stream has no id (a plain stream, written without --compress, --checksum or --encrypt)`)
         if (ev) return ev
@@ -130,6 +132,7 @@ export class DecodingReader {
     // (a worker's, libuv's), and the process aborted at exit.
     this.base?.close()
     this.base = null
+    this.letGoEarly()
     if (!this.pool) return
     for (const p of this.queue) {
       if (!p.slot) continue
@@ -224,10 +227,20 @@ export class DecodingReader {
     this.header = h
     this.subkey = this.opts.key ? deriveSubkey(this.opts.key, h.streamId) : null
     const init: CodecInit = { streamId: h.streamId, subkey: this.subkey, checksum: h.checksum === ChecksumKind.XXH64 }
-    this.pool = new WorkerPool<ChunkJob>({
-      handler: CHUNK_WORKER, init, threads: this.opts.threads, slots: SLOTS_PER_THREAD * this.opts.threads,
-      inputBytes: LZ4_SIZE_PREFIX + MAX_RAW_CHUNK, outputBytes: MAX_RAW_CHUNK,
-    })
+    if (this.early?.threads === this.opts.threads) {
+      this.pool = this.early
+      this.early = null
+      this.pool.setInit(init)
+    } else {
+      this.letGoEarly()
+      this.pool = startDecodePool(this.opts.threads, init)
+    }
+  }
+
+  /** The early pool is not needed (a plain stream, another thread count, an error): its threads stop once loaded, unwaited for. */
+  private letGoEarly(): void {
+    this.early?.letGo()
+    this.early = null
   }
 
   private submit(name: string, c: ChunkHeader, seq: number, shard: number): void {

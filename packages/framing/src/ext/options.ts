@@ -1,5 +1,7 @@
 // The opt-in options of the extended stream, as the binaries take them.
+import type { WorkerPool } from '@criu-pipes/workers'
 import { Codec } from './limits.js'
+import type { ChunkJob } from './jobs.js'
 
 export type CompressMode = 'none' | 'lz4' | 'zstd' | 'auto'
 
@@ -29,6 +31,11 @@ export interface ExtReadOptions {
   expectStream?: Buffer | null
   /** The one shard is img-migrate's channel: stop at image_eof, the channel goes on (ShardSet). */
   continues?: boolean
+  /**
+   * Decoding threads started early, without their init (startDecodePool): the reader takes them
+   * over at the stream header if their count is `threads`, and lets them go otherwise.
+   */
+  pool?: WorkerPool<ChunkJob> | null
 }
 
 export const ZSTD_DEFAULT_LEVEL = 1

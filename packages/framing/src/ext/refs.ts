@@ -7,7 +7,7 @@
 // With a hash that can be collided (xxh3-128 was: two pages with equal multiply terms and 2^32
 // moved between two words), a process that can make another hold page Y has its own page X
 // restored in Y's place, encrypted stream or not. Nobody can find two pages with one SHA-256.
-import { sha256Into } from '@criu-pipes/sys'
+import { sha256Into } from '@criu-pipes/sys/for-workers'
 import { CONTENT_CHUNK, REF_HASH_BYTES } from './limits.js'
 
 // A zero page's hash is a constant: comparing a page with zeros (which stops at the first

@@ -4,7 +4,7 @@ import { mkdtempSync, openSync, closeSync, readFileSync, writeFileSync, rmSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
-import { ShardWriter, ExtWriter, DecodingReader, decodeMarker, encodeMarker, type ExtWriteOptions, type Marker } from '../../src/index.js'
+import { ShardWriter, ExtWriter, DecodingReader, decodeMarker, encodeMarker, type ExtReadOptions, type ExtWriteOptions, type Marker } from '../../src/index.js'
 
 export type Files = Record<string, Buffer>
 
@@ -57,10 +57,13 @@ export function writeImage(dir: string, shards: number, files: Files, opts: ExtW
   return paths
 }
 
-/** `base`: the base directory of a delta stream (incremental checkpoints); `expectStream`: --expect-stream. */
-export function readImage(paths: string[], key: Buffer | null = null, threads = 2, base: string | null = null, expectStream: Buffer | null = null): Files {
+/**
+ * `base`: the base directory of a delta stream (incremental checkpoints); `expectStream`:
+ * --expect-stream; `pool`: decoding threads started early (ExtReadOptions.pool).
+ */
+export function readImage(paths: string[], key: Buffer | null = null, threads = 2, base: string | null = null, expectStream: Buffer | null = null, pool: ExtReadOptions['pool'] = null): Files {
   const fds = paths.map(p => openSync(p, 'r'))
-  const r = new DecodingReader(fds, { key, threads, base, expectStream })
+  const r = new DecodingReader(fds, { key, threads, base, expectStream, pool })
   const parts = new Map<string, Buffer[]>()
   const out: Files = {}
   try {
@@ -75,6 +78,16 @@ export function readImage(paths: string[], key: Buffer | null = null, threads = 
     fds.forEach(closeSync)
   }
   return out
+}
+
+/** A plain stream (no extensions) of one file, a.img = 'abc', in one shard file. */
+export function plainShard(dir: string): string {
+  const p = join(dir, 'plain')
+  const fd = openSync(p, 'w')
+  const w = new ShardWriter([fd])
+  w.write('a.img', Buffer.from('abc')); w.endFile('a.img'); w.endImage()
+  closeSync(fd)
+  return p
 }
 
 export interface Rec { marker: Marker; payload: Buffer }
