@@ -28,7 +28,7 @@ export { isPagesFile, hashPages } from './ext/refs.js'
 export { LADDER } from './ext/adaptive.js'
 export { CONTENT_CHUNK, MAX_REF_RUN, REF_HASH_BYTES } from './ext/limits.js'
 export type { ChunkRef } from './ext/messages.js'
-export type { ImageSink, ClaimingSink } from './sink.js'
+export type { ImageSink } from './sink.js'
 export {
   MIGRATE_VERSION, MAX_MIGRATE_MARKER_LEN, MigrateChannel, RoundStatus, SESSION_NONCE_BYTES, encodeMigrate, decodeMigrate, readMigrate, writeMigrate,
   type MigrateMessage, type RoundStatusCode,

@@ -102,14 +102,9 @@ function captureFrom(
     while (!criuDone || sources.length > 0) {
       const polled = criuDone ? [] : [criu]
       // With the extensions or the content index, the pools' notify fds too: finished chunks and
-      // hashed pages go out while inputs are idle. A pipe whose bytes the workers are still
-      // reading is left out: polling it would spin.
-      const claimed = ext ? sources.filter(s => s.waiting(writer)) : []
-      const fds = [...polled, ...sources.filter(s => !claimed.includes(s)).map(s => s.fd), ...(ext ? [ext.pollFd] : []), ...(content ? [content.pollFd] : []), sync.fd]
-      const polledAt = claimed.length ? performance.now() : 0
+      // hashed pages go out while inputs are idle.
+      const fds = [...polled, ...sources.map(s => s.fd), ...(ext ? [ext.pollFd] : []), ...(content ? [content.pollFd] : []), sync.fd]
       const revents = poll(fds.map(fd => ({ fd, events: POLLIN })), sync.waiting ? SYNC_POLL_MS : -1)
-      // Waiting while CRIU's bytes sit in a pipe for busy workers to read is waiting for the cores (auto).
-      if (claimed.length) ext!.noteWorkerWait(performance.now() - polledAt)
       // By fd, never by position: a pipe received in this round was not polled, and must not be
       // read from another fd's slot (it would be taken for a finished, empty file and closed).
       const ready = new Map(fds.map((fd, i) => [fd, revents[i] ?? 0]))
@@ -162,8 +157,6 @@ function captureFrom(
     checkShards(sinks)
     content?.commitIndex()
   } finally {
-    // The workers first: none may still be reading a pipe (take) whose fd is closed and reused.
-    ext?.close()
     for (const s of sources) s.close()
     closeQuietly(criu)
     status.clear()

@@ -1,7 +1,7 @@
 // The inputs of a capture: the pipes CRIU passes (one per image file) and the external files
 // given with -e. Each is drained into the shards as data becomes available.
 import { bytesQueued, closeQuietly, readSome, trySetPipeSize } from '@criu-pipes/sys'
-import type { ClaimingSink, ImageSink } from '@criu-pipes/framing'
+import type { ImageSink } from '@criu-pipes/framing'
 import type { FdKind } from '@criu-pipes/streamer'
 
 // criu-image-streamer asks 4 MiB for CRIU's pipes ("CRIU has difficulties if the pipe size is
@@ -29,36 +29,25 @@ export class Source {
     if (kind === 'pipe') trySetPipeSize(fd, CRIU_PIPE_SIZE)
   }
 
-  /**
-   * Moves what poll(2) said is there into the shards; false when the input is at EOF. A claiming
-   * writer (ExtWriter) may leave bytes in the pipe for its workers' reads (see waiting()).
-   */
-  pump(writer: ImageSink & Partial<ClaimingSink>): boolean {
+  /** Moves what poll(2) said is there into the shards; false when the input is at EOF. */
+  pump(writer: ImageSink): boolean {
     if (this.kind === 'other') return this.copy(writer)
-    const unread = (): number => writer.unread?.(this.fd) ?? 0
-    let n = this.ready(unread())
-    // Nothing left in the pipe, and nothing claimed that a worker has still to read: EOF.
-    if (n === 0) return unread() > 0 || bytesQueued(this.fd) > 0
+    let n = this.ready()
+    if (n === 0) return false
     // Keep pumping while data keeps coming: a poll(2) per burst costs as much as the burst.
     let budget = PUMP_BUDGET
     do {
-      if (writer.take) {
-        const took = writer.take(this.name, this.fd, n)
-        if (took < n) return true
-      } else writer.spliceFrom(this.name, this.fd, n)
+      writer.spliceFrom(this.name, this.fd, n)
       budget -= n
-    } while (budget > 0 && (n = this.ready(unread())) > 0)
+    } while (budget > 0 && (n = this.ready()) > 0)
     return true
   }
 
-  /** Not worth polling now: everything in the pipe is claimed by workers still to read it (the pool's notify wakes the loop). */
-  waiting(writer: ImageSink & Partial<ClaimingSink>): boolean { return (writer.unread?.(this.fd) ?? 0) > 0 }
-
   close(): void { closeQuietly(this.fd) }
 
-  /** Bytes ready to move now (pipes, sockets, regular files), less `claimed` by workers; 0 at EOF (poll said readable). */
-  private ready(claimed = 0): number {
-    return Math.max(0, Math.min(bytesQueued(this.fd) - claimed, MAX_BITE))
+  /** Bytes ready to move now (pipes, sockets, regular files); 0 at EOF (poll said readable). */
+  private ready(): number {
+    return Math.min(bytesQueued(this.fd), MAX_BITE)
   }
 
   private copy(writer: ImageSink): boolean {

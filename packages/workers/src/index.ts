@@ -1,4 +1,4 @@
-export { WorkerPool, WorkerJobError, type PoolOptions, type InputRead } from './pool.js'
+export { WorkerPool, WorkerJobError, type PoolOptions } from './pool.js'
 export { META_BYTES, type Slot } from './layout.js'
 export type { JobHandler, HandlerFactory } from './handler.js'
 export { defaultThreads } from './threads.js'

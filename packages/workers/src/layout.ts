@@ -17,8 +17,6 @@ export const stoppedWord = (slots: number): number => slots * CONTROL_INTS + 1
 /** How many workers have loaded their handler (or failed to: every job then fails). */
 export const loadedWord = (slots: number): number => slots * CONTROL_INTS + 2
 const POOL_WORDS = 3
-/** Lane `lane`'s turn: how many reads of it have finished (see PoolOptions.lanes). */
-export const laneWord = (slots: number, lane: number): number => slots * CONTROL_INTS + POOL_WORDS + lane
 
 export interface PoolMemory {
   control: SharedArrayBuffer
@@ -27,7 +25,6 @@ export interface PoolMemory {
   slots: number
   inputBytes: number
   outputBytes: number
-  lanes: number
 }
 
 /** One chunk buffer of the pool: views on shared memory, valid for the pool's lifetime. */
@@ -41,12 +38,12 @@ export interface Slot {
   readonly meta: Buffer
 }
 
-export function allocate(slots: number, inputBytes: number, outputBytes: number, lanes = 0): PoolMemory {
+export function allocate(slots: number, inputBytes: number, outputBytes: number): PoolMemory {
   return {
-    control: new SharedArrayBuffer((slots * CONTROL_INTS + POOL_WORDS + lanes) * 4),
+    control: new SharedArrayBuffer((slots * CONTROL_INTS + POOL_WORDS) * 4),
     meta: new SharedArrayBuffer(slots * META_BYTES),
     data: new SharedArrayBuffer(slots * (inputBytes + outputBytes)),
-    slots, inputBytes, outputBytes, lanes,
+    slots, inputBytes, outputBytes,
   }
 }
 

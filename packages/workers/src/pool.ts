@@ -6,7 +6,7 @@
 // the constructor allocates, slots x (input + output), and never grows with the work.
 import { Worker } from 'node:worker_threads'
 import { O_CLOEXEC, O_NONBLOCK, POLLIN, closeQuietly, makePipe, poll, readSome } from '@criu-pipes/sys'
-import { BUSY, CONTROL_INTS, DONE, FAILED, FREE, allocate, closingWord, laneWord, loadedWord, slotViews, stoppedWord, type PoolMemory, type Slot } from './layout.js'
+import { BUSY, CONTROL_INTS, DONE, FAILED, FREE, allocate, closingWord, loadedWord, slotViews, stoppedWord, type PoolMemory, type Slot } from './layout.js'
 
 // How long close() waits for the threads to stop. A thread stops once its handler has loaded and
 // its current job is done: well under a second even on a loaded machine. Past this a thread is
@@ -34,16 +34,7 @@ export interface PoolOptions<I> {
   slots: number
   inputBytes: number
   outputBytes: number
-  /**
-   * Ordered inputs: a job may have its worker read its slot's input from an fd first (submit's
-   * `read`). The reads of one lane run in the order they were submitted, whichever threads run
-   * them, so consecutive chunks of one pipe can go to different workers. Default 0.
-   */
-  lanes?: number
 }
-
-/** A job's input, read by its worker into slot.input before the handler runs: `length` bytes of `fd`, in `lane`'s order. */
-export interface InputRead { fd: number; length: number; lane: number }
 
 /** A job that threw in its worker; the message is the worker's. */
 export class WorkerJobError extends Error {
@@ -65,16 +56,13 @@ export class WorkerPool<P = unknown> {
   private readonly free: number[]
   private readonly scratch = Buffer.alloc(256)
   private readonly slotCount: number
-  /** Reads submitted per lane (the next one's ticket). */
-  private readonly issued: number[]
   private closed = false
   private initGiven: boolean
   private letGoDone = false
 
   constructor(opts: PoolOptions<unknown>) {
     if (opts.threads < 1 || opts.slots < 1) throw new Error('a worker pool needs at least one thread and one slot')
-    const memory: PoolMemory = allocate(opts.slots, opts.inputBytes, opts.outputBytes, opts.lanes ?? 0)
-    this.issued = Array.from({ length: opts.lanes ?? 0 }, () => 0)
+    const memory: PoolMemory = allocate(opts.slots, opts.inputBytes, opts.outputBytes)
     this.memoryBytes = memory.data.byteLength + memory.meta.byteLength + memory.control.byteLength
     this.control = new Int32Array(memory.control)
     this.slotCount = opts.slots
@@ -114,8 +102,8 @@ export class WorkerPool<P = unknown> {
     for (const w of this.workers) w.postMessage({ init })
   }
 
-  /** Hands the slot to the least loaded worker; with `read`, that worker first reads the slot's input (see PoolOptions.lanes). */
-  submit(slot: Slot, params: P, read?: InputRead): void {
+  /** Hands the slot to the least loaded worker. */
+  submit(slot: Slot, params: P): void {
     if (!this.initGiven) throw new Error('internal: a job submitted before the pool has its init value')
     if (this.letGoDone) throw new Error('internal: a job submitted to a closed pool')
     let w = 0
@@ -123,13 +111,7 @@ export class WorkerPool<P = unknown> {
     this.load[w]!++
     this.owner[slot.index] = w
     Atomics.store(this.control, slot.index * CONTROL_INTS, BUSY)
-    const input = read ? { ...read, ticket: this.issued[read.lane]!++ } : undefined
-    this.workers[w]!.postMessage({ slot: slot.index, params, read: input })
-  }
-
-  /** Reads submitted on `lane` that have not finished yet (their bytes are still in the fd). */
-  pendingReads(lane: number): number {
-    return this.issued[lane]! - Atomics.load(this.control, laneWord(this.slotCount, lane))
+    this.workers[w]!.postMessage({ slot: slot.index, params })
   }
 
   /** True once the slot's job has finished; throws the worker's error if it failed. */

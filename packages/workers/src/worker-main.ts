@@ -10,16 +10,13 @@
 // it is doing (a load, a job), runs nothing more, counts itself stopped in shared memory, and
 // ends its own event loop; the main thread waits for that count before it goes on or exits.
 import { parentPort, workerData } from 'node:worker_threads'
-import { readSync, writeSync } from 'node:fs'
-import { BUSY, CONTROL_INTS, DONE, FAILED, closingWord, laneWord, loadedWord, slotViews, stoppedWord, type PoolMemory } from './layout.js'
+import { writeSync } from 'node:fs'
+import { BUSY, CONTROL_INTS, DONE, FAILED, closingWord, loadedWord, slotViews, stoppedWord, type PoolMemory } from './layout.js'
 import type { JobHandler } from './handler.js'
 
 // `init` absent: it comes later, as the first message (WorkerPool.setInit).
 interface WorkerData { memory: PoolMemory; handler: string; init?: unknown; notifyFd: number }
-interface Read { fd: number; length: number; lane: number; ticket: number }
-type Message = { slot: number; params: unknown; read?: Read } | { close: true } | { init: unknown }
-// How often a read waiting for its lane's turn looks whether the pool is closing (ms).
-const TURN_POLL_MS = 50
+type Message = { slot: number; params: unknown } | { close: true } | { init: unknown }
 const { memory, handler: handlerUrl, notifyFd } = workerData as WorkerData
 const control = new Int32Array(memory.control)
 const slots = slotViews(memory)
@@ -57,35 +54,9 @@ parentPort!.on('message', (m: Message) => {
   // load is under way, and nothing else will come.
   if ('close' in m) { (giveInit ? loading! : ready).then(stop, stop); return }
   // Jobs queued behind a close are not run: nobody will take their results.
-  ready.then(run => { if (!closing()) finish(m.slot, () => { if (m.read) readInput(m.slot, m.read); run(slots[m.slot]!, m.params) }) },
-    (e: unknown) => { if (!closing()) finish(m.slot, () => { if (m.read) readInput(m.slot, m.read); throw new Error(`worker could not load ${handlerUrl}: ${(e as Error).message}`) }) })
+  ready.then(run => { if (!closing()) finish(m.slot, () => run(slots[m.slot]!, m.params)) },
+    (e: unknown) => { if (!closing()) finish(m.slot, () => { throw new Error(`worker could not load ${handlerUrl}: ${(e as Error).message}`) }) })
 })
-
-/**
- * The job's input, read straight into its slot once the lane's earlier reads are done: the main
- * thread claimed these bytes (they are in the fd already), so the read does not wait for a writer.
- * The turn passes on whatever happens, or the lane's next reads would wait forever.
- */
-function readInput(index: number, r: Read): void {
-  const word = laneWord(memory.slots, r.lane)
-  for (let turn; (turn = Atomics.load(control, word)) !== r.ticket;) {
-    if (closing()) throw new Error('the pool closed')
-    Atomics.wait(control, word, turn, TURN_POLL_MS)
-  }
-  let got = 0
-  try {
-    const into = slots[index]!.input
-    while (got < r.length) {
-      const n = readSync(r.fd, into, got, r.length - got, null)
-      if (n === 0) break
-      got += n
-    }
-  } finally {
-    Atomics.add(control, word, 1)
-    Atomics.notify(control, word)
-  }
-  if (got < r.length) throw new Error(`input ended ${r.length - got} bytes early`)
-}
 
 function finish(index: number, work: () => void): void {
   const slot = slots[index]!

@@ -2,7 +2,6 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { WorkerPool, WorkerJobError } from '../src/index.js'
-import { bytesQueued, close, makePipe, writeAll } from '@criu-pipes/sys'
 
 const handler = new URL('./fixtures/xor-handler.js', import.meta.url).href
 
@@ -96,43 +95,4 @@ t.test('a process that exits right after starting a pool never aborts, whatever 
   }
   await Promise.all([runner(), runner()])
   t.same(failures, [], `every one of ${cases.length} exited 0`)
-})
-
-t.test('ordered input: the reads of one lane run in submission order, whichever thread runs them', t => {
-  // 4 threads, one pipe: job i reads the i-th 1000 bytes; job i spins a while if i % 3 == 0, so
-  // later jobs reach their read first and must wait for their turn.
-  const pool = new WorkerPool<{ length: number; spinMs?: number }>({ handler, init: { key: 0x5a }, threads: 4, slots: 8, inputBytes: 4096, outputBytes: 4096, lanes: 2 })
-  const [r, w] = makePipe()
-  const jobs = 40
-  const data = Buffer.alloc(jobs * 1000)
-  for (let i = 0; i < jobs; i++) data.fill(i, i * 1000, (i + 1) * 1000)
-  writeAll(w, data)
-  const queue: { slot: NonNullable<ReturnType<typeof pool.acquire>>; job: number }[] = []
-  let next = 0, checked = 0
-  while (checked < jobs) {
-    let slot
-    while (next < jobs && (slot = pool.acquire())) {
-      pool.submit(slot, { length: 1000, spinMs: next % 3 === 0 ? 5 : 0 }, { fd: r, length: 1000, lane: 1 })
-      queue.push({ slot, job: next++ })
-    }
-    t.ok(pool.pendingReads(1) >= 0 && pool.pendingReads(0) === 0, 'pending reads counted per lane')
-    const head = queue[0]!
-    if (!pool.done(head.slot)) { pool.wait(); continue }
-    queue.shift()
-    t.equal(head.slot.output[999], (head.job & 0xff) ^ 0x5a, `job ${head.job} read its own 1000 bytes`)
-    pool.release(head.slot)
-    checked++
-  }
-  t.equal(pool.pendingReads(1), 0)
-  t.equal(bytesQueued(r), 0, 'the pipe read exactly once')
-  close(w)
-  const slot = pool.acquire()!
-  pool.submit(slot, { length: 1000 }, { fd: r, length: 1000, lane: 1 })
-  while (!(() => { try { return pool.done(slot) } catch { return true } })()) pool.wait()
-  t.throws(() => pool.done(slot), /input ended 1000 bytes early/, 'an input shorter than claimed fails the job')
-  t.equal(pool.pendingReads(1), 0, 'and passes the turn on')
-  pool.release(slot)
-  close(r)
-  pool.close()
-  t.end()
 })

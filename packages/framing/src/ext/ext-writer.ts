@@ -1,21 +1,20 @@
 // The write side of the extended stream: chunks go to the worker pool to be compressed,
 // checksummed and sealed, and come back out to the shards strictly in the order they went in,
 // each marker with the seq it was given when it went in (the nonce and associated data need it
-// before the worker runs). The main thread hands whole chunks of CRIU's pipes to the workers to
-// read (take), gathers only partial ones itself, and writes shards; memory is the
+// before the worker runs). The main thread only reads inputs and writes shards; memory is the
 // pool's, fixed: (4 x threads + 3) slots x (EXT_CHUNK + OUTPUT_BYTES), about 2 MiB per thread. When the shards are slow, the write of the
 // oldest chunk blocks; no slot comes free, so no input is read, and CRIU's pipes fill: the
 // back-pressure reaches CRIU as without compression.
 import { randomBytes } from 'node:crypto'
 import { readFull } from '@criu-pipes/sys'
-import { WorkerPool, WorkerJobError, type InputRead, type Slot } from '@criu-pipes/workers'
+import { WorkerPool, WorkerJobError, type Slot } from '@criu-pipes/workers'
 import { FramingError } from '../errors.js'
 import { checkFileName } from '../names.js'
 import type { MarkerBody } from '../marker.js'
 import type { ShardWriter } from '../writer.js'
 import { ChecksumKind, CipherKind, Codec, EXT_CHUNK, EXT_VERSION, RefKind, STREAM_ID_BYTES } from './limits.js'
 import type { ChunkRef } from './messages.js'
-import type { ClaimingSink, ImageSink } from '../sink.js'
+import type { ImageSink } from '../sink.js'
 import { deriveSubkey, refTag, trailerTag, Transcript } from './seal.js'
 import { getResult, putResult, type ChunkJob, type CodecInit } from './jobs.js'
 import { isZeroChunk } from './zero.js'
@@ -31,14 +30,12 @@ export const SLOTS_PER_THREAD = 4
 export const OUTPUT_BYTES = EXT_CHUNK + EXT_CHUNK / 128 + 64
 // Files whose next chunk may be filling at once (pagemap and pages, and one more).
 const MAX_PARTIAL = 3
-// Inputs whose whole chunks the workers may be reading at once (take): CRIU keeps a few pipes open.
-const LANES = 8
 const CHUNK_WORKER = new URL('./chunk-worker.js', import.meta.url).href
 
 /** `inline`: the writer did the chunk's work itself (storeInline), no worker has it. */
 interface Entry { seq: number; name: string; body: MarkerBody | null; slot: Slot | null; rawLength: number; inline?: true }
 
-export class ExtWriter implements ImageSink, ClaimingSink {
+export class ExtWriter implements ImageSink {
   private readonly pool: WorkerPool<ChunkJob>
   private readonly queue: Entry[] = []
   private readonly transcript = new Transcript()
@@ -50,9 +47,6 @@ export class ExtWriter implements ImageSink, ClaimingSink {
   private current: string | null = null
   private readonly partial = new Map<string, { slot: Slot; length: number }>()
   private workerWaitMs = 0
-  /** Per input fd that workers read from (take): its lane, and the file it carries. */
-  private readonly lanes = new Map<number, { lane: number; name: string }>()
-  private readonly freeLanes = Array.from({ length: LANES }, (_, i) => LANES - 1 - i)
 
   constructor(private readonly out: ShardWriter, private readonly opts: ExtWriteOptions) {
     this.streamId = opts.streamId ?? randomBytes(STREAM_ID_BYTES)
@@ -61,7 +55,7 @@ export class ExtWriter implements ImageSink, ClaimingSink {
     const init: CodecInit = { streamId: this.streamId, subkey: this.subkey, checksum: opts.checksum }
     this.pool = new WorkerPool<ChunkJob>({
       handler: CHUNK_WORKER, init, threads: opts.threads, slots: SLOTS_PER_THREAD * opts.threads + MAX_PARTIAL,
-      inputBytes: EXT_CHUNK, outputBytes: OUTPUT_BYTES, lanes: LANES,
+      inputBytes: EXT_CHUNK, outputBytes: OUTPUT_BYTES,
     })
     this.enqueue({
       kind: 'stream_header',
@@ -101,56 +95,6 @@ export class ExtWriter implements ImageSink, ClaimingSink {
     }
   }
 
-  /**
-   * The capture's way in (ClaimingSink): whole chunks of `name` ready on `srcFd` are claimed for a
-   * worker, which reads them straight into its slot (the main thread copies nothing: with N
-   * workers the pipe is read on N cores); the main thread reads only what fills a partial chunk,
-   * and only while no claimed read of `srcFd` is pending (those bytes come first in the pipe).
-   * Returns the bytes taken; the rest stays in the pipe for later.
-   */
-  take(name: string, srcFd: number, length: number): number {
-    let taken = 0
-    while (taken < length) {
-      const p = this.partial.get(name)
-      const lane = length - taken >= EXT_CHUNK && !p?.length ? this.laneFor(name, srcFd) : null
-      if (lane !== null) {
-        const slot = p ? p.slot : this.freeSlot()
-        this.partial.delete(name)
-        this.switchTo(name)
-        this.submit(name, slot, EXT_CHUNK, { fd: srcFd, length: EXT_CHUNK, lane })
-        taken += EXT_CHUNK
-        continue
-      }
-      if (this.unread(srcFd) > 0) break
-      const n = Math.min(length - taken, EXT_CHUNK - (p?.length ?? 0))
-      this.spliceFrom(name, srcFd, n)
-      taken += n
-    }
-    return taken
-  }
-
-  /**
-   * Bytes of `fd` that workers have claimed and not read yet. Ask before FIONREAD: a read that
-   * finishes in between then hides bytes for a moment, never offers them twice.
-   */
-  unread(fd: number): number {
-    const l = this.lanes.get(fd)
-    return l ? this.pool.pendingReads(l.lane) * EXT_CHUNK : 0
-  }
-
-  /** Time the capture waited for the workers outside this writer (their reads of a claimed pipe): the cores', for auto. */
-  noteWorkerWait(ms: number): void { this.workerWaitMs += ms }
-
-  /** `fd`'s lane (one is taken for it if free), or null: the main thread reads it. */
-  private laneFor(name: string, fd: number): number | null {
-    const l = this.lanes.get(fd)
-    if (l) return l.lane
-    const lane = this.freeLanes.pop()
-    if (lane === undefined) return null
-    this.lanes.set(fd, { lane, name })
-    return lane
-  }
-
   /** Bytes held in memory (re-encoding a stream, tests). */
   write(name: string, data: Buffer): void {
     for (let off = 0; off < data.length;) {
@@ -181,8 +125,6 @@ export class ExtWriter implements ImageSink, ClaimingSink {
     this.enqueue({ kind: 'file_eof' }, name)
     this.current = null
     this.flush(true)
-    // Every read is done now (flushed): the file's lane is free for the next input.
-    for (const [fd, l] of this.lanes) if (l.name === name) { this.lanes.delete(fd); this.freeLanes.push(l.lane) }
   }
 
   /** The trailer (authenticating every marker before it), then image_eof. */
@@ -239,16 +181,15 @@ export class ExtWriter implements ImageSink, ClaimingSink {
     this.submit(name, p.slot, p.length)
   }
 
-  /** `read`: the worker reads the chunk from CRIU's pipe into the slot first (take). */
-  private submit(name: string, slot: Slot, rawLength: number, read?: InputRead): void {
+  private submit(name: string, slot: Slot, rawLength: number): void {
     const seq = this.seq++
     const codec = this.adaptive ? this.adaptive.codec : this.opts.compress === 'lz4' ? Codec.LZ4 : this.opts.compress === 'zstd' ? Codec.ZSTD : Codec.STORED
     const level = this.adaptive ? this.adaptive.level : this.opts.level
-    if (codec === Codec.STORED && this.subkey === null && !read) {
+    if (codec === Codec.STORED && this.subkey === null) {
       this.storeInline(slot, rawLength)
       this.queue.push({ seq, name, body: null, slot, rawLength, inline: true })
     } else {
-      this.pool.submit(slot, { op: 'encode', seq, name, rawLength, codec, level, detect: this.adaptive !== null, sample: this.adaptive?.sink === 'link' }, read)
+      this.pool.submit(slot, { op: 'encode', seq, name, rawLength, codec, level, detect: this.adaptive !== null, sample: this.adaptive?.sink === 'link' })
       this.queue.push({ seq, name, body: null, slot, rawLength })
     }
     this.flush(false)
