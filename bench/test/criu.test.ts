@@ -26,3 +26,7 @@ t.test('the hook is img-split itself, a file CRIU can run', async (t) => {
   t.match(path, /\/packages\/img-split\/bin\/img-split\.js$/)
   t.doesNotThrow(() => accessSync(path!, constants.X_OK), 'executable')
 })
+
+t.test('a discarded image (measured, never restored) needs no hook', async t => {
+  t.doesNotThrow(() => checkDumpArgs(['dump', '-t', '1', '-D', '/d', '--stream', '--leave-running'], true))
+})

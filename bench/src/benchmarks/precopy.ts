@@ -36,9 +36,11 @@ export interface Dumped { bytes: number; timeS: number; split: Usage; criu: Criu
 /**
  * img-split FLAGS -> one shard -> the drain at `rate` (0: as fast as it goes), behind `tee FILE`
  * if FILE is given; or with `rate` null into FILE. `criu dump --leave-running --stream
- * CRIU_FLAGS` of the workload through it, img-split its action script (holdFrozen, lib/criu.ts).
+ * CRIU_FLAGS` of the workload through it, img-split its action script (holdFrozen, lib/criu.ts)
+ * unless the image is `discarded` (never restored).
  */
-export async function dump(ctx: Ctx, dir: string, w: Workload, flags: string[], file: string | null, rate: number | null, criuFlags: string[] = []): Promise<Dumped> {
+export async function dump(ctx: Ctx, dir: string, w: Workload, flags: string[], file: string | null, rate: number | null, criuFlags: string[] = [],
+  discarded = false): Promise<Dumped> {
   const images = join(dir, 'images')
   const usage = join(dir, 'img-split.usage')
   const progress = join(dir, 'progress')
@@ -51,7 +53,8 @@ export async function dump(ctx: Ctx, dir: string, w: Workload, flags: string[], 
   const state = watch(g, errFile)
   try {
     await waitForLine(progress, /^socket-init$/m, 'img-split to listen', { dead: () => deadGroup(state) })
-    const c = await runCriuMeasured(ctx.natives, ['dump', '-t', String(w.pid), '-D', images, '--stream', '--leave-running', ...holdFrozen(), ...criuFlags], dir, 'dump')
+    const hold = discarded ? [] : holdFrozen()
+    const c = await runCriuMeasured(ctx.natives, ['dump', '-t', String(w.pid), '-D', images, '--stream', '--leave-running', ...hold, ...criuFlags], dir, 'dump', undefined, { discarded })
     const r = await g.done
     if (r.exitCode !== 0) throw new Error(`img-split ${flags.join(' ')}: exit ${r.exitCode}: ${tail(readOr(errFile) || r.stderr)}`)
     const drained = shards?.result()

@@ -68,7 +68,8 @@ async function streamedDump(ctx: Ctx, bytes: number, name: string): Promise<{ cp
   const w = await freshMemhog(ctx, `projection-${name}`, 'mixed', bytes)
   try {
     const before = processCpuS(w.pid)
-    const r = await dump(ctx, ctx.work.sub(`projection-${name}-dump`), w, [], null, 0)
+    // Never restored, so no hook holds the process frozen: its node start-ups are not CRIU's cost.
+    const r = await dump(ctx, ctx.work.sub(`projection-${name}-dump`), w, [], null, 0, [], true)
     const parasite = processCpuS(w.pid)! - before!
     return { cpuS: r.criu.usage.cpuS + parasite, wallS: r.criu.usage.wallS, bytes: r.bytes }
   } finally {

@@ -59,8 +59,13 @@ export function holdFrozen(): string[] {
   return ['--action-script', binPath('img-split')]
 }
 
-/** Refuses a dump whose image could hold pages the process changed after it (see holdFrozen). */
-export function checkDumpArgs(args: readonly string[]): void {
+/**
+ * Refuses a dump whose image could hold pages the process changed after it (see holdFrozen),
+ * unless the image is `discarded` (measured, never restored: projection's CRIU stage, whose CPU
+ * the hook's own start-up would blur).
+ */
+export function checkDumpArgs(args: readonly string[], discarded = false): void {
+  if (discarded) return
   const runsOn = args.includes('--leave-running') || args.includes('-R')
   if (args[0] === 'dump' && args.includes('--stream') && runsOn && !args.includes('--action-script')) {
     throw new Error(`bench: criu ${args.join(' ')}: a --leave-running stream dump needs img-split as its post-dump hook (holdFrozen), or the image's last pages are read after the process ran on`)
@@ -69,8 +74,8 @@ export function checkDumpArgs(args: readonly string[]): void {
 
 /** `criu dump|... ARGS` to the end under measure; throws CriuError (log tail) on failure. */
 export async function runCriuMeasured(natives: Natives, args: readonly string[], workDir: string, name: string,
-  timeoutMs = 600_000): Promise<CriuRunResult> {
-  checkDumpArgs(args)
+  timeoutMs = 600_000, opts: { discarded?: boolean } = {}): Promise<CriuRunResult> {
+  checkDumpArgs(args, opts.discarded)
   const usageFile = join(workDir, `${name}.usage`)
   const logPath = join(workDir, `${name}.log`)
   const { argv, spawned, done } = spawnMeasured(natives, args, usageFile, logPath, timeoutMs)
