@@ -10,11 +10,6 @@ import { checkFileName } from './names.js'
 
 interface Shard { index: number; fd: number; isPipe: boolean; isFile: boolean; remaining: number; size: number }
 
-// A pipe shard whose reader has left more than this share of its capacity unread is behind: the
-// link (or whatever drains it) is slower than what we write. Half, not full: a pipe is full only
-// for the moment before a blocked write, so "full" would be seen on few chunks even when the
-// link is the limit; half full on every shard means the consumers never catch up.
-const BACKLOG_SHARE = 0.5
 
 export interface ShardWriterOptions {
   /** Capacity asked of each shard pipe; halved until the kernel agrees (fs.pipe-max-size). */
@@ -54,14 +49,19 @@ export class ShardWriter {
   get toDisk(): boolean { return this.shards.every(s => s.isFile) }
 
   /**
-   * Whether the consumers are behind: every shard holds more than BACKLOG_SHARE of its pipe
-   * unread (a socket or other fd: cannot take a byte now). A file never is. Two ioctls per call:
-   * cheap enough once a chunk.
+   * Whether writing `bytes` now must wait for a consumer: no shard has that much room (a pipe:
+   * capacity less what is unread; a socket or other fd: not writable at all; a file always has).
+   * An ioctl per shard: cheap enough once a chunk.
    */
-  backlogged(): boolean {
+  full(bytes: number): boolean {
     return this.shards.every(s => s.isFile ? false
-      : s.isPipe ? bytesQueued(s.fd) > BACKLOG_SHARE * this.capacity
+      : s.isPipe ? this.capacity - bytesQueued(s.fd) < bytes
       : (waitFd(s.fd, POLLOUT, 0) & POLLOUT) === 0)
+  }
+
+  /** Whether every pipe shard holds less than `share` of its capacity unread (the consumers have caught up); files and sockets tell nothing. */
+  drained(share: number): boolean {
+    return this.shards.every(s => !s.isPipe || bytesQueued(s.fd) < share * this.capacity)
   }
 
   /** Bytes written to each shard, framing included, in the order the fds were given. */

@@ -138,21 +138,25 @@ t.test('a burst from CRIU goes whole to a shard with room: one data marker per b
   }
 })
 
-t.test("what --compress auto reads of the shards: a local disk, and a link that is behind", t => {
+t.test("what --compress auto reads of the shards: a local disk, and a link a write must wait for", t => {
   const dir = tmp(t)
   const files = [0, 1].map(i => openSync(join(dir, `f${i}`), 'w'))
   const disk = new ShardWriter(files)
   t.ok(disk.toDisk, 'shard files: a local disk')
-  t.notOk(disk.backlogged(), 'a file is never behind')
+  t.notOk(disk.full(1 << 30), 'a file always has room')
   const pipes = [makePipe(), makePipe()]
   const link = new ShardWriter(pipes.map(p => p[1]))
   t.notOk(link.toDisk, 'pipes: a link')
-  t.notOk(link.backlogged(), 'empty pipes: the consumers keep up')
-  const mostly = Buffer.alloc(Math.ceil(link.capacity * 0.75))
+  t.notOk(link.full(65536), 'empty pipes: room')
+  t.ok(link.drained(0.25), 'and drained')
+  const mostly = Buffer.alloc(link.capacity - 32768)
   writeAll(pipes[0]![1], mostly)
-  t.notOk(link.backlogged(), 'one shard full, the other empty: there is room yet')
+  t.notOk(link.full(65536), 'one shard full, the other empty: room yet')
   writeAll(pipes[1]![1], mostly)
-  t.ok(link.backlogged(), 'every shard three quarters full: behind')
+  t.ok(link.full(65536), 'no shard has room for it: the write would wait')
+  t.notOk(link.full(16384), 'a smaller one fits')
+  t.notOk(link.drained(0.25), 'full pipes: not drained')
+  t.ok(disk.drained(0.25), 'files: nothing to drain')
   t.notOk(new ShardWriter([files[0]!, pipes[0]![1]]).toDisk, 'a file and a pipe: not a local disk')
   files.forEach(closeSync)
   pipes.flat().forEach(close)

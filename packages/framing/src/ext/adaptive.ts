@@ -6,11 +6,17 @@
 // picks zstd -1); only all-zero chunks are told apart, which costs no byte.
 //
 // Over a link (pipes, sockets: ssh, a drain, an upload), two things can limit the checkpoint, and
-// the writer tells which after every chunk: the link is behind (the shards it writes to are more
-// than half full: ShardWriter.backlogged), so CPU spent on ratio is free; or the main thread
-// waited for a worker, so the cores are the limit and should spend less. Every WINDOW chunks the
-// choice moves one rung towards the side that limits, and stays where neither does (CRIU itself,
-// or the main thread, is then the limit: no codec changes that).
+// the writer tells after every chunk how long it waited on each: for the link (a write that found
+// no shard with room, ShardWriter.full, and blocked until a consumer took bytes), so CPU spent on
+// ratio is free; or for a worker, so the cores are the limit and should spend less. Time, not a
+// count of full pipes: a consumer that takes a burst at a time (a NIC's queue, ssh's window)
+// leaves its pipe empty and then full again, and the writer sees every fill level in between as
+// often as the full one. Every WINDOW chunks the choice moves one rung towards the side that
+// waited, and stays where neither did (CRIU itself, or the main thread, is then the limit: no
+// codec changes that). Down only while the shard pipes stay nearly empty: pipes and a link's
+// queue hold megabytes, so a link that is the limit makes nobody wait until they are full (at
+// 100 MB/s, 2 x 1 MiB of zstd output is 14 MiB of pages, many windows), while the workers'
+// waits show at once; a consumer that keeps up keeps its pipe near empty.
 //
 // The ladder, cheapest first: stored as it is (a link faster than the cores compress: compressing
 // at all would make the checkpoint slower), the system's liblz4 (the fastest codec with a useful
@@ -31,16 +37,20 @@ const STORED_RUNG = 0
 // zstd level 1: `zstd -1`, what a local disk gets, and where a link starts until it says otherwise.
 const ZSTD_1 = 3
 const WINDOW = 16
-// Up a rung when the link was behind on at least this share of a window's chunks: it stays behind.
-const BEHIND_UP = 0.5
-// Down a rung when the workers were waited for this share of the window's time or more: CPU is
-// what the checkpoint waits on (less than this is noise of a pipeline that keeps up).
+// Up a rung when the writer waited for the link this share of a window's time or more (and more
+// than for the workers): the link is what the checkpoint waits on.
+const LINK_UP = 0.1
+// Down a rung when the workers were waited for this share of the window's time or more, and the
+// link almost never (a cheaper rung sends more bytes: into a link that already makes us wait now
+// and then, that is slower).
 const WORKERS_DOWN = 0.05
+const LINK_QUIET = 0.02
 
 export class AdaptiveLevel {
   private rung = ZSTD_1
   private chunks = 0
-  private behind = 0
+  private drainedChunks = 0
+  private linkWait = 0
   private workerWait = 0
   private windowStart = performance.now()
 
@@ -50,27 +60,28 @@ export class AdaptiveLevel {
   get level(): number { return LADDER[this.rung]!.level }
 
   /**
-   * After each chunk written: whether the link was behind when it was written, how long the
-   * writer waited for workers since the last chunk, and (tests) the time now.
+   * After each chunk written: how long the writer waited for the link (that chunk's write) and
+   * for workers since the last chunk, whether the shards were then nearly empty (their consumers
+   * keep up), and (tests) the time now.
    */
-  note(linkBehind: boolean, workerWaitMs: number, now = performance.now()): void {
+  note(linkWaitMs: number, workerWaitMs: number, drained: boolean, now = performance.now()): void {
     if (this.sink === 'disk') return
-    if (linkBehind) this.behind++
+    if (drained) this.drainedChunks++
+    this.linkWait += linkWaitMs
     this.workerWait += workerWaitMs
-    // Storing raw floods the link at once: the first sign of it being behind ends it, without a window.
-    if (this.rung === STORED_RUNG && linkBehind) { this.rung++; this.reset(now); return }
+    // Storing raw floods the link at once: the first wait for it ends that, without a window.
+    if (this.rung === STORED_RUNG && linkWaitMs > 0) { this.rung++; this.reset(now); return }
     if (++this.chunks < WINDOW) return
     const elapsed = Math.max(now - this.windowStart, 1e-3)
-    if (this.behind >= BEHIND_UP * this.chunks) { if (this.rung < LADDER.length - 1) this.rung++ }
-    // Down only when the link never was behind in the window: with it behind even now and then,
-    // a cheaper rung would only send more bytes into a link that is already full.
-    else if (this.behind === 0 && this.workerWait >= WORKERS_DOWN * elapsed && this.rung > STORED_RUNG) this.rung--
+    const link = this.linkWait / elapsed, workers = this.workerWait / elapsed
+    if (link >= LINK_UP && link >= workers) { if (this.rung < LADDER.length - 1) this.rung++ }
+    else if (workers >= WORKERS_DOWN && link < LINK_QUIET && this.drainedChunks === this.chunks && this.rung > STORED_RUNG) this.rung--
     this.reset(now)
   }
 
   private reset(now: number): void {
-    this.chunks = this.behind = 0
-    this.workerWait = 0
+    this.chunks = this.drainedChunks = 0
+    this.linkWait = this.workerWait = 0
     this.windowStart = now
   }
 }

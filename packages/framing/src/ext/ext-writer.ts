@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { readFull } from '@criu-pipes/sys'
 import { WorkerPool, WorkerJobError, type Slot } from '@criu-pipes/workers'
 import { FramingError } from '../errors.js'
+import { MARKER_COST } from '../constants.js'
 import { checkFileName } from '../names.js'
 import type { MarkerBody } from '../marker.js'
 import type { ShardWriter } from '../writer.js'
@@ -30,6 +31,8 @@ export const SLOTS_PER_THREAD = 4
 export const OUTPUT_BYTES = EXT_CHUNK + EXT_CHUNK / 128 + 64
 // Files whose next chunk may be filling at once (pagemap and pages, and one more).
 const MAX_PARTIAL = 3
+// auto: shards whose pipes hold less than this share unread have consumers that keep up (adaptive.ts).
+const DRAINED_SHARE = 0.25
 const CHUNK_WORKER = new URL('./chunk-worker.js', import.meta.url).href
 
 /** `inline`: the writer did the chunk's work itself (storeInline), no worker has it. */
@@ -47,6 +50,7 @@ export class ExtWriter implements ImageSink {
   private current: string | null = null
   private readonly partial = new Map<string, { slot: Slot; length: number }>()
   private workerWaitMs = 0
+  private linkWaitMs = 0
 
   constructor(private readonly out: ShardWriter, private readonly opts: ExtWriteOptions) {
     this.streamId = opts.streamId ?? randomBytes(STREAM_ID_BYTES)
@@ -233,15 +237,19 @@ export class ExtWriter implements ImageSink {
       }
       this.queue.shift()
       const body = e.body ?? this.chunkBody(e)
-      // auto's view of the link, before this chunk adds to it
-      const behind = this.adaptive !== null && e.slot !== null && this.out.backlogged()
-      const seq = this.out.emit(body, e.slot ? getResult(e.slot).bytes : undefined)
+      const payload = e.slot ? getResult(e.slot).bytes : undefined
+      // auto: the time this write waits for a consumer (the link) is the link's; a write that
+      // need not wait costs its copy only, which is nobody's wait.
+      const waits = this.adaptive !== null && payload !== undefined && this.out.full(payload.length + MARKER_COST)
+      const t0 = waits ? performance.now() : 0
+      const seq = this.out.emit(body, payload)
+      if (waits) this.linkWaitMs += performance.now() - t0
       if (seq !== e.seq) throw new Error(`internal: marker written with seq ${seq}, sequenced as ${e.seq}`)
       this.transcript.add({ seq, body })
       if (e.slot) {
         this.pool.release(e.slot)
-        this.adaptive?.note(behind, this.workerWaitMs)
-        this.workerWaitMs = 0
+        this.adaptive?.note(this.linkWaitMs, this.workerWaitMs, this.out.drained(DRAINED_SHARE))
+        this.linkWaitMs = this.workerWaitMs = 0
         if (untilSlot && !all) return
       }
     }
