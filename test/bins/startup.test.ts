@@ -78,3 +78,19 @@ t.test('for the other actions of a dump img-split answers at once, loading none 
     t.same(r.opened.filter(p => /\/packages\//.test(p) && !/img-split\/(bin\/img-split|dist\/src\/main)\.js$/.test(p)), [], `${action}: nothing but main.js`)
   }
 })
+
+// nodejs/node#51142: after a node:fs fstat whose result was a FIFO or a socket, Node's realpath
+// cache no longer follows pnpm's links, and every module loaded after it is "not found".
+// img-buffer looks at its inherited fds before it loads the rest (its early decoding threads):
+// with a FIFO among them it died at start, outside the test runner (whose NODE_PATH hid it).
+t.test('every binary starts as a user runs it, with a FIFO among its fds', async t => {
+  const dir = tmpDir(t)
+  const fifo = join(dir, 'fifo')
+  await startShell(`mkfifo ${fifo} && echo x > ${dir}/file`).then(r => r.done)
+  for (const name of ['img-split', 'img-buffer', 'img-join', 'uffd-serve', 'crit-make-lazy', 'criu-image-streamer']) {
+    // the FIFO opened read-write: no writer needed for the open
+    const r = await startShell(`exec env -u NODE_OPTIONS -u NODE_PATH ${bin(name)} --version 3<${dir}/file 4<>${fifo}`).then(s => s.done)
+    t.equal(r.exitCode, 0, `${name}: ${r.stderr.split('\n').find(l => /Error/.test(l)) ?? r.stderr.slice(0, 200)}`)
+    t.match(r.stdout, /\d+\.\d+\.\d+/, `${name} --version`)
+  }
+})

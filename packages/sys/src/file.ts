@@ -1,15 +1,19 @@
 // Regular files read by position, without going through (or moving) the fd's file offset: a
 // shard stream stored in a file can then be served straight from the page cache, page by page,
 // long after its markers were read.
-import { fstatSync } from 'node:fs'
+import { S_IFREG, statFd } from './at.js'
 import { c, errno } from './libc.js'
 import { EAGAIN, EINTR } from './constants.js'
 import { SysError, check } from './errors.js'
 import { checkSpan } from './bounds.js'
 
+// An fd's type is asked of the kernel through statx (at.ts), never through node:fs: Node's realpath
+// cache, which import and require use to follow pnpm's links, goes wrong after an fs fstat whose
+// result was a FIFO or a socket (nodejs/node#51142): every module loaded after it was not found.
+
 export function isRegularFile(fd: number): boolean {
   try {
-    return fstatSync(fd).isFile()
+    return statFd(fd).type === S_IFREG
   } catch {
     return false
   }
@@ -17,7 +21,7 @@ export function isRegularFile(fd: number): boolean {
 
 /** The file's size now (a file still being written grows). */
 export function fileSize(fd: number): number {
-  return fstatSync(fd).size
+  return statFd(fd).size
 }
 
 /** fsync(2): the file's data and metadata (a directory's entries) are on stable storage when it returns. */

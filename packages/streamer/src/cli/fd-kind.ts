@@ -1,12 +1,14 @@
-import { fstatSync } from 'node:fs'
+import { S_IFDIR, S_IFIFO, S_IFREG, S_IFSOCK, statFd, type FileStat } from '@criu-pipes/sys'
 import { UsageError } from './usage-error.js'
 
 export type FdKind = 'pipe' | 'file' | 'socket' | 'other'
 
+// statx, not node:fs: an fs fstat of a FIFO or socket breaks the loading of modules after it
+// (nodejs/node#51142; sys/file.ts).
 export function fdKind(fd: number): FdKind {
-  let st
-  try { st = fstatSync(fd) } catch { throw new UsageError(`fd ${fd} is not open`) }
-  return st.isFIFO() ? 'pipe' : st.isFile() ? 'file' : st.isSocket() ? 'socket' : 'other'
+  let st: FileStat
+  try { st = statFd(fd) } catch { throw new UsageError(`fd ${fd} is not open`) }
+  return st.type === S_IFIFO ? 'pipe' : st.type === S_IFREG ? 'file' : st.type === S_IFSOCK ? 'socket' : 'other'
 }
 
 /**
@@ -15,8 +17,8 @@ export function fdKind(fd: number): FdKind {
  * socketpairs, not pipes), with a copy where splice cannot go. A directory is a mistake.
  */
 export function checkDataFd(fd: number, what: string): FdKind {
-  let st
-  try { st = fstatSync(fd) } catch { throw new UsageError(`${what}: fd ${fd} is not open`) }
-  if (st.isDirectory()) throw new UsageError(`${what}: fd ${fd} is a directory`)
+  let st: FileStat
+  try { st = statFd(fd) } catch { throw new UsageError(`${what}: fd ${fd} is not open`) }
+  if (st.type === S_IFDIR) throw new UsageError(`${what}: fd ${fd} is a directory`)
   return fdKind(fd)
 }
