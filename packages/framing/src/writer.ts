@@ -10,7 +10,6 @@ import { checkFileName } from './names.js'
 
 interface Shard { index: number; fd: number; isPipe: boolean; isFile: boolean; remaining: number; size: number }
 
-
 export interface ShardWriterOptions {
   /** Capacity asked of each shard pipe; halved until the kernel agrees (fs.pipe-max-size). */
   pipeSize?: number

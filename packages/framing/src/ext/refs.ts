@@ -9,21 +9,21 @@
 // restored in Y's place, encrypted stream or not. Nobody can find two pages with one SHA-256.
 import { sha256Into } from '@criu-pipes/sys/for-workers'
 import { CONTENT_CHUNK, REF_HASH_BYTES } from './limits.js'
+import { isZeroChunk, zeroBytes } from './zero.js'
 
 // A zero page's hash is a constant: comparing a page with zeros (which stops at the first
 // non-zero byte) costs a tenth of its SHA-256, and applications' memory holds many zero pages
 // (the mixed memhog 13.5 %, like a heap's).
-const ZERO_PAGE = Buffer.alloc(CONTENT_CHUNK)
 let zeroPageHash: Buffer | null = null
 
 /** The hash of each whole page of `data[0, pages * CONTENT_CHUNK)` into `out`, REF_HASH_BYTES apart. */
 export function hashPages(data: Buffer, pages: number, out: Buffer, outOff = 0): void {
-  if (!zeroPageHash) sha256Into(ZERO_PAGE, zeroPageHash = Buffer.alloc(REF_HASH_BYTES))
+  if (!zeroPageHash) sha256Into(zeroBytes(CONTENT_CHUNK), zeroPageHash = Buffer.alloc(REF_HASH_BYTES))
   for (let i = 0; i < pages; i++) {
     const page = data.subarray(i * CONTENT_CHUNK, (i + 1) * CONTENT_CHUNK)
     const at = outOff + i * REF_HASH_BYTES
     // the first word in JS first: most pages that are not zero say so there, without a native call
-    if (data.readUInt32LE(i * CONTENT_CHUNK) === 0 && page.equals(ZERO_PAGE)) zeroPageHash.copy(out, at)
+    if (data.readUInt32LE(i * CONTENT_CHUNK) === 0 && isZeroChunk(page)) zeroPageHash.copy(out, at)
     else sha256Into(page, out.subarray(at, at + REF_HASH_BYTES))
   }
 }

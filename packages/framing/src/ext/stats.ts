@@ -1,4 +1,5 @@
 import { CODEC_NAMES, type Codec } from './limits.js'
+import type { Sink } from './adaptive.js'
 
 /** What the stats JSON gains for an extended stream: raw and stored bytes, and raw bytes per codec. */
 export interface ExtStats {
@@ -8,7 +9,7 @@ export interface ExtStats {
   /** The stream id, hex (STREAM_HEADER.stream_id): what `--expect-stream` takes. */
   stream?: string
   /** --compress auto: what it steered for, a local disk (by ratio) or a link (by what waits). */
-  auto?: 'disk' | 'link'
+  auto?: Sink
 }
 
 export class ExtCounter {

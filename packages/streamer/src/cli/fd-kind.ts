@@ -6,10 +6,14 @@ export type FdKind = 'pipe' | 'file' | 'socket' | 'other'
 // statx, not node:fs: an fs fstat of a FIFO or socket breaks the loading of modules after it
 // (nodejs/node#51142; sys/file.ts).
 export function fdKind(fd: number): FdKind {
-  let st: FileStat
-  try { st = statFd(fd) } catch { throw new UsageError(`fd ${fd} is not open`) }
-  return st.type === S_IFIFO ? 'pipe' : st.type === S_IFREG ? 'file' : st.type === S_IFSOCK ? 'socket' : 'other'
+  return kindOf(statOpen(fd, `fd ${fd} is not open`))
 }
+
+function statOpen(fd: number, notOpen: string): FileStat {
+  try { return statFd(fd) } catch { throw new UsageError(notOpen) }
+}
+
+const kindOf = (st: FileStat): FdKind => st.type === S_IFIFO ? 'pipe' : st.type === S_IFREG ? 'file' : st.type === S_IFSOCK ? 'socket' : 'other'
 
 /**
  * Shards and external files may be any fd that reads or writes a byte stream: pipes move by
@@ -17,8 +21,7 @@ export function fdKind(fd: number): FdKind {
  * socketpairs, not pipes), with a copy where splice cannot go. A directory is a mistake.
  */
 export function checkDataFd(fd: number, what: string): FdKind {
-  let st: FileStat
-  try { st = statFd(fd) } catch { throw new UsageError(`${what}: fd ${fd} is not open`) }
+  const st = statOpen(fd, `${what}: fd ${fd} is not open`)
   if (st.type === S_IFDIR) throw new UsageError(`${what}: fd ${fd} is a directory`)
-  return fdKind(fd)
+  return kindOf(st)
 }
