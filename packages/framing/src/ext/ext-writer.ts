@@ -17,7 +17,7 @@ import { ChecksumKind, CipherKind, Codec, EXT_CHUNK, EXT_VERSION, RefKind, STREA
 import type { ChunkRef } from './messages.js'
 import type { ImageSink } from '../sink.js'
 import { deriveSubkey, refTag, trailerTag, Transcript } from './seal.js'
-import { getResult, putResult, type ChunkJob, type CodecInit } from './jobs.js'
+import { getResult, putResult, type ChunkJob, type CodecInit, type JobResult } from './jobs.js'
 import { isZeroChunk } from './zero.js'
 import { xxhash } from '../xxhash.js'
 import { codecsOf, type ExtWriteOptions } from './options.js'
@@ -236,8 +236,9 @@ export class ExtWriter implements ImageSink {
         continue
       }
       this.queue.shift()
-      const body = e.body ?? this.chunkBody(e)
-      const payload = e.slot ? getResult(e.slot).bytes : undefined
+      const result = e.slot ? getResult(e.slot) : null
+      const body = e.body ?? this.chunkBody(e, result!)
+      const payload = result?.bytes
       // auto: the time this write waits for a consumer (the link) is the link's; a write that
       // need not wait costs its copy only, which is nobody's wait.
       const waits = this.adaptive !== null && payload !== undefined && this.out.full(payload.length + MARKER_COST)
@@ -265,8 +266,7 @@ export class ExtWriter implements ImageSink {
     }
   }
 
-  private chunkBody(e: Entry): MarkerBody {
-    const r = getResult(e.slot!)
+  private chunkBody(e: Entry, r: JobResult): MarkerBody {
     this.counter.add(r.codec, e.rawLength, r.bytes.length)
     return { kind: 'chunk', chunk: { codec: r.codec, rawLength: e.rawLength, storedLength: r.bytes.length, checksum: r.checksum, tag: r.tag } }
   }
